@@ -1,0 +1,71 @@
+// dropout.hpp: the C++ API of pydropout on raw pointers and sizes (no pybind11).
+// SPEC.md sections 1-3: element i of a call draws word (offset + i) of the Philox
+// stream and is kept iff word >= threshold; kept elements are optionally multiplied
+// by one scale (a single IEEE multiply), dropped ones are +0.0 (a select).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace pydropout {
+
+enum class DType : int { f16 = 0, bf16 = 1, f32 = 2, f64 = 3 };
+constexpr int kNumDTypes = 4;
+
+// Storage types for the 16-bit floats (bit patterns; converted in kernels).
+struct Half { uint16_t bits; };
+struct BFloat16 { uint16_t bits; };
+
+// Where the words of one call come from.
+struct Draw {
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+  uint64_t offset = 0;     // word index of element 0
+  uint32_t threshold = 0;  // keep iff word >= threshold
+  bool drop_all = false;   // p == 1: nothing is kept, no word is compared
+};
+
+// Per-call key material, computed once: the ten round keys.
+struct Keys {
+  uint32_t k0[10];
+  uint32_t k1[10];
+  uint32_t stream_lo;
+  uint32_t stream_hi;
+};
+Keys make_keys(uint64_t seed, uint64_t stream);
+
+// What a kept element becomes: x * value (apply == true) or x itself.
+struct Scale {
+  bool apply = true;
+  double value = 1.0;  // already rounded to the array's dtype
+};
+
+// Kernels for one ISA, each working on one contiguous chunk on the calling thread.
+// forward: y[i] = keep(i) ? x[i] (* s) : +0; mask bits written when mask != nullptr.
+// mask:    packed keep bits only.
+// apply:   y[i] = bit(i) ? x[i] (* s) : +0 for a given packed mask (nullptr: all kept).
+using ForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
+                           uint64_t word0, uint32_t threshold, const Scale& scale);
+using MaskFn = void (*)(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
+                        uint32_t threshold);
+using ApplyFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n,
+                         const Scale& scale);
+
+struct KernelTable {
+  ForwardFn forward[kNumDTypes] = {};
+  MaskFn mask = nullptr;
+  ApplyFn apply[kNumDTypes] = {};
+};
+
+// Whole-array entry points: special cases, threading, then the table of the active ISA.
+// They never throw and never touch Python.
+void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
+                     const Scale& s);
+void dropout_mask(uint8_t* mask, uint64_t n, const Draw& d);
+void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n,
+                   const Scale& s);
+
+// Threads: the count used for large arrays (>= 1).
+int get_num_threads();
+void set_num_threads(int n);
+
+}  // namespace pydropout

@@ -1,0 +1,164 @@
+// avx512.cpp: AVX-512 kernels inside target("avx512f,avx512bw,avx512dq,avx512vl").
+// Philox runs on 16 blocks at once (one block per 32-bit lane, vpmuludq for the
+// 32x32->64 products, vpternlogd for the three-way XOR); an in-lane 4x4 transpose
+// puts the 64 words in element order; keep/drop is an unsigned integer compare into
+// a mask register and a zero-masked multiply (so dropped lanes are +0.0 even for NaN).
+// Scalar spec: philox.hpp and scalar.cpp.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../dispatch.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
+#elif defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))), apply_to = function)
+#endif
+
+namespace pydropout {
+namespace avx512 {
+
+struct Ops {
+  // 32-bit high and low halves of a * b for 16 lanes (b is a broadcast constant).
+  static inline void mulhilo(__m512i a, __m512i b, __m512i& hi, __m512i& lo) {
+    const __m512i even = _mm512_mul_epu32(a, b);
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), b);
+    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+
+  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
+    // Lane 4i + v holds block 4v + i, so the in-lane transpose below leaves vector v
+    // holding words 16v .. 16v + 15 in order.
+    const __m512i lane_block =
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i lo32 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(block)), lane_block);
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(lo32, lane_block);
+    __m512i c0 = lo32;
+    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32(static_cast<int>(block >> 32)), carry,
+                                       _mm512_set1_epi32(static_cast<int>(block >> 32)),
+                                       _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));
+    __m512i c3 = _mm512_set1_epi32(static_cast<int>(keys.stream_hi));
+    const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
+    const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulhilo(c0, m0, hi0, lo0);
+      mulhilo(c2, m1, hi1, lo1);
+      const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[round]));
+      const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[round]));
+      c0 = _mm512_ternarylogic_epi32(hi1, c1, k0, 0x96);  // hi1 ^ c1 ^ k0
+      c1 = lo1;
+      c2 = _mm512_ternarylogic_epi32(hi0, c3, k1, 0x96);  // hi0 ^ c3 ^ k1
+      c3 = lo0;
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(c0, c1);
+    const __m512i t1 = _mm512_unpackhi_epi32(c0, c1);
+    const __m512i t2 = _mm512_unpacklo_epi32(c2, c3);
+    const __m512i t3 = _mm512_unpackhi_epi32(c2, c3);
+    const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
+    // integer threshold: every ISA decides identically
+    const uint64_t k0 = _mm512_cmpge_epu32_mask(_mm512_unpacklo_epi64(t0, t2), thr);
+    const uint64_t k1 = _mm512_cmpge_epu32_mask(_mm512_unpackhi_epi64(t0, t2), thr);
+    const uint64_t k2 = _mm512_cmpge_epu32_mask(_mm512_unpacklo_epi64(t1, t3), thr);
+    const uint64_t k3 = _mm512_cmpge_epu32_mask(_mm512_unpackhi_epi64(t1, t3), thr);
+    return k0 | (k1 << 16) | (k2 << 32) | (k3 << 48);
+  }
+
+  template <class T, bool kScale, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply64_impl<kScale>(x, y, bits, s);
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
+    const __m512 s_f32x16 = _mm512_set1_ps(s);
+    for (int v = 0; v < 4; ++v) {
+      const __mmask16 k = static_cast<__mmask16>(bits >> (16 * v));
+      const __m512 x_f32x16 = _mm512_loadu_ps(x + 16 * v);
+      const __m512 y_f32x16 = kScale ? _mm512_maskz_mul_ps(k, x_f32x16, s_f32x16)
+                                     : _mm512_maskz_mov_ps(k, x_f32x16);
+      _mm512_storeu_ps(y + 16 * v, y_f32x16);
+    }
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
+    const __m512d s_f64x8 = _mm512_set1_pd(s);
+    for (int v = 0; v < 8; ++v) {
+      const __mmask8 k = static_cast<__mmask8>(bits >> (8 * v));
+      const __m512d x_f64x8 = _mm512_loadu_pd(x + 8 * v);
+      const __m512d y_f64x8 = kScale ? _mm512_maskz_mul_pd(k, x_f64x8, s_f64x8)
+                                     : _mm512_maskz_mov_pd(k, x_f64x8);
+      _mm512_storeu_pd(y + 8 * v, y_f64x8);
+    }
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+    const __m512 s_f32x16 = _mm512_set1_ps(s);
+    for (int v = 0; v < 4; ++v) {
+      const __mmask16 k = static_cast<__mmask16>(bits >> (16 * v));
+      const __m256i x_f16x16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * v));
+      __m256i y_f16x16;
+      if (kScale) {
+        const __m512 p = _mm512_maskz_mul_ps(k, _mm512_cvtph_ps(x_f16x16), s_f32x16);
+        y_f16x16 = _mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      } else {
+        y_f16x16 = _mm256_maskz_mov_epi16(k, x_f16x16);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 16 * v), y_f16x16);
+    }
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+    const __m512 s_f32x16 = _mm512_set1_ps(s);
+    const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
+    for (int v = 0; v < 4; ++v) {
+      const __mmask16 k = static_cast<__mmask16>(bits >> (16 * v));
+      const __m256i x_bf16x16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * v));
+      __m256i y_bf16x16;
+      if (kScale) {
+        const __m512 xf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x_bf16x16), 16));
+        const __m512i p = _mm512_castps_si512(_mm512_maskz_mul_ps(k, xf, s_f32x16));
+        // round to nearest even; NaN becomes the canonical quiet NaN with its sign
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(p, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(
+            _mm512_add_epi32(_mm512_add_epi32(p, _mm512_set1_epi32(0x7fff)), lsb), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(
+            _mm512_and_si512(p, _mm512_set1_epi32(0x7fffffff)), exp_mask);
+        const __m512i qnan = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi32(p, 16), _mm512_set1_epi32(0x8000)),
+            _mm512_set1_epi32(0x7fc0));
+        r = _mm512_mask_blend_epi32(nan, r, qnan);
+        y_bf16x16 = _mm512_cvtepi32_epi16(r);
+      } else {
+        y_bf16x16 = _mm256_maskz_mov_epi16(k, x_bf16x16);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 16 * v), y_bf16x16);
+    }
+  }
+};
+
+#include "loop-inl.hpp"
+
+}  // namespace avx512
+}  // namespace pydropout
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#elif defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+namespace pydropout {
+namespace avx512 {
+#include "table-inl.hpp"
+void register_kernels(KernelTable& table) { fill_table(table); }
+}  // namespace avx512
+}  // namespace pydropout

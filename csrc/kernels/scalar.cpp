@@ -1,0 +1,57 @@
+// scalar.cpp: the portable kernels, compiled at the baseline ISA. This is the
+// reference implementation in C++: one Philox block at a time (philox.hpp), one
+// element at a time; the SIMD levels must match it bit for bit.
+#include <cstdint>
+#include <cstring>
+
+#include "../convert.hpp"
+#include "../dispatch.hpp"
+#include "../philox.hpp"
+
+namespace pydropout {
+namespace scalar {
+
+struct Ops {
+  static uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
+    uint64_t bits = 0;
+    for (int b = 0; b < 16; ++b) {
+      const uint64_t blk = block + static_cast<uint64_t>(b);
+      Block4 ctr{{static_cast<uint32_t>(blk), static_cast<uint32_t>(blk >> 32), keys.stream_lo,
+                  keys.stream_hi}};
+      const Block4 w = philox4x32_10(ctr, keys.k0[0], keys.k1[0]);
+      for (int l = 0; l < 4; ++l) {
+        // integer threshold: every ISA decides identically
+        bits |= static_cast<uint64_t>(w.v[l] >= threshold) << (4 * b + l);
+      }
+    }
+    return bits;
+  }
+
+  template <class T, bool kScale, class S>
+  static void apply64(const T* x, T* y, uint64_t bits, S s) {
+    for (int j = 0; j < 64; ++j) {
+      const bool keep = (bits >> j) & 1u;
+      y[j] = keep ? scale_one<kScale>(x[j], s) : zero<T>();
+    }
+  }
+
+ private:
+  template <class T> static T zero() { T z; std::memset(&z, 0, sizeof(T)); return z; }
+
+  template <bool kScale> static float scale_one(float v, float s) { return kScale ? v * s : v; }
+  template <bool kScale> static double scale_one(double v, double s) { return kScale ? v * s : v; }
+  template <bool kScale> static Half scale_one(Half v, float s) {
+    return kScale ? Half{float_to_half(half_to_float(v.bits) * s)} : v;
+  }
+  template <bool kScale> static BFloat16 scale_one(BFloat16 v, float s) {
+    return kScale ? BFloat16{float_to_bf16(bf16_to_float(v.bits) * s)} : v;
+  }
+};
+
+#include "loop-inl.hpp"
+#include "table-inl.hpp"
+
+void register_kernels(KernelTable& table) { fill_table(table); }
+
+}  // namespace scalar
+}  // namespace pydropout

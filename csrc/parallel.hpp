@@ -1,0 +1,45 @@
+// parallel.hpp: OpenMP chunking. Arrays below a grain size stay on the calling thread;
+// larger ones are cut into one chunk per thread, each starting on a multiple of 64
+// elements (whole mask words, whole Philox groups, cache lines). The contract makes
+// the result independent of the split.
+#pragma once
+#include <cstdint>
+
+#include "dropout.hpp"
+
+#if defined(PYDROPOUT_HAS_OPENMP)
+#include <omp.h>
+#endif
+
+namespace pydropout {
+
+constexpr uint64_t kGrain = 32768;  // elements per thread below which threads do not pay
+
+// `weight` scales the grain for work that is cheaper per element than a forward pass.
+template <class Fn>
+void parallel_chunks(uint64_t n, const Fn& fn, uint64_t weight = 1) {
+  uint64_t threads = static_cast<uint64_t>(get_num_threads());
+  const uint64_t by_grain = n / (kGrain * weight);
+  if (threads > by_grain) threads = by_grain;
+  if (threads <= 1) {
+    if (n) fn(0, n);
+    return;
+  }
+#if defined(PYDROPOUT_HAS_OPENMP)
+  const uint64_t blocks = (n + 63) / 64;
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const uint64_t t = static_cast<uint64_t>(omp_get_thread_num());
+    const uint64_t nt = static_cast<uint64_t>(omp_get_num_threads());
+    using u128 = unsigned __int128;
+    const uint64_t b = static_cast<uint64_t>(u128(blocks) * t / nt) * 64;
+    uint64_t e = static_cast<uint64_t>(u128(blocks) * (t + 1) / nt) * 64;
+    if (e > n) e = n;
+    if (b < e) fn(b, e);
+  }
+#else
+  fn(0, n);
+#endif
+}
+
+}  // namespace pydropout

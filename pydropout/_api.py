@@ -1,0 +1,230 @@
+"""The public functions over the compiled core: validation, defaults, docstrings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _common, _core
+from ._common import DOWNSCALE, UPSCALE
+
+Generator = _core.Generator
+default_generator = _core.default_generator
+_fast = _core.dropout_fast
+
+
+class _CoreBackend:
+    forward = staticmethod(_core.forward)
+    mask = staticmethod(_core.mask)
+    apply = staticmethod(_core.apply)
+
+
+_front = _common.Frontend(_CoreBackend(), Generator, default_generator)
+
+
+def dropout(x, p=0.5, training=True, inplace=False, *, mode=UPSCALE, noise_shape=None,
+            generator=None, out=None):
+    """Randomly zero elements of ``x`` with probability ``p``.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
+        Input of any shape and memory layout. Element ``i`` is the i-th element in
+        logical C order, whatever the strides.
+    p : float
+        Drop probability in [0, 1]. An element is kept when its 32-bit Philox word is
+        ``>= floor(p * 2**32)``; ``p == 1`` drops everything.
+    training : bool
+        In evaluation mode nothing is drawn: ``"upscale_in_train"`` returns ``x``
+        itself, ``"downscale_in_infer"`` returns ``x * dtype(1 - p)``.
+    inplace : bool
+        Write the result into ``x`` (which must be a writeable ndarray) and return it.
+    mode : {"upscale_in_train", "downscale_in_infer"}
+        ``"upscale_in_train"`` (torch.nn.Dropout) multiplies kept elements by
+        ``dtype(1 / (1 - p))``; ``"downscale_in_infer"`` (Srivastava et al. 2014) keeps
+        them as they are and scales by ``1 - p`` at evaluation.
+    noise_shape : tuple of int, optional
+        Draw the mask over this shape (broadcastable to ``x.shape``; ``None`` entries
+        take x's dimension) and broadcast it, as Keras does.
+    generator : pydropout.Generator, optional
+        Source of the words; ``pydropout.default_generator`` when None. The call
+        consumes ``x.size`` words (``prod(noise_shape)`` with a noise shape).
+    out : ndarray, optional
+        Destination with x's shape and dtype; may be a strided view.
+
+    Returns
+    -------
+    numpy.ndarray
+        Dropped elements are exactly ``+0.0`` (also where ``x`` is NaN or inf).
+
+    Raises
+    ------
+    TypeError
+        ``x`` is not array-like or has another dtype; ``generator`` is not a Generator.
+    ValueError
+        ``p`` outside [0, 1] or NaN, an unknown ``mode``, ``out`` of another shape or
+        dtype or read-only, ``inplace=True`` on a read-only array, a ``noise_shape``
+        that does not broadcast. Nothing is changed when a call fails.
+
+    Examples
+    --------
+    >>> import numpy as np, pydropout
+    >>> x = np.arange(1, 9, dtype=np.float32)
+    >>> pydropout.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
+    array([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.], dtype=float32)
+    """
+    if training and out is None and noise_shape is None and mode == UPSCALE and not inplace:
+        y = _fast(x, p, generator)
+        if y is not None:
+            return y
+    return _front.dropout(x, p, training, inplace, mode=mode, noise_shape=noise_shape,
+                          generator=generator, out=out)
+
+
+def dropout_with_mask(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None):
+    """Training-mode :func:`dropout` that also returns the packed mask.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The output and a 1-D ``uint8`` mask of ``ceil(n / 8)`` bytes: bit ``i % 8``
+        (least significant first) of byte ``i // 8`` is 1 where element ``i`` was kept.
+        With a ``noise_shape`` the mask indexes that shape. Unpack it with
+        ``numpy.unpackbits(mask, count=n, bitorder="little")``.
+    """
+    return _front.dropout_with_mask(x, p, mode=mode, noise_shape=noise_shape,
+                                    generator=generator, out=out)
+
+
+def dropout_backward(grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None):
+    """Gradient of dropout: ``grad * dtype(1 / (1 - p))`` where kept, ``+0.0`` where dropped.
+
+    ``mask`` is the packed mask of the forward pass (never a fresh draw). With
+    ``mode="downscale_in_infer"`` kept gradients pass unscaled. ``noise_shape`` must be
+    the one used forward.
+    """
+    return _front.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape, out=out)
+
+
+def dropout_mask(shape, p, *, generator=None):
+    """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
+    return _front.dropout_mask(shape, p, generator=generator)
+
+
+def manual_seed(seed):
+    """Reseed ``pydropout.default_generator``: seed ``seed``, stream 0, offset 0."""
+    default_generator.set_state((seed, 0, 0))
+    return default_generator
+
+
+def simd_level() -> str:
+    """The SIMD level in use: ``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``."""
+    return _core.simd_level()
+
+
+def supported_simd_levels() -> list:
+    """Every SIMD level this CPU can run, lowest first."""
+    return list(_core.supported_simd_levels())
+
+
+def set_num_threads(n) -> None:
+    """Threads used for large arrays (small ones always stay on the calling thread)."""
+    if isinstance(n, (bool, float)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads used for large arrays (``PYDROPOUT_NUM_THREADS``, else OpenMP's default)."""
+    return _core.get_num_threads()
+
+
+class Dropout:
+    """Dropout layer, like ``torch.nn.Dropout``, over NumPy arrays, with a backward pass.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in [0, 1].
+    inplace : bool
+        Forward writes into its input.
+    mode : {"upscale_in_train", "downscale_in_infer"}
+        Scaling convention (see :func:`dropout`).
+    generator : pydropout.Generator, optional
+        Source of randomness; the default generator when None.
+
+    ``forward`` (or calling the layer) in training mode keeps the packed mask;
+    ``backward(grad)`` applies the mask of the last training forward.
+    """
+
+    def __init__(self, p=0.5, inplace=False, *, mode=UPSCALE, generator=None):
+        self.p = p
+        self.inplace = bool(inplace)
+        self.mode = _common.check_mode(mode)
+        self.generator = _common.check_generator(generator, None, Generator)
+        self.training = True
+        self._mask = None
+        self._shape = None
+
+    @property
+    def p(self) -> float:
+        return self._p
+
+    @p.setter
+    def p(self, value) -> None:
+        _common.check_p(value)
+        self._p = value
+
+    def train(self, mode: bool = True) -> "Dropout":
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "Dropout":
+        return self.train(False)
+
+    def forward(self, x):
+        if not self.training:
+            return dropout(x, self.p, False, self.inplace, mode=self.mode)
+        y, mask = _front._run(x, self.p, inplace=self.inplace, mode=self.mode, noise_shape=None,
+                              generator=self.generator, out=None, want_mask=True)
+        self._mask, self._shape = mask, y.shape
+        return y
+
+    __call__ = forward
+
+    def backward(self, grad):
+        """Gradient with respect to the input of the last training forward."""
+        if self._mask is None:
+            raise RuntimeError("backward() needs a forward() in training mode first")
+        g = _common.as_float_array(grad, "grad")
+        if g.shape != self._shape:
+            raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
+        return dropout_backward(grad, self._mask, self.p, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        s = f"p={self.p}, inplace={self.inplace}"
+        if self.mode != UPSCALE:
+            s += f", mode={self.mode!r}"
+        return s
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+__all__ = [
+    "DOWNSCALE",
+    "UPSCALE",
+    "Dropout",
+    "Generator",
+    "default_generator",
+    "dropout",
+    "dropout_backward",
+    "dropout_mask",
+    "dropout_with_mask",
+    "get_num_threads",
+    "manual_seed",
+    "set_num_threads",
+    "simd_level",
+    "supported_simd_levels",
+]
