@@ -366,6 +366,17 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     return std::move(y);
   });
 
+  m.def("copy", [](py::array x, py::array y) {
+    check_c_array(x, "x");
+    check_c_array(y, "out");
+    if (!y.writeable()) throw py::value_error("out must be writeable");
+    if (x.nbytes() != y.nbytes()) throw py::value_error("out must have as many bytes as x");
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    const uint64_t nbytes = static_cast<uint64_t>(x.nbytes());
+    maybe_nogil(nbytes / 4, [&] { parallel_copy(src, dst, nbytes); });
+  });
+
   m.def("philox4x32", [](std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
     Block4 c{{ctr[0], ctr[1], ctr[2], ctr[3]}};
     const Block4 r = philox4x32_10(c, key[0], key[1]);

@@ -202,4 +202,13 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
   });
 }
 
+void parallel_copy(const void* src, void* dst, uint64_t nbytes) {
+  // the bandwidth ceiling of the benchmarks: the same threads and chunking as a forward pass
+  parallel_chunks(nbytes / 4, [&](uint64_t b, uint64_t e) {
+    const uint64_t end = e * 4 == (nbytes / 4) * 4 ? nbytes : e * 4;
+    std::memcpy(static_cast<char*>(dst) + b * 4, static_cast<const char*>(src) + b * 4, end - b * 4);
+  });
+  if (nbytes < 4) std::memcpy(dst, src, nbytes);
+}
+
 }  // namespace pydropout

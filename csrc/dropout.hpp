@@ -64,6 +64,9 @@ void dropout_mask(uint8_t* mask, uint64_t n, const Draw& d);
 void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n,
                    const Scale& s);
 
+// A threaded memcpy with the same chunking (the benchmarks' bandwidth ceiling).
+void parallel_copy(const void* src, void* dst, uint64_t nbytes);
+
 // Threads: the count used for large arrays (>= 1).
 int get_num_threads();
 void set_num_threads(int n);

@@ -22,44 +22,52 @@ namespace pydropout {
 namespace avx512 {
 
 struct Ops {
-  // 32-bit high and low halves of a * b for 16 lanes (b is a broadcast constant).
-  static inline void mulhilo(__m512i a, __m512i b, __m512i& hi, __m512i& lo) {
-    const __m512i even = _mm512_mul_epu32(a, b);
-    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), b);
-    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  // Philox on 64-bit lanes: each lane keeps its 32-bit word in the low half (the high
+  // half is don't-care: vpmuludq reads only low halves), so one vpmuludq gives both
+  // halves of the product and a shift extracts the high one; no blends in the rounds.
+  static inline void rounds(const Keys& keys, __m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3,
+                            __m512i& d0, __m512i& d1, __m512i& d2, __m512i& d3) {
+    const __m512i m0 = _mm512_set1_epi64(0xD2511F53);
+    const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57);
+    for (int round = 0; round < 10; ++round) {
+      const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[round]));
+      const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[round]));
+      const __m512i p0 = _mm512_mul_epu32(c0, m0);
+      const __m512i p1 = _mm512_mul_epu32(c2, m1);
+      const __m512i q0 = _mm512_mul_epu32(d0, m0);
+      const __m512i q1 = _mm512_mul_epu32(d2, m1);
+      c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, k0, 0x96);  // hi1 ^ c1 ^ k0
+      c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, k1, 0x96);  // hi0 ^ c3 ^ k1
+      c1 = p1;  // lo1
+      c3 = p0;  // lo0
+      d0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(q1, 32), d1, k0, 0x96);
+      d2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(q0, 32), d3, k1, 0x96);
+      d1 = q1;
+      d3 = q0;
+    }
   }
 
   static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    // Lane 4i + v holds block 4v + i, so the in-lane transpose below leaves vector v
-    // holding words 16v .. 16v + 15 in order.
-    const __m512i lane_block =
-        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m512i lo32 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(block)), lane_block);
-    const __mmask16 carry = _mm512_cmplt_epu32_mask(lo32, lane_block);
-    __m512i c0 = lo32;
-    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32(static_cast<int>(block >> 32)), carry,
-                                       _mm512_set1_epi32(static_cast<int>(block >> 32)),
-                                       _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));
-    __m512i c3 = _mm512_set1_epi32(static_cast<int>(keys.stream_hi));
-    const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
-    const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
-    for (int round = 0; round < 10; ++round) {
-      __m512i hi0, lo0, hi1, lo1;
-      mulhilo(c0, m0, hi0, lo0);
-      mulhilo(c2, m1, hi1, lo1);
-      const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[round]));
-      const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[round]));
-      c0 = _mm512_ternarylogic_epi32(hi1, c1, k0, 0x96);  // hi1 ^ c1 ^ k0
-      c1 = lo1;
-      c2 = _mm512_ternarylogic_epi32(hi0, c3, k1, 0x96);  // hi0 ^ c3 ^ k1
-      c3 = lo0;
-    }
-    const __m512i t0 = _mm512_unpacklo_epi32(c0, c1);
-    const __m512i t1 = _mm512_unpackhi_epi32(c0, c1);
-    const __m512i t2 = _mm512_unpacklo_epi32(c2, c3);
-    const __m512i t3 = _mm512_unpackhi_epi32(c2, c3);
+    // Two sets of 8 blocks in 64-bit lanes. Merged into 32-bit lanes (set A even, set B
+    // odd), lane 4i + v must hold block 4v + i so that the in-lane 4x4 transpose below
+    // leaves vector v holding words 16v .. 16v + 15 in order.
+    const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
+    const __m512i ctr_a = _mm512_add_epi64(base, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11));
+    const __m512i ctr_b = _mm512_add_epi64(base, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15));
+    __m512i c0 = ctr_a, c1 = _mm512_srli_epi64(ctr_a, 32);
+    __m512i d0 = ctr_b, d1 = _mm512_srli_epi64(ctr_b, 32);
+    __m512i c2 = _mm512_set1_epi32(static_cast<int>(keys.stream_lo)), d2 = c2;
+    __m512i c3 = _mm512_set1_epi32(static_cast<int>(keys.stream_hi)), d3 = c3;
+    rounds(keys, c0, c1, c2, c3, d0, d1, d2, d3);
+    const __mmask16 odd = 0xAAAA;
+    const __m512i w0 = _mm512_mask_blend_epi32(odd, c0, _mm512_slli_epi64(d0, 32));
+    const __m512i w1 = _mm512_mask_blend_epi32(odd, c1, _mm512_slli_epi64(d1, 32));
+    const __m512i w2 = _mm512_mask_blend_epi32(odd, c2, _mm512_slli_epi64(d2, 32));
+    const __m512i w3 = _mm512_mask_blend_epi32(odd, c3, _mm512_slli_epi64(d3, 32));
+    const __m512i t0 = _mm512_unpacklo_epi32(w0, w1);
+    const __m512i t1 = _mm512_unpackhi_epi32(w0, w1);
+    const __m512i t2 = _mm512_unpacklo_epi32(w2, w3);
+    const __m512i t3 = _mm512_unpackhi_epi32(w2, w3);
     const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
     // integer threshold: every ISA decides identically
     const uint64_t k0 = _mm512_cmpge_epu32_mask(_mm512_unpacklo_epi64(t0, t2), thr);
