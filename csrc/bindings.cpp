@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -192,6 +193,19 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   return d;
 }
 
+// An uninitialised C-contiguous array; large ones 64-byte aligned so that kernels can
+// stream their output past the cache (dispatch.cpp only streams to aligned outputs).
+py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+  uint64_t n = 1;
+  for (auto d : shape) n *= static_cast<uint64_t>(d);
+  const uint64_t nbytes = n * static_cast<uint64_t>(dt.itemsize());
+  if (nbytes < (uint64_t{1} << 20)) return py::array(dt, shape);
+  void* p = std::aligned_alloc(64, (nbytes + 63) & ~uint64_t{63});
+  if (!p) throw std::bad_alloc();
+  py::capsule owner(p, [](void* q) { std::free(q); });
+  return py::array(dt, shape, p, owner);
+}
+
 template <class Fn>
 void maybe_nogil(uint64_t n, const Fn& fn) {
   if (n >= kGilThreshold) {
@@ -351,7 +365,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     else return py::none();
     const uint64_t n = static_cast<uint64_t>(x.size());
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-    py::array y(x.dtype(), shape);
+    py::array y = empty_array(x.dtype(), shape);
     const auto st = gen->reserve(n);  // after the allocation: a failure changes nothing
     Draw d;
     d.seed = std::get<0>(st);
@@ -365,6 +379,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
     return std::move(y);
   });
+
+  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt) { return empty_array(dt, shape); });
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");

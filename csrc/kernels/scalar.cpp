@@ -27,7 +27,9 @@ struct Ops {
     return bits;
   }
 
-  template <class T, bool kScale, class S>
+  static void stream_fence() {}
+
+  template <class T, bool kScale, bool kStream, class S>
   static void apply64(const T* x, T* y, uint64_t bits, S s) {
     for (int j = 0; j < 64; ++j) {
       const bool keep = (bits >> j) & 1u;
