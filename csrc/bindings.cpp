@@ -13,6 +13,7 @@
 #include <string>
 #include <tuple>
 
+#include "buffers.hpp"
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
@@ -193,16 +194,24 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   return d;
 }
 
-// An uninitialised C-contiguous array; large ones 64-byte aligned so that kernels can
-// stream their output past the cache (dispatch.cpp only streams to aligned outputs).
+// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
+// aligned, so kernels can stream their output past the cache, and recycled.
 py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
   uint64_t n = 1;
   for (auto d : shape) n *= static_cast<uint64_t>(d);
-  const uint64_t nbytes = n * static_cast<uint64_t>(dt.itemsize());
-  if (nbytes < (uint64_t{1} << 20)) return py::array(dt, shape);
-  void* p = std::aligned_alloc(64, (nbytes + 63) & ~uint64_t{63});
+  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(dt.itemsize()));
+  if (nbytes < kBufferMinBytes) return py::array(dt, shape);
+  void* p = buffer_alloc(nbytes);
   if (!p) throw std::bad_alloc();
-  py::capsule owner(p, [](void* q) { std::free(q); });
+  struct Owned {
+    void* p;
+    size_t n;
+  };
+  py::capsule owner(new Owned{p, nbytes}, [](void* o) {
+    auto* b = static_cast<Owned*>(o);
+    buffer_free(b->p, b->n);
+    delete b;
+  });
   return py::array(dt, shape, p, owner);
 }
 
@@ -381,6 +390,9 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   });
 
   m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt) { return empty_array(dt, shape); });
+
+  m.def("_buffer_cached_bytes", &buffer_cached_bytes);
+  m.def("_buffer_trim", &buffer_trim);
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");
