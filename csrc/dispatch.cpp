@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__unix__)
+#include <pthread.h>
+#endif
+
 #include "parallel.hpp"
 #include "philox.hpp"
 
@@ -123,6 +127,15 @@ Keys make_keys(uint64_t seed, uint64_t stream) {
 }
 
 namespace {
+std::atomic<bool> g_forked{false};
+void mark_forked_child() { g_forked.store(true); }
+const bool g_atfork_registered = [] {
+#if defined(PYDROPOUT_HAS_OPENMP) && defined(__unix__)
+  pthread_atfork(nullptr, nullptr, &mark_forked_child);
+#endif
+  return true;
+}();
+
 int initial_threads() {
   if (const char* env = std::getenv("PYDROPOUT_NUM_THREADS")) {
     const int n = std::atoi(env);
@@ -136,6 +149,8 @@ int initial_threads() {
 }
 std::atomic<int> g_threads{0};
 }  // namespace
+
+bool openmp_unusable() { return g_forked.load(std::memory_order_relaxed); }
 
 int get_num_threads() {
   int n = g_threads.load(std::memory_order_relaxed);
