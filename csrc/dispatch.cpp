@@ -150,6 +150,14 @@ void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 
 static size_t elem_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
+// Outputs this large would evict the input from the last-level cache: stream them
+// past it (non-temporal stores), which also saves the read-for-ownership traffic.
+constexpr uint64_t kStreamBytes = uint64_t{8} << 20;
+
+static bool use_stream(const void* y, uint64_t nbytes) {
+  return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) & 63) == 0;
+}
+
 void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
                      const Scale& s) {
   const size_t es = elem_size(dt);
@@ -163,8 +171,10 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
   }
   if (d.threshold == 0) {  // every word is >= 0: all kept, no word needs drawing
     const ApplyFn apply = t.apply[static_cast<int>(dt)];
+    const bool stream = use_stream(y, n * es);
     parallel_chunks(n, [&](uint64_t b, uint64_t e) {
-      apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es, nullptr, e - b, s);
+      apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es, nullptr, e - b, s,
+            stream);
       if (mask) {
         std::memset(mask + b / 8, 0xff, (e - b) / 8);
         if ((e - b) % 8) mask[e / 8] = static_cast<uint8_t>((1u << ((e - b) % 8)) - 1u);
@@ -174,9 +184,10 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
   }
   const Keys keys = make_keys(d.seed, d.stream);
   const ForwardFn fwd = t.forward[static_cast<int>(dt)];
+  const bool stream = use_stream(y, n * es);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
     fwd(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
-        mask ? mask + b / 8 : nullptr, e - b, keys, d.offset + b, d.threshold, s);
+        mask ? mask + b / 8 : nullptr, e - b, keys, d.offset + b, d.threshold, s, stream);
   });
 }
 
@@ -196,9 +207,10 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
                    const Scale& s) {
   const size_t es = elem_size(dt);
   const ApplyFn apply = active_table().apply[static_cast<int>(dt)];
+  const bool stream = use_stream(y, n * es);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
     apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
-          mask ? mask + b / 8 : nullptr, e - b, s);
+          mask ? mask + b / 8 : nullptr, e - b, s, stream);
   });
 }
 

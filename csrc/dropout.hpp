@@ -43,12 +43,13 @@ struct Scale {
 // forward: y[i] = keep(i) ? x[i] (* s) : +0; mask bits written when mask != nullptr.
 // mask:    packed keep bits only.
 // apply:   y[i] = bit(i) ? x[i] (* s) : +0 for a given packed mask (nullptr: all kept).
+// stream:  y is 64-byte aligned and large: write it with non-temporal stores.
 using ForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
-                           uint64_t word0, uint32_t threshold, const Scale& scale);
+                           uint64_t word0, uint32_t threshold, const Scale& scale, bool stream);
 using MaskFn = void (*)(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
                         uint32_t threshold);
 using ApplyFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n,
-                         const Scale& scale);
+                         const Scale& scale, bool stream);
 
 struct KernelTable {
   ForwardFn forward[kNumDTypes] = {};
