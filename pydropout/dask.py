@@ -20,8 +20,14 @@ from __future__ import annotations
 import math
 from typing import Any, Tuple
 
-import dask.array as da
 import numpy as np
+
+try:
+    import dask.array as da
+except ImportError as exc:  # an optional extra
+    raise ImportError(
+        "pydropout.dask needs dask.array: pip install 'pydropout[dask]'"
+    ) from exc
 
 from . import _api, _common
 from ._blocks import dropout_block, dropout_block_mask
