@@ -339,6 +339,33 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
   });
 
+  // forward_runs(x, y, mask, code, t, s, apply, seed, stream, word_starts, run_length):
+  // block keying's pieces in one call (see dropout.hpp); threshold > 0 and p < 1 only.
+  m.def("forward_runs", [](py::array x, py::array y, py::object mask, int dtype_code,
+                           int64_t threshold, double scale, bool apply_scale, uint64_t seed,
+                           uint64_t stream, py::array_t<uint64_t, py::array::c_style> starts,
+                           uint64_t len) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    if (runs * len != info.n) throw py::value_error("runs * run_length must equal x.size");
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    const uint64_t* ws = starts.data();
+    maybe_nogil(info.n, [&] { dropout_forward_runs(info.dt, src, dst, mp, runs, len, ws, d, s); });
+  });
+
+  m.def("mask_runs", [](py::array mask, int64_t threshold, uint64_t seed, uint64_t stream,
+                        py::array_t<uint64_t, py::array::c_style> starts, uint64_t len) {
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    uint8_t* mp = mask_ptr(mask, runs * len, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const uint64_t* ws = starts.data();
+    maybe_nogil(runs * len, [&] { dropout_mask_runs(mp, runs, len, ws, d); });
+  });
+
   m.def("apply", [](py::array x, py::array y, py::object mask, int dtype_code, double scale,
                     bool apply_scale) {
     const ArrayInfo info = check_pair(x, y, dtype_code);

@@ -15,10 +15,11 @@ The compiled kernels only draw contiguous words, so a block costs one kernel cal
 run at least, unless runs are drawn together. Two plans, chosen per block by a small
 cost model (``Layout.plan``):
 
-- **runs**: one call of the fused forward kernel per run, at the run's word offset.
-  A single call when the block is one run (a band of whole rows, or the whole array):
-  then a block is as fast as ``pydropout.dropout``. Each further run costs a call
-  (about 0.4 us), so long runs are nearly free and short ones are not.
+- **runs**: one call of the compiled runs kernel (``_core.forward_runs``), which runs the
+  fused forward kernel over every run at its word offset, threads over runs included.
+  A block that is one run (a band of whole rows, or the whole array) is as fast as
+  ``pydropout.dropout``; each further run costs about one partly used group of 64
+  Philox words.
 - **span**: one call of the mask kernel (cheaper to call: no data arrays) for each slice
   of the block over the axes from some k on, covering the slice's whole span of words,
   gaps included, then one call of the apply kernel over the block. When the slices are
@@ -48,7 +49,8 @@ _TWO64 = 1 << 64
 
 # Cost model of the plans, in nanoseconds (rough single-thread figures on an AVX-512 CPU;
 # only the speed of a plan depends on them, never its result).
-_FWD_CALL = 420.0  # one call of the fused forward kernel on a run, from Python
+_RUNS_CALL = 1000.0  # one call of the runs kernel, from Python
+_RUN = 27.0  # per run: about one partly used group of 64 Philox words
 _MASK_CALL = 190.0  # one call of the mask kernel into a slice of a byte buffer
 _FWD = 0.45  # per element of a fused forward pass
 _WORD = 0.46  # per word of a span: mask kernel and unpacking to bytes
@@ -149,7 +151,7 @@ class Layout:
         runs = math.prod(self.shape[:j])
         run = n // runs if runs else 0
         best = ("runs", j)
-        best_cost = runs * _FWD_CALL + n * _FWD
+        best_cost = _RUNS_CALL + runs * _RUN + n * _FWD
         for k in range(j + 1):
             count = math.prod(self.shape[:k])
             if k == j and (count == 1 or run % 8 == 0):  # bits land where they belong
@@ -305,25 +307,9 @@ class _CoreBlockBackend:
                 mask[...] = keep
             _core.apply(x, y, keep, code, s, apply)
             return
-        # runs: one fused forward call per contiguous run
-        starts = layout.word_starts(k, offset)
-        count = len(starts)
-        length = n // count
-        x2 = x.reshape(count, length)
-        y2 = y.reshape(count, length)
-        fwd = _core.forward
-        if mask is None:
-            for r, w in enumerate(starts):
-                fwd(x2[r], y2[r], None, code, t, False, s, apply, seed, stream, w)
-            return
-        nb = (length + 7) // 8
-        aligned = count == 1 or length % 8 == 0
-        m2 = mask.reshape(count, nb) if aligned else np.empty((count, nb), np.uint8)
-        for r, w in enumerate(starts):
-            fwd(x2[r], y2[r], m2[r], code, t, False, s, apply, seed, stream, w)
-        if not aligned:  # runs' bits are byte-aligned per run: repack them end to end
-            bits = np.unpackbits(m2, axis=1, count=length, bitorder="little")
-            mask[...] = np.packbits(bits, bitorder="little")
+        # runs: every contiguous run in one call of the fused forward kernel
+        starts = layout.prefix_offsets(k) + np.uint64(offset + layout.start)
+        _core.forward_runs(x, y, mask, code, t, s, apply, seed, stream, starts, n // starts.size)
 
     @staticmethod
     def mask(mask, t, drop_all, layout, seed, stream, offset):
@@ -333,8 +319,11 @@ class _CoreBlockBackend:
             _core.mask(mask, layout.size, t, drop_all, seed, stream, 0)
             return
         kind, k = layout.plan()
-        # without data to write, a run is cheapest as a mask call: the span plan at level j
-        mask[...] = _span_keep(layout, k, t, seed, stream, offset)
+        if kind == "runs":
+            starts = layout.prefix_offsets(k) + np.uint64(offset + layout.start)
+            _core.mask_runs(mask, t, seed, stream, starts, layout.size // starts.size)
+        else:
+            mask[...] = _span_keep(layout, k, t, seed, stream, offset)
 
 
 _front = BlockFrontend(_CoreBlockBackend())
