@@ -15,6 +15,7 @@
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
+#include "variants.hpp"
 
 namespace py = pybind11;
 using namespace pydropout;
@@ -365,6 +366,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
     return std::move(y);
   });
+
+  register_variants(m);  // alpha_apply, gaussian, normal_from_words (variants.cpp)
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");
