@@ -22,6 +22,7 @@ from ._api import (
     simd_level,
     supported_simd_levels,
 )
+from ._blocks import dropout_block, dropout_block_mask
 from ._common import effective_p
 from ._variants import (
     AlphaDropout,
@@ -66,6 +67,8 @@ __all__ = [
     "dropout2d",
     "dropout3d",
     "dropout_backward",
+    "dropout_block",
+    "dropout_block_mask",
     "dropout_mask",
     "dropout_with_mask",
     "dropout_with_state",
