@@ -383,7 +383,7 @@ class Frontend:
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
-        y = out if out is not None and self._direct(out, gc) else np.empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
         apply = mode == UPSCALE
