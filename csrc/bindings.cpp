@@ -17,6 +17,7 @@
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
+#include "variants.hpp"
 
 namespace py = pybind11;
 using namespace pydropout;
@@ -420,6 +421,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
 
   m.def("_buffer_cached_bytes", &buffer_cached_bytes);
   m.def("_buffer_trim", &buffer_trim);
+
+  register_variants(m);  // alpha_apply, gaussian, normal_from_words (variants.cpp)
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");

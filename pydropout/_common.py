@@ -107,6 +107,59 @@ def scale_value(p: float, dt: np.dtype) -> float:
         return float(np.array(1.0 / (1.0 - p), dtype=np.float64).astype(dt))
 
 
+# -- the variants' constants (SPEC.md has none of these; see README section "variants") ----
+
+#: torch's SELU alpha * scale: dropped elements of alpha dropout sit at the SELU floor -ALPHA
+ALPHA = 1.7580993408473766
+
+
+def round_to(v: Any, dt: np.dtype) -> np.ndarray:
+    """Float64 values rounded to ``dt``: once for float32, via float32 for 16-bit types."""
+    a = np.asarray(v, dtype=np.float64)
+    if dt.itemsize == 2:
+        return a.astype(np.float32).astype(dt)
+    return a.astype(dt)
+
+
+def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
+    """(a, b, c) of alpha dropout rounded to ``dt``: kept ``x * a + b``, dropped ``c``.
+
+    In float64, as torch computes them: ``a = 1 / sqrt((ALPHA**2 * p + 1) * (1 - p))``,
+    ``b = ALPHA * a * p``, ``c = b - ALPHA * a`` (= a * alpha' + b with alpha' = -ALPHA);
+    then each is rounded to the dtype (:func:`round_to`). p == 1 gives (0, 0, 0): every
+    element is +0.0. p == 0 gives (1, 0, -ALPHA) (the frontends then copy x).
+    """
+    if p == 1.0:
+        return 0.0, 0.0, 0.0
+    a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1.0) * (1.0 - p))
+    b = ALPHA * a * p
+    c = b - ALPHA * a
+    r = round_to([a, b, c], dt)
+    return float(r[0]), float(r[1]), float(r[2])
+
+
+def check_gaussian_p(p: Any) -> float:
+    """p in [0, 1): Gaussian dropout's variance p / (1 - p) is infinite at p == 1."""
+    value = check_p(p)
+    if value == 1.0:
+        raise ValueError("p must be in [0, 1) for Gaussian dropout (variance p / (1 - p)), got 1")
+    return value
+
+
+def gaussian_sigma(p: float) -> float:
+    """sqrt(p / (1 - p)) in float64: the standard deviation of Gaussian dropout's noise."""
+    return math.sqrt(p / (1.0 - p))
+
+
+SAVES = ("mask", "state")
+
+
+def check_save(save: Any) -> str:
+    if not isinstance(save, str) or save not in SAVES:
+        raise ValueError(f"save must be 'mask' or 'state', got {save!r}")
+    return save
+
+
 def check_generator(generator: Any, default: Any, cls: type) -> Any:
     if generator is None:
         return default
@@ -269,6 +322,7 @@ class Frontend:
         out: Any,
         want_mask: bool,
         name: str = "x",
+        want_state: bool = False,
     ):
         xa = as_float_array(x, name)
         p = check_p(p)
@@ -305,7 +359,57 @@ class Frontend:
         if final is not None and y is not final:
             np.copyto(final, y)
             y = final
+        if want_state:
+            from ._state import DropoutState
+
+            state = DropoutState(seed, stream, offset, xa.shape, p, mode, noise, "dropout")
+            return y, mask, state
         return y, mask
+
+    def _backward_from_state(self, grad, state, p, *, mode, noise_shape, out):
+        """dropout_backward with a DropoutState: the forward's words drawn again."""
+        from ._state import check_state, resolve_noise
+
+        ga = as_float_array(grad, "grad")
+        p = check_p(p)
+        mode = check_mode(mode)
+        code = dtype_code(ga.dtype, "grad")
+        check_state(state, "dropout", p, ga.shape)
+        if mode != state.mode:
+            raise ValueError(f"mode {mode!r} does not match the forward pass's {state.mode!r}")
+        if noise_shape is not None:
+            noise = check_noise_shape(noise_shape, ga.shape)
+            resolve_noise(None if noise == ga.shape else noise, state.noise_shape)
+        if out is not None:
+            check_out(out, ga.shape, ga.dtype)
+        gc = flat_contiguous(ga)
+        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        drop_all = p == 1.0
+        t = 0 if drop_all else threshold(p)
+        apply = mode == UPSCALE
+        s = scale_value(p, gc.dtype) if apply else 1.0
+        self._redraw_apply(gc, y, code, state, t, drop_all, s, apply)
+        if out is not None and y is not out:
+            np.copyto(out, y)
+            y = out
+        return y
+
+    def _redraw_apply(self, gc, y, code, state, t, drop_all, s, apply):
+        """y = keep ? gc (* s) : +0 with the keep bits of ``state`` drawn again.
+
+        Without a noise shape this is the forward kernel run on the gradient (one fused
+        pass, no mask in memory); with one, the mask over the noise shape is redrawn and
+        broadcast, exactly as the forward pass did.
+        """
+        if state.noise_shape is None:
+            self.backend.forward(gc, y, None, code, t, drop_all, s, apply,
+                                 state.seed, state.stream, state.offset)
+        else:
+            nn = state.words
+            mask = np.empty(mask_nbytes(nn), np.uint8)
+            self.backend.mask(mask, nn, t, drop_all, state.seed, state.stream, state.offset)
+            full = expand_mask(mask, state.noise_shape, state.shape)
+            self.backend.apply(gc, y, full, code, s, apply and not drop_all)
 
     # -- public functions -----------------------------------------------------------
     def dropout(self, x, p=0.5, training=True, inplace=False, *, mode=UPSCALE,
@@ -339,7 +443,19 @@ class Frontend:
         return self._run(x, p, inplace=False, mode=mode, noise_shape=noise_shape,
                          generator=generator, out=out, want_mask=True)
 
+    def dropout_with_state(self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None,
+                           out=None):
+        y, _, state = self._run(x, p, inplace=False, mode=mode, noise_shape=noise_shape,
+                                generator=generator, out=out, want_mask=False, want_state=True)
+        return y, state
+
     def dropout_backward(self, grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None):
+        from ._state import DropoutState, reject_generator
+
+        reject_generator(mask, self.generator_cls)
+        if isinstance(mask, DropoutState):
+            return self._backward_from_state(grad, mask, p, mode=mode, noise_shape=noise_shape,
+                                             out=out)
         ga = as_float_array(grad, "grad")
         p = check_p(p)
         mode = check_mode(mode)
