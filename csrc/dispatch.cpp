@@ -167,14 +167,15 @@ void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 static size_t elem_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
 // Outputs this large would evict the input from the last-level cache: stream them
-// past it (non-temporal stores), which also saves the read-for-ownership traffic.
+// past it (non-temporal stores from the first 64-byte boundary on), which also saves
+// the read-for-ownership traffic.
 // Work of a pass that only moves memory, relative to a forward pass (Philox dominates).
 constexpr double kMemoryCost = 0.25;
 
 constexpr uint64_t kStreamBytes = uint64_t{8} << 20;
 
-static bool use_stream(const void* y, uint64_t nbytes) {
-  return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) & 63) == 0;
+static bool use_stream(const void* y, uint64_t nbytes, size_t es) {
+  return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) % es) == 0;
 }
 
 void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
@@ -190,7 +191,7 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
   }
   if (d.threshold == 0) {  // every word is >= 0: all kept, no word needs drawing
     const ApplyFn apply = t.apply[static_cast<int>(dt)];
-    const bool stream = use_stream(y, n * es);
+    const bool stream = use_stream(y, n * es, es);
     parallel_chunks(n, [&](uint64_t b, uint64_t e) {
       apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es, nullptr, e - b, s,
             stream);
@@ -203,7 +204,7 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
   }
   const Keys keys = make_keys(d.seed, d.stream);
   const ForwardFn fwd = t.forward[static_cast<int>(dt)];
-  const bool stream = use_stream(y, n * es);
+  const bool stream = use_stream(y, n * es, es);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
     fwd(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
         mask ? mask + b / 8 : nullptr, e - b, keys, d.offset + b, d.threshold, s, stream);
@@ -226,7 +227,7 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
                    const Scale& s) {
   const size_t es = elem_size(dt);
   const ApplyFn apply = active_table().apply[static_cast<int>(dt)];
-  const bool stream = use_stream(y, n * es);
+  const bool stream = use_stream(y, n * es, es);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
     apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
           mask ? mask + b / 8 : nullptr, e - b, s, stream);

@@ -4,7 +4,8 @@
 //   Ops::keep64(keys, block, threshold) -> keep bits of words [4*block, 4*block + 64)
 //   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
 //   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
-// apply64's kStream asks for non-temporal stores; it is only set when y is 64-byte aligned.
+// apply64's kStream asks for non-temporal stores; the loops then start their windows on
+// 64-byte boundaries of y.
 
 template <class T> struct ScaleOf { using type = float; };
 template <> struct ScaleOf<double> { using type = double; };
@@ -22,10 +23,19 @@ static inline void store_mask_word(uint8_t* mask, uint64_t word, uint64_t n, uin
   std::memcpy(mask + at, &bits, len);  // little-endian: bit i of the word is element 64*word + i
 }
 
-static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t first, uint64_t count) {
-  // bits of elements [first, first + count), first % 64 == 0, count <= 64
-  uint64_t bits = 0;
-  std::memcpy(&bits, mask + first / 8, (count + 7) / 8);
+// `count` (<= 64) bits of a packed mask of n bits starting at bit `first`
+static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t n, uint64_t first,
+                                      uint64_t count) {
+  const uint64_t at = first / 8;
+  const unsigned sh = static_cast<unsigned>(first % 8);
+  const uint64_t nbytes = (n + 7) / 8;
+  uint8_t buf[16] = {0};
+  const uint64_t want = (sh + count + 7) / 8;  // <= 9
+  std::memcpy(buf, mask + at, nbytes - at < want ? nbytes - at : want);
+  uint64_t lo;
+  std::memcpy(&lo, buf, 8);
+  uint64_t bits = lo >> sh;
+  if (sh) bits |= static_cast<uint64_t>(buf[8]) << (64 - sh);
   return bits & lanes_between(0, count);
 }
 
@@ -41,42 +51,56 @@ static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits
   std::memcpy(y, out, count * sizeof(T));
 }
 
+// Elements before the first 64-byte boundary of y: streaming stores start there.
+template <class T>
+static inline uint64_t stream_head(const T* y, uint64_t n) {
+  const uint64_t mis = reinterpret_cast<uintptr_t>(y) & 63;
+  const uint64_t head = mis ? (64 - mis) / sizeof(T) : 0;
+  return head < n ? head : n;
+}
+
 // Forward over elements [0, n) whose words are word0 .. word0 + n - 1.
 // Philox works on block-aligned groups: group g holds the keep bits of elements
-// [64g - r, 64g - r + 64), r = word0 % 4. Data and mask work on element-aligned windows
-// [64m, 64m + 64), whose bits are a funnel shift of groups m and m + 1; so stores stay
-// aligned to the output (streaming stores need that) and mask words to bytes.
+// [64g - r, 64g - r + 64), r = word0 % 4. Mask words cover elements [64m, 64m + 64)
+// and data windows [e0 + 64m, e0 + 64m + 64), where e0 puts the data windows on 64-byte
+// boundaries of y (0 unless streaming). Both take their bits from groups m and m + 1
+// with a funnel shift (by r, and by r + e0), so stores stay aligned to the output and
+// mask words to bytes.
 template <class T, bool kScale, bool kData, bool kMask, bool kStream>
 static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
                                 uint64_t word0, uint32_t threshold, typename ScaleOf<T>::type s) {
   if (n == 0) return;
   const unsigned r = static_cast<unsigned>(word0 & 3);
+  const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
+  const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
   uint64_t block = word0 >> 2;
   uint64_t cur = Ops::keep64(keys, block, threshold);
-  const uint64_t windows = (n + 63) / 64;
-  for (uint64_t m = 0; m < windows; ++m) {
+  if (kData && e0) {  // head: elements [0, e0), all in group 0
+    apply_partial<T, kScale>(x, y, e0, (cur >> r) & lanes_between(0, e0), s);
+  }
+  for (uint64_t m = 0;; ++m) {
     const uint64_t first = 64 * m;
-    uint64_t bits = cur;
-    if (r != 0) {
-      uint64_t next = 0;
-      block += 16;
-      if (first + 64 - r < n) next = Ops::keep64(keys, block, threshold);  // group m + 1 is needed
-      bits = (cur >> r) | (next << (64 - r));
-      cur = next;
-    } else if (m + 1 < windows) {
-      block += 16;
-      cur = Ops::keep64(keys, block, threshold);
+    const bool mask_window = kMask && first < n;
+    const bool data_window = kData && e0 + first < n;
+    if (!mask_window && !data_window) break;
+    uint64_t next = 0;
+    block += 16;
+    if (first + 64 - r < n) next = Ops::keep64(keys, block, threshold);  // group m + 1 is needed
+    if (mask_window) {
+      uint64_t bits = r ? (cur >> r) | (next << (64 - r)) : cur;
+      if (n - first < 64) bits &= lanes_between(0, n - first);
+      store_mask_word(mask, m, n, bits);
     }
-    const uint64_t count = n - first < 64 ? n - first : 64;
-    if (count < 64) bits &= lanes_between(0, count);
-    if (kData) {
-      if (count == 64) {
-        Ops::template apply64<T, kScale, kStream>(x + first, y + first, bits, s);  // main loop
+    if (data_window) {
+      const uint64_t start = e0 + first;
+      uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
+      if (n - start >= 64) {
+        Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
       } else {
-        apply_partial<T, kScale>(x + first, y + first, count, bits, s);  // tail
+        apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail
       }
     }
-    if (kMask) store_mask_word(mask, m, n, bits);
+    cur = next;
   }
   if (kStream) Ops::stream_fence();
 }
@@ -84,15 +108,23 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
 template <class T, bool kScale, bool kStream>
 static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
                               typename ScaleOf<T>::type s) {
-  uint64_t i = 0;
+  const uint64_t e0 = kStream ? stream_head(y, n) : 0;
+  if (e0) {  // head up to the first 64-byte boundary of y
+    const uint64_t bits = mask ? load_mask_bits(mask, n, 0, e0) : lanes_between(0, e0);
+    apply_partial<T, kScale>(x, y, e0, bits, s);
+  }
+  uint64_t i = e0;
   for (; i + 64 <= n; i += 64) {  // main loop
     uint64_t bits = ~uint64_t{0};
-    if (mask) std::memcpy(&bits, mask + i / 8, 8);
+    if (mask) {
+      if (e0 % 8 == 0) std::memcpy(&bits, mask + i / 8, 8);
+      else bits = load_mask_bits(mask, n, i, 64);
+    }
     Ops::template apply64<T, kScale, kStream>(x + i, y + i, bits, s);
   }
   if (i < n) {  // tail
     const uint64_t count = n - i;
-    const uint64_t bits = mask ? load_mask_bits(mask, i, count) : lanes_between(0, count);
+    const uint64_t bits = mask ? load_mask_bits(mask, n, i, count) : lanes_between(0, count);
     apply_partial<T, kScale>(x + i, y + i, count, bits, s);
   }
   if (kStream) Ops::stream_fence();
