@@ -20,6 +20,7 @@ from ._api import (
     simd_level,
     supported_simd_levels,
 )
+from ._blocks import dropout_block, dropout_block_mask
 from ._common import effective_p
 
 __version__ = "0.1.0"
@@ -31,6 +32,8 @@ __all__ = [
     "default_generator",
     "dropout",
     "dropout_backward",
+    "dropout_block",
+    "dropout_block_mask",
     "dropout_mask",
     "dropout_with_mask",
     "effective_p",

@@ -17,6 +17,10 @@ class _CoreBackend:
     mask = staticmethod(_core.mask)
     apply = staticmethod(_core.apply)
 
+    @staticmethod
+    def empty(shape, dtype):
+        return _core.empty(list(shape), np.dtype(dtype))
+
 
 _front = _common.Frontend(_CoreBackend(), Generator, default_generator)
 

@@ -226,6 +226,7 @@ class Frontend:
 
     def __init__(self, backend: Any, generator_cls: type, default_generator: Any):
         self.backend = backend
+        self._empty = getattr(backend, "empty", np.empty)
         self.generator_cls = generator_cls
         self.default_generator = default_generator
 
@@ -302,7 +303,7 @@ class Frontend:
 
         xc = flat_contiguous(xa)
         final = self._destination(xa, x, out, inplace)
-        y = final if final is not None and self._direct(final, xc) else np.empty(xa.shape, xc.dtype)
+        y = final if final is not None and self._direct(final, xc) else self._empty(xa.shape, xc.dtype)
         mask = np.empty(mask_nbytes(nn), np.uint8) if (want_mask or noise is not None) else None
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
@@ -369,7 +370,7 @@ class Frontend:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
         full = mask if noise is None else expand_mask(mask, noise, ga.shape)
-        y = out if out is not None and self._direct(out, gc) else np.empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
         if mode == UPSCALE and p == 1.0:
             full = np.zeros_like(full)  # nothing survives p == 1
         apply = mode == UPSCALE

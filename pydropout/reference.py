@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _common
+from . import _blocks, _common
 from ._core import Generator, default_generator
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "dropout_with_mask",
     "dropout_backward",
     "dropout_mask",
+    "dropout_block",
+    "dropout_block_mask",
 ]
 
 M0 = np.uint64(0xD2511F53)
@@ -150,3 +152,55 @@ def dropout_backward(grad, mask, p, *, mode=_common.UPSCALE, noise_shape=None, o
 def dropout_mask(shape, p, *, generator=None):
     """NumPy reference of :func:`pydropout.dropout_mask`."""
     return _front.dropout_mask(shape, p, generator=generator)
+
+
+# -- block keying (see pydropout._blocks) ----------------------------------------------
+
+
+def _block_keep(layout, t, drop_all, seed, stream, offset) -> np.ndarray:
+    """Keep decisions of a block in C order: row by row along the last axis, each row the
+    contiguous words ``offset + ravel_multi_index(origin + (i..., 0), full_shape) ...``."""
+    if drop_all:
+        return np.zeros(layout.size, bool)
+    if not layout.shape:  # 0-d: the one element of a 0-d array
+        return stream_words(seed, stream, offset, 1) >= np.uint32(t)
+    length = layout.shape[-1]
+    rows = []
+    for idx in np.ndindex(*layout.shape[:-1]):
+        at = tuple(o + i for o, i in zip(layout.origin, idx + (0,)))
+        flat = sum(a * s for a, s in zip(at, layout.strides))  # Python ints: no overflow
+        rows.append(stream_words(seed, stream, offset + flat, length))
+    words = np.concatenate(rows) if rows else np.empty(0, np.uint32)
+    return words >= np.uint32(t)
+
+
+class _NumpyBlockBackend:
+    @staticmethod
+    def forward(x, y, mask, code, t, drop_all, s, apply, layout, seed, stream, offset):
+        keep = _block_keep(layout, t, drop_all, seed, stream, offset)
+        y.reshape(-1)[...] = _select(x.reshape(-1), keep, s, apply)
+        if mask is not None:
+            mask[...] = np.packbits(keep, bitorder="little")
+
+    @staticmethod
+    def mask(mask, t, drop_all, layout, seed, stream, offset):
+        keep = _block_keep(layout, t, drop_all, seed, stream, offset)
+        mask[...] = np.packbits(keep, bitorder="little")
+
+
+_block_front = _blocks.BlockFrontend(_NumpyBlockBackend())
+
+
+def dropout_block(x_block, p, *, full_shape, origin, seed, stream=0, offset=0, training=True,
+                  mode=_common.UPSCALE, out=None, return_mask=False):
+    """NumPy reference of :func:`pydropout.dropout_block`."""
+    return _block_front.dropout_block(x_block, p, full_shape=full_shape, origin=origin,
+                                      seed=seed, stream=stream, offset=offset,
+                                      training=training, mode=mode, out=out,
+                                      return_mask=return_mask)
+
+
+def dropout_block_mask(shape, p, *, full_shape, origin, seed, stream=0, offset=0):
+    """NumPy reference of :func:`pydropout.dropout_block_mask`."""
+    return _block_front.dropout_block_mask(shape, p, full_shape=full_shape, origin=origin,
+                                           seed=seed, stream=stream, offset=offset)
