@@ -12,7 +12,9 @@ pairwise:
   p value (rotating dtype and mode), each at every SIMD level x thread count;
 - test_layouts / test_layouts_large: every layout x destination (new, out=, out=x,
   inplace) x dtype, the (SIMD level, threads) pairs rotating through the cases;
-- test_noise_shape: noise shapes forward and backward, small and large.
+- test_noise_shape: noise shapes forward and backward, small and large;
+- test_streaming_stores: outputs of 8 MiB and more (streamed when 64-byte aligned), with
+  aligned and misaligned out= arrays, p = 0 and p = 1, at every SIMD level.
 """
 
 from __future__ import annotations
@@ -200,8 +202,8 @@ def test_large(dtype_name, p, mode, n, simd, num_threads):
 
 
 def test_large_mask_only(simd, num_threads):
-    """The mask-only path has a larger grain (it writes 1 bit per element): 8 threads
-    need more than 8 * 8 * 32768 elements."""
+    """The mask-only path over 2.1 million elements: even with a grain 8 times larger
+    for it (it writes 1 bit per element), 8 threads split the work."""
     n = 8 * 8 * GRAIN + 77
     state = (11, 2, 2**33 - 1)
     mask_ref = ref.dropout_mask(n, 0.3, generator=gen(state))
@@ -211,6 +213,70 @@ def test_large_mask_only(simd, num_threads):
             assert_same_bits(pydropout.dropout_mask(n, 0.3, generator=g), mask_ref,
                              f"isa={level} threads={threads}")
             assert g.offset == state[2] + n
+
+
+# outputs of 8 MiB and more are written with streaming stores when they are 64-byte
+# aligned (fresh outputs are; out= arrays may not be): both paths, for every dtype
+STREAMING_SIZES = {"float16": 4_194_311, "float32": 2_097_157, "float64": 1_048_579,
+                   "bfloat16": 4_194_311}
+
+
+def _aligned_empty(n, dtype, misalign=0):
+    """An empty 1-D array whose data starts `misalign` bytes after a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    buf = np.empty(n * dtype.itemsize + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + misalign
+    return buf[start:start + n * dtype.itemsize].view(dtype)
+
+
+@pytest.mark.parametrize("dtype_name", DTYPES)
+def test_streaming_stores(dtype_name, simd, num_threads):
+    dtype, n = DTYPES[dtype_name], STREAMING_SIZES[dtype_name]
+    assert n * dtype.itemsize > 8 << 20
+    x = make_x((n,), dtype, np.random.default_rng(n))
+    state = (n, 1, 2**32 * 4 - 77)
+    y_ref, mask_ref = ref.dropout_with_mask(x, 0.5, generator=gen(state))
+    dx_ref = ref.dropout_backward(x, mask_ref, 0.5, mode=MODES[1])
+    all_kept = np.packbits(np.ones(n, bool), bitorder="little")
+    y0_ref = ref.dropout_backward(x, all_kept, 0.0)  # p = 0: x * dtype(1) everywhere
+    combos = [(lvl, t) for lvl in SIMD_LEVELS for t in (1, 3)] + [(SIMD_LEVELS[-1], 8)]
+    for level, threads in combos:
+        what = f"{dtype_name} n={n} isa={level} threads={threads}"
+        with simd(level), num_threads(threads):
+            y = pydropout.dropout(x, 0.5, generator=gen(state))
+            assert y.ctypes.data % 64 == 0
+            assert_same_bits(y, y_ref, what)
+            y, mask = pydropout.dropout_with_mask(x, 0.5, generator=gen(state))
+            assert_same_bits(y, y_ref, what + " with mask")
+            assert_same_bits(mask, mask_ref, what + " mask")
+            for misalign in (0, dtype.itemsize):
+                out = _aligned_empty(n, dtype, misalign)
+                assert pydropout.dropout(x, 0.5, generator=gen(state), out=out) is out
+                assert_same_bits(out, y_ref, f"{what} out misaligned by {misalign}")
+            assert_same_bits(pydropout.dropout(x, 0.0, generator=gen(state)), y0_ref, what + " p=0")
+            assert_same_bits(pydropout.dropout(x, 1.0, generator=gen(state)), np.zeros(n, dtype),
+                             what + " p=1")
+            assert_same_bits(pydropout.dropout_backward(x, mask_ref, 0.5, mode=MODES[1]), dx_ref,
+                             what + " backward")
+
+
+def test_results_own_their_memory():
+    """Large outputs come from recycled buffers: a result stays intact, and so does a view
+    of it, however many calls follow."""
+    x = make_x((700_001,), np.float32, np.random.default_rng(1), special=False)
+    y1 = pydropout.dropout(x, 0.5, generator=gen(STATES[0]))
+    keep = y1.copy()
+    view = pydropout.dropout(x, 0.5, generator=gen(STATES[1]))[::-3]
+    view_copy = view.copy()
+    others = [pydropout.dropout(x, 0.5, generator=gen(STATES[2])) for _ in range(3)]
+    for _ in range(20):
+        pydropout.dropout_with_mask(x, 0.3, generator=gen(STATES[3]))
+        pydropout.dropout_backward(x, pydropout.dropout_mask(x.size, 0.5), 0.5)
+    assert_same_bits(y1, keep)
+    assert_same_bits(view, view_copy)
+    arrays = [y1, view, *others]
+    assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(arrays, 2))
+    assert all(a.flags.writeable for a in arrays)
 
 
 # ---------------------------------------------------------------------------------------
