@@ -22,6 +22,7 @@ MODES = (UPSCALE, DOWNSCALE)
 F16, BF16, F32, F64 = 0, 1, 2, 3
 
 _TWO32 = 4294967296.0
+_STREAM_END = 1 << 64
 
 
 def dtype_code(dt: np.dtype, name: str = "x") -> int:
@@ -168,6 +169,19 @@ def check_generator(generator: Any, default: Any, cls: type) -> Any:
             f"generator must be a pydropout.Generator or None, got {type(generator).__name__}"
         )
     return generator
+
+
+def check_room(gen: Any, n: int) -> None:
+    """ValueError if ``n`` words from the generator's offset would run past 2**64.
+
+    Checked before anything is allocated (a call over more than 2**64 elements would
+    otherwise fail to allocate first); the reservation checks again, atomically.
+    """
+    offset = gen.offset
+    if offset + n > _STREAM_END:
+        raise ValueError(
+            f"generator offset {offset} + {n} words would pass 2**64: the stream never wraps"
+        )
 
 
 def check_out(out: Any, shape: Tuple[int, ...], dt: np.dtype, name: str = "out") -> np.ndarray:
@@ -337,12 +351,13 @@ class Frontend:
             if noise == xa.shape:
                 noise = None
         gen = self._generator(generator)
+        n = xa.size
+        nn = n if noise is None else math.prod(noise)
+        check_room(gen, nn)
 
         xc = flat_contiguous(xa)
         final = self._destination(xa, x, out, inplace)
         y = final if final is not None and self._direct(final, xc) else self._empty(xa.shape, xc.dtype)
-        n = xa.size
-        nn = n if noise is None else math.prod(noise)
         mask = np.empty(mask_nbytes(nn), np.uint8) if (want_mask or noise is not None) else None
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
@@ -487,6 +502,7 @@ class Frontend:
         p = check_p(p)
         gen = self._generator(generator)
         n = math.prod(dims)
+        check_room(gen, n)
         mask = np.empty(mask_nbytes(n), np.uint8)
         drop_all = p == 1.0
         seed, stream, offset = gen._reserve(n)
