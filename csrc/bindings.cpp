@@ -6,15 +6,18 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <string>
 #include <tuple>
 
+#include "buffers.hpp"
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
+#include "variants.hpp"
 
 namespace py = pybind11;
 using namespace pydropout;
@@ -192,6 +195,27 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   return d;
 }
 
+// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
+// aligned, so kernels can stream their output past the cache, and recycled.
+py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+  uint64_t n = 1;
+  for (auto d : shape) n *= static_cast<uint64_t>(d);
+  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(dt.itemsize()));
+  if (nbytes < kBufferMinBytes) return py::array(dt, shape);
+  void* p = buffer_alloc(nbytes);
+  if (!p) throw std::bad_alloc();
+  struct Owned {
+    void* p;
+    size_t n;
+  };
+  py::capsule owner(new Owned{p, nbytes}, [](void* o) {
+    auto* b = static_cast<Owned*>(o);
+    buffer_free(b->p, b->n);
+    delete b;
+  });
+  return py::array(dt, shape, p, owner);
+}
+
 template <class Fn>
 void maybe_nogil(uint64_t n, const Fn& fn) {
   if (n >= kGilThreshold) {
@@ -316,6 +340,33 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
   });
 
+  // forward_runs(x, y, mask, code, t, s, apply, seed, stream, word_starts, run_length):
+  // block keying's pieces in one call (see dropout.hpp); threshold > 0 and p < 1 only.
+  m.def("forward_runs", [](py::array x, py::array y, py::object mask, int dtype_code,
+                           int64_t threshold, double scale, bool apply_scale, uint64_t seed,
+                           uint64_t stream, py::array_t<uint64_t, py::array::c_style> starts,
+                           uint64_t len) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    if (runs * len != info.n) throw py::value_error("runs * run_length must equal x.size");
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    const uint64_t* ws = starts.data();
+    maybe_nogil(info.n, [&] { dropout_forward_runs(info.dt, src, dst, mp, runs, len, ws, d, s); });
+  });
+
+  m.def("mask_runs", [](py::array mask, int64_t threshold, uint64_t seed, uint64_t stream,
+                        py::array_t<uint64_t, py::array::c_style> starts, uint64_t len) {
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    uint8_t* mp = mask_ptr(mask, runs * len, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const uint64_t* ws = starts.data();
+    maybe_nogil(runs * len, [&] { dropout_mask_runs(mp, runs, len, ws, d); });
+  });
+
   m.def("apply", [](py::array x, py::array y, py::object mask, int dtype_code, double scale,
                     bool apply_scale) {
     const ArrayInfo info = check_pair(x, y, dtype_code);
@@ -351,7 +402,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     else return py::none();
     const uint64_t n = static_cast<uint64_t>(x.size());
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-    py::array y(x.dtype(), shape);
+    py::array y = empty_array(x.dtype(), shape);
     const auto st = gen->reserve(n);  // after the allocation: a failure changes nothing
     Draw d;
     d.seed = std::get<0>(st);
@@ -365,6 +416,13 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
     return std::move(y);
   });
+
+  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt) { return empty_array(dt, shape); });
+
+  m.def("_buffer_cached_bytes", &buffer_cached_bytes);
+  m.def("_buffer_trim", &buffer_trim);
+
+  register_variants(m);  // alpha_apply, gaussian, normal_from_words (variants.cpp)
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");
