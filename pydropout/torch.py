@@ -13,6 +13,12 @@ pass, and the output array becomes the output tensor, again without a copy. The 
 runs inside a ``torch.autograd.Function`` that saves only the packed mask, one bit per
 element: 8 times less memory than the bool mask torch keeps. The backward applies that
 mask (never a fresh draw) and is itself differentiable, so higher-order gradients work.
+With ``save="state"`` the graph keeps no tensor at all, only the generator state of the
+forward pass, and the backward draws the same mask again.
+
+Layers: ``Dropout``, ``Dropout1d``, ``Dropout2d``, ``Dropout3d``, ``AlphaDropout``,
+``FeatureAlphaDropout``; functions: ``dropout``, ``dropout1d/2d/3d``, ``alpha_dropout``,
+``feature_alpha_dropout``; and ``benchmark()`` against torch's own dropout.
 
 Differences from ``torch.nn``:
 
@@ -53,12 +59,14 @@ __all__ = [
     "Dropout1d",
     "Dropout2d",
     "Dropout3d",
+    "FeatureAlphaDropout",
     "alpha_dropout",
     "benchmark",
     "dropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
+    "feature_alpha_dropout",
 ]
 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32,
@@ -104,11 +112,6 @@ def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(a)
 
 
-def _variant(name: str) -> Any:
-    """A function of pydropout that not every build has (None if absent)."""
-    return getattr(pydropout, name, None)
-
-
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
     p = check_p(p)
     check_mode(mode)
@@ -117,48 +120,61 @@ def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
 
 
 class _DropoutFunction(torch.autograd.Function):
-    """Forward through pydropout's core; saves the packed mask (1 bit per mask element)."""
+    """Forward through pydropout's core; saves the packed mask (1 bit per mask element) or,
+    with ``save="state"``, only the generator state (the backward draws the mask again)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, p: float, mode: str, noise_shape: Optional[tuple],
-                generator: Any, inplace: bool) -> torch.Tensor:
+                generator: Any, inplace: bool, save: str) -> torch.Tensor:
         xa = _as_numpy(x)
+        run = pydropout.dropout_with_state if save == "state" else pydropout.dropout_with_mask
         if inplace:
-            _, mask = pydropout.dropout_with_mask(xa, p, mode=mode, noise_shape=noise_shape,
-                                                  generator=generator, out=xa)
+            _, token = run(xa, p, mode=mode, noise_shape=noise_shape, generator=generator,
+                           out=xa)
             ctx.mark_dirty(x)
             y = x
         else:
-            ya, mask = pydropout.dropout_with_mask(xa, p, mode=mode, noise_shape=noise_shape,
-                                                   generator=generator)
+            ya, token = run(xa, p, mode=mode, noise_shape=noise_shape, generator=generator)
             y = _as_tensor(ya, x.dtype)
-        ctx.save_for_backward(torch.from_numpy(mask))
+        ctx.state = None
+        if save == "state":
+            ctx.state = token
+        else:
+            ctx.save_for_backward(torch.from_numpy(token))
         ctx.p, ctx.mode, ctx.noise_shape = p, mode, noise_shape
         return y
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        dx = _MaskFunction.apply(grad, mask, ctx.p, ctx.mode, ctx.noise_shape)
-        return dx, None, None, None, None, None
+        token = ctx.state if ctx.state is not None else ctx.saved_tensors[0]
+        dx = _MaskFunction.apply(grad, token, ctx.p, ctx.mode, ctx.noise_shape)
+        return dx, None, None, None, None, None, None
 
 
 class _MaskFunction(torch.autograd.Function):
-    """``grad -> dropout_backward(grad, mask, p)``: linear and diagonal, so its own adjoint."""
+    """``grad -> dropout_backward(grad, mask, p)``: linear and diagonal, so its own adjoint.
+
+    ``token`` is the packed mask as a uint8 tensor, or a :class:`pydropout.DropoutState`.
+    """
 
     @staticmethod
-    def forward(ctx: Any, grad: torch.Tensor, mask: torch.Tensor, p: float, mode: str,
+    def forward(ctx: Any, grad: torch.Tensor, token: Any, p: float, mode: str,
                 noise_shape: Optional[tuple]) -> torch.Tensor:
         ga = _as_numpy(grad, "grad")
-        dx = pydropout.dropout_backward(ga, mask.numpy(), p, mode=mode, noise_shape=noise_shape)
-        ctx.save_for_backward(mask)
+        ctx.state = None
+        if isinstance(token, torch.Tensor):
+            mask: Any = token.numpy()
+            ctx.save_for_backward(token)
+        else:
+            mask = ctx.state = token
+        dx = pydropout.dropout_backward(ga, mask, p, mode=mode, noise_shape=noise_shape)
         ctx.p, ctx.mode, ctx.noise_shape = p, mode, noise_shape
         return _as_tensor(dx, grad.dtype)
 
     @staticmethod
     def backward(ctx: Any, gg: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return _MaskFunction.apply(gg, mask, ctx.p, ctx.mode, ctx.noise_shape), None, None, None, None
+        token = ctx.state if ctx.state is not None else ctx.saved_tensors[0]
+        return _MaskFunction.apply(gg, token, ctx.p, ctx.mode, ctx.noise_shape), None, None, None, None
 
 
 def _evaluate(input: torch.Tensor, p: float, mode: str, inplace: bool) -> torch.Tensor:
@@ -169,18 +185,25 @@ def _evaluate(input: torch.Tensor, p: float, mode: str, inplace: bool) -> torch.
     return input.mul_(factor) if inplace else input * factor
 
 
+def _check_save(save: Any) -> str:
+    if save not in ("mask", "state"):
+        raise ValueError(f"save must be 'mask' or 'state', got {save!r}")
+    return str(save)
+
+
 def _run(input: torch.Tensor, p: Any, training: bool, inplace: bool, mode: Any,
-         generator: Any, noise_shape: Optional[tuple]) -> torch.Tensor:
+         generator: Any, noise_shape: Optional[tuple], save: Any) -> torch.Tensor:
     _as_numpy(input)  # device, layout and dtype checks before anything else
     p = _check_training_args(p, mode, generator)
+    save = _check_save(save)
     if not training:
         return _evaluate(input, p, mode, bool(inplace))
-    return _DropoutFunction.apply(input, p, mode, noise_shape, generator, bool(inplace))
+    return _DropoutFunction.apply(input, p, mode, noise_shape, generator, bool(inplace), save)
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-            *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None
-            ) -> torch.Tensor:
+            *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
+            save: str = "mask") -> torch.Tensor:
     """``torch.nn.functional.dropout`` computed by pydropout (see :func:`pydropout.dropout`).
 
     Parameters
@@ -200,6 +223,10 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
         Source of the mask; ``pydropout.default_generator`` when None. A call consumes
         ``input.numel()`` words, so the result equals ``pydropout.dropout`` of
         ``input.numpy()`` at the same generator state.
+    save : {"mask", "state"}
+        What the autograd graph keeps for the backward: the packed mask (``ceil(n / 8)``
+        bytes), or only the generator state (a few integers; the backward draws the same
+        mask again, which costs about as much as the forward's draw).
 
     Returns
     -------
@@ -213,7 +240,7 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
     >>> pdt.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
     tensor([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.])
     """
-    return _run(input, p, training, inplace, mode, generator, None)
+    return _run(input, p, training, inplace, mode, generator, None, save)
 
 
 def _channel_noise_shape(shape: Sequence[int], batched: bool) -> tuple:
@@ -222,8 +249,8 @@ def _channel_noise_shape(shape: Sequence[int], batched: bool) -> tuple:
     return tuple(shape[:lead]) + (1,) * (len(shape) - lead)
 
 
-def _dropout_nd(name: str, ranks: Tuple[int, int], input: torch.Tensor, p: Any, training: bool,
-                inplace: bool, mode: Any, generator: Any) -> torch.Tensor:
+def _dropout_nd(save: Any, name: str, ranks: Tuple[int, int], input: torch.Tensor, p: Any,
+                training: bool, inplace: bool, mode: Any, generator: Any) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if input.dim() not in ranks:
@@ -232,37 +259,37 @@ def _dropout_nd(name: str, ranks: Tuple[int, int], input: torch.Tensor, p: Any, 
     # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
     batched = input.dim() == ranks[1] or name == "dropout2d"
     noise = _channel_noise_shape(input.shape, batched)
-    return _run(input, p, training, inplace, mode, generator, noise)
+    return _run(input, p, training, inplace, mode, generator, noise, save)
 
 
 def dropout1d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None
-              ) -> torch.Tensor:
+              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
+              save: str = "mask") -> torch.Tensor:
     """Channel dropout of ``(N, C, L)`` or ``(C, L)`` inputs (``torch.nn.functional.dropout1d``).
 
     Whole channels are zeroed: the mask is drawn over ``(N, C, 1)`` (``noise_shape``),
     consuming ``N * C`` words, and broadcast along ``L``. Otherwise as :func:`dropout`.
     """
-    return _dropout_nd("dropout1d", (2, 3), input, p, training, inplace, mode, generator)
+    return _dropout_nd(save, "dropout1d", (2, 3), input, p, training, inplace, mode, generator)
 
 
 def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None
-              ) -> torch.Tensor:
+              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
+              save: str = "mask") -> torch.Tensor:
     """Channel dropout of ``(N, C, H, W)`` inputs (``torch.nn.functional.dropout2d``).
 
     The mask is drawn over ``(N, C, 1, 1)``. A 3-D input is read as ``(N, C, L)``, as
     torch does today. Otherwise as :func:`dropout`.
     """
-    return _dropout_nd("dropout2d", (3, 4), input, p, training, inplace, mode, generator)
+    return _dropout_nd(save, "dropout2d", (3, 4), input, p, training, inplace, mode, generator)
 
 
 def dropout3d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None
-              ) -> torch.Tensor:
+              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
+              save: str = "mask") -> torch.Tensor:
     """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs
     (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``."""
-    return _dropout_nd("dropout3d", (4, 5), input, p, training, inplace, mode, generator)
+    return _dropout_nd(save, "dropout3d", (4, 5), input, p, training, inplace, mode, generator)
 
 
 def alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
@@ -270,55 +297,76 @@ def alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
                   ) -> torch.Tensor:
     """Alpha dropout for SELU networks (``torch.nn.functional.alpha_dropout``).
 
-    Dropped elements take SELU's negative saturation value and an affine correction keeps
-    the mean and variance, as in Klambauer et al. 2017; computed by
-    ``pydropout.alpha_dropout_with_mask``. Note ``training=False`` by default, as in torch.
+    Dropped elements take SELU's negative saturation value and an affine map keeps the mean
+    and variance (Klambauer et al. 2017), exactly as :func:`pydropout.alpha_dropout`
+    computes it; the backward is ``grad * a`` where kept, ``+0.0`` where dropped. Note
+    ``training=False`` by default, as in torch.
     """
+    return _alpha(input, p, training, inplace, generator, None)
+
+
+def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False, *,
+                          generator: Optional[pydropout.Generator] = None) -> torch.Tensor:
+    """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
+
+    For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
+    ``(N, C, 1, ...)`` and broadcast, as torch does. Otherwise as :func:`alpha_dropout`.
+    """
+    if isinstance(input, torch.Tensor) and input.dim() < 2:
+        raise ValueError("feature_alpha_dropout: expected an input of 2 or more dimensions "
+                         f"(N, C, ...), got shape {tuple(input.shape)}")
+    noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
+    return _alpha(input, p, training, inplace, generator, noise)
+
+
+def _alpha(input: torch.Tensor, p: Any, training: bool, inplace: bool, generator: Any,
+           noise_shape: Optional[tuple]) -> torch.Tensor:
     _as_numpy(input)
     p = _check_training_args(p, UPSCALE, generator)
     if not training:
         return input
-    if _variant("alpha_dropout_with_mask") is None:
-        raise NotImplementedError("alpha_dropout needs pydropout.alpha_dropout_with_mask, "
-                                  "which this build of pydropout does not have")
-    return _AlphaDropoutFunction.apply(input, p, generator, bool(inplace))
+    return _AlphaDropoutFunction.apply(input, p, noise_shape, generator, bool(inplace))
 
 
 class _AlphaDropoutFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, p: float, generator: Any,
-                inplace: bool) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, p: float, noise_shape: Optional[tuple],
+                generator: Any, inplace: bool) -> torch.Tensor:
         xa = _as_numpy(x)
         if inplace:
-            _, mask = _variant("alpha_dropout_with_mask")(xa, p, generator=generator, out=xa)
+            _, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=noise_shape,
+                                                        generator=generator, out=xa)
             ctx.mark_dirty(x)
             y = x
         else:
-            ya, mask = _variant("alpha_dropout_with_mask")(xa, p, generator=generator)
+            ya, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=noise_shape,
+                                                         generator=generator)
             y = _as_tensor(ya, x.dtype)
         ctx.save_for_backward(torch.from_numpy(mask))
-        ctx.p = p
+        ctx.p, ctx.noise_shape = p, noise_shape
         return y
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor):
         (mask,) = ctx.saved_tensors
-        return _AlphaMaskFunction.apply(grad, mask, ctx.p), None, None, None
+        return _AlphaMaskFunction.apply(grad, mask, ctx.p, ctx.noise_shape), None, None, None, None
 
 
 class _AlphaMaskFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, grad: torch.Tensor, mask: torch.Tensor,
-                p: float) -> torch.Tensor:
-        dx = _variant("alpha_dropout_backward")(_as_numpy(grad, "grad"), mask.numpy(), p)
+    def forward(ctx: Any, grad: torch.Tensor, mask: torch.Tensor, p: float,
+                noise_shape: Optional[tuple]) -> torch.Tensor:
+        dx = pydropout.alpha_dropout_backward(_as_numpy(grad, "grad"), mask.numpy(), p,
+                                              noise_shape=noise_shape)
         ctx.save_for_backward(mask)
-        ctx.p = p
+        ctx.p, ctx.noise_shape = p, noise_shape
         return _as_tensor(dx, grad.dtype)
 
     @staticmethod
     def backward(ctx: Any, gg: torch.Tensor):
         (mask,) = ctx.saved_tensors
-        return _AlphaMaskFunction.apply(gg, mask, ctx.p), None, None
+        return _AlphaMaskFunction.apply(gg, mask, ctx.p, ctx.noise_shape), None, None, None
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,18 +377,21 @@ class _DropoutNd(torch.nn.Module):
     __constants__ = ["p", "inplace"]
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, mode: str = UPSCALE,
-                 generator: Optional[pydropout.Generator] = None) -> None:
+                 generator: Optional[pydropout.Generator] = None, save: str = "mask") -> None:
         super().__init__()
         check_p(p)
         self.p = p
         self.inplace = inplace
         self.mode = check_mode(mode)
         self.generator = check_generator(generator, None, pydropout.Generator)
+        self.save = _check_save(save)
 
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
         if self.mode != UPSCALE:
             s += f", mode={self.mode!r}"
+        if self.save != "mask":
+            s += f", save={self.save!r}"
         return s
 
 
@@ -357,11 +408,13 @@ class Dropout(_DropoutNd):
         Scaling convention (see :func:`pydropout.dropout`).
     generator : pydropout.Generator, optional
         Source of the masks; ``pydropout.default_generator`` when None.
+    save : {"mask", "state"}
+        Keep the packed mask for the backward, or only the generator state.
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return dropout(input, self.p, self.training, self.inplace, mode=self.mode,
-                       generator=self.generator)
+                       generator=self.generator, save=self.save)
 
 
 class Dropout1d(_DropoutNd):
@@ -369,7 +422,7 @@ class Dropout1d(_DropoutNd):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return dropout1d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator)
+                         generator=self.generator, save=self.save)
 
 
 class Dropout2d(_DropoutNd):
@@ -377,7 +430,7 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return dropout2d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator)
+                         generator=self.generator, save=self.save)
 
 
 class Dropout3d(_DropoutNd):
@@ -385,12 +438,10 @@ class Dropout3d(_DropoutNd):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return dropout3d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator)
+                         generator=self.generator, save=self.save)
 
 
-class AlphaDropout(torch.nn.Module):
-    """``torch.nn.AlphaDropout`` computed by pydropout: see :func:`alpha_dropout`."""
-
+class _AlphaDropoutBase(torch.nn.Module):
     __constants__ = ["p", "inplace"]
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *,
@@ -401,11 +452,23 @@ class AlphaDropout(torch.nn.Module):
         self.inplace = inplace
         self.generator = check_generator(generator, None, pydropout.Generator)
 
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class AlphaDropout(_AlphaDropoutBase):
+    """``torch.nn.AlphaDropout`` computed by pydropout: see :func:`alpha_dropout`."""
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return alpha_dropout(input, self.p, self.training, self.inplace, generator=self.generator)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+
+class FeatureAlphaDropout(_AlphaDropoutBase):
+    """``torch.nn.FeatureAlphaDropout``: see :func:`feature_alpha_dropout`."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return feature_alpha_dropout(input, self.p, self.training, self.inplace,
+                                     generator=self.generator)
 
 
 # ---------------------------------------------------------------------------------------

@@ -178,7 +178,8 @@ def test_modules_match_torch_nn():
                          (pdt.Dropout2d(0.1, True), torch.nn.Dropout2d(0.1, True)),
                          (pdt.Dropout1d(), torch.nn.Dropout1d()),
                          (pdt.Dropout3d(0.2), torch.nn.Dropout3d(0.2)),
-                         (pdt.AlphaDropout(0.2), torch.nn.AlphaDropout(0.2))):
+                         (pdt.AlphaDropout(0.2), torch.nn.AlphaDropout(0.2)),
+                         (pdt.FeatureAlphaDropout(0.2), torch.nn.FeatureAlphaDropout(0.2))):
         assert repr(ours) == repr(theirs)
         assert isinstance(ours, torch.nn.Module)
     assert repr(pdt.Dropout(0.5, mode="downscale_in_infer")) == (
@@ -232,18 +233,57 @@ def test_alpha_dropout():
     x = torch.randn(50, dtype=torch.float64)
     assert pdt.alpha_dropout(x, 0.2) is x  # training=False by default, as in torch
     assert pdt.AlphaDropout(0.2).eval()(x) is x
-    if not hasattr(pydropout, "alpha_dropout_with_mask"):
-        with pytest.raises(NotImplementedError, match="alpha_dropout"):
-            pdt.alpha_dropout(x, 0.2, training=True)
-        return
     y = pdt.alpha_dropout(x, 0.2, training=True, generator=gen(9))
     np.testing.assert_array_equal(
         y.numpy(), pydropout.alpha_dropout(x.numpy(), 0.2, training=True, generator=gen(9)))
+    np.testing.assert_array_equal(pdt.AlphaDropout(0.2, generator=gen(9))(x).numpy(), y.numpy())
 
     def f(t):
         return pdt.alpha_dropout(t, 0.2, training=True, generator=gen(9))
 
-    assert torch.autograd.gradcheck(f, (x.clone().requires_grad_(),))
+    xg = x.clone().requires_grad_()
+    assert torch.autograd.gradcheck(f, (xg,)) and torch.autograd.gradgradcheck(f, (xg,))
+    f(xg).backward(torch.ones(50, dtype=torch.float64))
+    _, mask = pydropout.alpha_dropout_with_mask(x.numpy(), 0.2, generator=gen(9))
+    np.testing.assert_array_equal(
+        xg.grad.numpy(), pydropout.alpha_dropout_backward(np.ones(50), mask, 0.2))
+
+
+def test_feature_alpha_dropout():
+    x = torch.randn(3, 4, 5, dtype=torch.float64)
+    g = gen(4)
+    y = pdt.feature_alpha_dropout(x, 0.5, training=True, generator=g)
+    assert g.offset == 12  # one word per (sample, channel)
+    np.testing.assert_array_equal(y.numpy(), pydropout.alpha_dropout(
+        x.numpy(), 0.5, True, noise_shape=(3, 4, 1), generator=gen(4)))
+    assert torch.equal(pdt.FeatureAlphaDropout(0.5, generator=gen(4)).train()(x), y)
+    assert repr(pdt.FeatureAlphaDropout(0.5)) == repr(torch.nn.FeatureAlphaDropout(0.5))
+    with pytest.raises(ValueError, match="2 or more"):
+        pdt.feature_alpha_dropout(torch.ones(3), 0.5, True)
+
+
+def test_save_state_keeps_no_tensor():
+    x = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(4, 6, 5, dtype=torch.float64)
+    grads = {}
+    for save in ("mask", "state"):
+        for fn, noise in ((pdt.dropout, None), (pdt.dropout1d, (4, 6, 1))):
+            x.grad = None
+            y = fn(x, 0.4, mode="downscale_in_infer", generator=gen(8), save=save)
+            assert len(y.grad_fn.saved_tensors) == (1 if save == "mask" else 0)
+            y.backward(upstream)
+            grads[save, fn.__name__] = x.grad.clone()
+    for name in ("dropout", "dropout1d"):
+        assert torch.equal(grads["mask", name], grads["state", name])
+
+    def f(t):
+        return pdt.dropout(t, 0.3, generator=gen(2), save="state")
+
+    assert torch.autograd.gradcheck(f, (x,)) and torch.autograd.gradgradcheck(f, (x,))
+    layer = pdt.Dropout(0.3, save="state")
+    assert repr(layer) == "Dropout(p=0.3, inplace=False, save='state')"
+    with pytest.raises(ValueError, match="save"):
+        pdt.Dropout(0.3, save="everything")
 
 
 def test_benchmark_runs():
