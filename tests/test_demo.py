@@ -61,6 +61,7 @@ def test_dropout_narrows_the_train_test_gap(quick_run):
         ours = m[name]
         assert ours["test_loss"] - ours["train_loss"] < 0.85 * plain_gap, (name, m)
         assert ours["test_loss"] < plain["test_loss"], (name, m)
+        assert ours["test_acc"] >= plain["test_acc"] - 0.01, (name, m)
         assert ours["train_loss"] > 20 * plain["train_loss"], (name, m)  # not memorised
 
 
