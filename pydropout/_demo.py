@@ -325,7 +325,7 @@ def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int) -
     axes[2].axhline(0.0, color="0.6", lw=0.8)
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[2].legend(loc="upper left")
+    axes[2].legend(loc="lower right")
     hid = "-".join(str(k) for k in cfg.hidden)
     fig.suptitle(f"8x8 digits, {cfg.n_train} training / {n_test} test images, MLP 64-{hid}-10, "
                  f"dropout p={cfg.p_input} on pixels, p={cfg.p_hidden} on hidden units",
@@ -401,7 +401,7 @@ def plot_regression(path: str, cfg: Config, seed: int, plain: MLP, dropped: MLP)
     ax.axvspan(-2.6, -2.0, color="0.93", lw=0, zorder=0)
     ax.axvspan(2.0, 2.6, color="0.93", lw=0, zorder=0)
     ax.set(title=f"1-D regression, MLP 1-{cfg.reg_width}-{cfg.reg_width}-1 "
-                 f"(shaded: outside the training range)",
+                 f"(grey: outside the training range)",
            xlabel="x", ylabel="y", xlim=(-2.6, 2.6), ylim=(-3, 3))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, fontsize=9, frameon=False)
