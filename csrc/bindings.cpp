@@ -62,6 +62,18 @@ py::int_ to_pyint(u128 v) {
   return py::reinterpret_steal<py::int_>(PyNumber_Lshift(py::int_(1).ptr(), py::int_(64).ptr()));
 }
 
+// A state's offset: [0, 2**64], the end included (a generator that drew its last word).
+u128 state_offset_arg(py::handle h) {
+  if (!(PyFloat_Check(h.ptr()) || PyBool_Check(h.ptr())) && PyIndex_Check(h.ptr())) {
+    py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
+    if (!idx) throw py::error_already_set();
+    if (idx.equal(py::reinterpret_steal<py::object>(
+            PyNumber_Lshift(py::int_(1).ptr(), py::int_(64).ptr()))))
+      return u128(1) << 64;
+  }
+  return u64_arg(h, "offset");
+}
+
 struct Generator {
   mutable std::mutex lock;
   uint64_t seed = 0, stream = 0;
@@ -71,7 +83,7 @@ struct Generator {
     std::lock_guard<std::mutex> g(lock);
     return {seed, stream, offset};
   }
-  void set(uint64_t s, uint64_t q, uint64_t o) {
+  void set(uint64_t s, uint64_t q, u128 o) {
     std::lock_guard<std::mutex> g(lock);
     seed = s;
     stream = q;
@@ -270,18 +282,16 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
              if (py::isinstance<py::dict>(state)) {
                py::dict d = state;
                g.set(u64_arg(d["seed"], "seed"), u64_arg(d["stream"], "stream"),
-                     u64_arg(d["offset"], "offset"));
+                     state_offset_arg(d["offset"]));
                return;
              }
-             py::sequence s;
-             try {
-               s = py::cast<py::sequence>(state);
-             } catch (const py::cast_error&) {
-               throw py::type_error("state must be a (seed, stream, offset) tuple, got " + type_name(state));
-             }
-             if (py::isinstance<py::str>(state) || py::len(s) != 3)
-               throw py::value_error("state must be a (seed, stream, offset) tuple");
-             g.set(u64_arg(s[0], "seed"), u64_arg(s[1], "stream"), u64_arg(s[2], "offset"));
+             if (!PySequence_Check(state.ptr()))
+               throw py::type_error("state must be a (seed, stream, offset) tuple, got " +
+                                    type_name(state));
+             py::sequence s = py::reinterpret_borrow<py::sequence>(state);
+             if (py::isinstance<py::str>(state) || py::isinstance<py::bytes>(state) || py::len(s) != 3)
+               throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers");
+             g.set(u64_arg(s[0], "seed"), u64_arg(s[1], "stream"), state_offset_arg(s[2]));
            },
            py::arg("state"))
       .def("manual_seed",
@@ -313,7 +323,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           },
           [](py::tuple t) {
             auto* g = new Generator();
-            g->set(u64_arg(t[0], "seed"), u64_arg(t[1], "stream"), u64_arg(t[2], "offset"));
+            g->set(u64_arg(t[0], "seed"), u64_arg(t[1], "stream"), state_offset_arg(t[2]));
             return g;
           }));
 

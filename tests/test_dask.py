@@ -120,9 +120,10 @@ def test_errors_change_nothing():
         pdd.dropout_backward(a, da.ones((4, 5), dtype=bool), 0.5)
 
 
-def test_import_pydropout_does_not_import_dask():
+def test_import_pydropout_does_not_import_dask(tmp_path):
+    # run outside the source tree: the installed package is the one under test
     code = "import sys, pydropout; sys.exit('dask' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], timeout=60, cwd=tmp_path).returncode == 0
 
 
 def test_distributed_worker_processes():
