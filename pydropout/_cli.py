@@ -85,7 +85,7 @@ def example() -> List[str]:
         "  >>> y, mask = pydropout.dropout_with_mask(x, 0.5, generator=gen)",
         f"  y    = {np.array2string(y, separator=', ')}   kept elements scaled by 1/(1-p) = 2",
         f"  mask = {np.array2string(mask)} (packed: bit i of the bytes is element i)",
-        f"  >>> pydropout.dropout_backward(np.ones_like(x), mask, 0.5)",
+        "  >>> pydropout.dropout_backward(np.ones_like(x), mask, 0.5)",
         f"  dx   = {np.array2string(dx, separator=', ')}   the same mask, never a new draw",
         f"  gen.offset = {gen.offset} (8 words used); pydropout.reference gives {same} bits",
     ]
@@ -172,7 +172,8 @@ def _seed(text: str) -> int:
     try:
         v = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**32), got {text!r}") from None
     if not 0 <= v < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
     return v

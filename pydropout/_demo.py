@@ -201,7 +201,10 @@ class History:
         return m
 
 
-def load_digits_split(n_train: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+Split = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def load_digits_split(n_train: int, seed: int) -> Split:
     from sklearn.datasets import load_digits  # ships with scikit-learn: no download
 
     data = load_digits()
@@ -266,7 +269,8 @@ def format_history(hists: Sequence[History], every: int) -> str:
     lines = []
     for h in hists:
         lines.append(f"{h.name}")
-        lines.append(f"  {'epoch':>5}  {'train loss':>10}  {'test loss':>9}  {'train acc':>9}  {'test acc':>8}")
+        lines.append(f"  {'epoch':>5}  {'train loss':>10}  {'test loss':>9}  "
+                     f"{'train acc':>9}  {'test acc':>8}")
         n = len(h.train_loss)
         for e in range(n):
             if (e + 1) % every and e != n - 1:
@@ -378,7 +382,8 @@ def mc_predict(net: MLP, x: np.ndarray, samples: int) -> Tuple[np.ndarray, np.nd
     return preds.mean(axis=0), preds.std(axis=0)
 
 
-def plot_regression(path: str, cfg: Config, seed: int, plain: MLP, dropped: MLP) -> Dict[str, float]:
+def plot_regression(path: str, cfg: Config, seed: int, plain: MLP,
+                    dropped: MLP) -> Dict[str, float]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -396,7 +401,8 @@ def plot_regression(path: str, cfg: Config, seed: int, plain: MLP, dropped: MLP)
                     alpha=0.18, lw=0, label="Monte Carlo dropout: mean \u00b1 2 sd")
     ax.plot(grid[:, 0], truth, color="0.35", ls=":", lw=1.8, label="true function")
     ax.plot(grid[:, 0], f_plain, color=_COLORS[NO_DROPOUT], lw=2.0, label="no dropout")
-    ax.plot(grid[:, 0], f_drop, color="#1f77b4", lw=2.2, label=f"dropout p={cfg.reg_p} (evaluation)")
+    ax.plot(grid[:, 0], f_drop, color="#1f77b4", lw=2.2,
+            label=f"dropout p={cfg.reg_p} (evaluation)")
     ax.scatter(x[:, 0], y[:, 0], color="k", s=28, zorder=5, label=f"{cfg.reg_points} noisy points")
     ax.axvspan(-2.6, -2.0, color="0.93", lw=0, zorder=0)
     ax.axvspan(2.0, 2.6, color="0.93", lw=0, zorder=0)
@@ -461,7 +467,7 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
     every = every or max(1, cfg.epochs // 10)
     say()
     say(format_history(hists, every))
-    say(f"\nmeans over the last 5 epochs (loss gap = test - train, acc gap = train - test):")
+    say("\nmeans over the last 5 epochs (loss gap = test - train, acc gap = train - test):")
     say(format_summary(hists))
 
     os.makedirs(out_dir, exist_ok=True)
@@ -477,9 +483,9 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
     dropped = train_regression(cfg, seed, cfg.reg_p)
     reg_png = os.path.join(out_dir, "regression.png")
     reg = plot_regression(reg_png, cfg, seed, plain, dropped)
-    say(f"  mean squared error  on the noisy points  against the true function")
-    say(f"  no dropout          {reg['train_mse_no_dropout']:>20.4f}  {reg['true_mse_no_dropout']:>23.4f}")
-    say(f"  dropout p={cfg.reg_p:<9}{reg['train_mse_dropout']:>20.4f}  {reg['true_mse_dropout']:>23.4f}")
+    say("  mean squared error  on the noisy points  against the true function")
+    for label, key in (("no dropout", "no_dropout"), (f"dropout p={cfg.reg_p}", "dropout")):
+        say(f"  {label:<18}{reg['train_mse_' + key]:>21.4f}  {reg['true_mse_' + key]:>23.4f}")
 
     say(f"\nwrote {digits_png}, {reg_png}, {csv_path} ({time.perf_counter() - t0:.1f} s)")
     return {"histories": hists, "regression": reg,

@@ -174,7 +174,8 @@ class _MaskFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, gg: torch.Tensor):
         token = ctx.state if ctx.state is not None else ctx.saved_tensors[0]
-        return _MaskFunction.apply(gg, token, ctx.p, ctx.mode, ctx.noise_shape), None, None, None, None
+        dgrad = _MaskFunction.apply(gg, token, ctx.p, ctx.mode, ctx.noise_shape)
+        return dgrad, None, None, None, None
 
 
 def _evaluate(input: torch.Tensor, p: float, mode: str, inplace: bool) -> torch.Tensor:
@@ -418,7 +419,8 @@ class Dropout(_DropoutNd):
 
 
 class Dropout1d(_DropoutNd):
-    """``torch.nn.Dropout1d``: zero whole channels of ``(N, C, L)`` / ``(C, L)``; see :func:`dropout1d`."""
+    """``torch.nn.Dropout1d``: zero channels of ``(N, C, L)`` or ``(C, L)``; see
+    :func:`dropout1d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return dropout1d(input, self.p, self.training, self.inplace, mode=self.mode,

@@ -5,7 +5,6 @@ import subprocess
 import sys
 import types
 
-import pytest
 
 import pydropout
 from pydropout import _cli

@@ -81,7 +81,7 @@ def test_gradcheck_float64():
     x = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
     for mode in ("upscale_in_train", "downscale_in_infer"):
         # a fresh generator at the same state per call: the same mask every evaluation
-        def f(t):
+        def f(t, mode=mode):
             return pdt.dropout(t, 0.3, mode=mode, generator=gen(11))
 
         assert torch.autograd.gradcheck(f, (x,))
@@ -267,7 +267,7 @@ def test_save_state_keeps_no_tensor():
     upstream = torch.randn(4, 6, 5, dtype=torch.float64)
     grads = {}
     for save in ("mask", "state"):
-        for fn, noise in ((pdt.dropout, None), (pdt.dropout1d, (4, 6, 1))):
+        for fn in (pdt.dropout, pdt.dropout1d):
             x.grad = None
             y = fn(x, 0.4, mode="downscale_in_infer", generator=gen(8), save=save)
             assert len(y.grad_fn.saved_tensors) == (1 if save == "mask" else 0)
