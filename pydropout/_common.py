@@ -139,9 +139,9 @@ def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
     return float(r[0]), float(r[1]), float(r[2])
 
 
-def check_gaussian_p(p: Any) -> float:
+def check_gaussian_p(p: Any, name: str = "p") -> float:
     """p in [0, 1): Gaussian dropout's variance p / (1 - p) is infinite at p == 1."""
-    value = check_p(p)
+    value = check_p(p, name)
     if value == 1.0:
         raise ValueError("p must be in [0, 1) for Gaussian dropout (variance p / (1 - p)), got 1")
     return value
@@ -368,6 +368,7 @@ class Frontend:
         if noise is None:
             self.backend.forward(xc, y, mask, code, t, drop_all, s, apply, seed, stream, offset)
         else:
+            assert mask is not None  # allocated above whenever there is a noise shape
             self.backend.mask(mask, nn, t, drop_all, seed, stream, offset)
             full = expand_mask(mask, noise, xa.shape)
             self.backend.apply(xc, y, full, code, s, apply and not drop_all)

@@ -55,7 +55,7 @@ def channel_noise_shape(shape: Tuple[int, ...], spatial: int, channels_last: boo
         )
     batch = ndim == spatial + 2
     if channels_last:
-        lead = (shape[0],) if batch else ()
+        lead: Tuple[int, ...] = (shape[0],) if batch else ()
         return lead + (1,) * spatial + (shape[-1],)
     lead = tuple(shape[:2]) if batch else (shape[0],)
     return lead + (1,) * spatial
