@@ -188,8 +188,8 @@ def set_num_threads(n) -> None:
     """Threads used for large arrays (small ones always stay on the calling thread)."""
     if isinstance(n, (bool, float)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if not 1 <= n < 2**31:
+        raise ValueError(f"n must be in [1, 2**31), got {n}")
     _core.set_num_threads(int(n))
 
 

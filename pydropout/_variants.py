@@ -188,7 +188,7 @@ class VariantFrontend(Frontend):
             resolve_noise(noise, state.noise_shape)
             noise = state.noise_shape
         else:
-            mask = check_mask(mask, ga.size if noise is None else math.prod(noise))
+            mask = check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
