@@ -245,19 +245,27 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
            [](Generator& g, py::object state) {
              if (py::isinstance<py::dict>(state)) {
                py::dict d = state;
-               g.set(u64_arg(d["seed"], "seed"), u64_arg(d["stream"], "stream"),
-                     u64_arg(d["offset"], "offset"));
+               for (const char* key : {"seed", "stream", "offset"}) {
+                 if (!d.contains(key))
+                   throw py::value_error(std::string("state must have the keys seed, stream and offset; ") +
+                                         key + " is missing");
+               }
+               const uint64_t seed = u64_arg(d["seed"], "seed");
+               const uint64_t stream = u64_arg(d["stream"], "stream");
+               g.set(seed, stream, u64_arg(d["offset"], "offset"));
                return;
              }
-             py::sequence s;
-             try {
-               s = py::cast<py::sequence>(state);
-             } catch (const py::cast_error&) {
+             // any sequence of three integers, but not text
+             if (!PySequence_Check(state.ptr()) || py::isinstance<py::str>(state) ||
+                 py::isinstance<py::bytes>(state))
                throw py::type_error("state must be a (seed, stream, offset) tuple, got " + type_name(state));
-             }
-             if (py::isinstance<py::str>(state) || py::len(s) != 3)
-               throw py::value_error("state must be a (seed, stream, offset) tuple");
-             g.set(u64_arg(s[0], "seed"), u64_arg(s[1], "stream"), u64_arg(s[2], "offset"));
+             py::sequence s = py::reinterpret_borrow<py::sequence>(state);
+             if (py::len(s) != 3)
+               throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers, got " +
+                                     std::to_string(py::len(s)) + " items");
+             const uint64_t seed = u64_arg(s[0], "seed");
+             const uint64_t stream = u64_arg(s[1], "stream");
+             g.set(seed, stream, u64_arg(s[2], "offset"));
            },
            py::arg("state"))
       .def("manual_seed",
