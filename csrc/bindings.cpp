@@ -175,9 +175,10 @@ uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
   py::array m = py::cast<py::array>(mask);
   if (m.dtype().num() != 2 /* NPY_UBYTE */) throw py::value_error("mask must be a numpy.uint8 array");
   if (!(m.flags() & py::array::c_style)) throw py::value_error("mask must be C-contiguous");
-  if (static_cast<uint64_t>(m.size()) != (n + 7) / 8)
-    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string((n + 7) / 8) +
-                          " bytes, got " + std::to_string(m.size()));
+  const uint64_t nbytes = n / 8 + (n % 8 != 0);  // (n + 7) / 8 would wrap for n near 2**64
+  if (static_cast<uint64_t>(m.size()) != nbytes)
+    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string(nbytes) + " bytes, got " +
+                          std::to_string(m.size()));
   if (write && !m.writeable()) throw py::value_error("mask must be writeable");
   return static_cast<uint8_t*>(const_cast<void*>(m.data()));
 }
