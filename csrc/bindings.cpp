@@ -6,15 +6,18 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <string>
 #include <tuple>
 
+#include "buffers.hpp"
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
+#include "variants.hpp"
 
 namespace py = pybind11;
 using namespace pydropout;
@@ -59,6 +62,18 @@ py::int_ to_pyint(u128 v) {
   return py::reinterpret_steal<py::int_>(PyNumber_Lshift(py::int_(1).ptr(), py::int_(64).ptr()));
 }
 
+// A state's offset: [0, 2**64], the end included (a generator that drew its last word).
+u128 state_offset_arg(py::handle h) {
+  if (!(PyFloat_Check(h.ptr()) || PyBool_Check(h.ptr())) && PyIndex_Check(h.ptr())) {
+    py::object idx = py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
+    if (!idx) throw py::error_already_set();
+    if (idx.equal(py::reinterpret_steal<py::object>(
+            PyNumber_Lshift(py::int_(1).ptr(), py::int_(64).ptr()))))
+      return u128(1) << 64;
+  }
+  return u64_arg(h, "offset");
+}
+
 struct Generator {
   mutable std::mutex lock;
   uint64_t seed = 0, stream = 0;
@@ -68,7 +83,7 @@ struct Generator {
     std::lock_guard<std::mutex> g(lock);
     return {seed, stream, offset};
   }
-  void set(uint64_t s, uint64_t q, uint64_t o) {
+  void set(uint64_t s, uint64_t q, u128 o) {
     std::lock_guard<std::mutex> g(lock);
     seed = s;
     stream = q;
@@ -193,6 +208,27 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   return d;
 }
 
+// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
+// aligned, so kernels can stream their output past the cache, and recycled.
+py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+  uint64_t n = 1;
+  for (auto d : shape) n *= static_cast<uint64_t>(d);
+  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(dt.itemsize()));
+  if (nbytes < kBufferMinBytes) return py::array(dt, shape);
+  void* p = buffer_alloc(nbytes);
+  if (!p) throw std::bad_alloc();
+  struct Owned {
+    void* p;
+    size_t n;
+  };
+  py::capsule owner(new Owned{p, nbytes}, [](void* o) {
+    auto* b = static_cast<Owned*>(o);
+    buffer_free(b->p, b->n);
+    delete b;
+  });
+  return py::array(dt, shape, p, owner);
+}
+
 template <class Fn>
 void maybe_nogil(uint64_t n, const Fn& fn) {
   if (n >= kGilThreshold) {
@@ -253,20 +289,18 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
                }
                const uint64_t seed = u64_arg(d["seed"], "seed");
                const uint64_t stream = u64_arg(d["stream"], "stream");
-               g.set(seed, stream, u64_arg(d["offset"], "offset"));
+               g.set(seed, stream, state_offset_arg(d["offset"]));
                return;
              }
-             // any sequence of three integers, but not text
-             if (!PySequence_Check(state.ptr()) || py::isinstance<py::str>(state) ||
-                 py::isinstance<py::bytes>(state))
-               throw py::type_error("state must be a (seed, stream, offset) tuple, got " + type_name(state));
+             if (!PySequence_Check(state.ptr()))
+               throw py::type_error("state must be a (seed, stream, offset) tuple, got " +
+                                    type_name(state));
              py::sequence s = py::reinterpret_borrow<py::sequence>(state);
-             if (py::len(s) != 3)
-               throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers, got " +
-                                     std::to_string(py::len(s)) + " items");
+             if (py::isinstance<py::str>(state) || py::isinstance<py::bytes>(state) || py::len(s) != 3)
+               throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers");
              const uint64_t seed = u64_arg(s[0], "seed");
              const uint64_t stream = u64_arg(s[1], "stream");
-             g.set(seed, stream, u64_arg(s[2], "offset"));
+             g.set(seed, stream, state_offset_arg(s[2]));
            },
            py::arg("state"))
       .def("manual_seed",
@@ -298,7 +332,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           },
           [](py::tuple t) {
             auto* g = new Generator();
-            g->set(u64_arg(t[0], "seed"), u64_arg(t[1], "stream"), u64_arg(t[2], "offset"));
+            g->set(u64_arg(t[0], "seed"), u64_arg(t[1], "stream"), state_offset_arg(t[2]));
             return g;
           }));
 
@@ -323,6 +357,33 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     uint8_t* mp = mask_ptr(mask, n, true);
     const Draw d = make_draw(threshold, drop_all, seed, stream, offset);
     maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
+  });
+
+  // forward_runs(x, y, mask, code, t, s, apply, seed, stream, word_starts, run_length):
+  // block keying's pieces in one call (see dropout.hpp); threshold > 0 and p < 1 only.
+  m.def("forward_runs", [](py::array x, py::array y, py::object mask, int dtype_code,
+                           int64_t threshold, double scale, bool apply_scale, uint64_t seed,
+                           uint64_t stream, py::array_t<uint64_t, py::array::c_style> starts,
+                           uint64_t len) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    if (runs * len != info.n) throw py::value_error("runs * run_length must equal x.size");
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    const uint64_t* ws = starts.data();
+    maybe_nogil(info.n, [&] { dropout_forward_runs(info.dt, src, dst, mp, runs, len, ws, d, s); });
+  });
+
+  m.def("mask_runs", [](py::array mask, int64_t threshold, uint64_t seed, uint64_t stream,
+                        py::array_t<uint64_t, py::array::c_style> starts, uint64_t len) {
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    uint8_t* mp = mask_ptr(mask, runs * len, true);
+    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const uint64_t* ws = starts.data();
+    maybe_nogil(runs * len, [&] { dropout_mask_runs(mp, runs, len, ws, d); });
   });
 
   m.def("apply", [](py::array x, py::array y, py::object mask, int dtype_code, double scale,
@@ -360,7 +421,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     else return py::none();
     const uint64_t n = static_cast<uint64_t>(x.size());
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-    py::array y(x.dtype(), shape);
+    py::array y = empty_array(x.dtype(), shape);
     const auto st = gen->reserve(n);  // after the allocation: a failure changes nothing
     Draw d;
     d.seed = std::get<0>(st);
@@ -374,6 +435,13 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
     return std::move(y);
   });
+
+  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt) { return empty_array(dt, shape); });
+
+  m.def("_buffer_cached_bytes", &buffer_cached_bytes);
+  m.def("_buffer_trim", &buffer_trim);
+
+  register_variants(m);  // alpha_apply, gaussian, normal_from_words (variants.cpp)
 
   m.def("copy", [](py::array x, py::array y) {
     check_c_array(x, "x");

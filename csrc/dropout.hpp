@@ -43,12 +43,13 @@ struct Scale {
 // forward: y[i] = keep(i) ? x[i] (* s) : +0; mask bits written when mask != nullptr.
 // mask:    packed keep bits only.
 // apply:   y[i] = bit(i) ? x[i] (* s) : +0 for a given packed mask (nullptr: all kept).
+// stream:  y is 64-byte aligned and large: write it with non-temporal stores.
 using ForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
-                           uint64_t word0, uint32_t threshold, const Scale& scale);
+                           uint64_t word0, uint32_t threshold, const Scale& scale, bool stream);
 using MaskFn = void (*)(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
                         uint32_t threshold);
 using ApplyFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n,
-                         const Scale& scale);
+                         const Scale& scale, bool stream);
 
 struct KernelTable {
   ForwardFn forward[kNumDTypes] = {};
@@ -63,6 +64,17 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
 void dropout_mask(uint8_t* mask, uint64_t n, const Draw& d);
 void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n,
                    const Scale& s);
+
+// Runs: `runs` pieces of `len` elements each, laid end to end in x, y and the packed
+// mask (piece r occupies elements and mask bits [r * len, (r + 1) * len)); piece r draws
+// words word_starts[r] .. word_starts[r] + len - 1. One call covers every run of a block
+// of a larger array (block keying). d.offset is unused; d.drop_all / threshold 0 are the
+// caller's to special-case (they draw nothing).
+void dropout_forward_runs(DType dt, const void* x, void* y, uint8_t* mask, uint64_t runs,
+                          uint64_t len, const uint64_t* word_starts, const Draw& d,
+                          const Scale& s);
+void dropout_mask_runs(uint8_t* mask, uint64_t runs, uint64_t len, const uint64_t* word_starts,
+                       const Draw& d);
 
 // A threaded memcpy with the same chunking (the benchmarks' bandwidth ceiling).
 void parallel_copy(const void* src, void* dst, uint64_t nbytes);

@@ -15,13 +15,19 @@ namespace pydropout {
 
 constexpr uint64_t kGrain = 32768;  // elements per thread below which threads do not pay
 
-// `weight` scales the grain for work that is cheaper per element than a forward pass.
+// True in a child process created by fork() after the OpenMP pool existed: GNU libgomp
+// cannot be used there (its worker threads are gone and the child would hang), so the
+// child runs every call on its own thread. Set by a pthread_atfork handler.
+bool openmp_unusable();
+
+// `cost` is the work per unit of n relative to a forward pass over one element: threads
+// are only used when each gets at least kGrain elements' worth of work.
 template <class Fn>
-void parallel_chunks(uint64_t n, const Fn& fn, uint64_t weight = 1) {
+void parallel_chunks(uint64_t n, const Fn& fn, double cost = 1.0) {
   uint64_t threads = static_cast<uint64_t>(get_num_threads());
-  const uint64_t by_grain = n / (kGrain * weight);
+  const uint64_t by_grain = static_cast<uint64_t>(static_cast<double>(n) * cost / kGrain);
   if (threads > by_grain) threads = by_grain;
-  if (threads <= 1) {
+  if (threads <= 1 || openmp_unusable()) {
     if (n) fn(0, n);
     return;
   }

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _common, _core
 from ._common import DOWNSCALE, UPSCALE
+from ._state import DropoutState
 
 Generator = _core.Generator
 default_generator = _core.default_generator
@@ -16,6 +17,10 @@ class _CoreBackend:
     forward = staticmethod(_core.forward)
     mask = staticmethod(_core.mask)
     apply = staticmethod(_core.apply)
+
+    @staticmethod
+    def empty(shape, dtype):
+        return _core.empty(list(shape), np.dtype(dtype))
 
 
 _front = _common.Frontend(_CoreBackend(), Generator, default_generator)
@@ -95,12 +100,41 @@ def dropout_with_mask(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=Non
                                     generator=generator, out=out)
 
 
+def dropout_with_state(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None):
+    """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
+
+    The state is the generator state the call started from plus its shape, ``p``, mode and
+    noise shape: a few bytes, immutable and hashable. :func:`dropout_backward` accepts it
+    in place of the mask and draws the same words again (one fused pass over the
+    gradient), giving bit for bit the gradient the mask would give.
+
+    Returns
+    -------
+    (numpy.ndarray, DropoutState)
+
+    Examples
+    --------
+    >>> import numpy as np, pydropout
+    >>> x = np.arange(1, 9, dtype=np.float32)
+    >>> y, state = pydropout.dropout_with_state(x, 0.5, generator=pydropout.Generator(7))
+    >>> dx = pydropout.dropout_backward(np.ones_like(x), state, 0.5)
+    >>> bool(np.array_equal(dx != 0, y != 0))
+    True
+    """
+    return _front.dropout_with_state(x, p, mode=mode, noise_shape=noise_shape,
+                                     generator=generator, out=out)
+
+
 def dropout_backward(grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None):
     """Gradient of dropout: ``grad * dtype(1 / (1 - p))`` where kept, ``+0.0`` where dropped.
 
-    ``mask`` is the packed mask of the forward pass (never a fresh draw). With
-    ``mode="downscale_in_infer"`` kept gradients pass unscaled. ``noise_shape`` must be
-    the one used forward.
+    ``mask`` is the packed mask of the forward pass (never a fresh draw), or the
+    :class:`DropoutState` returned by :func:`dropout_with_state`, from which the same keep
+    decisions are drawn again (same result, bit for bit). With
+    ``mode="downscale_in_infer"`` kept gradients pass unscaled. ``mode``, ``p`` and
+    ``noise_shape`` must be those of the forward pass; with a state a mismatch raises
+    ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
+    mask raises TypeError: a backward never draws fresh randomness.
     """
     return _front.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape, out=out)
 
@@ -140,7 +174,69 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
-class Dropout:
+class _Layer:
+    """What every dropout layer shares: ``p``, ``training``, ``train``/``eval``, ``repr``."""
+
+    _default_save = "mask"
+
+    def __init__(self, p, inplace, generator, save):
+        self.p = p
+        self.inplace = bool(inplace)
+        self.generator = _common.check_generator(generator, None, Generator)
+        self.save = _common.check_save(save)
+        self.training = True
+        self._saved = None  # the packed mask or the DropoutState of the last training forward
+        self._shape = None
+        self._p_forward = None
+
+    @property
+    def p(self) -> float:
+        return self._p
+
+    @p.setter
+    def p(self, value) -> None:
+        self._check_p(value)
+        self._p = value
+
+    _check_p = staticmethod(_common.check_p)
+
+    @property
+    def effective_p(self) -> float:
+        """The drop probability actually used: ``t / 2**32`` (see :func:`effective_p`)."""
+        return _common.effective_p(self.p)
+
+    def train(self, mode: bool = True):
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def _remember(self, saved, shape, p) -> None:
+        self._saved, self._shape, self._p_forward = saved, shape, p
+
+    def _grad_for_backward(self, grad):
+        if self._saved is None:
+            raise RuntimeError("backward() needs a forward() in training mode first")
+        g = _common.as_float_array(grad, "grad")
+        if g.shape != self._shape:
+            raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
+        return grad
+
+    def extra_repr(self) -> str:
+        s = f"p={self.p}, inplace={self.inplace}"
+        if self.save != self._default_save:
+            s += f", save={self.save!r}"
+        return s
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Dropout(_Layer):
     """Dropout layer, like ``torch.nn.Dropout``, over NumPy arrays, with a backward pass.
 
     Parameters
@@ -153,75 +249,63 @@ class Dropout:
         Scaling convention (see :func:`dropout`).
     generator : pydropout.Generator, optional
         Source of randomness; the default generator when None.
+    save : {"mask", "state"}
+        What a training forward keeps for ``backward``: the packed mask (``n / 8``
+        bytes), or a :class:`DropoutState` (a few bytes) from which ``backward`` draws
+        the same keep decisions again. Both give the same gradient, bit for bit.
 
-    ``forward`` (or calling the layer) in training mode keeps the packed mask;
-    ``backward(grad)`` applies the mask of the last training forward.
+    ``forward`` (or calling the layer) in training mode keeps the mask or state;
+    ``backward(grad)`` applies the one of the last training forward (with its ``p``).
+    ``effective_p`` is the drop probability actually used.
     """
 
-    def __init__(self, p=0.5, inplace=False, *, mode=UPSCALE, generator=None):
-        self.p = p
-        self.inplace = bool(inplace)
+    def __init__(self, p=0.5, inplace=False, *, mode=UPSCALE, generator=None, save="mask"):
+        super().__init__(p, inplace, generator, save)
         self.mode = _common.check_mode(mode)
-        self.generator = _common.check_generator(generator, None, Generator)
-        self.training = True
-        self._mask = None
-        self._shape = None
+        self._noise = None
 
-    @property
-    def p(self) -> float:
-        return self._p
-
-    @p.setter
-    def p(self, value) -> None:
-        _common.check_p(value)
-        self._p = value
-
-    def train(self, mode: bool = True) -> "Dropout":
-        self.training = bool(mode)
-        return self
-
-    def eval(self) -> "Dropout":
-        return self.train(False)
+    def _noise_shape(self, x):
+        """The shape the mask is drawn over (None: x's shape); channel dropout overrides it."""
+        return None
 
     def forward(self, x):
+        noise = self._noise_shape(x)
         if not self.training:
-            return dropout(x, self.p, False, self.inplace, mode=self.mode)
-        y, mask = _front._run(x, self.p, inplace=self.inplace, mode=self.mode, noise_shape=None,
-                              generator=self.generator, out=None, want_mask=True)
-        self._mask, self._shape = mask, y.shape
+            return dropout(x, self.p, False, self.inplace, mode=self.mode, noise_shape=noise)
+        state = self.save == "state"
+        r = _front._run(x, self.p, inplace=self.inplace, mode=self.mode, noise_shape=noise,
+                        generator=self.generator, out=None, want_mask=not state,
+                        want_state=state)
+        y = r[0]
+        self._remember(r[2] if state else r[1], y.shape, self.p)
+        self._noise = noise
         return y
-
-    __call__ = forward
 
     def backward(self, grad):
         """Gradient with respect to the input of the last training forward."""
-        if self._mask is None:
-            raise RuntimeError("backward() needs a forward() in training mode first")
-        g = _common.as_float_array(grad, "grad")
-        if g.shape != self._shape:
-            raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
-        return dropout_backward(grad, self._mask, self.p, mode=self.mode)
+        grad = self._grad_for_backward(grad)
+        return dropout_backward(grad, self._saved, self._p_forward, mode=self.mode,
+                                noise_shape=self._noise)
 
     def extra_repr(self) -> str:
-        s = f"p={self.p}, inplace={self.inplace}"
+        s = super().extra_repr()
         if self.mode != UPSCALE:
             s += f", mode={self.mode!r}"
         return s
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 __all__ = [
     "DOWNSCALE",
     "UPSCALE",
     "Dropout",
+    "DropoutState",
     "Generator",
     "default_generator",
     "dropout",
     "dropout_backward",
     "dropout_mask",
     "dropout_with_mask",
+    "dropout_with_state",
     "get_num_threads",
     "manual_seed",
     "set_num_threads",

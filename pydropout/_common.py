@@ -22,6 +22,7 @@ MODES = (UPSCALE, DOWNSCALE)
 F16, BF16, F32, F64 = 0, 1, 2, 3
 
 _TWO32 = 4294967296.0
+_STREAM_END = 1 << 64
 
 
 def dtype_code(dt: np.dtype, name: str = "x") -> int:
@@ -107,6 +108,59 @@ def scale_value(p: float, dt: np.dtype) -> float:
         return float(np.array(1.0 / (1.0 - p), dtype=np.float64).astype(dt))
 
 
+# -- the variants' constants (SPEC.md has none of these; see README section "variants") ----
+
+#: torch's SELU alpha * scale: dropped elements of alpha dropout sit at the SELU floor -ALPHA
+ALPHA = 1.7580993408473766
+
+
+def round_to(v: Any, dt: np.dtype) -> np.ndarray:
+    """Float64 values rounded to ``dt``: once for float32, via float32 for 16-bit types."""
+    a = np.asarray(v, dtype=np.float64)
+    if dt.itemsize == 2:
+        return a.astype(np.float32).astype(dt)
+    return a.astype(dt)
+
+
+def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
+    """(a, b, c) of alpha dropout rounded to ``dt``: kept ``x * a + b``, dropped ``c``.
+
+    In float64, as torch computes them: ``a = 1 / sqrt((ALPHA**2 * p + 1) * (1 - p))``,
+    ``b = ALPHA * a * p``, ``c = b - ALPHA * a`` (= a * alpha' + b with alpha' = -ALPHA);
+    then each is rounded to the dtype (:func:`round_to`). p == 1 gives (0, 0, 0): every
+    element is +0.0. p == 0 gives (1, 0, -ALPHA) (the frontends then copy x).
+    """
+    if p == 1.0:
+        return 0.0, 0.0, 0.0
+    a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1.0) * (1.0 - p))
+    b = ALPHA * a * p
+    c = b - ALPHA * a
+    r = round_to([a, b, c], dt)
+    return float(r[0]), float(r[1]), float(r[2])
+
+
+def check_gaussian_p(p: Any) -> float:
+    """p in [0, 1): Gaussian dropout's variance p / (1 - p) is infinite at p == 1."""
+    value = check_p(p)
+    if value == 1.0:
+        raise ValueError("p must be in [0, 1) for Gaussian dropout (variance p / (1 - p)), got 1")
+    return value
+
+
+def gaussian_sigma(p: float) -> float:
+    """sqrt(p / (1 - p)) in float64: the standard deviation of Gaussian dropout's noise."""
+    return math.sqrt(p / (1.0 - p))
+
+
+SAVES = ("mask", "state")
+
+
+def check_save(save: Any) -> str:
+    if not isinstance(save, str) or save not in SAVES:
+        raise ValueError(f"save must be 'mask' or 'state', got {save!r}")
+    return save
+
+
 def check_generator(generator: Any, default: Any, cls: type) -> Any:
     if generator is None:
         return default
@@ -115,6 +169,19 @@ def check_generator(generator: Any, default: Any, cls: type) -> Any:
             f"generator must be a pydropout.Generator or None, got {type(generator).__name__}"
         )
     return generator
+
+
+def check_room(gen: Any, n: int) -> None:
+    """ValueError if ``n`` words from the generator's offset would run past 2**64.
+
+    Checked before anything is allocated (a call over more than 2**64 elements would
+    otherwise fail to allocate first); the reservation checks again, atomically.
+    """
+    offset = gen.offset
+    if offset + n > _STREAM_END:
+        raise ValueError(
+            f"generator offset {offset} + {n} words would pass 2**64: the stream never wraps"
+        )
 
 
 def check_out(out: Any, shape: Tuple[int, ...], dt: np.dtype, name: str = "out") -> np.ndarray:
@@ -212,6 +279,7 @@ class Frontend:
 
     def __init__(self, backend: Any, generator_cls: type, default_generator: Any):
         self.backend = backend
+        self._empty = getattr(backend, "empty", np.empty)
         self.generator_cls = generator_cls
         self.default_generator = default_generator
 
@@ -268,6 +336,7 @@ class Frontend:
         out: Any,
         want_mask: bool,
         name: str = "x",
+        want_state: bool = False,
     ):
         xa = as_float_array(x, name)
         p = check_p(p)
@@ -282,12 +351,13 @@ class Frontend:
             if noise == xa.shape:
                 noise = None
         gen = self._generator(generator)
+        n = xa.size
+        nn = n if noise is None else math.prod(noise)
+        check_room(gen, nn)
 
         xc = flat_contiguous(xa)
         final = self._destination(xa, x, out, inplace)
-        y = final if final is not None and self._direct(final, xc) else np.empty(xa.shape, xc.dtype)
-        n = xa.size
-        nn = n if noise is None else math.prod(noise)
+        y = final if final is not None and self._direct(final, xc) else self._empty(xa.shape, xc.dtype)
         mask = np.empty(mask_nbytes(nn), np.uint8) if (want_mask or noise is not None) else None
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
@@ -304,7 +374,57 @@ class Frontend:
         if final is not None and y is not final:
             np.copyto(final, y)
             y = final
+        if want_state:
+            from ._state import DropoutState
+
+            state = DropoutState(seed, stream, offset, xa.shape, p, mode, noise, "dropout")
+            return y, mask, state
         return y, mask
+
+    def _backward_from_state(self, grad, state, p, *, mode, noise_shape, out):
+        """dropout_backward with a DropoutState: the forward's words drawn again."""
+        from ._state import check_state, resolve_noise
+
+        ga = as_float_array(grad, "grad")
+        p = check_p(p)
+        mode = check_mode(mode)
+        code = dtype_code(ga.dtype, "grad")
+        check_state(state, "dropout", p, ga.shape)
+        if mode != state.mode:
+            raise ValueError(f"mode {mode!r} does not match the forward pass's {state.mode!r}")
+        if noise_shape is not None:
+            noise = check_noise_shape(noise_shape, ga.shape)
+            resolve_noise(None if noise == ga.shape else noise, state.noise_shape)
+        if out is not None:
+            check_out(out, ga.shape, ga.dtype)
+        gc = flat_contiguous(ga)
+        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        drop_all = p == 1.0
+        t = 0 if drop_all else threshold(p)
+        apply = mode == UPSCALE
+        s = scale_value(p, gc.dtype) if apply else 1.0
+        self._redraw_apply(gc, y, code, state, t, drop_all, s, apply)
+        if out is not None and y is not out:
+            np.copyto(out, y)
+            y = out
+        return y
+
+    def _redraw_apply(self, gc, y, code, state, t, drop_all, s, apply):
+        """y = keep ? gc (* s) : +0 with the keep bits of ``state`` drawn again.
+
+        Without a noise shape this is the forward kernel run on the gradient (one fused
+        pass, no mask in memory); with one, the mask over the noise shape is redrawn and
+        broadcast, exactly as the forward pass did.
+        """
+        if state.noise_shape is None:
+            self.backend.forward(gc, y, None, code, t, drop_all, s, apply,
+                                 state.seed, state.stream, state.offset)
+        else:
+            nn = state.words
+            mask = np.empty(mask_nbytes(nn), np.uint8)
+            self.backend.mask(mask, nn, t, drop_all, state.seed, state.stream, state.offset)
+            full = expand_mask(mask, state.noise_shape, state.shape)
+            self.backend.apply(gc, y, full, code, s, apply and not drop_all)
 
     # -- public functions -----------------------------------------------------------
     def dropout(self, x, p=0.5, training=True, inplace=False, *, mode=UPSCALE,
@@ -338,7 +458,19 @@ class Frontend:
         return self._run(x, p, inplace=False, mode=mode, noise_shape=noise_shape,
                          generator=generator, out=out, want_mask=True)
 
+    def dropout_with_state(self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None,
+                           out=None):
+        y, _, state = self._run(x, p, inplace=False, mode=mode, noise_shape=noise_shape,
+                                generator=generator, out=out, want_mask=False, want_state=True)
+        return y, state
+
     def dropout_backward(self, grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None):
+        from ._state import DropoutState, reject_generator
+
+        reject_generator(mask, self.generator_cls)
+        if isinstance(mask, DropoutState):
+            return self._backward_from_state(grad, mask, p, mode=mode, noise_shape=noise_shape,
+                                             out=out)
         ga = as_float_array(grad, "grad")
         p = check_p(p)
         mode = check_mode(mode)
@@ -354,7 +486,7 @@ class Frontend:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
         full = mask if noise is None else expand_mask(mask, noise, ga.shape)
-        y = out if out is not None and self._direct(out, gc) else np.empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
         if mode == UPSCALE and p == 1.0:
             full = np.zeros_like(full)  # nothing survives p == 1
         apply = mode == UPSCALE
@@ -370,6 +502,7 @@ class Frontend:
         p = check_p(p)
         gen = self._generator(generator)
         n = math.prod(dims)
+        check_room(gen, n)
         mask = np.empty(mask_nbytes(n), np.uint8)
         drop_all = p == 1.0
         seed, stream, offset = gen._reserve(n)

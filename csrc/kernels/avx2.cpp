@@ -1,5 +1,5 @@
 // avx2.cpp: AVX2 kernels inside target("avx2,fma,f16c").
-// Philox runs on 8 blocks per vector (two vectors per 64-word group), vpmuludq for
+// Philox runs on 64-bit lanes (4 blocks per vector, two interleaved sets), vpmuludq for
 // the 32x32->64 products; an in-lane 4x4 transpose puts the words in element order.
 // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
 // expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
@@ -22,42 +22,46 @@ namespace pydropout {
 namespace avx2 {
 
 struct Ops {
-  static inline void mulhilo(__m256i a, __m256i b, __m256i& hi, __m256i& lo) {
-    const __m256i even = _mm256_mul_epu32(a, b);
-    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), b);
-    hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  }
-
-  // keep bits of 8 blocks (32 words) starting at `block`
+  // Philox on 64-bit lanes: each lane keeps its 32-bit word in the low half (the high
+  // half is don't-care: vpmuludq reads only low halves), so one vpmuludq gives both
+  // halves of a product and one shift the high half; no blends inside the rounds.
+  // Two sets of 4 blocks run interleaved for instruction-level parallelism.
   static inline uint64_t keep32(const Keys& keys, uint64_t block, uint32_t threshold) {
-    // lane 4i + v holds block 2v + i: after the in-lane transpose vector v holds words 8v .. 8v+7
-    const __m256i lane_block = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    const __m256i lo32 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(block)), lane_block);
-    // no carry iff lo32 >= lane_block (unsigned)
-    const __m256i no_carry = _mm256_cmpeq_epi32(_mm256_max_epu32(lo32, lane_block), lo32);
-    const __m256i hi32 = _mm256_set1_epi32(static_cast<int>(block >> 32));
-    __m256i c0 = lo32;
-    __m256i c1 = _mm256_add_epi32(_mm256_add_epi32(hi32, _mm256_set1_epi32(1)), no_carry);
-    __m256i c2 = _mm256_set1_epi32(static_cast<int>(keys.stream_lo));
-    __m256i c3 = _mm256_set1_epi32(static_cast<int>(keys.stream_hi));
-    const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
-    const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+    // Merged into 32-bit lanes (set A even, set B odd), lane 4i + v must hold block
+    // 2v + i so that the in-lane transpose leaves vector v holding words 8v .. 8v + 7.
+    const __m256i base = _mm256_set1_epi64x(static_cast<long long>(block));
+    const __m256i ctr_a = _mm256_add_epi64(base, _mm256_setr_epi64x(0, 4, 1, 5));
+    const __m256i ctr_b = _mm256_add_epi64(base, _mm256_setr_epi64x(2, 6, 3, 7));
+    __m256i c0 = ctr_a, c1 = _mm256_srli_epi64(ctr_a, 32);
+    __m256i d0 = ctr_b, d1 = _mm256_srli_epi64(ctr_b, 32);
+    __m256i c2 = _mm256_set1_epi32(static_cast<int>(keys.stream_lo)), d2 = c2;
+    __m256i c3 = _mm256_set1_epi32(static_cast<int>(keys.stream_hi)), d3 = c3;
+    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53);
+    const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57);
     for (int round = 0; round < 10; ++round) {
-      __m256i hi0, lo0, hi1, lo1;
-      mulhilo(c0, m0, hi0, lo0);
-      mulhilo(c2, m1, hi1, lo1);
       const __m256i k0 = _mm256_set1_epi32(static_cast<int>(keys.k0[round]));
       const __m256i k1 = _mm256_set1_epi32(static_cast<int>(keys.k1[round]));
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), k0);
-      c1 = lo1;
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), k1);
-      c3 = lo0;
+      const __m256i p0 = _mm256_mul_epu32(c0, m0);
+      const __m256i p1 = _mm256_mul_epu32(c2, m1);
+      const __m256i q0 = _mm256_mul_epu32(d0, m0);
+      const __m256i q1 = _mm256_mul_epu32(d2, m1);
+      c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), k0);
+      c2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), k1);
+      c1 = p1;
+      c3 = p0;
+      d0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(q1, 32), d1), k0);
+      d2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(q0, 32), d3), k1);
+      d1 = q1;
+      d3 = q0;
     }
-    const __m256i t0 = _mm256_unpacklo_epi32(c0, c1);
-    const __m256i t1 = _mm256_unpackhi_epi32(c0, c1);
-    const __m256i t2 = _mm256_unpacklo_epi32(c2, c3);
-    const __m256i t3 = _mm256_unpackhi_epi32(c2, c3);
+    const __m256i w0 = _mm256_blend_epi32(c0, _mm256_slli_epi64(d0, 32), 0xAA);
+    const __m256i w1 = _mm256_blend_epi32(c1, _mm256_slli_epi64(d1, 32), 0xAA);
+    const __m256i w2 = _mm256_blend_epi32(c2, _mm256_slli_epi64(d2, 32), 0xAA);
+    const __m256i w3 = _mm256_blend_epi32(c3, _mm256_slli_epi64(d3, 32), 0xAA);
+    const __m256i t0 = _mm256_unpacklo_epi32(w0, w1);
+    const __m256i t1 = _mm256_unpackhi_epi32(w0, w1);
+    const __m256i t2 = _mm256_unpacklo_epi32(w2, w3);
+    const __m256i t3 = _mm256_unpackhi_epi32(w2, w3);
     const __m256i thr = _mm256_set1_epi32(static_cast<int>(threshold));
     const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
                           _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
@@ -90,34 +94,48 @@ struct Ops {
     return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
   }
 
-  template <class T, bool kScale, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale>(x, y, bits, s);
+  static inline void stream_fence() { _mm_sfence(); }
+
+  // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
+  template <bool kStream> static inline void store(float* p, __m256 v) {
+    if (kStream) _mm256_stream_ps(p, v); else _mm256_storeu_ps(p, v);
+  }
+  template <bool kStream> static inline void store(double* p, __m256d v) {
+    if (kStream) _mm256_stream_pd(p, v); else _mm256_storeu_pd(p, v);
+  }
+  template <bool kStream> static inline void store(void* p, __m128i v) {
+    if (kStream) _mm_stream_si128(reinterpret_cast<__m128i*>(p), v);
+    else _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
   }
 
-  template <bool kScale>
+  template <class T, bool kScale, bool kStream, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply64_impl<kScale, kStream>(x, y, bits, s);
+  }
+
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       const __m256 keep = _mm256_castsi256_ps(lanes32(bits >> (8 * v)));
       __m256 x_f32x8 = _mm256_loadu_ps(x + 8 * v);
       if (kScale) x_f32x8 = _mm256_mul_ps(x_f32x8, s_f32x8);
-      _mm256_storeu_ps(y + 8 * v, _mm256_and_ps(x_f32x8, keep));
+      store<kStream>(y + 8 * v, _mm256_and_ps(x_f32x8, keep));
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
     const __m256d s_f64x4 = _mm256_set1_pd(s);
     for (int v = 0; v < 16; ++v) {
       const __m256d keep = _mm256_castsi256_pd(lanes64(bits >> (4 * v)));
       __m256d x_f64x4 = _mm256_loadu_pd(x + 4 * v);
       if (kScale) x_f64x4 = _mm256_mul_pd(x_f64x4, s_f64x4);
-      _mm256_storeu_pd(y + 4 * v, _mm256_and_pd(x_f64x4, keep));
+      store<kStream>(y + 4 * v, _mm256_and_pd(x_f64x4, keep));
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
@@ -126,12 +144,11 @@ struct Ops {
         const __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(x_f16x8), s_f32x8);
         x_f16x8 = _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 8 * v),
-                       _mm_and_si128(x_f16x8, lanes16(bits >> (8 * v))));
+      store<kStream>(y + 8 * v, _mm_and_si128(x_f16x8, lanes16(bits >> (8 * v))));
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
@@ -152,8 +169,7 @@ struct Ops {
         // pack 8 x 32-bit (values < 2^16) to 8 x 16-bit
         x_bf16x8 = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
       }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 8 * v),
-                       _mm_and_si128(x_bf16x8, lanes16(bits >> (8 * v))));
+      store<kStream>(y + 8 * v, _mm_and_si128(x_bf16x8, lanes16(bits >> (8 * v))));
     }
   }
 };

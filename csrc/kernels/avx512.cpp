@@ -77,12 +77,26 @@ struct Ops {
     return k0 | (k1 << 16) | (k2 << 32) | (k3 << 48);
   }
 
-  template <class T, bool kScale, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale>(x, y, bits, s);
+  static inline void stream_fence() { _mm_sfence(); }
+
+  // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
+  template <bool kStream> static inline void store(float* p, __m512 v) {
+    if (kStream) _mm512_stream_ps(p, v); else _mm512_storeu_ps(p, v);
+  }
+  template <bool kStream> static inline void store(double* p, __m512d v) {
+    if (kStream) _mm512_stream_pd(p, v); else _mm512_storeu_pd(p, v);
+  }
+  template <bool kStream> static inline void store(void* p, __m256i v) {
+    if (kStream) _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
+    else _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
   }
 
-  template <bool kScale>
+  template <class T, bool kScale, bool kStream, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply64_impl<kScale, kStream>(x, y, bits, s);
+  }
+
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
     const __m512 s_f32x16 = _mm512_set1_ps(s);
     for (int v = 0; v < 4; ++v) {
@@ -90,11 +104,11 @@ struct Ops {
       const __m512 x_f32x16 = _mm512_loadu_ps(x + 16 * v);
       const __m512 y_f32x16 = kScale ? _mm512_maskz_mul_ps(k, x_f32x16, s_f32x16)
                                      : _mm512_maskz_mov_ps(k, x_f32x16);
-      _mm512_storeu_ps(y + 16 * v, y_f32x16);
+      store<kStream>(y + 16 * v, y_f32x16);
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
     const __m512d s_f64x8 = _mm512_set1_pd(s);
     for (int v = 0; v < 8; ++v) {
@@ -102,11 +116,11 @@ struct Ops {
       const __m512d x_f64x8 = _mm512_loadu_pd(x + 8 * v);
       const __m512d y_f64x8 = kScale ? _mm512_maskz_mul_pd(k, x_f64x8, s_f64x8)
                                      : _mm512_maskz_mov_pd(k, x_f64x8);
-      _mm512_storeu_pd(y + 8 * v, y_f64x8);
+      store<kStream>(y + 8 * v, y_f64x8);
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
     const __m512 s_f32x16 = _mm512_set1_ps(s);
     for (int v = 0; v < 4; ++v) {
@@ -119,11 +133,11 @@ struct Ops {
       } else {
         y_f16x16 = _mm256_maskz_mov_epi16(k, x_f16x16);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 16 * v), y_f16x16);
+      store<kStream>(y + 16 * v, y_f16x16);
     }
   }
 
-  template <bool kScale>
+  template <bool kScale, bool kStream>
   static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const __m512 s_f32x16 = _mm512_set1_ps(s);
     const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
@@ -148,7 +162,7 @@ struct Ops {
       } else {
         y_bf16x16 = _mm256_maskz_mov_epi16(k, x_bf16x16);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + 16 * v), y_bf16x16);
+      store<kStream>(y + 16 * v, y_bf16x16);
     }
   }
 };

@@ -2,10 +2,10 @@
 // No include guard: each ISA's .cpp includes it inside its own namespace and target
 // region, after defining
 //   Ops::keep64(keys, block, threshold) -> keep bits of words [4*block, 4*block + 64)
-//   Ops::apply64<T, kScale>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
-// Words come in groups of 16 Philox blocks; group g covers elements [64g - r, 64g - r + 64)
-// where r = word0 % 4, so every group starts on a block. The packed mask, which is
-// element-aligned, is assembled from neighbouring groups with a funnel shift.
+//   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
+//   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
+// apply64's kStream asks for non-temporal stores; the loops then start their windows on
+// 64-byte boundaries of y.
 
 template <class T> struct ScaleOf { using type = float; };
 template <> struct ScaleOf<double> { using type = double; };
@@ -23,103 +23,154 @@ static inline void store_mask_word(uint8_t* mask, uint64_t word, uint64_t n, uin
   std::memcpy(mask + at, &bits, len);  // little-endian: bit i of the word is element 64*word + i
 }
 
-static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t first, uint64_t count) {
-  // bits of elements [first, first + count), first % 64 == 0, count <= 64
-  uint64_t bits = 0;
-  std::memcpy(&bits, mask + first / 8, (count + 7) / 8);
+// `count` (<= 64) bits of a packed mask of n bits starting at bit `first`
+static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t n, uint64_t first,
+                                      uint64_t count) {
+  const uint64_t at = first / 8;
+  const unsigned sh = static_cast<unsigned>(first % 8);
+  const uint64_t nbytes = (n + 7) / 8;
+  uint8_t buf[16] = {0};
+  const uint64_t want = (sh + count + 7) / 8;  // <= 9
+  std::memcpy(buf, mask + at, nbytes - at < want ? nbytes - at : want);
+  uint64_t lo;
+  std::memcpy(&lo, buf, 8);
+  uint64_t bits = lo >> sh;
+  if (sh) bits |= static_cast<uint64_t>(buf[8]) << (64 - sh);
   return bits & lanes_between(0, count);
 }
 
 template <class T, bool kScale>
-static inline void apply_partial(const T* x, T* y, uint64_t lo, uint64_t hi, uint64_t bits,
+static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits,
                                  typename ScaleOf<T>::type s) {
-  // lanes [lo, hi) of a 64-lane group through a zero-padded buffer
+  // the first `count` (< 64) lanes of a group, through a zero-padded buffer
   alignas(64) T in[64];
   alignas(64) T out[64];
   std::memset(in, 0, sizeof(in));
-  std::memcpy(in + lo, x + lo, (hi - lo) * sizeof(T));
-  Ops::template apply64<T, kScale>(in, out, bits, s);
-  std::memcpy(y + lo, out + lo, (hi - lo) * sizeof(T));
+  std::memcpy(in, x, count * sizeof(T));
+  Ops::template apply64<T, kScale, false>(in, out, bits, s);
+  std::memcpy(y, out, count * sizeof(T));
 }
 
-template <class T, bool kScale, bool kData, bool kMask>
+// Elements before the first 64-byte boundary of y: streaming stores start there.
+template <class T>
+static inline uint64_t stream_head(const T* y, uint64_t n) {
+  const uint64_t mis = reinterpret_cast<uintptr_t>(y) & 63;
+  const uint64_t head = mis ? (64 - mis) / sizeof(T) : 0;
+  return head < n ? head : n;
+}
+
+// Forward over elements [0, n) whose words are word0 .. word0 + n - 1.
+// Philox works on block-aligned groups: group g holds the keep bits of elements
+// [64g - r, 64g - r + 64), r = word0 % 4. Mask words cover elements [64m, 64m + 64)
+// and data windows [e0 + 64m, e0 + 64m + 64), where e0 puts the data windows on 64-byte
+// boundaries of y (0 unless streaming). Both take their bits from groups m and m + 1
+// with a funnel shift (by r, and by r + e0), so stores stay aligned to the output and
+// mask words to bytes.
+template <class T, bool kScale, bool kData, bool kMask, bool kStream>
 static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
                                 uint64_t word0, uint32_t threshold, typename ScaleOf<T>::type s) {
   if (n == 0) return;
-  const uint64_t r = word0 & 3;
+  const unsigned r = static_cast<unsigned>(word0 & 3);
+  const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
+  const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
   uint64_t block = word0 >> 2;
-  const uint64_t groups = (n + r + 63) / 64;
-  uint64_t prev = 0;
-  for (uint64_t g = 0; g < groups; ++g, block += 16) {
-    uint64_t bits = Ops::keep64(keys, block, threshold);
-    const uint64_t first = 64 * g;  // element index of lane 0, plus r
-    const uint64_t lo = first < r ? r - first : 0;
-    const uint64_t hi = n + r - first < 64 ? n + r - first : 64;
-    if (lo != 0 || hi != 64) bits &= lanes_between(lo, hi);
-    if (kData) {
-      const T* xg = x + first - r;  // may point before x: only lanes [lo, hi) are touched
-      T* yg = y + first - r;
-      if (lo == 0 && hi == 64) {
-        Ops::template apply64<T, kScale>(xg, yg, bits, s);  // main loop
-      } else {
-        apply_partial<T, kScale>(xg, yg, lo, hi, bits, s);  // head / tail
-      }
-    }
-    if (kMask) {
-      if (r == 0) {
-        store_mask_word(mask, g, n, bits);
-      } else if (g > 0) {
-        store_mask_word(mask, g - 1, n, (prev >> r) | (bits << (64 - r)));
-      }
-      prev = bits;
-    }
+  uint64_t cur = Ops::keep64(keys, block, threshold);
+  if (kData && e0) {  // head: elements [0, e0), all in group 0
+    apply_partial<T, kScale>(x, y, e0, (cur >> r) & lanes_between(0, e0), s);
   }
-  if (kMask && r != 0 && (n + 63) / 64 == groups) store_mask_word(mask, groups - 1, n, prev >> r);
+  for (uint64_t m = 0;; ++m) {
+    const uint64_t first = 64 * m;
+    const bool mask_window = kMask && first < n;
+    const bool data_window = kData && e0 + first < n;
+    if (!mask_window && !data_window) break;
+    uint64_t next = 0;
+    block += 16;
+    if (first + 64 - r < n) next = Ops::keep64(keys, block, threshold);  // group m + 1 is needed
+    if (mask_window) {
+      uint64_t bits = r ? (cur >> r) | (next << (64 - r)) : cur;
+      if (n - first < 64) bits &= lanes_between(0, n - first);
+      store_mask_word(mask, m, n, bits);
+    }
+    if (data_window) {
+      const uint64_t start = e0 + first;
+      uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
+      if (n - start >= 64) {
+        Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
+      } else {
+        apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail
+      }
+    }
+    cur = next;
+  }
+  if (kStream) Ops::stream_fence();
 }
 
-template <class T, bool kScale>
+template <class T, bool kScale, bool kStream>
 static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
                               typename ScaleOf<T>::type s) {
-  uint64_t i = 0;
+  const uint64_t e0 = kStream ? stream_head(y, n) : 0;
+  if (e0) {  // head up to the first 64-byte boundary of y
+    const uint64_t bits = mask ? load_mask_bits(mask, n, 0, e0) : lanes_between(0, e0);
+    apply_partial<T, kScale>(x, y, e0, bits, s);
+  }
+  uint64_t i = e0;
   for (; i + 64 <= n; i += 64) {  // main loop
     uint64_t bits = ~uint64_t{0};
-    if (mask) std::memcpy(&bits, mask + i / 8, 8);
-    Ops::template apply64<T, kScale>(x + i, y + i, bits, s);
+    if (mask) {
+      if (e0 % 8 == 0) std::memcpy(&bits, mask + i / 8, 8);
+      else bits = load_mask_bits(mask, n, i, 64);
+    }
+    Ops::template apply64<T, kScale, kStream>(x + i, y + i, bits, s);
   }
   if (i < n) {  // tail
     const uint64_t count = n - i;
-    const uint64_t bits = mask ? load_mask_bits(mask, i, count) : lanes_between(0, count);
-    apply_partial<T, kScale>(x + i, y + i, 0, count, bits, s);
+    const uint64_t bits = mask ? load_mask_bits(mask, n, i, count) : lanes_between(0, count);
+    apply_partial<T, kScale>(x + i, y + i, count, bits, s);
   }
+  if (kStream) Ops::stream_fence();
 }
 
 template <class T>
 static void forward_entry(const void* xv, void* yv, uint8_t* mask, uint64_t n, const Keys& keys,
-                          uint64_t word0, uint32_t threshold, const Scale& scale) {
+                          uint64_t word0, uint32_t threshold, const Scale& scale, bool stream) {
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);
   const auto s = static_cast<typename ScaleOf<T>::type>(scale.value);
-  if (scale.apply) {
-    if (mask) forward_loop<T, true, true, true>(x, y, mask, n, keys, word0, threshold, s);
-    else forward_loop<T, true, true, false>(x, y, mask, n, keys, word0, threshold, s);
+#define PYDROPOUT_FORWARD(SC, MK, ST) \
+  forward_loop<T, SC, true, MK, ST>(x, y, mask, n, keys, word0, threshold, s)
+  if (stream) {
+    if (scale.apply) {
+      if (mask) PYDROPOUT_FORWARD(true, true, true); else PYDROPOUT_FORWARD(true, false, true);
+    } else {
+      if (mask) PYDROPOUT_FORWARD(false, true, true); else PYDROPOUT_FORWARD(false, false, true);
+    }
   } else {
-    if (mask) forward_loop<T, false, true, true>(x, y, mask, n, keys, word0, threshold, s);
-    else forward_loop<T, false, true, false>(x, y, mask, n, keys, word0, threshold, s);
+    if (scale.apply) {
+      if (mask) PYDROPOUT_FORWARD(true, true, false); else PYDROPOUT_FORWARD(true, false, false);
+    } else {
+      if (mask) PYDROPOUT_FORWARD(false, true, false); else PYDROPOUT_FORWARD(false, false, false);
+    }
   }
+#undef PYDROPOUT_FORWARD
 }
 
 template <class T>
 static void apply_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n,
-                        const Scale& scale) {
+                        const Scale& scale, bool stream) {
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);
   const auto s = static_cast<typename ScaleOf<T>::type>(scale.value);
-  if (scale.apply) apply_loop<T, true>(x, y, mask, n, s);
-  else apply_loop<T, false>(x, y, mask, n, s);
+  if (stream) {
+    if (scale.apply) apply_loop<T, true, true>(x, y, mask, n, s);
+    else apply_loop<T, false, true>(x, y, mask, n, s);
+  } else {
+    if (scale.apply) apply_loop<T, true, false>(x, y, mask, n, s);
+    else apply_loop<T, false, false>(x, y, mask, n, s);
+  }
 }
 
 static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
                        uint32_t threshold) {
-  forward_loop<float, false, false, true>(nullptr, nullptr, mask, n, keys, word0, threshold, 1.0f);
+  forward_loop<float, false, false, true, false>(nullptr, nullptr, mask, n, keys, word0,
+                                                 threshold, 1.0f);
 }
-

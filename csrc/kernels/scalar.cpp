@@ -27,16 +27,24 @@ struct Ops {
     return bits;
   }
 
-  template <class T, bool kScale, class S>
+  static void stream_fence() {}
+
+  template <class T, bool kScale, bool kStream, class S>
   static void apply64(const T* x, T* y, uint64_t bits, S s) {
+    // select by AND with an all-ones/all-zeros lane mask: dropped lanes become +0.0
+    // bit-exactly (also for NaN/inf) and the loop vectorises at the baseline ISA
+    using U = typename Bits<sizeof(T)>::type;
     for (int j = 0; j < 64; ++j) {
-      const bool keep = (bits >> j) & 1u;
-      y[j] = keep ? scale_one<kScale>(x[j], s) : zero<T>();
+      const T v = scale_one<kScale>(x[j], s);
+      U u;
+      std::memcpy(&u, &v, sizeof(T));
+      u &= static_cast<U>(0) - static_cast<U>((bits >> j) & 1u);
+      std::memcpy(&y[j], &u, sizeof(T));
     }
   }
 
  private:
-  template <class T> static T zero() { T z; std::memset(&z, 0, sizeof(T)); return z; }
+  template <size_t N> struct Bits;
 
   template <bool kScale> static float scale_one(float v, float s) { return kScale ? v * s : v; }
   template <bool kScale> static double scale_one(double v, double s) { return kScale ? v * s : v; }
@@ -47,6 +55,10 @@ struct Ops {
     return kScale ? BFloat16{float_to_bf16(bf16_to_float(v.bits) * s)} : v;
   }
 };
+
+template <> struct Ops::Bits<2> { using type = uint16_t; };
+template <> struct Ops::Bits<4> { using type = uint32_t; };
+template <> struct Ops::Bits<8> { using type = uint64_t; };
 
 #include "loop-inl.hpp"
 #include "table-inl.hpp"

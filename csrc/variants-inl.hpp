@@ -1,0 +1,174 @@
+// variants-inl.hpp: the element loops of the dropout variants, written as plain C++ that
+// the compiler vectorises (no intrinsics). No include guard: variants.cpp includes it once
+// per SIMD level, inside that level's namespace and target region. Every arithmetic step
+// is one IEEE operation (-ffp-contract=off), so every level gives the same bits, and
+// pydropout/reference.py repeats the steps in NumPy. The constants, WordKeys and
+// VariantTable come from variants.cpp.
+
+// ---- words ------------------------------------------------------------------------------
+// Words 4 * block .. 4 * block + 63 of the stream, in order: 16 Philox blocks side by side
+// (the loops over b vectorise; the rounds are philox.hpp's).
+static inline void words64(const WordKeys& k, uint64_t block, uint32_t* out) {
+  uint32_t c0[16], c1[16], c2[16], c3[16];
+  for (int b = 0; b < 16; ++b) {
+    const uint64_t blk = block + static_cast<uint64_t>(b);
+    c0[b] = static_cast<uint32_t>(blk);
+    c1[b] = static_cast<uint32_t>(blk >> 32);
+    c2[b] = k.stream_lo;
+    c3[b] = k.stream_hi;
+  }
+  uint32_t k0 = k.k0, k1 = k.k1;
+  for (int round = 0; round < kPhiloxRounds; ++round) {
+    if (round > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    for (int b = 0; b < 16; ++b) {
+      const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * c0[b];
+      const uint64_t p1 = static_cast<uint64_t>(kPhiloxM1) * c2[b];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[b] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[b] ^ k1;
+      c1[b] = static_cast<uint32_t>(p1);
+      c3[b] = static_cast<uint32_t>(p0);
+      c0[b] = n0;
+      c2[b] = n2;
+    }
+  }
+  for (int b = 0; b < 16; ++b) {
+    out[4 * b] = c0[b];
+    out[4 * b + 1] = c1[b];
+    out[4 * b + 2] = c2[b];
+    out[4 * b + 3] = c3[b];
+  }
+}
+
+// ---- the normal transform ----------------------------------------------------------------
+static inline double horner8(const double* c, double r) {
+  double v = c[7];
+  for (int k = 6; k >= 0; --k) v = v * r + c[k];  // a multiply, then an add: never fused
+  return v;
+}
+
+// ln(x) for x in [2**-33, 0.5]: x = m * 2**e with m in [sqrt(1/2), sqrt(2)) (frexp by
+// bits: exact for positive normal x), ln(m) = 2 atanh(s), s = (m - 1) / (m + 1), as
+// 2s + s * s2 * sum_{k=1..10} 2/(2k+1) s2**(k-1).
+static inline double ln_small(double x) {
+  uint64_t u;
+  std::memcpy(&u, &x, 8);
+  int32_t e = static_cast<int32_t>(u >> 52) - 1022;
+  const uint64_t mu = (u & 0x000fffffffffffffull) | 0x3fe0000000000000ull;
+  double m;
+  std::memcpy(&m, &mu, 8);  // x = m * 2**e, m in [0.5, 1)
+  const bool low = m < kSqrtHalf;
+  m = low ? m + m : m;
+  e = low ? e - 1 : e;
+  const double f = m - 1.0;  // exact (Sterbenz)
+  const double s = f / (2.0 + f);
+  const double s2 = s * s;
+  double r = 2.0 / 21.0;
+  for (int k = 9; k >= 1; --k) r = r * s2 + 2.0 / (2 * k + 1);
+  const double lnm = 2.0 * s + s * (s2 * r);
+  const double de = static_cast<double>(e);
+  return de * kLn2Hi + (de * kLn2Lo + lnm);
+}
+
+// z[j] = the standard normal quantile of u = (w[j] + 0.5) / 2**32 (AS241). Both branches
+// are computed and one is selected, which is what lets the loop vectorise; the selected
+// one performs exactly the operations of its branch.
+static inline void normal_batch(const uint32_t* w, double* z, uint64_t count) {
+  for (uint64_t j = 0; j < count; ++j) {
+    // q = u - 1/2 = (w - 2**31 + 1/2) / 2**32, exact and never 0
+    const double q =
+        (static_cast<double>(static_cast<int32_t>(w[j] ^ 0x80000000u)) + 0.5) * kTwoM32;
+    const double r1 = kCentral - q * q;
+    const double zc = (q * horner8(kAs241A, r1)) / horner8(kAs241B, r1);
+    const double aq = std::fabs(q);
+    const double t = 0.5 - aq;  // min(u, 1 - u): exact where |q| > 0.425 (Sterbenz)
+    const double r2 = std::sqrt(-ln_small(t)) - kTailShift;
+    const double zt = horner8(kAs241C, r2) / horner8(kAs241D, r2);
+    const double zs = q < 0.0 ? -zt : zt;
+    z[j] = aq <= kSplit ? zc : zs;
+  }
+}
+
+static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
+  for (uint64_t i = 0; i < n; i += 64) normal_batch(w + i, z + i, n - i < 64 ? n - i : 64);
+}
+
+// ---- per-dtype arithmetic ------------------------------------------------------------------
+// 16-bit types compute in float32 and round once per operation; float32 has at least
+// 2p + 2 bits for both, so each operation is correctly rounded in the 16-bit type (as
+// NumPy computes float16 and ml_dtypes bfloat16).
+template <class T> struct Arith;
+
+template <> struct Arith<float> {
+  using C = float;
+  static C load(float v) { return v; }
+  static float store(C v) { return v; }
+  static C from_double(double v) { return static_cast<float>(v); }
+};
+template <> struct Arith<double> {
+  using C = double;
+  static C load(double v) { return v; }
+  static double store(C v) { return v; }
+  static C from_double(double v) { return v; }
+};
+template <> struct Arith<Half> {
+  using C = float;
+  static C load(Half v) { return half_to_float(v.bits); }
+  static Half store(C v) { return Half{float_to_half(v)}; }
+  static C from_double(double v) { return half_to_float(float_to_half(static_cast<float>(v))); }
+};
+template <> struct Arith<BFloat16> {
+  using C = float;
+  static C load(BFloat16 v) { return bf16_to_float(v.bits); }
+  static BFloat16 store(C v) { return BFloat16{float_to_bf16(v)}; }
+  static C from_double(double v) { return bf16_to_float(float_to_bf16(static_cast<float>(v))); }
+};
+
+// ---- alpha dropout: y = bit ? (x * a) + b : c ---------------------------------------------
+template <class T>
+static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n, double a,
+                        double b, double c) {
+  using A = Arith<T>;
+  using C = typename A::C;
+  const T* x = static_cast<const T*>(xv);
+  T* y = static_cast<T*>(yv);
+  const C av = static_cast<C>(a), bv = static_cast<C>(b);  // exact: values of the dtype
+  const T cv = A::store(static_cast<C>(c));
+  uint8_t keep[64];
+  for (uint64_t i = 0; i < n; i += 64) {  // i % 64 == 0: whole mask bytes
+    const uint64_t count = n - i < 64 ? n - i : 64;
+    for (uint64_t j = 0; j < count; ++j)
+      keep[j] = mask ? static_cast<uint8_t>((mask[(i + j) >> 3] >> ((i + j) & 7)) & 1u) : 1;
+    for (uint64_t j = 0; j < count; ++j) {
+      const C prod = A::load(A::store(A::load(x[i + j]) * av));  // rounded to the dtype
+      const T kept = A::store(prod + bv);                         // and again
+      y[i + j] = keep[j] ? kept : cv;  // a select: x never reaches a dropped element
+    }
+  }
+}
+
+// ---- Gaussian dropout: y = x * dtype(1 + sigma * z(word)) ----------------------------------
+template <class T>
+static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys& keys,
+                           uint64_t word0, double sigma) {
+  using A = Arith<T>;
+  const T* x = static_cast<const T*>(xv);
+  T* y = static_cast<T*>(yv);
+  alignas(64) uint32_t w[64];
+  alignas(64) double z[64];
+  uint64_t block = word0 >> 2;
+  uint64_t skip = word0 & 3;  // words of the first block before element 0
+  for (uint64_t i = 0; i < n; block += 16) {
+    words64(keys, block, w);
+    const uint64_t count = n - i < 64 - skip ? n - i : 64 - skip;
+    normal_batch(w + skip, z, count);  // main loop
+    for (uint64_t j = 0; j < count; ++j) {
+      const double noise = 1.0 + sigma * z[j];
+      y[i + j] = A::store(A::load(x[i + j]) * A::from_double(noise));
+    }
+    i += count;
+    skip = 0;
+  }
+}

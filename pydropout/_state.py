@@ -1,0 +1,186 @@
+"""DropoutState: what a backward needs to regenerate the randomness of a forward pass.
+
+A forward pass is fully determined by the generator state it started from
+(seed, stream, offset), the shape it drew over and its parameters, so a backward can
+redraw the very same words instead of keeping a packed mask (or, for Gaussian dropout,
+the noise). A state is a few Python integers and strings: immutable, hashable,
+picklable, and it never draws anything by itself.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Optional, Tuple
+
+from ._common import MODES, UPSCALE, check_p
+
+#: what produced a state, and so which backward accepts it
+KINDS = ("dropout", "alpha", "gaussian")
+
+_U64 = 1 << 64
+
+
+def _u64(value: Any, name: str) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    try:
+        v = operator.index(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from exc
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+    return v
+
+
+def _dims(value: Any, name: str) -> Tuple[int, ...]:
+    try:
+        dims = tuple(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a tuple of ints, got {type(value).__name__}") from exc
+    out = []
+    for d in dims:
+        if isinstance(d, bool) or isinstance(d, float):
+            raise TypeError(f"{name} must be a tuple of ints, got {dims!r}")
+        try:
+            d = operator.index(d)
+        except TypeError as exc:
+            raise TypeError(f"{name} must be a tuple of ints, got {dims!r}") from exc
+        if d < 0:
+            raise ValueError(f"{name} must have non-negative dimensions, got {dims!r}")
+        out.append(d)
+    return tuple(out)
+
+
+class DropoutState:
+    """The randomness of one training forward pass, as a small immutable token.
+
+    Attributes
+    ----------
+    seed, stream, offset : int
+        The generator state the forward pass started from (its first word).
+    shape : tuple of int
+        The shape of the forward input (and so of the gradient).
+    p : float
+        The ``p`` of the forward pass.
+    mode : str or None
+        ``"upscale_in_train"`` or ``"downscale_in_infer"`` for plain dropout, None for
+        the alpha and Gaussian variants.
+    noise_shape : tuple of int or None
+        The shape the words were drawn over, padded to ``len(shape)`` dims (None: the
+        shape itself). It consumed ``prod(noise_shape)`` words.
+    kind : {"dropout", "alpha", "gaussian"}
+        Which forward made it: :func:`pydropout.dropout_backward`,
+        :func:`pydropout.alpha_dropout_backward` and
+        :func:`pydropout.gaussian_dropout_backward` each accept only their own kind.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, seed, stream, offset, shape, p, mode=UPSCALE, noise_shape=None,
+                 kind="dropout"):
+        seed = _u64(seed, "seed")
+        stream = _u64(stream, "stream")
+        offset = _u64(offset, "offset")
+        shape = _dims(shape, "shape")
+        p = check_p(p)
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind == "dropout":
+            if not isinstance(mode, str) or mode not in MODES:
+                raise ValueError(f"mode must be one of {MODES} for kind 'dropout', got {mode!r}")
+        elif mode is not None:
+            raise ValueError(f"mode must be None for kind {kind!r}, got {mode!r}")
+        if noise_shape is not None:
+            noise_shape = _dims(noise_shape, "noise_shape")
+            if len(noise_shape) != len(shape) or any(
+                d != s and d != 1 for d, s in zip(noise_shape, shape)
+            ):
+                raise ValueError(
+                    f"noise_shape {noise_shape} does not broadcast to shape {shape} "
+                    "with the same number of dimensions"
+                )
+            if noise_shape == shape:
+                noise_shape = None
+        if kind == "gaussian" and noise_shape is not None:
+            raise ValueError("a Gaussian dropout state has no noise_shape")
+        words = math.prod(shape if noise_shape is None else noise_shape)
+        if offset + words > _U64:
+            raise ValueError(f"offset {offset} + {words} words would pass 2**64")
+        object.__setattr__(
+            self, "_fields", (seed, stream, offset, shape, p, mode, noise_shape, kind)
+        )
+
+    # -- read-only fields --------------------------------------------------------------
+    seed = property(lambda self: self._fields[0])
+    stream = property(lambda self: self._fields[1])
+    offset = property(lambda self: self._fields[2])
+    shape = property(lambda self: self._fields[3])
+    p = property(lambda self: self._fields[4])
+    mode = property(lambda self: self._fields[5])
+    noise_shape = property(lambda self: self._fields[6])
+    kind = property(lambda self: self._fields[7])
+
+    @property
+    def words(self) -> int:
+        """How many words the forward pass consumed (and the backward redraws)."""
+        return math.prod(self.shape if self.noise_shape is None else self.noise_shape)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("DropoutState is immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError("DropoutState is immutable")
+
+    def __eq__(self, other):
+        if not isinstance(other, DropoutState):
+            return NotImplemented
+        return self._fields == other._fields
+
+    def __hash__(self):
+        return hash(("DropoutState",) + self._fields)
+
+    def __reduce__(self):
+        return (DropoutState, self._fields)
+
+    def __repr__(self):
+        seed, stream, offset, shape, p, mode, noise, kind = self._fields
+        s = f"DropoutState(seed={seed}, stream={stream}, offset={offset}, shape={shape}, p={p!r}"
+        if mode is not None:
+            s += f", mode={mode!r}"
+        if noise is not None:
+            s += f", noise_shape={noise}"
+        return s + f", kind={kind!r})"
+
+
+def check_state(state: Any, kind: str, p: float, shape: Tuple[int, ...], name: str = "state"
+                ) -> DropoutState:
+    """``state`` checked against the arguments of a backward call."""
+    if not isinstance(state, DropoutState):
+        raise TypeError(f"{name} must be a DropoutState, got {type(state).__name__}")
+    if state.kind != kind:
+        raise ValueError(f"{name} comes from a {state.kind!r} forward pass, not {kind!r}")
+    if state.p != p:
+        raise ValueError(f"p={p!r} does not match the p={state.p!r} of the forward pass")
+    if tuple(shape) != state.shape:
+        raise ValueError(f"grad has shape {tuple(shape)}, the forward pass had {state.shape}")
+    return state
+
+
+def reject_generator(obj: Any, generator_cls: type, name: str = "mask") -> None:
+    """A backward never draws: a live Generator where a mask or state belongs is an error."""
+    if isinstance(obj, generator_cls):
+        raise TypeError(
+            f"{name} must be the packed mask or the DropoutState of the forward pass, not a "
+            "Generator: a backward never draws fresh randomness"
+        )
+
+
+def resolve_noise(noise_shape: Optional[Tuple[int, ...]], state_noise: Optional[Tuple[int, ...]]
+                  ) -> None:
+    """A ``noise_shape`` given with a state must be the state's."""
+    if noise_shape is not None and noise_shape != state_noise:
+        raise ValueError(
+            f"noise_shape {noise_shape} does not match the forward pass's "
+            f"{state_noise if state_noise is not None else 'None'}"
+        )
