@@ -12,10 +12,6 @@
 #include <pthread.h>
 #endif
 
-#if defined(PYDROPOUT_HAS_OPENMP)
-#include <pthread.h>
-#endif
-
 #include "parallel.hpp"
 #include "philox.hpp"
 
@@ -153,24 +149,11 @@ int initial_threads() {
 #endif
 }
 std::atomic<int> g_threads{0};
-
-#if defined(PYDROPOUT_HAS_OPENMP)
-// GNU OpenMP's thread pool does not survive fork(): a child that enters a parallel region
-// after its parent used one waits forever for threads that exist only in the parent. So a
-// forked child (multiprocessing's "fork" start method) runs every call on its calling
-// thread; the results are the same, as they are for every thread count.
-std::atomic<bool> g_forked_child{false};
-void on_fork_child() { g_forked_child.store(true); }
-[[maybe_unused]] const bool g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child) == 0;
-#endif
 }  // namespace
 
 bool openmp_unusable() { return g_forked.load(std::memory_order_relaxed); }
 
 int get_num_threads() {
-#if defined(PYDROPOUT_HAS_OPENMP)
-  if (g_forked_child.load(std::memory_order_relaxed)) return 1;
-#endif
   int n = g_threads.load(std::memory_order_relaxed);
   if (n == 0) {
     n = initial_threads();
