@@ -3,7 +3,7 @@
 # and check every kernel table against tests/data/kernel_vectors.txt, the vectors that
 # pydropout.reference computed:
 #   native   this machine's levels (x86-64: scalar, AVX2, AVX-512 where the CPU has them)
-#   aarch64  cross-compiled with Debian's aarch64 toolchain, statically linked, and run
+#   aarch64  cross-compiled with Debian's aarch64 toolchain (with its OpenMP) and run
 #            under qemu-user on a Cortex-A53 model (ARMv8.0: scalar and NEON)
 # Usage: scripts/neon_qemu.sh [native|aarch64|all]   (default: all)
 # Needs: g++; for aarch64 also g++-aarch64-linux-gnu and qemu-user
@@ -15,9 +15,30 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 what="${1:-all}"
 build="${PYDROPOUT_KERNEL_TEST_BUILD:-$root/build/kernel-test}"
 vectors="$root/tests/data/kernel_vectors.txt"
-flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -Wall -Wextra)
+# as CMakeLists.txt builds the extension: C++17, no contraction, OpenMP
+flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -Wall -Wextra -fopenmp -DPYDROPOUT_HAS_OPENMP=1)
 common=("$root/tests/cpp/kernel_test.cpp" "$root/csrc/dispatch.cpp" "$root/csrc/kernels/scalar.cpp")
 mkdir -p "$build"
+
+# compile each source to an object in parallel, then link
+build_objects() {  # $1: compiler, $2: output, $3...: extra flags then "--", then sources
+  local cxx="$1" out="$2"
+  shift 2
+  local extra=()
+  while [ "$1" != "--" ]; do extra+=("$1"); shift; done
+  shift
+  local objs=() pids=()
+  for src in "$@"; do
+    local obj="$build/$(basename "$out")-$(basename "$src" .cpp).o"
+    local werror=()
+    [ "$(basename "$src")" = neon.cpp ] && werror=(-Werror)  # the file this script exists for
+    "$cxx" "${flags[@]}" "${extra[@]}" "${werror[@]}" -c -o "$obj" "$src" &
+    pids+=($!)
+    objs+=("$obj")
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  "$cxx" "${flags[@]}" "${extra[@]}" -o "$out" "${objs[@]}"
+}
 
 need() {
   if ! command -v "$1" >/dev/null 2>&1; then
@@ -35,7 +56,8 @@ run_native() {
   esac
   echo "== native ($(uname -m))"
   # GCC 12's AVX-512 headers trip -W(maybe-)uninitialized (false positives in the headers)
-  "${CXX:-g++}" "${flags[@]}" -Wno-uninitialized -Wno-maybe-uninitialized -o "$build/kernel_test_native" "${sources[@]}"
+  build_objects "${CXX:-g++}" "$build/kernel_test_native" -Wno-uninitialized -Wno-maybe-uninitialized \
+    -- "${sources[@]}"
   "$build/kernel_test_native" "$vectors"
 }
 
@@ -43,9 +65,10 @@ run_aarch64() {
   need aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
   need qemu-aarch64 qemu-user
   echo "== aarch64 (aarch64-linux-gnu-g++, qemu-aarch64 -cpu cortex-a53)"
-  aarch64-linux-gnu-g++ "${flags[@]}" -Werror -static -o "$build/kernel_test_aarch64" \
-    "${common[@]}" "$root/csrc/kernels/neon.cpp"
-  qemu-aarch64 -cpu cortex-a53 "$build/kernel_test_aarch64" "$vectors"
+  build_objects aarch64-linux-gnu-g++ "$build/kernel_test_aarch64" \
+    -- "${common[@]}" "$root/csrc/kernels/neon.cpp"
+  # dynamically linked: qemu finds the aarch64 loader and libraries under -L
+  qemu-aarch64 -cpu cortex-a53 -L /usr/aarch64-linux-gnu "$build/kernel_test_aarch64" "$vectors"
 }
 
 case "$what" in

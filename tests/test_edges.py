@@ -156,11 +156,25 @@ def test_offsets_outside_the_stream_are_rejected(bad):
     with pytest.raises(ValueError, match="offset"):
         pydropout.Generator(0, offset=bad)
     g = pydropout.Generator(0, offset=5)
-    with pytest.raises(ValueError, match="offset"):
-        g.set_state((0, 0, bad))
+    if bad != TWO64:  # (set_state restores an exhausted state: offset 2**64)
+        with pytest.raises(ValueError, match="offset"):
+            g.set_state((0, 0, bad))
     with pytest.raises(ValueError, match="offset"):
         g.offset = bad
     assert g.get_state() == (0, 0, 5)
+
+
+def test_an_exhausted_state_round_trips():
+    g = pydropout.Generator(4, offset=TWO64 - 3)
+    pydropout.dropout_mask(3, 0.5, generator=g)
+    state = g.get_state()
+    assert state == (4, 0, TWO64)
+    h = pydropout.Generator(0)
+    h.set_state(state)
+    assert h.get_state() == state
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        pydropout.dropout_mask(1, 0.5, generator=h)
+    assert h.get_state() == state
 
 
 # -- more than 2**31 elements ------------------------------------------------------------

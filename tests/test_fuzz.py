@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import decimal
 import fractions
+import inspect
 import math
 import os
 import pickle
@@ -282,8 +283,22 @@ class World:
         return bufs, [gen_state(g) for g in self.gens]
 
 
-ARG_NAMES = ["x", "p", "mode", "out", "mask", "grad", "noise_shape", "generator", "shape", "inplace",
-             "seed", "stream", "offset", "state", "n", "2**64", "training", "dtype", "num_threads"]
+def _parameter_names():
+    names = set()
+    for n in pydropout.__all__:
+        obj = getattr(pydropout, n, None)
+        for f in (obj, getattr(obj, "__init__", None), getattr(obj, "forward", None)):
+            try:
+                names |= set(inspect.signature(f).parameters)
+            except (TypeError, ValueError):
+                pass
+    return names - {"self", "args", "kwargs"}
+
+
+# an error message must name the argument at fault (or the 2**64 end of the stream)
+ARG_NAMES = sorted(_parameter_names() | {"x", "p", "mode", "out", "mask", "grad", "noise_shape",
+                                         "generator", "shape", "inplace", "seed", "stream", "offset",
+                                         "state", "n", "2**64", "training", "dtype"})
 _NAME_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(re.escape(a) for a in ARG_NAMES) + r")(?![A-Za-z_])")
 
 
@@ -292,13 +307,14 @@ def run(fn: Callable, world: World, level: Optional[str] = None):
     previous = pydropout.simd_level()
     if level is not None:
         _core._set_simd(level)
+    caught = []
     try:
         pydropout.default_generator.set_state(DEFAULT_STATE)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            return "ok", fn(*world.args, **world.kwargs), pydropout.default_generator.get_state()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return "ok", fn(*world.args, **world.kwargs), pydropout.default_generator.get_state(), caught
     except Exception as exc:  # noqa: BLE001 - classified by the caller
-        return "err", exc, pydropout.default_generator.get_state()
+        return "err", exc, pydropout.default_generator.get_state(), caught
     finally:
         _core._set_simd(previous)
 
@@ -322,12 +338,16 @@ def same_result(a, b, world_a: World, world_b: World) -> None:
         assert a == b
 
 
-def check(fn_core: Callable, fn_ref: Callable, build: Callable[[], World], level: str) -> str:
-    """Run both and compare as the module docstring says; return "ok" or "err"."""
+def check(fn_core: Callable, fn_ref: Callable, build: Callable[[], World], level: str,
+          tolerate: Tuple[str, ...] = (), compare: bool = True) -> str:
+    """Run both and compare as the module docstring says; return "ok" or "err". A call must
+    not warn either (``tolerate``: messages of known, reported warnings)."""
     wc, wr, w0 = build(), build(), build()
     with default_state():
-        kc, rc, dc = run(fn_core, wc, level)
-        kr, rr, dr = run(fn_ref, wr)
+        kc, rc, dc, warned = run(fn_core, wc, level)
+        kr, rr, dr, _ = run(fn_ref, wr)
+    unexpected = [str(w.message) for w in warned if str(w.message) not in tolerate]
+    assert not unexpected, f"the call warned: {unexpected}"
     after_c, after_r, before = wc.snapshot(), wr.snapshot(), w0.snapshot()
     if kc == "err" and not isinstance(rc, (TypeError, ValueError)):
         raise AssertionError(f"core raised {type(rc).__name__}: {rc}") from rc
@@ -339,8 +359,11 @@ def check(fn_core: Callable, fn_ref: Callable, build: Callable[[], World], level
         assert _NAME_RE.search(msg), f"{type(rc).__name__} message names no argument: {msg!r}"
         assert after_c == before and dc == DEFAULT_STATE, "a failed call changed its inputs, outputs or generator"
         return "err"
-    same_result(rc, rr, wc, wr)
-    assert after_c == after_r and dc == dr
+    if compare:
+        same_result(rc, rr, wc, wr)
+        assert after_c == after_r and dc == dr
+    else:
+        event("not compared: a known aliasing issue")
     # nothing outside the elements of a writeable output changed
     for built, pristine in zip(wc.arrays, w0.arrays):
         if built.buffer is None:
@@ -588,9 +611,11 @@ def test_dropout_backward(hostile, mseed, data):
             m = rng.integers(0, 256, nb, dtype=np.uint8)  # padding bits set too: ignored
             if mkind == "readonly":
                 m.flags.writeable = False
-            if mkind == "aliases_grad" and grad.buffer is not None and grad.buffer.size >= nb:
-                m = grad.buffer[:nb]  # read-only use of a buffer that grad also reads
-                m = m[:]
+            if mkind == "aliases_grad" and grad.buffer is not None and isinstance(grad.array, np.ndarray):
+                # the mask is the bytes of grad's first elements (and out's, when out is grad)
+                start = int(np.flatnonzero(grad.footprint)[0]) if grad.footprint.any() else 0
+                if start + nb <= grad.buffer.size:
+                    m = grad.buffer[start : start + nb]
         elif mkind == "forward":
             try:
                 m = ref.dropout_mask(n, 0.5, generator=pydropout.Generator(mseed))
@@ -620,14 +645,20 @@ def test_dropout_backward(hostile, mseed, data):
             w.kwargs["noise_shape"] = noise
         return w
 
-    check(pydropout.dropout_backward, ref.dropout_backward, build, data.draw(LEVEL))
+    # reported: a mask that shares memory with out is read while out is written
+    # (test_backward_with_a_mask_inside_out); such calls are run for safety, not compared
+    w = build()
+    out = w.kwargs.get("out")
+    aliased = isinstance(out, np.ndarray) and isinstance(w.args[1], np.ndarray) and \
+        np.may_share_memory(out, w.args[1])
+    check(pydropout.dropout_backward, ref.dropout_backward, build, data.draw(LEVEL), compare=not aliased)
 
 
 SHAPES = st.one_of(
     shapes(),
     st.integers(-3, 300),
     st.sampled_from([(-1,), (2, -1), (2.0,), 2.0, "3", None, [3, 4], (np.int64(5), np.uint8(2)),
-                     np.array([2, 3]), (True,), Weird(), ((),), (2**31 + 1, 0)]),
+                     np.array([2, 3]), (True,), Weird(), ((),), (2**31 + 1, 0), (2**70,), (2**40, 2**40)]),
 )
 
 
@@ -668,6 +699,8 @@ def test_generator_arguments(seed, stream, offset, how):
             expect = [expect[0], 2, 0]
         elif how == "module_manual_seed":
             expect = [expect[0], 0, 0]
+        elif how.startswith("set_state") and expect[2] is ValueError and int(offset) == TWO64:
+            expect[2] = TWO64  # a state may be exhausted: offset 2**64, nothing left to draw
         errors = [e for e in expect if isinstance(e, type)]
         try:
             if how == "init":
@@ -793,21 +826,6 @@ def test_small_functions(p, n):
     assert pydropout.simd_level() in pydropout.supported_simd_levels()
 
 
-def test_every_public_function_is_fuzzed():
-    fuzzed = {"dropout", "dropout_with_mask", "dropout_backward", "dropout_mask", "Generator",
-              "manual_seed", "Dropout", "effective_p", "set_num_threads", "get_num_threads",
-              "simd_level", "supported_simd_levels", "default_generator", "reference", "__version__"}
-    public = set(getattr(pydropout, "__all__", []))
-    missing = sorted(n for n in public - fuzzed if callable(getattr(pydropout, n, None)))
-    # functions added on other branches (variants, blocks) have their own tests; listed here
-    # so that a new public function is a conscious decision, not an accident
-    assert set(missing) <= {"dropout1d", "dropout2d", "dropout3d", "Dropout1d", "Dropout2d", "Dropout3d",
-                            "alpha_dropout", "alpha_dropout_with_mask", "alpha_dropout_backward",
-                            "feature_alpha_dropout", "AlphaDropout", "FeatureAlphaDropout",
-                            "gaussian_dropout", "GaussianDropout", "dropout_with_state", "DropoutState",
-                            "dropout_block"}, missing
-
-
 # -- large arrays: the threads ------------------------------------------------------------------
 
 @fuzz_settings(25)
@@ -908,11 +926,32 @@ def test_core_entry_points_are_memory_safe(fn, a, b, c, code, t, drop_all, s, ap
 
 # -- findings not fixed here: each documents the behaviour the contract asks for -----------------
 
-@pytest.mark.xfail(reason="a shape of more than 2**64 elements fails in numpy.empty with "
-                          "'Maximum allowed dimension exceeded', which names no argument", strict=True)
 def test_huge_shape_error_names_the_argument():
     with pytest.raises(ValueError, match="shape|2\\*\\*64"):
         pydropout.dropout_mask((2**70,), 0.5, generator=pydropout.Generator(0))
+
+
+@pytest.mark.xfail(reason="dropout_backward(grad, mask, p, out=out) with a mask that shares "
+                          "memory with out reads mask bytes the kernel has already overwritten "
+                          "(the reference reads the whole mask first)", strict=True)
+@pytest.mark.parametrize("name", ["dropout_backward", "alpha_dropout_backward"])
+def test_backward_with_a_mask_inside_out(name):
+    results = []
+    for mod in (pydropout, ref):
+        g = np.full(256, 3.0, np.float32)
+        g.view(np.uint32)[:8] = 0x0F0F0F0F
+        mask = g.view(np.uint8)[:32]  # the mask is the first 8 elements of grad and out
+        results.append(getattr(mod, name)(g, mask, 0.5, out=g).tobytes())
+    assert results[0] == results[1]
+
+
+@pytest.mark.xfail(reason="alpha_constants rounds 1/sqrt(...) to float16 with a RuntimeWarning "
+                          "'overflow encountered in cast' when p is within ~1e-9 of 1", strict=True)
+def test_alpha_dropout_float16_near_one_does_not_warn():
+    x = np.ones((2, 2), np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pydropout.alpha_dropout(x, 1 - 2**-40, True, generator=pydropout.Generator(0))
 
 
 @pytest.mark.xfail(reason="set_num_threads(2**32) passes the int check and fails in the binding "
@@ -924,3 +963,192 @@ def test_huge_thread_count_error_names_the_argument():
             pydropout.set_num_threads(2**32)
     finally:
         pydropout.set_num_threads(before)
+
+
+# -- the variants, the state functions and block keying -------------------------------------------
+
+def _state_like(v):
+    return hasattr(v, "seed") and hasattr(v, "kind") and not isinstance(v, np.ndarray)
+
+
+_old_same_result = same_result
+
+
+def same_result(a, b, world_a, world_b):  # noqa: F811 - extends the comparison to DropoutState
+    if _state_like(a):
+        assert type(a) is type(b) and a == b, (a, b)
+        return
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for u, v in zip(a, b):
+            same_result(u, v, world_a, world_b)
+        return
+    _old_same_result(a, b, world_a, world_b)
+
+
+# parameters of each public function: how to draw them
+FORWARDS = {
+    "dropout1d": ["x", "p", "training", "inplace", "channels_last", "generator", "out"],
+    "dropout2d": ["x", "p", "training", "inplace", "channels_last", "generator", "out"],
+    "dropout3d": ["x", "p", "training", "inplace", "channels_last", "generator", "out"],
+    "alpha_dropout": ["x", "p", "training", "inplace", "noise_shape", "generator", "out"],
+    "feature_alpha_dropout": ["x", "p", "training", "inplace", "channels_last", "generator", "out"],
+    "alpha_dropout_with_mask": ["x", "p", "noise_shape", "generator", "out"],
+    "alpha_dropout_with_state": ["x", "p", "noise_shape", "generator", "out"],
+    "gaussian_dropout": ["x", "p", "training", "generator", "out"],
+    "gaussian_dropout_with_state": ["x", "p", "generator", "out"],
+    "dropout_with_state": ["x", "p", "mode", "noise_shape", "generator", "out"],
+    "alpha_dropout_backward": ["x", "mask:alpha_dropout_with_mask", "p", "noise_shape", "out"],
+    "gaussian_dropout_backward": ["x", "state:gaussian_dropout_with_state", "p", "out"],
+    "dropout_backward": ["x", "state:dropout_with_state", "p", "mode", "noise_shape", "out"],
+    "dropout_block": ["x", "p", "block", "training", "mode", "out", "return_mask"],
+    "dropout_block_mask": ["shape", "p", "block"],
+}
+POSITIONAL = {"x", "p", "training", "inplace", "shape"}
+
+
+@st.composite
+def block_args(draw, shape, hostile):
+    """full_shape, origin, seed, stream, offset of a block of `shape`."""
+    nd = len(shape)
+    origin = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+    full = tuple(o + d + draw(st.integers(0, 3)) for o, d in zip(origin, shape))
+    seed, stream = draw(st.integers(0, TWO64 - 1)), draw(st.integers(0, TWO64 - 1))
+    offset = draw(st.one_of(st.integers(0, 2**40), st.integers(TWO64 - 600, TWO64 - 1)))
+    if hostile:
+        which = draw(st.sampled_from(["full", "origin", "seed", "stream", "offset", "none"]))
+        junk = draw(st.sampled_from([None, -1, 1.5, "a", Weird(), (), (1,) * (nd + 1), TWO64, (-1,) * nd,
+                                     tuple(f + 1 for f in full), (2**70,) * nd]))
+        if which == "full":
+            full = junk
+        elif which == "origin":
+            origin = junk
+        elif which == "seed":
+            seed = junk
+        elif which == "stream":
+            stream = junk
+        elif which == "offset":
+            offset = junk
+    return {"full_shape": full, "origin": origin, "seed": seed, "stream": stream, "offset": offset}
+
+
+def _derived(kind: str, fn_name: str, shape, p, noise, seed: int):
+    """A mask or state of the forward ``fn_name`` over ``shape`` (the valid kind), or junk."""
+    if kind == "junk":
+        return np.zeros(3, np.uint8)
+    if kind == "none":
+        return None
+    if kind == "other_state":
+        fn_name = "gaussian_dropout_with_state" if "gaussian" not in fn_name else "dropout_with_state"
+    try:
+        kwargs = {"generator": pydropout.Generator(seed)}
+        if noise is not None and "gaussian" not in fn_name:
+            kwargs["noise_shape"] = noise
+        return getattr(ref, fn_name)(np.zeros(shape, np.float32), p, **kwargs)[1]
+    except (TypeError, ValueError):
+        return np.zeros(1, np.uint8)
+
+
+@pytest.mark.parametrize("name", sorted(FORWARDS))
+@fuzz_settings(60)
+@given(hostile=HOSTILE, data=st.data())
+def test_variants_blocks_and_states(name, hostile, data):
+    params = FORWARDS[name]
+    if name == "dropout_block_mask":
+        shp = data.draw(shapes(max_dims=4, max_size=200), label="shape")
+        xspec, xkind = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
+    else:
+        xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
+    p = arg(data, hostile, "p", P_VALID, P_VALUES)
+    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
+    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
+    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
+    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+    training = data.draw(st.sampled_from([True, True, False, 1, None]), label="training")
+    inplace = data.draw(st.sampled_from([False, False, True, None]), label="inplace")
+    channels_last = data.draw(st.sampled_from([False, True, False, None, "yes"]), label="channels_last")
+    derived = arg(data, hostile, "mask", st.sampled_from(["valid"]),
+                  st.sampled_from(["valid", "junk", "none", "other_state"]))
+    dseed = data.draw(st.integers(0, 2**32 - 1), label="derived seed")
+    block = data.draw(block_args(xspec.shape, hostile in ("all", "generator")), label="block") \
+        if "block" in params else None
+    return_mask = data.draw(st.booleans(), label="return_mask")
+
+    def build():
+        w = World([], {})
+        if name == "dropout_block_mask":
+            first = xspec.shape
+        else:
+            x = add_x(w, xspec, xkind)
+            if inplace and "inplace" in params and x.buffer is not None:
+                w.writable.append(x)
+            first = x.array
+        out = add_out(w, x, okind, ospec) if "out" in params and name != "dropout_block_mask" else None
+        noise = make_noise(nspec, xspec.shape) if nspec is not None else None
+        gen = g.build()
+        w.gens.append(gen)
+        w.args = [first]
+        for prm in params[1:]:
+            key, _, src = prm.partition(":")
+            value = {
+                "p": p, "training": training, "inplace": inplace, "mode": mode,
+                "channels_last": channels_last, "generator": gen, "out": out,
+                "noise_shape": noise, "return_mask": return_mask,
+            }.get(key)
+            if src:
+                value = _derived(derived, src, xspec.shape, p, noise, dseed)
+            if key == "block":
+                w.kwargs.update(block)
+                continue
+            if key in ("out",) and okind == "none":
+                continue
+            if key == "noise_shape" and nspec is None:
+                continue
+            if (key in POSITIONAL and not name.startswith("dropout_block")) or src:
+                w.args.append(value)
+            else:
+                w.kwargs[key] = value
+        return w
+
+    # reported: alpha dropout of float16 with p within ~1e-9 of 1 overflows its constants
+    # (test_alpha_dropout_float16_near_one_does_not_warn)
+    tolerate = ("overflow encountered in cast",) if "alpha" in name else ()
+    check(getattr(pydropout, name), getattr(ref, name), build, data.draw(LEVEL), tolerate)
+
+
+LAYERS = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+          "GaussianDropout"]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@fuzz_settings(40)
+@given(p=P_VALUES, inplace=st.sampled_from([False, True, None, 1]), g=gen_specs(), xa=x_arguments(),
+       train=st.booleans(), extra=st.sampled_from([{}, {"save": "state"}, {"save": "mask"}, {"save": "x"},
+                                                   {"channels_last": True}, {"mode": "downscale_in_infer"},
+                                                   {"mode": None}, {"bogus": 1}]))
+def test_layers_fail_cleanly(name, p, inplace, g, xa, train, extra):
+    """Any constructor arguments and input: the layer works or raises TypeError/ValueError."""
+    xspec, xkind = xa
+    w = World([], {})
+    x = add_x(w, xspec, xkind)
+    with default_state():
+        try:
+            layer = getattr(pydropout, name)(p, inplace, generator=g.build(), **extra)
+            layer.train(train)
+            y = layer(x.array)
+            if train:
+                grad = np.ones(np.shape(y), np.float32)
+                dx = layer.backward(grad)
+                assert np.shape(dx) == np.shape(y)
+            repr(layer)
+        except (TypeError, ValueError) as exc:
+            assert str(exc)
+
+
+def test_every_public_function_is_fuzzed():
+    covered = {"dropout", "dropout_with_mask", "dropout_backward", "dropout_mask", "Generator",
+               "manual_seed", "Dropout", "effective_p", "set_num_threads", "get_num_threads",
+               "simd_level", "supported_simd_levels", "default_generator", "reference", "__version__",
+               "DropoutState"} | set(FORWARDS) | set(LAYERS)
+    missing = sorted(set(pydropout.__all__) - covered)
+    assert not missing, f"public names without a fuzz test: {missing}"

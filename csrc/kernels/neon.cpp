@@ -77,7 +77,10 @@ struct Ops {
     return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
   }
 
-  template <class T, bool kScale, class S>
+  // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
+  static inline void stream_fence() {}
+
+  template <class T, bool kScale, bool kStream, class S>
   static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
     apply64_impl<kScale>(x, y, bits, s);
   }

@@ -50,17 +50,21 @@ void expect(bool ok, const std::string& what, int line) {
   }
 }
 
-// Outputs get guard bytes on both sides: no kernel may write outside its array.
+// Outputs get guard bytes on both sides: no kernel may write outside its array. The data
+// starts `shift` bytes past a 64-byte boundary (0: aligned, as streaming stores require).
 struct Guarded {
-  static constexpr size_t kGuard = 64;
+  static constexpr size_t kGuard = 128;
   Bytes buf;
-  size_t n;
-  explicit Guarded(size_t nbytes) : buf(nbytes + 2 * kGuard, 0xA5), n(nbytes) {}
-  uint8_t* data() { return buf.data() + kGuard; }
-  Bytes body() const { return Bytes(buf.begin() + kGuard, buf.begin() + kGuard + n); }
+  size_t n, at;
+  explicit Guarded(size_t nbytes, size_t shift = 0) : buf(nbytes + 2 * kGuard + 64, 0xA5), n(nbytes) {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data()) + kGuard;
+    at = kGuard + ((64 - p % 64) % 64) + shift % 64;
+  }
+  uint8_t* data() { return buf.data() + at; }
+  Bytes body() const { return Bytes(buf.begin() + at, buf.begin() + at + n); }
   bool guards_ok() const {
-    for (size_t i = 0; i < kGuard; ++i)
-      if (buf[i] != 0xA5 || buf[kGuard + n + i] != 0xA5) return false;
+    for (size_t i = 0; i < buf.size(); ++i)
+      if ((i < at || i >= at + n) && buf[i] != 0xA5) return false;
     return true;
   }
 };
@@ -84,23 +88,26 @@ void check_forward(const KernelTable& t, const std::string& isa, std::istringstr
   const Scale scale{apply != 0, from_bits(sbits)};
   const std::string tag = isa + " forward dtype " + std::to_string(code) + " n " + std::to_string(n);
   if (!drop_all) {
-    // the kernel entry point, whole and in pieces (as threads would run it)
-    for (int pieces = 0; pieces < 2; ++pieces) {
-      Guarded gy(n * es), gm((n + 7) / 8);
+    // the kernel entry point, whole and in pieces (as threads would run it), with plain
+    // and with streaming stores, into aligned and misaligned outputs
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool pieces = variant & 1, streaming = variant & 2;
+      Guarded gy(n * es, streaming ? 0 : es * variant), gm((n + 7) / 8);
       const Keys keys = make_keys(seed, stream);
       const std::vector<uint64_t> c = pieces ? cuts(n) : std::vector<uint64_t>{0, n};
       for (size_t k = 0; k + 1 < c.size(); ++k) {
         const uint64_t b = c[k], e = c[k + 1];
         if (e > b)
           t.forward[code](x.data() + b * es, gy.data() + b * es, gm.data() + b / 8, e - b, keys,
-                          offset + b, threshold, scale);
+                          offset + b, threshold, scale, streaming);
       }
-      expect(gy.body() == y, tag + (pieces ? " (pieces)" : "") + ": output", line);
-      expect(gm.body() == m, tag + (pieces ? " (pieces)" : "") + ": mask", line);
-      expect(gy.guards_ok() && gm.guards_ok(), tag + ": write outside the arrays", line);
+      const std::string how = std::string(pieces ? " (pieces)" : "") + (streaming ? " (stream)" : "");
+      expect(gy.body() == y, tag + how + ": output", line);
+      expect(gm.body() == m, tag + how + ": mask", line);
+      expect(gy.guards_ok() && gm.guards_ok(), tag + how + ": write outside the arrays", line);
     }
-    Guarded gy(n * es);  // without a mask
-    t.forward[code](x.data(), gy.data(), nullptr, n, make_keys(seed, stream), offset, threshold, scale);
+    Guarded gy(n * es, es);  // without a mask
+    t.forward[code](x.data(), gy.data(), nullptr, n, make_keys(seed, stream), offset, threshold, scale, false);
     expect(gy.body() == y && gy.guards_ok(), tag + " (no mask): output", line);
   }
   // the whole-array driver (special cases of p, chunking)
@@ -153,14 +160,17 @@ void check_apply(const KernelTable& t, const std::string& isa, std::istringstrea
   const size_t es = esize(code);
   const Scale scale{apply != 0, from_bits(sbits)};
   const std::string tag = isa + " apply dtype " + std::to_string(code) + " n " + std::to_string(n);
-  Guarded gy(n * es);
-  const std::vector<uint64_t> c = cuts(n);
-  for (size_t k = 0; k + 1 < c.size(); ++k) {
-    const uint64_t b = c[k], e = c[k + 1];
-    if (e > b)
-      t.apply[code](x.data() + b * es, gy.data() + b * es, has_mask ? m.data() + b / 8 : nullptr, e - b, scale);
+  for (int streaming = 0; streaming < 2; ++streaming) {
+    Guarded gy(n * es, streaming ? 0 : 3 * es);
+    const std::vector<uint64_t> c = cuts(n);
+    for (size_t k = 0; k + 1 < c.size(); ++k) {
+      const uint64_t b = c[k], e = c[k + 1];
+      if (e > b)
+        t.apply[code](x.data() + b * es, gy.data() + b * es, has_mask ? m.data() + b / 8 : nullptr,
+                      e - b, scale, streaming != 0);
+    }
+    expect(gy.body() == y && gy.guards_ok(), tag + (streaming ? " (stream)" : ""), line);
   }
-  expect(gy.body() == y && gy.guards_ok(), tag, line);
   Guarded gy2(n * es);
   dropout_apply(static_cast<DType>(code), x.data(), gy2.data(), has_mask ? m.data() : nullptr, n, scale);
   expect(gy2.body() == y && gy2.guards_ok(), tag + " (driver)", line);
