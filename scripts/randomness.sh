@@ -74,7 +74,8 @@ battery() {  # $1: source function
   passed=$(grep -c "PASSED" "$log" || true)
   weak=$(grep -c "WEAK" "$log" || true)
   failed=$(grep -c "FAILED" "$log" || true)
-  echo "== $src: $passed PASSED, $weak WEAK, $failed FAILED (log: $log)"
+  # (a WEAK result is followed by its re-runs with more samples, from -Y 1)
+  echo "== $src: $passed PASSED, $weak WEAK first tries (re-run until resolved), $failed FAILED (log: $log)"
   [ "$failed" = 0 ]
 }
 
