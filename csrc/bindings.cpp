@@ -190,9 +190,10 @@ uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
   py::array m = py::cast<py::array>(mask);
   if (m.dtype().num() != 2 /* NPY_UBYTE */) throw py::value_error("mask must be a numpy.uint8 array");
   if (!(m.flags() & py::array::c_style)) throw py::value_error("mask must be C-contiguous");
-  if (static_cast<uint64_t>(m.size()) != (n + 7) / 8)
-    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string((n + 7) / 8) +
-                          " bytes, got " + std::to_string(m.size()));
+  const uint64_t nbytes = n / 8 + (n % 8 != 0);  // (n + 7) / 8 would wrap for n near 2**64
+  if (static_cast<uint64_t>(m.size()) != nbytes)
+    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string(nbytes) + " bytes, got " +
+                          std::to_string(m.size()));
   if (write && !m.writeable()) throw py::value_error("mask must be writeable");
   return static_cast<uint8_t*>(const_cast<void*>(m.data()));
 }
@@ -281,8 +282,14 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
            [](Generator& g, py::object state) {
              if (py::isinstance<py::dict>(state)) {
                py::dict d = state;
-               g.set(u64_arg(d["seed"], "seed"), u64_arg(d["stream"], "stream"),
-                     state_offset_arg(d["offset"]));
+               for (const char* key : {"seed", "stream", "offset"}) {
+                 if (!d.contains(key))
+                   throw py::value_error(std::string("state must have the keys seed, stream and offset; ") +
+                                         key + " is missing");
+               }
+               const uint64_t seed = u64_arg(d["seed"], "seed");
+               const uint64_t stream = u64_arg(d["stream"], "stream");
+               g.set(seed, stream, state_offset_arg(d["offset"]));
                return;
              }
              if (!PySequence_Check(state.ptr()))
@@ -291,7 +298,9 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
              py::sequence s = py::reinterpret_borrow<py::sequence>(state);
              if (py::isinstance<py::str>(state) || py::isinstance<py::bytes>(state) || py::len(s) != 3)
                throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers");
-             g.set(u64_arg(s[0], "seed"), u64_arg(s[1], "stream"), state_offset_arg(s[2]));
+             const uint64_t seed = u64_arg(s[0], "seed");
+             const uint64_t stream = u64_arg(s[1], "stream");
+             g.set(seed, stream, state_offset_arg(s[2]));
            },
            py::arg("state"))
       .def("manual_seed",

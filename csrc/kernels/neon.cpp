@@ -1,0 +1,158 @@
+// neon.cpp: AdvSIMD kernels for aarch64 (mandatory in ARMv8-A, so no target region).
+// Philox runs on 4 blocks per vector: vmull_u32 / vmull_high_u32 give the 32x32->64
+// products and vuzp1q / vuzp2q split them into low and high halves. Keep bits are
+// gathered with an unsigned compare, an AND with per-lane bit weights and a horizontal
+// add. Kept lanes are selected with vtst masks built from the keep bits; dropped lanes
+// are AND-ed to +0.0. float16 goes through FCVTL / FCVTN (round to nearest even, NaN
+// payload kept and quieted), bfloat16 through integer rounding as in convert.hpp.
+// Scalar spec: philox.hpp and scalar.cpp.
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../dispatch.hpp"
+
+namespace pydropout {
+namespace neon {
+
+struct Ops {
+  static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
+    const uint64x2_t p_lo = vmull_u32(vget_low_u32(a), vdup_n_u32(m));
+    const uint64x2_t p_hi = vmull_high_u32(a, vdupq_n_u32(m));
+    lo = vuzp1q_u32(vreinterpretq_u32_u64(p_lo), vreinterpretq_u32_u64(p_hi));
+    hi = vuzp2q_u32(vreinterpretq_u32_u64(p_lo), vreinterpretq_u32_u64(p_hi));
+  }
+
+  // keep bits of 4 blocks (16 words) starting at `block`: bit 4i + l is lane l of block i
+  static inline uint64_t keep16(const Keys& keys, uint64_t block, uint32_t threshold) {
+    uint32_t lo32[4], hi32[4];
+    for (int i = 0; i < 4; ++i) {
+      const uint64_t b = block + static_cast<uint64_t>(i);
+      lo32[i] = static_cast<uint32_t>(b);
+      hi32[i] = static_cast<uint32_t>(b >> 32);
+    }
+    uint32x4_t c0 = vld1q_u32(lo32);
+    uint32x4_t c1 = vld1q_u32(hi32);
+    uint32x4_t c2 = vdupq_n_u32(keys.stream_lo);
+    uint32x4_t c3 = vdupq_n_u32(keys.stream_hi);
+    for (int round = 0; round < 10; ++round) {
+      uint32x4_t hi0, lo0, hi1, lo1;
+      mulhilo(c0, 0xD2511F53u, hi0, lo0);
+      mulhilo(c2, 0xCD9E8D57u, hi1, lo1);
+      c0 = veorq_u32(veorq_u32(hi1, c1), vdupq_n_u32(keys.k0[round]));
+      c1 = lo1;
+      c2 = veorq_u32(veorq_u32(hi0, c3), vdupq_n_u32(keys.k1[round]));
+      c3 = lo0;
+    }
+    // integer threshold: every ISA decides identically
+    const uint32x4_t thr = vdupq_n_u32(threshold);
+    const uint32x4_t weight = {1u, 1u << 4, 1u << 8, 1u << 12};  // block i of the vector
+    uint32_t bits = 0;
+    bits |= vaddvq_u32(vandq_u32(vcgeq_u32(c0, thr), weight));
+    bits |= vaddvq_u32(vandq_u32(vcgeq_u32(c1, thr), weight)) << 1;
+    bits |= vaddvq_u32(vandq_u32(vcgeq_u32(c2, thr), weight)) << 2;
+    bits |= vaddvq_u32(vandq_u32(vcgeq_u32(c3, thr), weight)) << 3;
+    return bits;
+  }
+
+  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
+    uint64_t bits = 0;
+    for (int q = 0; q < 4; ++q)
+      bits |= keep16(keys, block + 4 * static_cast<uint64_t>(q), threshold) << (16 * q);
+    return bits;
+  }
+
+  // lane masks from keep bits
+  static inline uint32x4_t lanes32(uint64_t nibble) {
+    const uint32x4_t sel = {1, 2, 4, 8};
+    return vtstq_u32(vdupq_n_u32(static_cast<uint32_t>(nibble & 0xf)), sel);
+  }
+  static inline uint64x2_t lanes64(uint64_t pair) {
+    const uint64x2_t sel = {1, 2};
+    return vtstq_u64(vdupq_n_u64(pair & 0x3), sel);
+  }
+  static inline uint16x8_t lanes16(uint64_t byte) {
+    const uint16x8_t sel = {1, 2, 4, 8, 16, 32, 64, 128};
+    return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
+  }
+
+  // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
+  static inline void stream_fence() {}
+
+  template <class T, bool kScale, bool kStream, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply64_impl<kScale>(x, y, bits, s);
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
+    const float32x4_t s_f32x4 = vdupq_n_f32(s);
+    for (int v = 0; v < 16; ++v) {
+      float32x4_t x_f32x4 = vld1q_f32(x + 4 * v);
+      if (kScale) x_f32x4 = vmulq_f32(x_f32x4, s_f32x4);
+      const uint32x4_t kept = vandq_u32(vreinterpretq_u32_f32(x_f32x4), lanes32(bits >> (4 * v)));
+      vst1q_f32(y + 4 * v, vreinterpretq_f32_u32(kept));
+    }
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
+    const float64x2_t s_f64x2 = vdupq_n_f64(s);
+    for (int v = 0; v < 32; ++v) {
+      float64x2_t x_f64x2 = vld1q_f64(x + 2 * v);
+      if (kScale) x_f64x2 = vmulq_f64(x_f64x2, s_f64x2);
+      const uint64x2_t kept = vandq_u64(vreinterpretq_u64_f64(x_f64x2), lanes64(bits >> (2 * v)));
+      vst1q_f64(y + 2 * v, vreinterpretq_f64_u64(kept));
+    }
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+    const float32x4_t s_f32x4 = vdupq_n_f32(s);
+    for (int v = 0; v < 8; ++v) {
+      uint16x8_t x_f16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
+      if (kScale) {
+        const float16x8_t h = vreinterpretq_f16_u16(x_f16x8);
+        const float32x4_t lo = vmulq_f32(vcvt_f32_f16(vget_low_f16(h)), s_f32x4);
+        const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(h), s_f32x4);
+        x_f16x8 = vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(lo), hi));
+      }
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
+    }
+  }
+
+  // float32 bits -> bfloat16 bits (in the low half), as float_to_bf16 in convert.hpp
+  static inline uint32x4_t round_bf16(uint32x4_t p) {
+    const uint32x4_t lsb = vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(1));
+    const uint32x4_t r = vshrq_n_u32(vaddq_u32(vaddq_u32(p, vdupq_n_u32(0x7fff)), lsb), 16);
+    const uint32x4_t nan = vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    const uint32x4_t qnan =
+        vorrq_u32(vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7fc0));
+    return vbslq_u32(nan, qnan, r);
+  }
+
+  template <bool kScale>
+  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+    const float32x4_t s_f32x4 = vdupq_n_f32(s);
+    for (int v = 0; v < 8; ++v) {
+      uint16x8_t x_bf16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
+      if (kScale) {
+        const float32x4_t lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(x_bf16x8), 16));
+        const float32x4_t hi = vreinterpretq_f32_u32(vshll_high_n_u16(x_bf16x8, 16));
+        const uint32x4_t plo = round_bf16(vreinterpretq_u32_f32(vmulq_f32(lo, s_f32x4)));
+        const uint32x4_t phi = round_bf16(vreinterpretq_u32_f32(vmulq_f32(hi, s_f32x4)));
+        x_bf16x8 = vmovn_high_u32(vmovn_u32(plo), phi);
+      }
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
+    }
+  }
+};
+
+#include "loop-inl.hpp"
+#include "table-inl.hpp"
+
+void register_kernels(KernelTable& table) { fill_table(table); }
+
+}  // namespace neon
+}  // namespace pydropout
