@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "buffers.hpp"
+#include "pyarrays.hpp"
 #include "dispatch.hpp"
 #include "dropout.hpp"
 #include "philox.hpp"
@@ -23,8 +24,6 @@ namespace py = pybind11;
 using namespace pydropout;
 
 namespace {
-
-constexpr uint64_t kGilThreshold = 8192;  // below this, releasing the GIL costs more than it frees
 
 std::string type_name(py::handle h) { return py::str(py::type::handle_of(h).attr("__name__")); }
 
@@ -124,7 +123,7 @@ bool native_float_dtype(const py::array& a, DType& dt) {
   }
 }
 
-size_t itemsize(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
+
 
 // double -> float16 bits, rounded once to nearest even (as numpy.float16(double) does)
 uint16_t double_to_half(double v) {
@@ -161,43 +160,6 @@ double scale_for(DType dt, double s) {
   }
 }
 
-struct ArrayInfo {
-  DType dt;
-  uint64_t n;
-};
-
-void check_c_array(const py::array& a, const char* name) {
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be C-contiguous");
-  if (!(a.flags() & 0x0100))  // NPY_ARRAY_ALIGNED
-    throw py::value_error(std::string(name) + " must be aligned");
-}
-
-ArrayInfo check_pair(const py::array& x, const py::array& y, int dtype_code) {
-  if (dtype_code < 0 || dtype_code >= kNumDTypes) throw py::value_error("unknown dtype code");
-  const DType dt = static_cast<DType>(dtype_code);
-  if (static_cast<size_t>(x.itemsize()) != itemsize(dt) || static_cast<size_t>(y.itemsize()) != itemsize(dt))
-    throw py::type_error("dtype mismatch between the arrays and the kernel");
-  check_c_array(x, "x");
-  check_c_array(y, "out");
-  if (!y.writeable()) throw py::value_error("out must be writeable");
-  if (x.size() != y.size()) throw py::value_error("out must have as many elements as x");
-  return {dt, static_cast<uint64_t>(x.size())};
-}
-
-uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
-  if (mask.is_none()) return nullptr;
-  py::array m = py::cast<py::array>(mask);
-  if (m.dtype().num() != 2 /* NPY_UBYTE */) throw py::value_error("mask must be a numpy.uint8 array");
-  if (!(m.flags() & py::array::c_style)) throw py::value_error("mask must be C-contiguous");
-  const uint64_t nbytes = n / 8 + (n % 8 != 0);  // (n + 7) / 8 would wrap for n near 2**64
-  if (static_cast<uint64_t>(m.size()) != nbytes)
-    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string(nbytes) + " bytes, got " +
-                          std::to_string(m.size()));
-  if (write && !m.writeable()) throw py::value_error("mask must be writeable");
-  return static_cast<uint8_t*>(const_cast<void*>(m.data()));
-}
-
 Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream, uint64_t offset) {
   Draw d;
   d.seed = seed;
@@ -206,37 +168,6 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   d.drop_all = drop_all;
   d.threshold = static_cast<uint32_t>(threshold);
   return d;
-}
-
-// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
-// aligned, so kernels can stream their output past the cache, and recycled.
-py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
-  uint64_t n = 1;
-  for (auto d : shape) n *= static_cast<uint64_t>(d);
-  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(dt.itemsize()));
-  if (nbytes < kBufferMinBytes) return py::array(dt, shape);
-  void* p = buffer_alloc(nbytes);
-  if (!p) throw std::bad_alloc();
-  struct Owned {
-    void* p;
-    size_t n;
-  };
-  py::capsule owner(new Owned{p, nbytes}, [](void* o) {
-    auto* b = static_cast<Owned*>(o);
-    buffer_free(b->p, b->n);
-    delete b;
-  });
-  return py::array(dt, shape, p, owner);
-}
-
-template <class Fn>
-void maybe_nogil(uint64_t n, const Fn& fn) {
-  if (n >= kGilThreshold) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
 }
 
 }  // namespace

@@ -164,7 +164,6 @@ int get_num_threads() {
 
 void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 
-static size_t elem_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
 // Outputs this large would evict the input from the last-level cache: stream them
 // past it (non-temporal stores from the first 64-byte boundary on), which also saves
@@ -180,7 +179,7 @@ static bool use_stream(const void* y, uint64_t nbytes, size_t es) {
 
 void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
                      const Scale& s) {
-  const size_t es = elem_size(dt);
+  const size_t es = dtype_size(dt);
   const KernelTable& t = active_table();
   if (d.drop_all) {  // p == 1: every element is +0.0 and no word is compared
     parallel_chunks(n, [&](uint64_t b, uint64_t e) {
@@ -225,7 +224,7 @@ void dropout_mask(uint8_t* mask, uint64_t n, const Draw& d) {
 
 void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n,
                    const Scale& s) {
-  const size_t es = elem_size(dt);
+  const size_t es = dtype_size(dt);
   const ApplyFn apply = active_table().apply[static_cast<int>(dt)];
   const bool stream = use_stream(y, n * es, es);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
@@ -277,7 +276,7 @@ void dropout_forward_runs(DType dt, const void* x, void* y, uint8_t* mask, uint6
                           uint64_t len, const uint64_t* word_starts, const Draw& d,
                           const Scale& s) {
   if (runs == 0 || len == 0) return;
-  const size_t es = elem_size(dt);
+  const size_t es = dtype_size(dt);
   const Keys keys = make_keys(d.seed, d.stream);
   const ForwardFn fwd = active_table().forward[static_cast<int>(dt)];
   const bool byte_runs = len % 8 == 0;

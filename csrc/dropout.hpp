@@ -11,6 +11,8 @@ namespace pydropout {
 enum class DType : int { f16 = 0, bf16 = 1, f32 = 2, f64 = 3 };
 constexpr int kNumDTypes = 4;
 
+inline size_t dtype_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
+
 // Storage types for the 16-bit floats (bit patterns; converted in kernels).
 struct Half { uint16_t bits; };
 struct BFloat16 { uint16_t bits; };

@@ -21,6 +21,7 @@
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "philox.hpp"
+#include "pyarrays.hpp"
 
 namespace py = pybind11;
 
@@ -141,7 +142,6 @@ const VariantTable& variant_table() {
   return tables.table[static_cast<int>(active_isa())];
 }
 
-size_t elem_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
 // work per element of the normal transform relative to a dropout element (parallel_chunks)
 constexpr double kGaussianCost = 8.0;
@@ -156,7 +156,7 @@ double normal_from_word(uint32_t w) {
 
 void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n, double a,
                  double b, double c) {
-  const size_t es = elem_size(dt);
+  const size_t es = dtype_size(dt);
   const AlphaFn fn = variant_table().alpha[static_cast<int>(dt)];
   // chunks start on multiples of 64 elements: whole mask bytes
   parallel_chunks(n, [&](uint64_t lo, uint64_t hi) {
@@ -167,7 +167,7 @@ void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t
 
 void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
                       uint64_t stream, uint64_t offset, double sigma) {
-  const size_t es = elem_size(dt);
+  const size_t es = dtype_size(dt);
   const GaussianFn fn = variant_table().gaussian[static_cast<int>(dt)];
   const WordKeys keys = word_keys(seed, stream);
   // element i draws word offset + i: any split gives the same result. About ten times the
@@ -184,54 +184,14 @@ void normal_from_words(const uint32_t* w, double* z, uint64_t n) {
 }
 
 // ---- bindings ------------------------------------------------------------------------------
-namespace {
-
-constexpr uint64_t kGilThreshold = 8192;
-
-void check_array(const py::array& a, const char* name, size_t es, bool write) {
-  if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
-  if (!(a.flags() & 0x0100)) throw py::value_error(std::string(name) + " must be aligned");  // NPY_ARRAY_ALIGNED
-  if (static_cast<size_t>(a.itemsize()) != es)
-    throw py::type_error(std::string(name) + ": dtype mismatch between the array and the kernel");
-  if (write && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
-}
-
-DType check_pair(const py::array& x, const py::array& y, int code) {
-  if (code < 0 || code >= kNumDTypes) throw py::value_error("unknown dtype code");
-  const DType dt = static_cast<DType>(code);
-  check_array(x, "x", elem_size(dt), false);
-  check_array(y, "out", elem_size(dt), true);
-  if (x.size() != y.size()) throw py::value_error("out must have as many elements as x");
-  return dt;
-}
-
-template <class Fn>
-void maybe_nogil(uint64_t n, const Fn& fn) {
-  if (n >= kGilThreshold) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
-}
-
-}  // namespace
-
 void register_variants(py::module_& m) {
   // alpha_apply(x, y, mask, dtype_code, a, b, c): y = bit ? x * a + b : c
   m.def("alpha_apply", [](py::array x, py::array y, py::object mask, int code, double a, double b,
                           double c) {
-    const DType dt = check_pair(x, y, code);
-    const uint64_t n = static_cast<uint64_t>(x.size());
-    const uint8_t* mp = nullptr;
-    if (!mask.is_none()) {
-      py::array mk = py::cast<py::array>(mask);
-      check_array(mk, "mask", 1, false);
-      if (mk.dtype().num() != 2 /* NPY_UBYTE */) throw py::value_error("mask must be a numpy.uint8 array");
-      if (static_cast<uint64_t>(mk.size()) != (n + 7) / 8)
-        throw py::value_error("mask must have ceil(n / 8) = " + std::to_string((n + 7) / 8) + " bytes");
-      mp = static_cast<const uint8_t*>(mk.data());
-    }
+    const ArrayInfo info = check_pair(x, y, code);
+    const DType dt = info.dt;
+    const uint64_t n = info.n;
+    const uint8_t* mp = mask_ptr(mask, n, false);
     const void* src = x.data();
     void* dst = y.mutable_data();
     maybe_nogil(n, [&] { alpha_apply(dt, src, dst, mp, n, a, b, c); });
@@ -240,8 +200,9 @@ void register_variants(py::module_& m) {
   // gaussian(x, y, dtype_code, sigma, seed, stream, offset): y = x * dtype(1 + sigma * z)
   m.def("gaussian", [](py::array x, py::array y, int code, double sigma, uint64_t seed,
                        uint64_t stream, uint64_t offset) {
-    const DType dt = check_pair(x, y, code);
-    const uint64_t n = static_cast<uint64_t>(x.size());
+    const ArrayInfo info = check_pair(x, y, code);
+    const DType dt = info.dt;
+    const uint64_t n = info.n;
     if (n > 0 && offset + (n - 1) < offset) throw py::value_error("offset + n would pass 2**64");
     const void* src = x.data();
     void* dst = y.mutable_data();
