@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import tempfile
 import sys
 import types
 
@@ -11,6 +12,8 @@ from pydropout import _cli
 
 
 def run_cli(*args, **kw):
+    # outside the source tree: the installed package is the one under test
+    kw.setdefault("cwd", tempfile.gettempdir())
     return subprocess.run([sys.executable, "-m", "pydropout", *args], capture_output=True,
                           text=True, timeout=120, **kw)
 

@@ -20,7 +20,8 @@ from pydropout import _demo  # noqa: E402  (after the skips: it needs the demo e
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     r = subprocess.run([sys.executable, "-m", "pydropout", "demo", "--quick", "--seed", "0",
-                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+                        "--out", str(out)], capture_output=True, text=True, timeout=300,
+                       cwd=out)  # outside the source tree: the installed package is under test
     return r, out
 
 

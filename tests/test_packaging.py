@@ -7,6 +7,7 @@ import os
 import pathlib
 import pydoc
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -22,7 +23,8 @@ def _modules_after(code, baseline=""):
     """The HEAVY modules that ``code`` imports beyond those ``baseline`` imported before it."""
     probe = (f"import sys, json\n{baseline}\nbefore = set(sys.modules)\n{code}\n"
              f"print(json.dumps([m for m in {HEAVY!r} if m in set(sys.modules) - before]))")
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                       cwd=tempfile.gettempdir())  # the installed package, not the source tree
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
