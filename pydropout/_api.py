@@ -9,6 +9,30 @@ from ._common import DOWNSCALE, UPSCALE
 from ._state import DropoutState
 
 Generator = _core.Generator
+Generator.__doc__ = """Generator(seed=None, *, stream=0, offset=0)
+
+The state of a Philox4x32-10 stream: ``(seed, stream, offset)``, integers in [0, 2**64).
+
+Word ``j`` of the stream is lane ``j % 4`` of the Philox block with counter
+``(j // 4, stream)`` and key ``seed``. A call over ``n`` elements draws words
+``offset .. offset + n - 1`` and advances ``offset`` by ``n``, whatever ``p`` is;
+evaluation-mode calls draw nothing. ``seed=None`` seeds from the operating system's
+entropy. Streams give independent sequences under one seed (one per layer, per
+worker, per sample). A generator may be shared between threads: each call reserves
+its words atomically, so concurrent calls draw disjoint words.
+
+Attributes ``seed``, ``stream`` and ``offset`` are readable and writable;
+``get_state()`` returns ``(seed, stream, offset)``, ``set_state(state)`` restores it,
+``manual_seed(seed)`` sets the seed and rewinds the offset to 0. Generators pickle and
+copy. A call whose words would pass 2**64 raises ValueError and changes nothing.
+
+Examples
+--------
+>>> g = pydropout.Generator(0x0123456789ABCDEF)
+>>> y = pydropout.dropout(np.ones(8, np.float32), 0.5, generator=g)
+>>> g.offset
+8
+"""
 default_generator = _core.default_generator
 _fast = _core.dropout_fast
 
@@ -164,8 +188,8 @@ def set_num_threads(n) -> None:
     """Threads used for large arrays (small ones always stay on the calling thread)."""
     if isinstance(n, (bool, float)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if not 1 <= n < 2**31:
+        raise ValueError(f"n must be in [1, 2**31), got {n}")
     _core.set_num_threads(int(n))
 
 

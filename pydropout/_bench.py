@@ -9,6 +9,10 @@ and its time is the minimum over rounds of the mean over an inner loop long enou
 swamp the timer. Each pydropout row is checked bit for bit against
 ``pydropout.reference`` once before it is timed: a fast wrong kernel is a bug, and the
 harness then exits with status 1.
+
+Beside the four operations of plain dropout (``OPS``) it times the backward from a
+``DropoutState``, the variants (alpha, Gaussian, channel dropout) and ``pydropout.torch``
+forward + backward against ``torch.nn.Dropout`` (``EXTRA_OPS``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import importlib.util
 import itertools
 import json
 import math
@@ -30,38 +35,72 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _common, _core, reference
+from ._state import DropoutState
 
 KI, MI = 1 << 10, 1 << 20
 FULL_SIZES = (KI, 4 * KI, 64 * KI, MI, 16 * MI, 64 * MI)
 DTYPES = ("float32", "float64", "float16")
-OPS = ("forward", "forward_mask", "mask", "backward")
+OPS = ("forward", "forward_mask", "mask", "backward")  # plain dropout (issue 3)
+# the state backward and the variants (issue 4), pydropout.torch (issue 5)
+VARIANT_OPS = ("alpha", "alpha_backward", "gaussian", "channel")
+EXTRA_OPS = ("backward_state",) + VARIANT_OPS + ("torch_fwd_bwd",)
+ALL_OPS = OPS + EXTRA_OPS
+EXTRA_SIZES = (MI, 16 * MI)  # the extra ops' sizes and dtypes unless --sizes / --dtypes
+EXTRA_DTYPES = ("float32",)
 PEERS = ("multiply", "numpy", "torch", "jax")
 NO_DTYPE = "-"  # the mask does not depend on x's dtype
+CHANNEL_HW = (32, 32)  # spatial shape of the channel op's (N, C, H, W) input
 
 OP_TITLES = {
     "forward": "forward: dropout",
     "forward_mask": "forward + mask: dropout_with_mask",
     "mask": "mask only: dropout_mask",
     "backward": "backward from the mask: dropout_backward",
+    "backward_state": "backward from a DropoutState: dropout_backward(grad, state, p)",
+    "alpha": "alpha dropout forward: alpha_dropout(training=True)",
+    "alpha_backward": "alpha dropout backward from the mask: alpha_dropout_backward",
+    "gaussian": "Gaussian dropout forward: gaussian_dropout",
+    "channel": "channel dropout: dropout2d on (N, C, 32, 32)",
+    "torch_fwd_bwd": "pydropout.torch forward + backward through autograd",
 }
 OUT_NAMES = {
     "forward": "pydropout.dropout(out=y)",
     "forward_mask": "pydropout.dropout_with_mask(out=y)",
     "backward": "pydropout.dropout_backward(out=y)",
+    "backward_state": "pydropout.dropout_backward(state, out=y)",
+    "alpha": "pydropout.alpha_dropout(out=y)",
+    "alpha_backward": "pydropout.alpha_dropout_backward(out=y)",
+    "gaussian": "pydropout.gaussian_dropout(out=y)",
+    "channel": "pydropout.dropout2d(out=y)",
 }
 PUBLIC_NAMES = {
     "forward": "pydropout.dropout",
     "forward_mask": "pydropout.dropout_with_mask",
     "mask": "pydropout.dropout_mask",
     "backward": "pydropout.dropout_backward",
+    "backward_state": "pydropout.dropout_backward(state)",
+    "alpha": "pydropout.alpha_dropout",
+    "alpha_backward": "pydropout.alpha_dropout_backward",
+    "gaussian": "pydropout.gaussian_dropout",
+    "channel": "pydropout.dropout2d",
+    "torch_fwd_bwd": "pydropout.torch.Dropout",
 }
 KERNEL_NAMES = {
     "forward": "_core.forward (kernel)",
     "forward_mask": "_core.forward (kernel)",
     "mask": "_core.mask (kernel)",
     "backward": "_core.apply (kernel)",
+    "backward_state": "_core.forward on the gradient (kernel)",
+    "alpha": "_core.mask + _core.alpha_apply (kernels)",
+    "alpha_backward": "_core.apply (kernel)",
+    "gaussian": "_core.gaussian (kernel)",
 }
 PEER_TITLES = {"multiply": "np.multiply", "numpy": "NumPy", "torch": "torch", "jax": "JAX"}
+# the kinds of rows that compute with pydropout (checked against the reference): the
+# public call, the same with out=, the raw kernel, and another pydropout call for
+# comparison ("alt": the backward from the mask beside the state backward, the
+# functional and save="state" forms beside pydropout.torch.Dropout)
+PYDROPOUT_KINDS = ("pydropout", "out", "kernel", "alt")
 
 # The generator state of every correctness check: odd offset just below 4 * 2**32, so the
 # checked words straddle the carry of the block counter into its high word.
@@ -101,7 +140,12 @@ _DTYPE_ALIASES = {"f32": "float32", "f64": "float64", "f16": "float16",
                   "float32": "float32", "float64": "float64", "float16": "float16"}
 _OP_ALIASES = {"forward": "forward", "fwd": "forward", "forward_mask": "forward_mask",
                "forward+mask": "forward_mask", "mask": "mask", "backward": "backward",
-               "bwd": "backward"}
+               "bwd": "backward", "backward_state": "backward_state",
+               "state_backward": "backward_state", "alpha": "alpha",
+               "alpha_backward": "alpha_backward", "gaussian": "gaussian", "channel": "channel",
+               "dropout2d": "channel", "torch_fwd_bwd": "torch_fwd_bwd",
+               # groups of operations
+               "plain": OPS, "variants": VARIANT_OPS, "extra": EXTRA_OPS, "all": ALL_OPS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--sizes", help="comma list, e.g. 1Ki,1Mi,16Mi or 1000003 "
                     "(default 1Ki,4Ki,64Ki,1Mi,16Mi,64Mi)")
     ap.add_argument("--dtypes", help="comma list of float32,float64,float16 (default all)")
-    ap.add_argument("--ops", help="comma list of forward,forward_mask,mask,backward (default all)")
+    ap.add_argument("--ops", help="comma list of forward,forward_mask,mask,backward, "
+                    "backward_state,alpha,alpha_backward,gaussian,channel,torch_fwd_bwd, or "
+                    "the groups plain (the first four), variants (alpha to channel), extra "
+                    "(the last six), all (default all; the last six at 1Mi,16Mi float32 "
+                    "unless --sizes / --dtypes say otherwise)")
     ap.add_argument("--threads", help="comma list of thread counts, 'all' = the default "
                     "thread count (default 1,all)")
     ap.add_argument("--simd", help="comma list of SIMD levels (default: every supported level "
@@ -153,6 +201,7 @@ class Config:
     quick: bool
     sizes: Optional[List[int]]
     dtypes: List[str]
+    dtypes_given: bool
     ops: List[str]
     threads: List[int]
     all_threads: int
@@ -172,6 +221,7 @@ class Config:
     require_targets: bool
     list_only: bool
     argv: List[str]
+    notes: List[str] = field(default_factory=list)
 
 
 def make_config(argv: Optional[Sequence[str]]) -> Config:
@@ -188,12 +238,18 @@ def make_config(argv: Optional[Sequence[str]]) -> Config:
             v = aliases.get(s.lower())
             if v is None:
                 ap.error(f"unknown {what} {s!r}; expected one of {', '.join(allowed)}")
-            if v not in out:
-                out.append(v)
+            for one in (v if isinstance(v, tuple) else (v,)):
+                if one not in out:
+                    out.append(one)
         return out
 
     dtypes = pick(a.dtypes, DTYPES, _DTYPE_ALIASES, "dtype")
-    ops = pick(a.ops, OPS, _OP_ALIASES, "op")
+    ops = pick(a.ops, ALL_OPS, _OP_ALIASES, "op")
+    notes = []
+    if "torch_fwd_bwd" in ops and importlib.util.find_spec("torch") is None:
+        ops.remove("torch_fwd_bwd")
+        notes.append("torch_fwd_bwd left out: torch is not installed "
+                     "(pip install torch==2.13.0)")
     sizes = None
     if a.sizes is not None:
         try:
@@ -239,14 +295,15 @@ def make_config(argv: Optional[Sequence[str]]) -> Config:
             ap.error("--rounds must be >= 1")
         min_rounds = min(min_rounds, a.rounds)
     return Config(
-        quick=a.quick, sizes=sizes, dtypes=dtypes, ops=ops, threads=threads,
+        quick=a.quick, sizes=sizes, dtypes=dtypes, dtypes_given=a.dtypes is not None,
+        ops=ops, threads=threads,
         all_threads=all_threads, levels=levels, default_level=default_level, peers=peers,
         kernel=not a.no_kernel, out_rows=not a.no_out, p=float(a.p), max_rounds=a.rounds,
         min_rounds=max(1, min_rounds),
         min_time=a.min_time if a.min_time is not None else (0.001 if a.quick else 0.002),
         budget=a.budget if a.budget is not None else (1.0 if a.quick else 3.0),
         gap=max(0.0, a.gap), out=a.out, plot=not a.no_plot,
-        require_targets=a.require_targets, list_only=a.list, argv=argv,
+        require_targets=a.require_targets, list_only=a.list, argv=argv, notes=notes,
     )
 
 
@@ -269,24 +326,32 @@ class GroupKey:
 def plan(cfg: Config) -> List[GroupKey]:
     T = cfg.all_threads
     if cfg.quick:
-        # exactly what the six targets need, plus the mask so every operation runs
+        # exactly what the six targets need, plus the mask so every operation runs, plus
+        # the mask-free backward beside the copy (issue 4: "at copy speed")
         raw = [("forward", "float32", KI, T), ("forward", "float32", MI, 1),
                ("forward", "float32", MI, T), ("mask", NO_DTYPE, MI, T)]
         raw += [("forward_mask", d, 16 * MI, T) for d in DTYPES]
         raw += [("backward", d, 16 * MI, T) for d in DTYPES]
+        raw += [("backward_state", "float32", 16 * MI, T)]
         keys = [GroupKey(*r) for r in raw]
         keep = [k for k in keys
                 if k.op in cfg.ops and (k.dtype == NO_DTYPE or k.dtype in cfg.dtypes)
                 and (cfg.sizes is None or k.n in cfg.sizes) and k.threads in cfg.threads]
         return keep
     keys = []
-    for n in cfg.sizes or FULL_SIZES:
+    plain = [op for op in OPS if op in cfg.ops]
+    for n in (cfg.sizes or FULL_SIZES) if plain else ():
         if "mask" in cfg.ops:
             keys += [GroupKey("mask", NO_DTYPE, n, t) for t in cfg.threads]
         for d in cfg.dtypes:
-            for op in cfg.ops:
+            for op in plain:
                 if op != "mask":
                     keys += [GroupKey(op, d, n, t) for t in cfg.threads]
+    extra = [op for op in EXTRA_OPS if op in cfg.ops]
+    for n in (cfg.sizes or EXTRA_SIZES) if extra else ():
+        for d in cfg.dtypes if cfg.dtypes_given else EXTRA_DTYPES:
+            for op in extra:
+                keys += [GroupKey(op, d, n, t) for t in cfg.threads]
     return keys
 
 
@@ -311,7 +376,7 @@ def rounds_for(cfg: Config, n: int) -> int:
 @dataclass
 class Candidate:
     name: str  # what is called
-    kind: str  # "pydropout" | "out" | "kernel" | "ceiling" | "peer"
+    kind: str  # "pydropout" | "out" | "kernel" | "alt" | "ceiling" | "peer"
     peer: str  # "" or one of PEERS
     simd: str  # "" when the SIMD level does not matter
     nbytes: int  # bytes read + written, for GB/s
@@ -335,9 +400,28 @@ def op_bytes(op: str, n: int, itemsize: int) -> int:
     mb = (n + 7) // 8
     if op == "mask":
         return mb
-    if op == "forward":
-        return 2 * n * itemsize
-    return 2 * n * itemsize + mb  # forward_mask writes the mask, backward reads it
+    if op in ("forward", "backward_state", "alpha", "gaussian", "channel"):
+        return 2 * n * itemsize  # read x, write y: what a fused pass must move
+    if op == "torch_fwd_bwd":
+        return 4 * n * itemsize  # read x, write y, read the gradient, write dx
+    # forward_mask writes the mask; backward and alpha_backward read it
+    return 2 * n * itemsize + mb
+
+
+def channel_shape(n: int) -> Tuple[int, int, int, int]:
+    """The (N, C, H, W) of the channel op over n elements: 32 x 32 planes when n is a
+    multiple of 1024 (else 1 x 1), N a power of two near sqrt(N * C)."""
+    h, w = CHANNEL_HW if n % (CHANNEL_HW[0] * CHANNEL_HW[1]) == 0 else (1, 1)
+    nc = n // (h * w)
+    batch = math.gcd(nc, 1 << (nc.bit_length() // 2))
+    return batch, nc // batch, h, w
+
+
+def channel_regions(regions: List[Tuple[int, int]], n: int) -> List[Tuple[int, int]]:
+    """The check regions widened to whole channels (the reference draws per channel)."""
+    _, _, h, w = channel_shape(n)
+    hw = h * w
+    return sorted({(a // hw * hw, min(n, -(-b // hw) * hw)) for a, b in regions})
 
 
 class Arrays:
@@ -359,7 +443,16 @@ class Arrays:
         self.code = _common.dtype_code(dt)
         self.t = _common.threshold(p)
         self.s = _common.scale_value(p, dt)
+        self.shape4 = channel_shape(n)
+        self._y2: Optional[np.ndarray] = None
         self._ref: Dict[Tuple[str, int, int], Any] = {}
+
+    @property
+    def y2(self) -> np.ndarray:
+        """A second output buffer (the two copies of the forward + backward ceiling)."""
+        if self._y2 is None:
+            self._y2 = np.empty_like(self.x)
+        return self._y2
 
     def check_gen(self, a: int = 0):
         from . import Generator
@@ -374,9 +467,36 @@ class Arrays:
                 self._ref[key] = reference.dropout_with_mask(self.x[a:b], p, generator=self.check_gen(a))
             elif what == "mask":
                 self._ref[key] = reference.dropout_mask((b - a,), p, generator=self.check_gen(a))
-            else:
+            elif what == "backward":
                 self._ref[key] = reference.dropout_backward(self.x[a:b], self.mask_in[a // 8:(b + 7) // 8], p)
+            else:
+                self._ref[key] = self._extra_ref(what, a, b)
         return self._ref[key]
+
+    def _extra_ref(self, what: str, a: int, b: int):
+        """The reference of the extra ops on elements [a, b) of the flat array, computed
+        at the words the whole call gives them (the gradient is x, as for backward)."""
+        x, p = self.x[a:b], self.p
+        if what == "backward_state":
+            state = DropoutState(CHECK_SEED, CHECK_STREAM, CHECK_OFFSET + a, (b - a,), p)
+            return reference.dropout_backward(x, state, p)
+        if what == "alpha":
+            return reference.alpha_dropout(x, p, True, generator=self.check_gen(a))
+        if what == "alpha_backward":
+            return reference.alpha_dropout_backward(x, self.mask_in[a // 8:(b + 7) // 8], p)
+        if what == "gaussian":
+            return reference.gaussian_dropout(x, p, generator=self.check_gen(a))
+        if what == "channel":
+            # whole channels c0..c1 as a batch of one-channel images: they draw the words
+            # c0..c1 of the whole (N, C, 1, 1) noise
+            _, _, h, w = self.shape4
+            c0, c1 = a // (h * w), b // (h * w)
+            xs = self.x.reshape(-1, h * w)[c0:c1].reshape(c1 - c0, 1, h, w)
+            return reference.dropout2d(xs, p, generator=self.check_gen(c0)).reshape(-1)
+        if what == "torch_backward":
+            _, rm = self.ref("forward", a, b)
+            return reference.dropout_backward(x, rm, p)
+        raise ValueError(what)
 
 
 def check_regions(n: int, threads: int) -> List[Tuple[int, int]]:
@@ -396,6 +516,13 @@ def check_regions(n: int, threads: int) -> List[Tuple[int, int]]:
     return sorted(set(out))
 
 
+def _flat(a) -> np.ndarray:
+    """A flat NumPy view of an array or a CPU tensor."""
+    if not isinstance(a, np.ndarray):
+        a = a.detach().numpy()
+    return a.reshape(-1)
+
+
 def _bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(np.uint8)
 
@@ -410,7 +537,7 @@ def _compare(what: str, got: np.ndarray, want: np.ndarray, a: int) -> Optional[s
     return f"{what} differs from pydropout.reference first at element {a + first}"
 
 
-def _check_output(arrs: Arrays, op: str, regions, y=None, mask=None) -> Optional[str]:
+def _check_output(arrs: Arrays, op: str, regions, y=None, mask=None, dx=None) -> Optional[str]:
     for a, b in regions:
         if op in ("forward", "forward_mask"):
             ry, rm = arrs.ref("forward", a, b)
@@ -419,8 +546,14 @@ def _check_output(arrs: Arrays, op: str, regions, y=None, mask=None) -> Optional
                 err = _compare("mask", mask[a // 8:(b + 7) // 8], rm, 8 * (a // 8))
         elif op == "mask":
             err = _compare("mask", mask[a // 8:(b + 7) // 8], arrs.ref("mask", a, b), 8 * (a // 8))
-        else:
+        elif op == "backward":
             err = _compare("gradient", y[a:b], arrs.ref("backward", a, b), a)
+        elif op == "torch_fwd_bwd":  # tensors: the output y and the gradient dx
+            err = (_compare("output", _flat(y)[a:b], arrs.ref("forward", a, b)[0], a)
+                   or _compare("gradient", _flat(dx)[a:b], arrs.ref("torch_backward", a, b), a))
+        else:
+            what = "gradient" if "backward" in op else "output"
+            err = _compare(what, _flat(y)[a:b], arrs.ref(op, a, b), a)
         if err:
             return f"{err} (n={arrs.n}, slice [{a}, {b}))"
     return None
@@ -475,11 +608,11 @@ def _kernel_check(arrs: Arrays, op: str, regions, fn) -> Optional[str]:
 class Peers:
     """Optional libraries, imported once; missing ones are left out without a word."""
 
-    def __init__(self, wanted: Sequence[str]):
+    def __init__(self, wanted: Sequence[str], need_torch: bool = False):
         self.torch = self.F = self.jax = self.jnp = None
         self.torch_threads = None
         self.jax_x64 = None
-        if "torch" in wanted:
+        if "torch" in wanted or need_torch:  # torch_fwd_bwd runs torch with --peers none
             try:
                 import torch
                 import torch.nn.functional as F
@@ -535,6 +668,8 @@ class Peers:
 def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> List[Candidate]:
     import pydropout
 
+    if key.op in EXTRA_OPS:
+        return build_extra_candidates(cfg, key, arrs, peers)
     op, n, p = key.op, key.n, cfg.p
     x, y, code, t, s = arrs.x, arrs.y, arrs.code, arrs.t, arrs.s
     es = arrs.dt.itemsize
@@ -642,6 +777,208 @@ def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> 
             jcall = partial(_jax_call, peers.jit(op, p), jkey, jax.device_put(x))
         cands.append(Candidate("JAX jit(bernoulli + where)" if op != "backward" else "JAX jit(where)",
                                "peer", "jax", "", nbytes, jcall, foreign_pool=True))
+    return cands
+
+
+def _extra_out_check(arrs: Arrays, op: str, regions, result, dest) -> Optional[str]:
+    _scramble(arrs, regions, arrs.y, None)
+    got = result(dest)
+    return _check_output(arrs, op, regions, y=got) or _same(got, dest)
+
+
+def build_extra_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers
+                           ) -> List[Candidate]:
+    """The rows of the state backward, the variants and pydropout.torch (EXTRA_OPS)."""
+    import pydropout as pd
+
+    op, n, p = key.op, key.n, cfg.p
+    if op == "torch_fwd_bwd":
+        return _torch_candidates(cfg, key, arrs, peers)
+    x, y, code, t, s = arrs.x, arrs.y, arrs.code, arrs.t, arrs.s
+    nbytes = op_bytes(op, n, arrs.dt.itemsize)
+    regions = check_regions(n, key.threads)
+    if op == "channel":
+        regions = channel_regions(regions, n)
+    x4, y4 = x.reshape(arrs.shape4), y.reshape(arrs.shape4)
+    dest = y4 if op == "channel" else y  # the out= array
+    seed, stream, off = CHECK_SEED, CHECK_STREAM, CHECK_OFFSET
+    gen = pd.Generator(42)  # timing calls advance it, as a training loop does
+    a_, b_, c_ = _common.alpha_constants(p, arrs.dt)
+    kernel_fn: Optional[Callable[[], Any]] = None
+    alts: List[Candidate] = []
+
+    # result(out) is the row's result at the check state (out= None or dest); fn and
+    # out_fn are what is timed
+    if op == "backward_state":
+        bwd, with_state = pd.dropout_backward, pd.dropout_with_state
+        _, state = with_state(x, p, generator=gen)  # the state of one forward pass
+
+        def result(out):
+            _, st = with_state(x, p, generator=arrs.check_gen())
+            return bwd(x, st, p, out=out)
+        fn, out_fn = partial(bwd, x, state, p), partial(bwd, x, state, p, out=y)
+        kernel_fn = partial(_core.forward, x, y, None, code, t, False, s, True, seed, stream, off)
+        # the backward from the packed mask of the same size, for comparison
+        alts.append(Candidate("pydropout.dropout_backward(mask)", "alt", "",
+                              cfg.default_level, op_bytes("backward", n, arrs.dt.itemsize),
+                              partial(bwd, x, arrs.mask_in, p),
+                              check=partial(_public_check, arrs, "backward", regions, bwd)))
+    elif op == "alpha":
+        f = pd.alpha_dropout
+
+        def result(out):
+            return f(x, p, True, generator=arrs.check_gen(), out=out)
+        fn, out_fn = partial(f, x, p, True, generator=gen), partial(f, x, p, True, generator=gen, out=y)
+
+        def kernel_fn(x=x, y=y, m=arrs.mask):
+            _core.mask(m, n, t, False, seed, stream, off)
+            _core.alpha_apply(x, y, m, code, a_, b_, c_)
+    elif op == "alpha_backward":
+        f = pd.alpha_dropout_backward
+
+        def result(out):
+            return f(x, arrs.mask_in, p, out=out)
+        fn, out_fn = partial(f, x, arrs.mask_in, p), partial(f, x, arrs.mask_in, p, out=y)
+        kernel_fn = partial(_core.apply, x, y, arrs.mask_in, code, a_, True)
+    elif op == "gaussian":
+        f = pd.gaussian_dropout
+
+        def result(out):
+            return f(x, p, generator=arrs.check_gen(), out=out)
+        fn, out_fn = partial(f, x, p, generator=gen), partial(f, x, p, generator=gen, out=y)
+        kernel_fn = partial(_core.gaussian, x, y, code, _common.gaussian_sigma(p),
+                            seed, stream, off)
+    else:  # channel
+        f = pd.dropout2d
+
+        def result(out):
+            return f(x4, p, generator=arrs.check_gen(), out=out)
+        fn, out_fn = partial(f, x4, p, generator=gen), partial(f, x4, p, generator=gen, out=y4)
+
+    cands = [Candidate("copy (ceiling)", "ceiling", "", "", 2 * x.nbytes, partial(_core.copy, x, y))]
+    for level in cfg.levels:
+        cands.append(Candidate(PUBLIC_NAMES[op], "pydropout", "", level, nbytes, fn,
+                               check=lambda: _check_output(arrs, op, regions, y=result(None))))
+        if cfg.out_rows:
+            cands.append(Candidate(OUT_NAMES[op], "out", "", level, nbytes, out_fn,
+                                   check=partial(_extra_out_check, arrs, op, regions, result, dest)))
+        if cfg.kernel and kernel_fn is not None:
+            cands.append(Candidate(KERNEL_NAMES[op], "kernel", "", level, nbytes, kernel_fn,
+                                   check=partial(_kernel_check, arrs, op, regions, kernel_fn)))
+    cands += alts
+
+    # peers
+    if "multiply" in cfg.peers:
+        cands.append(Candidate("np.multiply(x, 2.0, out=y)", "peer", "multiply", "", nbytes,
+                               partial(np.multiply, x, 2.0, out=y)))
+    keep_in = None
+    if op in ("backward_state", "alpha_backward"):
+        keep_in = np.unpackbits(arrs.mask_in, count=n, bitorder="little").view(bool)
+    if "numpy" in cfg.peers:
+        rng = np.random.default_rng(5)
+        if op == "backward_state":
+            def numpy_fn(g=x, p=p):  # NumPy's way to a mask-free backward: reseed, redraw
+                return g * (np.random.default_rng(5).random(g.shape) >= p) / (1 - p)
+            name = "NumPy grad * (default_rng(seed).random(n) >= p) / (1 - p)"
+        elif op == "alpha":
+            def numpy_fn(x=x, rng=rng, p=p):
+                return np.where(rng.random(x.shape) >= p, x * a_ + b_, c_)
+            name = "NumPy where(rng.random(x.shape) >= p, a * x + b, c)"
+        elif op == "alpha_backward":
+            def numpy_fn(g=x, keep=keep_in):
+                return np.where(keep, g * a_, 0)
+            name = "NumPy where(keep, grad * a, 0)"
+        elif op == "gaussian":
+            sigma = _common.gaussian_sigma(p)
+            ndt = np.float64 if arrs.dt == np.float64 else np.float32
+
+            def numpy_fn(x=x, rng=rng):
+                return x * (1 + sigma * rng.standard_normal(x.shape, dtype=ndt))
+            name = "NumPy x * (1 + sigma * rng.standard_normal(x.shape))"
+        else:
+            noise = arrs.shape4[:2] + (1, 1)
+
+            def numpy_fn(x=x4, rng=rng, p=p):
+                return x * (rng.random(noise) >= p) / (1 - p)
+            name = "NumPy x * (rng.random((N, C, 1, 1)) >= p) / (1 - p)"
+        cands.append(Candidate(name, "peer", "numpy", "", nbytes, numpy_fn))
+    torch = peers.torch
+    if torch is not None and "torch" in cfg.peers:
+        xt = torch.from_numpy(x)
+        if op == "backward_state":  # torch keeps a bool mask; it has no mask-free backward
+            cands.append(Candidate("aten.native_dropout_backward (bool mask)", "peer", "torch",
+                                   "", nbytes,
+                                   partial(torch.ops.aten.native_dropout_backward, xt,
+                                           torch.from_numpy(keep_in), 1.0 / (1.0 - p)),
+                                   foreign_pool=True))
+        elif op == "alpha":
+            cands.append(Candidate("torch F.alpha_dropout", "peer", "torch", "", nbytes,
+                                   partial(peers.F.alpha_dropout, xt, p, True), foreign_pool=True))
+        elif op == "alpha_backward":
+            # F.alpha_dropout is composite: autograd's backward multiplies by its float noise
+            noise_t = torch.from_numpy(keep_in).to(xt.dtype) * a_
+            cands.append(Candidate("torch grad * noise (F.alpha_dropout's backward)", "peer",
+                                   "torch", "", nbytes, partial(torch.mul, xt, noise_t),
+                                   foreign_pool=True))
+        elif op == "channel":
+            cands.append(Candidate("torch F.dropout2d", "peer", "torch", "", nbytes,
+                                   partial(peers.F.dropout2d, torch.from_numpy(x4), p, True),
+                                   foreign_pool=True))
+        # gaussian: torch has no Gaussian dropout
+    return cands
+
+
+def _copy2(x: np.ndarray, y: np.ndarray, y2: np.ndarray) -> None:
+    _core.copy(x, y)
+    _core.copy(x, y2)
+
+
+def _fwd_bwd(torch, layer, xt, gt):
+    """One training step of a dropout layer: y = layer(x); dx = dL/dx for dL/dy = g."""
+    y = layer(xt)
+    (dx,) = torch.autograd.grad(y, xt, gt)
+    return y, dx
+
+
+def _torch_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> List[Candidate]:
+    """pydropout.torch forward + backward against torch.nn.Dropout's, same threads."""
+    import pydropout as pd
+
+    n, p, x = key.n, cfg.p, arrs.x
+    cands = [Candidate("2 copies (ceiling)", "ceiling", "", "", 4 * x.nbytes,
+                       partial(_copy2, x, arrs.y, arrs.y2))]
+    torch = peers.torch
+    if torch is None:
+        return cands
+    import pydropout.torch as pdt
+
+    nbytes = op_bytes("torch_fwd_bwd", n, arrs.dt.itemsize)
+    regions = check_regions(n, key.threads)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    gt = torch.from_numpy(x)  # the incoming gradient (nothing writes either)
+    gen = pd.Generator(42)
+
+    def check(make):
+        y, dx = _fwd_bwd(torch, make(arrs.check_gen()), xt, gt)
+        return _check_output(arrs, "torch_fwd_bwd", regions, y=y, dx=dx)
+
+    module = partial(pdt.Dropout, p)
+    for level in cfg.levels:
+        cands.append(Candidate(PUBLIC_NAMES["torch_fwd_bwd"], "pydropout", "", level, nbytes,
+                               partial(_fwd_bwd, torch, module(generator=gen), xt, gt),
+                               check=partial(check, lambda g: module(generator=g))))
+    functional = partial(partial, pdt.dropout, p=p)
+    cands.append(Candidate("pydropout.torch.dropout (functional)", "alt", "", cfg.default_level,
+                           nbytes, partial(_fwd_bwd, torch, functional(generator=gen), xt, gt),
+                           check=partial(check, lambda g: functional(generator=g))))
+    cands.append(Candidate("pydropout.torch.Dropout(save='state')", "alt", "",
+                           cfg.default_level, nbytes,
+                           partial(_fwd_bwd, torch, module(generator=gen, save="state"), xt, gt),
+                           check=partial(check, lambda g: module(generator=g, save="state"))))
+    if "torch" in cfg.peers:
+        cands.append(Candidate("torch.nn.Dropout", "peer", "torch", "", nbytes,
+                               partial(_fwd_bwd, torch, torch.nn.Dropout(p), xt, gt),
+                               foreign_pool=True))
     return cands
 
 
@@ -766,20 +1103,50 @@ def detail_table(results: List[GroupResult], peers_present: Sequence[str]) -> st
                    _fmt(ns), _fmt(gbs), _ratio(c.best / ceil.best) if ceil else ""]
             for pname in peers_present:
                 pc = g.peer(pname)
-                ok = c.kind in ("pydropout", "out", "kernel") and pc is not None
+                ok = c.kind in PYDROPOUT_KINDS and pc is not None
                 row.append(_ratio(pc.best / c.best) if ok else "")
             row.append("FAILED" if c.check_result.startswith("FAILED") else c.check_result)
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def _pivot_columns(cfg: Config) -> List[Tuple[str, str, str]]:
+def extras_table(cfg: Config, results: List[GroupResult]) -> str:
+    """One line per group of the extra ops: the public row at the default SIMD level
+    against the copy, the pydropout rows beside it, torch and NumPy."""
+    lines = ["| op | dtype | n | threads | row | ns/elem | x copy | beside it (x copy) "
+             "| vs torch | vs NumPy |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for g in results:
+        if g.key.op not in EXTRA_OPS:
+            continue
+        k, ceil = g.key, g.ceiling()
+        c = g.find("pydropout", cfg.default_level) or next(
+            (c for c in g.cands if c.kind == "pydropout"), None)
+        if c is None:
+            continue
+        x_copy = _ratio(c.best / ceil.best) if ceil else ""
+        beside = "; ".join(f"{a.name} {_ratio(a.best / ceil.best) if ceil else ''}".strip()
+                           for a in g.cands if a.kind == "alt")
+        vs = []
+        for peer in ("torch", "numpy"):
+            pc = g.peer(peer)
+            vs.append(f"{_ratio(pc.best / c.best)} ({pc.name})" if pc else "")
+        lines.append(f"| {k.op} | {k.dtype} | {size_label(k.n)} | {k.threads} | {c.label()} "
+                     f"| {_fmt(c.best / k.n * 1e9)} | {x_copy} | {beside} | {vs[0]} | {vs[1]} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _pivot_columns(cfg: Config, results: Sequence[GroupResult] = ()
+                   ) -> List[Tuple[str, str, str]]:
     cols = [("ceiling", "", "copy (ceiling)")]
     cols += [("pydropout", lv, f"pydropout [{lv}]") for lv in cfg.levels]
     if cfg.out_rows:
         cols.append(("out", cfg.default_level, f"out= [{cfg.default_level}]"))
     if cfg.kernel:
         cols.append(("kernel", cfg.default_level, f"kernel [{cfg.default_level}]"))
+    alts: List[str] = []
+    for g in results:
+        alts += [c.name for c in g.cands if c.kind == "alt" and c.name not in alts]
+    cols += [("alt", name, name.replace("pydropout.", "")) for name in alts]
     cols += [("peer", p, PEER_TITLES[p]) for p in PEERS]
     return cols
 
@@ -793,7 +1160,7 @@ def pivot_tables(cfg: Config, results: List[GroupResult], unit: str = "GB/s",
             by.setdefault((g.key.op, g.key.dtype, g.key.threads), []).append(g)
     out = []
     for (op, dtype, threads), gs in by.items():
-        cols = [c for c in _pivot_columns(cfg) if any(_cell(g, c) is not None for g in gs)]
+        cols = [c for c in _pivot_columns(cfg, gs) if any(_cell(g, c) is not None for g in gs)]
         d = "" if dtype == NO_DTYPE else f", {dtype}"
         out.append(f"**{OP_TITLES[op]}{d}, {threads} thread{'s' if threads > 1 else ''}** ({unit})\n")
         out.append("| n | " + " | ".join(c[2] for c in cols) + " |")
@@ -819,6 +1186,8 @@ def _cell(g: GroupResult, col: Tuple[str, str, str]) -> Optional[Candidate]:
         return g.ceiling()
     if kind == "peer":
         return g.peer(which)
+    if kind == "alt":
+        return next((c for c in g.cands if c.kind == "alt" and c.name == which), None)
     return g.find(kind, which)
 
 
@@ -1056,12 +1425,12 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    ops = [o for o in OPS if any(g.key.op == o for g in results)]
+    ops = [o for o in ALL_OPS if any(g.key.op == o for g in results)]
     dtypes = [d for d in DTYPES if any(g.key.dtype == d for g in results)] or [NO_DTYPE]
     panels = {}
     for g in results:
         panels.setdefault((g.key.op, g.key.dtype), []).append(g)
-    cols = _pivot_columns(cfg)
+    cols = _pivot_columns(cfg, results)
     ncols = max(2, len(dtypes))
     legend_rows = math.ceil(sum(1 for c in cols if any(_cell(g, c) for g in results))
                             * len({g.key.threads for g in results}) / 3)
@@ -1071,8 +1440,11 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(ops), ncols, squeeze=False)
     palette = ["#222222", "#d62728", "#ff7f0e", "#bcbd22", "#8c564b", "#7f7f7f",
-               "#1f77b4", "#2ca02c", "#9467bd", "#17becf"]
-    color = {c[2]: palette[i % len(palette)] for i, c in enumerate(cols)}
+               "#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#e377c2", "#aec7e8",
+               "#98df8a", "#c5b0d5"]
+    # the columns of plain dropout keep their colours; the "alt" rows take the last ones
+    ordered = [c for c in cols if c[0] != "alt"] + [c for c in cols if c[0] == "alt"]
+    color = {c[2]: palette[i % len(palette)] for i, c in enumerate(ordered)}
     handles = {}
     for i, op in enumerate(ops):
         for j in range(ncols):
@@ -1096,7 +1468,8 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
                     handles.setdefault(label, ln)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.set_title(op.replace("_", " + ") + ("" if op == "mask" else f", {d}"), fontsize=9)
+            title = op.replace("_", " + ") if op in OPS else op
+            ax.set_title(title + ("" if op == "mask" else f", {d}"), fontsize=9)
             ax.set_xlabel("elements", fontsize=8)
             ax.set_ylabel("GB/s (read + written)", fontsize=8)
             ax.tick_params(labelsize=7)
@@ -1155,7 +1528,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = make_config(argv)
     keys = plan(cfg)
     if not keys:
-        print("nothing to run: the filters select no group", file=sys.stderr)
+        print("nothing to run: the filters select no group"
+              + "".join(f"; {note}" for note in cfg.notes), file=sys.stderr)
         return 1
     if cfg.list_only:
         for k in keys:
@@ -1163,7 +1537,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     import pydropout
 
-    peers = Peers(cfg.peers)
+    for note in cfg.notes:
+        _progress(note)
+    peers = Peers(cfg.peers, need_torch=any(k.op == "torch_fwd_bwd" for k in keys))
     saved_simd, saved_threads = _core.simd_level(), _core.get_num_threads()
     results: List[GroupResult] = []
     failures: List[str] = []
@@ -1215,6 +1591,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     detail = detail_table(results, peers_present)
     pivots = pivot_tables(cfg, results, "GB/s")
     tgt = targets_table(targets)
+    extras = extras_table(cfg, results)
+    extras_md = ("## State backward, variants and pydropout.torch (issues 4 and 5)\n\n"
+                 "`vs torch`, `vs NumPy`: that peer's time / the row's time (above 1: "
+                 "pydropout is faster); for torch_fwd_bwd the peer is torch.nn.Dropout, "
+                 "forward + backward.\n\n" + extras) if extras else ""
     check_md = ("All pydropout rows equal pydropout.reference bit for bit."
                 if not failures else
                 "**CORRECTNESS CHECKS FAILED** (a fast wrong kernel is a bug):\n\n"
@@ -1222,6 +1603,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     doc = "\n\n".join([
         "# pydropout benchmark", header,
         "## Targets (issue 3)", tgt,
+        *([extras_md] if extras_md else []),
         "## Correctness", check_md,
         "## Throughput by size (GB/s: bytes read + written, mask bytes included)", pivots,
         "## Every row\n\n`x copy`: time / time of the threaded copy of the same array "
@@ -1247,6 +1629,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(detail + "\n")
     print("## Targets (issue 3)\n")
     print(tgt + "\n")
+    if extras_md:
+        print(extras_md + "\n")
     print(check_md + "\n")
     print(f"Files: {os.path.join(cfg.out, '')}results.md, results.json, readme.md"
           + ("" if not cfg.plot or plot_note else ", throughput.png") + plot_note

@@ -117,9 +117,10 @@ ALPHA = 1.7580993408473766
 def round_to(v: Any, dt: np.dtype) -> np.ndarray:
     """Float64 values rounded to ``dt``: once for float32, via float32 for 16-bit types."""
     a = np.asarray(v, dtype=np.float64)
-    if dt.itemsize == 2:
-        return a.astype(np.float32).astype(dt)
-    return a.astype(dt)
+    with np.errstate(over="ignore"):  # overflow to inf is the rounding's answer
+        if dt.itemsize == 2:
+            return a.astype(np.float32).astype(dt)
+        return a.astype(dt)
 
 
 def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
@@ -139,9 +140,9 @@ def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
     return float(r[0]), float(r[1]), float(r[2])
 
 
-def check_gaussian_p(p: Any) -> float:
+def check_gaussian_p(p: Any, name: str = "p") -> float:
     """p in [0, 1): Gaussian dropout's variance p / (1 - p) is infinite at p == 1."""
-    value = check_p(p)
+    value = check_p(p, name)
     if value == 1.0:
         raise ValueError("p must be in [0, 1) for Gaussian dropout (variance p / (1 - p)), got 1")
     return value
@@ -255,7 +256,8 @@ def mask_nbytes(n: int) -> int:
     return (n + 7) // 8
 
 
-def check_mask(mask: Any, n: int) -> np.ndarray:
+def check_mask(mask: Any, n: int, out: Any = None) -> np.ndarray:
+    """A packed mask of n bits, contiguous, and a private copy if it overlaps ``out``."""
     if not isinstance(mask, np.ndarray):
         raise TypeError(f"mask must be a numpy.uint8 array, got {type(mask).__name__}")
     if mask.dtype != np.uint8:
@@ -264,6 +266,8 @@ def check_mask(mask: Any, n: int) -> np.ndarray:
         raise ValueError(
             f"mask must be 1-D with ceil({n} / 8) = {mask_nbytes(n)} bytes, got shape {mask.shape}"
         )
+    if isinstance(out, np.ndarray) and np.may_share_memory(mask, out):
+        return mask.copy()  # the kernel would read bytes it has already overwritten
     return np.ascontiguousarray(mask)
 
 
@@ -368,6 +372,7 @@ class Frontend:
         if noise is None:
             self.backend.forward(xc, y, mask, code, t, drop_all, s, apply, seed, stream, offset)
         else:
+            assert mask is not None  # allocated above whenever there is a noise shape
             self.backend.mask(mask, nn, t, drop_all, seed, stream, offset)
             full = expand_mask(mask, noise, xa.shape)
             self.backend.apply(xc, y, full, code, s, apply and not drop_all)
@@ -481,7 +486,7 @@ class Frontend:
             if noise == ga.shape:
                 noise = None
         nn = ga.size if noise is None else math.prod(noise)
-        mask = check_mask(mask, nn)
+        mask = check_mask(mask, nn, out)
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)

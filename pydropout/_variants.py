@@ -55,7 +55,7 @@ def channel_noise_shape(shape: Tuple[int, ...], spatial: int, channels_last: boo
         )
     batch = ndim == spatial + 2
     if channels_last:
-        lead = (shape[0],) if batch else ()
+        lead: Tuple[int, ...] = (shape[0],) if batch else ()
         return lead + (1,) * spatial + (shape[-1],)
     lead = tuple(shape[:2]) if batch else (shape[0],)
     return lead + (1,) * spatial
@@ -188,7 +188,7 @@ class VariantFrontend(Frontend):
             resolve_noise(noise, state.noise_shape)
             noise = state.noise_shape
         else:
-            mask = check_mask(mask, ga.size if noise is None else math.prod(noise))
+            mask = check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)

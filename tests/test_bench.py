@@ -1,6 +1,7 @@
 """The benchmark harness: a tiny run produces its table, JSON, plot and targets, and its
 correctness check fails the run when a pydropout row computes the wrong bits."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -15,7 +16,7 @@ TINY = ["--sizes", "1Ki", "--dtypes", "float32", "--threads", "1", "--rounds", "
 
 def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
     simd, threads = _core.simd_level(), _core.get_num_threads()
-    assert _bench.main(TINY + ["--out", str(tmp_path)]) == 0
+    assert _bench.main(TINY + ["--ops", "plain", "--out", str(tmp_path)]) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
 
     out = capsys.readouterr().out
@@ -42,6 +43,70 @@ def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
     assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| n | copy (ceiling) |" in (tmp_path / "readme.md").read_text()
     assert "## Every row" in (tmp_path / "results.md").read_text()
+
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
+    """The state backward, the variants and pydropout.torch: every pydropout row checked
+    bit for bit, the copy beside it, torch's own op where torch has one."""
+    simd, threads = _core.simd_level(), _core.get_num_threads()
+    argv = ["--ops", "extra", "--sizes", "4Ki", "--dtypes", "float32", "--threads", "1",
+            "--simd", simd, "--rounds", "2", "--min-time", "0.0002", "--budget", "0.05",
+            "--no-plot", "--out", str(tmp_path)]
+    assert _bench.main(argv) == 0
+    assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
+    out = capsys.readouterr().out
+    assert "## State backward, variants and pydropout.torch (issues 4 and 5)" in out
+    assert "All pydropout rows equal pydropout.reference bit for bit." in out
+
+    doc = json.loads((tmp_path / "results.json").read_text())
+    want = set(_bench.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
+    assert {g["op"] for g in doc["groups"]} == want
+    groups = {g["op"]: g for g in doc["groups"]}
+    for op, g in groups.items():
+        assert g["n"] == 4096 and g["threads"] == 1
+        by_kind = {}
+        for c in g["candidates"]:
+            by_kind.setdefault(c["kind"], []).append(c["name"])
+            assert len(c["samples_s"]) == 2 and c["best_s"] > 0
+            assert c["check"] == ("ok" if c["kind"] in _bench.PYDROPOUT_KINDS else "")
+        assert len(by_kind["ceiling"]) == 1 and by_kind["pydropout"] == [_bench.PUBLIC_NAMES[op]]
+        if op != "torch_fwd_bwd":
+            assert "np.multiply(x, 2.0, out=y)" in by_kind["peer"]
+            assert by_kind["out"] == [_bench.OUT_NAMES[op]]
+    # the mask-free backward beside the backward from the mask, bytes without the mask
+    bs = groups["backward_state"]
+    assert [c["name"] for c in bs["candidates"] if c["kind"] == "alt"] == \
+        ["pydropout.dropout_backward(mask)"]
+    assert {c["name"]: c["bytes"] for c in bs["candidates"]}[_bench.PUBLIC_NAMES["backward_state"]] \
+        == 2 * 4096 * 4
+    if HAVE_TORCH:
+        peers = {op: [c["name"] for c in g["candidates"] if c["peer"] == "torch"]
+                 for op, g in groups.items()}
+        assert peers["alpha"] == ["torch F.alpha_dropout"]
+        assert peers["channel"] == ["torch F.dropout2d"]
+        assert peers["gaussian"] == []  # torch has no Gaussian dropout
+        assert peers["torch_fwd_bwd"] == ["torch.nn.Dropout"]
+        tf = groups["torch_fwd_bwd"]
+        assert {c["name"] for c in tf["candidates"] if c["kind"] == "alt"} == {
+            "pydropout.torch.dropout (functional)", "pydropout.torch.Dropout(save='state')"}
+        assert "| torch_fwd_bwd | float32 | 4Ki | 1 | pydropout.torch.Dropout" in out
+
+
+def test_extra_ops_in_the_default_plan():
+    keys = _bench.plan(_bench.make_config([]))
+    extra = {(k.op, k.dtype, k.n) for k in keys if k.op in _bench.EXTRA_OPS}
+    ops = set(_bench.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
+    assert extra == {(op, "float32", n) for op in ops for n in (_bench.MI, 16 * _bench.MI)}
+    quick = _bench.plan(_bench.make_config(["--quick"]))
+    assert [k.op for k in quick if k.op in _bench.EXTRA_OPS] == ["backward_state"]
+    cfg = _bench.make_config(["--ops", "variants,plain", "--sizes", "1Ki", "--dtypes", "f64"])
+    assert cfg.ops == list(_bench.VARIANT_OPS) + list(_bench.OPS)
+    assert {k.dtype for k in _bench.plan(cfg) if k.op in _bench.VARIANT_OPS} == {"float64"}
+    assert _bench.channel_shape(16 * _bench.MI) == (128, 128, 32, 32)
+    assert _bench.channel_shape(1000003) == (1, 1000003, 1, 1)
 
 
 def _bump(a, i):
@@ -98,6 +163,72 @@ def test_a_wrong_kernel_fails_the_run(tmp_path, capsys, monkeypatch, op, size, w
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["check_failures"] and all("differs from pydropout.reference" in f
                                          for f in doc["check_failures"])
+
+
+def _wrong_alpha(monkeypatch):
+    real = pydropout.alpha_dropout
+
+    def alpha_dropout(x, *args, **kwargs):
+        y = real(x, *args, **kwargs)
+        _bump(y, y.size - 1)  # the last element: a kept one or the dropped constant
+        return y
+
+    monkeypatch.setattr(pydropout, "alpha_dropout", alpha_dropout)
+
+
+def _wrong_channel(monkeypatch):
+    real = pydropout.dropout2d
+
+    def dropout2d(x, *args, **kwargs):
+        y = real(x, *args, **kwargs)
+        y[-1, -1] = y[-1, -1] + 1  # the last channel, present in the checked slices
+        return y
+
+    monkeypatch.setattr(pydropout, "dropout2d", dropout2d)
+
+
+def _wrong_state(monkeypatch):
+    real = pydropout.dropout_with_state
+
+    def dropout_with_state(*args, **kwargs):
+        y, st = real(*args, **kwargs)
+        # a state one word further on: the regenerated mask is shifted by one element
+        return y, pydropout.DropoutState(st.seed, st.stream, st.offset + 1, st.shape, st.p,
+                                         st.mode)
+
+    monkeypatch.setattr(pydropout, "dropout_with_state", dropout_with_state)
+
+
+def _wrong_torch_gradient(monkeypatch):
+    real = pydropout.dropout_backward  # what pydropout.torch's backward calls
+
+    def dropout_backward(grad, *args, **kwargs):
+        dx = real(grad, *args, **kwargs)
+        _bump(dx, 5)
+        return dx
+
+    monkeypatch.setattr(pydropout, "dropout_backward", dropout_backward)
+
+
+@pytest.mark.parametrize("op, size, wrong", [
+    ("alpha", "1Ki", _wrong_alpha),
+    ("channel", "2Mi", _wrong_channel),  # past CHECK_FULL: whole channels of slices
+    ("backward_state", "1Ki", _wrong_state),
+    pytest.param("torch_fwd_bwd", "1Ki", _wrong_torch_gradient,
+                 marks=pytest.mark.skipif(not HAVE_TORCH, reason="needs torch")),
+])
+def test_a_wrong_variant_fails_the_run(tmp_path, capsys, monkeypatch, op, size, wrong):
+    wrong(monkeypatch)
+    argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op,
+            "--simd", _core.simd_level(), "--peers", "none", "--no-kernel", "--rounds", "1",
+            "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
+    assert _bench.main(argv) == 1
+    assert "CORRECTNESS CHECKS FAILED" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["check_failures"] and all("differs from pydropout.reference" in f
+                                         for f in doc["check_failures"])
+    public = _bench.PUBLIC_NAMES[op]
+    assert any(public in f for f in doc["check_failures"])
 
 
 def test_check_regions_cover_head_tail_and_thread_boundaries():

@@ -931,9 +931,6 @@ def test_huge_shape_error_names_the_argument():
         pydropout.dropout_mask((2**70,), 0.5, generator=pydropout.Generator(0))
 
 
-@pytest.mark.xfail(reason="dropout_backward(grad, mask, p, out=out) with a mask that shares "
-                          "memory with out reads mask bytes the kernel has already overwritten "
-                          "(the reference reads the whole mask first)", strict=True)
 @pytest.mark.parametrize("name", ["dropout_backward", "alpha_dropout_backward"])
 def test_backward_with_a_mask_inside_out(name):
     results = []
@@ -945,8 +942,6 @@ def test_backward_with_a_mask_inside_out(name):
     assert results[0] == results[1]
 
 
-@pytest.mark.xfail(reason="alpha_constants rounds 1/sqrt(...) to float16 with a RuntimeWarning "
-                          "'overflow encountered in cast' when p is within ~1e-9 of 1", strict=True)
 def test_alpha_dropout_float16_near_one_does_not_warn():
     x = np.ones((2, 2), np.float16)
     with warnings.catch_warnings():
@@ -954,8 +949,6 @@ def test_alpha_dropout_float16_near_one_does_not_warn():
         pydropout.alpha_dropout(x, 1 - 2**-40, True, generator=pydropout.Generator(0))
 
 
-@pytest.mark.xfail(reason="set_num_threads(2**32) passes the int check and fails in the binding "
-                          "with pybind11's 'incompatible function arguments'", strict=True)
 def test_huge_thread_count_error_names_the_argument():
     before = pydropout.get_num_threads()
     try:

@@ -1,0 +1,118 @@
+"""python -m pydropout: the bare command, info, bench, and errors without tracebacks."""
+
+import os
+import subprocess
+import sys
+import types
+
+
+import pydropout
+from pydropout import _cli
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "pydropout", *args], capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+def test_bare_command_prints_version_simd_threads_and_an_example():
+    r = run_cli()
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"pydropout {pydropout.__version__}" in out
+    assert f"SIMD level:   {pydropout.simd_level()}" in out
+    for level in pydropout.supported_simd_levels():
+        assert level in out
+    assert f"threads:      {pydropout.get_num_threads()}" in out
+    assert "[ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.]" in out  # SPEC.md section 2's example
+    assert "identical bits" in out
+    assert r.stderr == ""
+
+
+def test_info(capsys):
+    assert _cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    info = pydropout._core.build_info()
+    for key in ("SIMD level:", "threads:", "OpenMP:", "compiler:", "build flags:"):
+        assert key in out
+    assert info["compiler"] in out and info["flags"] in out
+    if info["openmp"] is not None:
+        assert str(info["openmp"]) in out
+
+
+def test_version_flag():
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"pydropout {pydropout.__version__}"
+
+
+def _one_clear_line(r):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+def test_bad_flag_is_one_line_and_nonzero():
+    line = _one_clear_line(run_cli("--frobnicate"))
+    assert "--frobnicate" in line
+    line = _one_clear_line(run_cli("demo", "--seed", "banana"))
+    assert "--seed" in line
+    line = _one_clear_line(run_cli("nosuchcommand"))
+    assert "nosuchcommand" in line
+
+
+def test_unwritable_out_is_one_line_and_nonzero(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    line = _one_clear_line(run_cli("demo", "--quick", "--out", str(blocker / "sub")))
+    assert "--out" in line and str(blocker / "sub") in line
+    line = _one_clear_line(run_cli("demo", "--quick", "--out", str(blocker)))
+    assert "--out" in line
+
+
+def test_demo_without_its_dependencies(monkeypatch, capsys):
+    monkeypatch.setattr(_cli, "_importable", lambda name: name != "sklearn")
+    assert _cli.main(["demo", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sklearn" in err and "pydropout[demo]" in err
+
+
+def test_bench_passes_its_arguments(monkeypatch):
+    seen = []
+    fake = types.ModuleType("pydropout._bench")
+    fake.main = lambda argv=None: seen.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "pydropout._bench", fake)
+    assert _cli.main(["bench", "--quick", "--out", "x"]) == 3
+    assert seen == [["--quick", "--out", "x"]]
+
+
+def test_bench_missing_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pydropout._bench", None)  # import fails as if absent
+    assert _cli.main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pydropout._bench" in err
+
+
+def test_bench_subprocess_without_traceback():
+    r = run_cli("bench", "--help")
+    assert "Traceback" not in r.stderr
+    if r.returncode != 0:  # the benchmark module is not in this installation
+        _one_clear_line(r)
+
+
+def test_help_lists_the_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("info", "demo", "bench"):
+        assert cmd in r.stdout
+    r = run_cli("demo", "--help")
+    for flag in ("--quick", "--seed", "--out"):
+        assert flag in r.stdout
+
+
+def test_main_module_runs_as_script_entry():
+    env = dict(os.environ, PYDROPOUT_SIMD="scalar")
+    r = run_cli(env=env)
+    assert r.returncode == 0 and "SIMD level:   scalar" in r.stdout
