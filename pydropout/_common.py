@@ -456,7 +456,8 @@ class Frontend:
         factor = np.array(1.0 - p, dtype=np.float64).astype(xa.dtype)
         target = out if out is not None else (x if inplace else None)
         with np.errstate(all="ignore"):
-            return np.multiply(xa, factor, out=target)
+            y = np.multiply(xa, factor, out=target)
+        return y if target is not None else np.asarray(y)  # a 0-d array stays an array
 
     def dropout_with_mask(self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None,
                           out=None):

@@ -277,3 +277,12 @@ def test_noise_shape_equal_to_shape_is_plain_dropout(name):
                      mod.dropout(x, 0.3, generator=G()))
     assert same_bits(mod.dropout(x.T, 0.3, noise_shape=(5, 1, 4), generator=G()),
                      mod.dropout(np.array(x.T), 0.3, noise_shape=(5, 1, 4), generator=G()))
+
+
+@pytest.mark.parametrize("mod", [pydropout, pydropout.reference], ids=["core", "reference"])
+@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("training", [True, False])
+def test_zero_d_input_gives_a_zero_d_array(mod, mode, training):
+    x = np.array(3.0, np.float32)
+    y = mod.dropout(x, 0.5, training, mode=mode, generator=pydropout.Generator(1))
+    assert isinstance(y, np.ndarray) and y.shape == () and y.dtype == np.float32
