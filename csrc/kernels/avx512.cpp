@@ -1,8 +1,8 @@
-// avx512.cpp: AVX-512 kernels inside target("avx512f,avx512bw,avx512dq,avx512vl").
-// Philox runs on 16 blocks at once (one block per 32-bit lane, vpmuludq for the
-// 32x32->64 products, vpternlogd for the three-way XOR); an in-lane 4x4 transpose
-// puts the 64 words in element order; keep/drop is an unsigned integer compare into
-// a mask register and a zero-masked multiply (so dropped lanes are +0.0 even for NaN).
+// avx512.cpp: AVX-512 kernels inside target("avx512f,avx512bw,avx512dq,avx512vl,bmi2").
+// Philox runs on 16 blocks at once in 64-bit lanes (vpmuludq for the 32x32->64
+// products, vpternlogd for the three-way XOR); keep/drop is an unsigned integer compare
+// straight into mask registers, whose bits pdep puts in element order, and a zero-masked
+// multiply (so dropped lanes are +0.0 even for NaN). Every AVX-512 CPU has BMI2.
 // Scalar spec: philox.hpp and scalar.cpp.
 #include <immintrin.h>
 
@@ -13,9 +13,9 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,bmi2")
 #elif defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,bmi2"))), apply_to = function)
 #endif
 
 namespace pydropout {
@@ -48,33 +48,29 @@ struct Ops {
   }
 
   static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    // Two sets of 8 blocks in 64-bit lanes. Merged into 32-bit lanes (set A even, set B
-    // odd), lane 4i + v must hold block 4v + i so that the in-lane 4x4 transpose below
-    // leaves vector v holding words 16v .. 16v + 15 in order.
+    // Two sets of 8 blocks in 64-bit lanes: set A holds the even blocks, set B the odd.
     const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
-    const __m512i ctr_a = _mm512_add_epi64(base, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11));
-    const __m512i ctr_b = _mm512_add_epi64(base, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15));
+    const __m512i ctr_a = _mm512_add_epi64(base, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14));
+    const __m512i ctr_b = _mm512_add_epi64(base, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15));
     __m512i c0 = ctr_a, c1 = _mm512_srli_epi64(ctr_a, 32);
     __m512i d0 = ctr_b, d1 = _mm512_srli_epi64(ctr_b, 32);
     __m512i c2 = _mm512_set1_epi32(static_cast<int>(keys.stream_lo)), d2 = c2;
     __m512i c3 = _mm512_set1_epi32(static_cast<int>(keys.stream_hi)), d3 = c3;
     rounds(keys, c0, c1, c2, c3, d0, d1, d2, d3);
-    const __mmask16 odd = 0xAAAA;
-    const __m512i w0 = _mm512_mask_blend_epi32(odd, c0, _mm512_slli_epi64(d0, 32));
-    const __m512i w1 = _mm512_mask_blend_epi32(odd, c1, _mm512_slli_epi64(d1, 32));
-    const __m512i w2 = _mm512_mask_blend_epi32(odd, c2, _mm512_slli_epi64(d2, 32));
-    const __m512i w3 = _mm512_mask_blend_epi32(odd, c3, _mm512_slli_epi64(d3, 32));
-    const __m512i t0 = _mm512_unpacklo_epi32(w0, w1);
-    const __m512i t1 = _mm512_unpackhi_epi32(w0, w1);
-    const __m512i t2 = _mm512_unpacklo_epi32(w2, w3);
-    const __m512i t3 = _mm512_unpackhi_epi32(w2, w3);
+    // Compare the low halves only (mask 0x5555) straight into mask registers: bit 2k is
+    // block 2k (set A), bit 2k + 1 block 2k + 1 (set B). pdep then spreads the 16 bits of
+    // word l to element positions 4j + l. No shuffles: the shift/shuffle pipes are the
+    // bottleneck of the rounds. Integer threshold: every ISA decides identically.
     const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
-    // integer threshold: every ISA decides identically
-    const uint64_t k0 = _mm512_cmpge_epu32_mask(_mm512_unpacklo_epi64(t0, t2), thr);
-    const uint64_t k1 = _mm512_cmpge_epu32_mask(_mm512_unpackhi_epi64(t0, t2), thr);
-    const uint64_t k2 = _mm512_cmpge_epu32_mask(_mm512_unpacklo_epi64(t1, t3), thr);
-    const uint64_t k3 = _mm512_cmpge_epu32_mask(_mm512_unpackhi_epi64(t1, t3), thr);
-    return k0 | (k1 << 16) | (k2 << 32) | (k3 << 48);
+    const __m512i a[4] = {c0, c1, c2, c3};
+    const __m512i b[4] = {d0, d1, d2, d3};
+    uint64_t bits = 0;
+    for (int l = 0; l < 4; ++l) {
+      const uint32_t m = static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, a[l], thr)) |
+                         (static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, b[l], thr)) << 1);
+      bits |= _pdep_u64(m, uint64_t{0x1111111111111111} << l);
+    }
+    return bits;
   }
 
   static inline void stream_fence() { _mm_sfence(); }
