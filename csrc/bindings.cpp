@@ -170,6 +170,63 @@ Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream,
   return d;
 }
 
+struct FastArgs {
+  py::array x;
+  DType dt = DType::f32;
+  double p = 0.0;
+  Generator* gen = nullptr;
+};
+
+bool fast_array(py::handle h, FastArgs& a) {
+  if (!py::isinstance<py::array>(h)) return false;
+  a.x = py::reinterpret_borrow<py::array>(h);
+  if (!native_float_dtype(a.x, a.dt)) return false;
+  return (a.x.flags() & (py::array::c_style | 0x0100)) == (py::array::c_style | 0x0100);
+}
+
+bool fast_p(py::handle h, double& p) {
+  if (PyFloat_CheckExact(h.ptr())) {
+    p = PyFloat_AS_DOUBLE(h.ptr());
+  } else if (PyLong_CheckExact(h.ptr())) {
+    int overflow = 0;
+    const long v = PyLong_AsLongAndOverflow(h.ptr(), &overflow);
+    if (overflow || (v != 0 && v != 1)) return false;
+    p = static_cast<double>(v);
+  } else {
+    return false;
+  }
+  return p >= 0.0 && p <= 1.0;  // NaN fails
+}
+
+bool fast_generator(py::handle h, Generator*& gen) {
+  if (h.is_none()) gen = &default_generator();
+  else if (py::isinstance<Generator>(h)) gen = &py::cast<Generator&>(h);
+  else return false;
+  return true;
+}
+
+py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+  py::array y = empty_array(a.x.dtype(), shape);
+  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)) : 0);
+  const auto st = a.gen->reserve(n);  // after the allocations: a failure changes nothing
+  Draw d;
+  d.seed = std::get<0>(st);
+  d.stream = std::get<1>(st);
+  d.offset = std::get<2>(st);
+  d.drop_all = a.p == 1.0;
+  d.threshold = d.drop_all ? 0u : static_cast<uint32_t>(std::floor(a.p * 4294967296.0));
+  const Scale s{upscale, upscale && !d.drop_all ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  uint8_t* mp = with_mask ? mask.mutable_data() : nullptr;
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] { dropout_forward(dt, src, dst, mp, n, d, s); });
+  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  return std::move(y);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -330,40 +387,40 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   // The common call, done entirely here: training, upscale_in_train, a native aligned
   // C-contiguous float16/32/64 array, a Python float p in [0, 1], no out/inplace/noise
   // shape. Returns None when it does not apply; the Python layer then handles the call.
+  // The common calls, done entirely here (the Python layer's checks cost more than a
+  // small array's kernel): a native aligned C-contiguous float16/32/64 array, a Python
+  // float p in [0, 1], no out/inplace/noise shape. They return None when they do not
+  // apply, and the Python layer then handles the call.
+  // dropout_fast(x, p, gen) -> y (training, upscale_in_train)
   m.def("dropout_fast", [](py::handle xh, py::handle ph, py::handle gh) -> py::object {
-    if (!py::isinstance<py::array>(xh)) return py::none();
-    py::array x = py::reinterpret_borrow<py::array>(xh);
-    DType dt;
-    if (!native_float_dtype(x, dt)) return py::none();
-    if ((x.flags() & (py::array::c_style | 0x0100)) != (py::array::c_style | 0x0100)) return py::none();
-    double p;
-    if (PyFloat_CheckExact(ph.ptr())) p = PyFloat_AS_DOUBLE(ph.ptr());
-    else if (PyLong_CheckExact(ph.ptr())) {
-      int overflow = 0;
-      const long v = PyLong_AsLongAndOverflow(ph.ptr(), &overflow);
-      if (overflow || (v != 0 && v != 1)) return py::none();
-      p = static_cast<double>(v);
-    }
-    else return py::none();
-    if (!(p >= 0.0 && p <= 1.0)) return py::none();
-    Generator* gen;
-    if (gh.is_none()) gen = &default_generator();
-    else if (py::isinstance<Generator>(gh)) gen = &py::cast<Generator&>(gh);
-    else return py::none();
-    const uint64_t n = static_cast<uint64_t>(x.size());
-    std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-    py::array y = empty_array(x.dtype(), shape);
-    const auto st = gen->reserve(n);  // after the allocation: a failure changes nothing
-    Draw d;
-    d.seed = std::get<0>(st);
-    d.stream = std::get<1>(st);
-    d.offset = std::get<2>(st);
-    d.drop_all = p == 1.0;
-    d.threshold = d.drop_all ? 0u : static_cast<uint32_t>(std::floor(p * 4294967296.0));
-    const Scale s{true, d.drop_all ? 0.0 : scale_for(dt, 1.0 / (1.0 - p))};
-    const void* src = x.data();
+    FastArgs a;
+    if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+    return fast_forward(a, true, false);
+  });
+  // dropout_with_mask_fast(x, p, gen, upscale) -> (y, mask)
+  m.def("dropout_with_mask_fast", [](py::handle xh, py::handle ph, py::handle gh, bool upscale) -> py::object {
+    FastArgs a;
+    if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+    return fast_forward(a, upscale, true);
+  });
+  // backward_fast(grad, mask, p, upscale) -> dx (p < 1)
+  m.def("backward_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
+    FastArgs a;
+    if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
+      return py::none();
+    py::array mask = py::reinterpret_borrow<py::array>(mh);
+    const uint64_t n = static_cast<uint64_t>(a.x.size());
+    if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+        !(mask.flags() & py::array::c_style) || static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
+      return py::none();
+    std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+    py::array y = empty_array(a.x.dtype(), shape);
+    const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+    const void* src = a.x.data();
+    const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
     void* dst = y.mutable_data();
-    maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
+    const DType dt = a.dt;
+    maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
     return std::move(y);
   });
 

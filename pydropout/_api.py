@@ -35,6 +35,8 @@ Examples
 """
 default_generator = _core.default_generator
 _fast = _core.dropout_fast
+_fast_with_mask = _core.dropout_with_mask_fast
+_fast_backward = _core.backward_fast
 
 
 class _CoreBackend:
@@ -120,6 +122,10 @@ def dropout_with_mask(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=Non
         With a ``noise_shape`` the mask indexes that shape. Unpack it with
         ``numpy.unpackbits(mask, count=n, bitorder="little")``.
     """
+    if out is None and noise_shape is None and (mode == UPSCALE or mode == DOWNSCALE):
+        r = _fast_with_mask(x, p, generator, mode == UPSCALE)
+        if r is not None:
+            return r
     return _front.dropout_with_mask(x, p, mode=mode, noise_shape=noise_shape,
                                     generator=generator, out=out)
 
@@ -160,6 +166,10 @@ def dropout_backward(grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None)
     ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
     mask raises TypeError: a backward never draws fresh randomness.
     """
+    if out is None and noise_shape is None and (mode == UPSCALE or mode == DOWNSCALE):
+        dx = _fast_backward(grad, mask, p, mode == UPSCALE)
+        if dx is not None:
+            return dx
     return _front.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape, out=out)
 
 
@@ -297,6 +307,12 @@ class Dropout(_Layer):
         if not self.training:
             return dropout(x, self.p, False, self.inplace, mode=self.mode, noise_shape=noise)
         state = self.save == "state"
+        if noise is None and not state and not self.inplace:
+            fast = _fast_with_mask(x, self.p, self.generator, self.mode == UPSCALE)
+            if fast is not None:
+                self._remember(fast[1], fast[0].shape, self.p)
+                self._noise = None
+                return fast[0]
         r = _front._run(x, self.p, inplace=self.inplace, mode=self.mode, noise_shape=noise,
                         generator=self.generator, out=None, want_mask=not state,
                         want_state=state)
