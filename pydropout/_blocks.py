@@ -76,27 +76,6 @@ def check_u64(value: Any, name: str) -> int:
     return int(v)
 
 
-def _check_index(origin: Any, name: str) -> Tuple[int, ...]:
-    if isinstance(origin, (int, np.integer)) and not isinstance(origin, (bool, np.bool_)):
-        origin = (origin,)
-    try:
-        items = tuple(origin)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be a tuple of ints, got {type(origin).__name__}") from exc
-    out = []
-    for v in items:
-        if isinstance(v, (bool, np.bool_, float, np.floating)):
-            raise TypeError(f"{name} must be a tuple of ints, got {origin!r}")
-        try:
-            v = operator.index(v)
-        except TypeError as exc:
-            raise TypeError(f"{name} must be a tuple of ints, got {origin!r}") from exc
-        if v < 0:
-            raise ValueError(f"{name} must be non-negative, got {items!r}")
-        out.append(int(v))
-    return tuple(out)
-
-
 class Layout:
     """Where the elements of a block sit in the C-order flat index of the full array.
 
@@ -169,7 +148,7 @@ class Layout:
 
 def check_layout(shape: Tuple[int, ...], full_shape: Any, origin: Any, name: str) -> Layout:
     full = _common.check_shape(full_shape, "full_shape")
-    org = _check_index(origin, "origin")
+    org = _common.check_shape(origin, "origin", negative="must be non-negative")
     if len(org) != len(full):
         raise ValueError(
             f"origin {org} has {len(org)} dimensions, full_shape {full} has {len(full)}"

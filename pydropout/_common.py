@@ -197,7 +197,9 @@ def check_out(out: Any, shape: Tuple[int, ...], dt: np.dtype, name: str = "out")
     return out
 
 
-def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
+def check_shape(shape: Any, name: str = "shape",
+                negative: str = "must have non-negative dimensions") -> Tuple[int, ...]:
+    """A tuple of non-negative ints (a shape, or an index such as a block's origin)."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         shape = (shape,)
     try:
@@ -213,7 +215,7 @@ def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
         except TypeError as exc:
             raise TypeError(f"{name} must be a tuple of ints, got {shape!r}") from exc
         if d < 0:
-            raise ValueError(f"{name} must have non-negative dimensions, got {shape!r}")
+            raise ValueError(f"{name} {negative}, got {shape!r}")
         out.append(d)
     return tuple(out)
 
