@@ -5,6 +5,13 @@ See SPEC-level semantics in the README: Philox4x32-10 words, keep iff
 ("downscale_in_infer") scaling, identical results for every SIMD level and thread count.
 """
 
+try:
+    from . import _core
+except ImportError:  # a source checkout: use the installed build of the extension
+    from ._load import installed_core
+
+    _core = installed_core()
+
 from . import reference
 from ._api import (
     Dropout,

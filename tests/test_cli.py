@@ -119,3 +119,12 @@ def test_main_module_runs_as_script_entry():
     env = dict(os.environ, PYDROPOUT_SIMD="scalar")
     r = run_cli(env=env)
     assert r.returncode == 0 and "SIMD level:   scalar" in r.stdout
+
+
+def test_runs_from_the_source_checkout():
+    # `python -m pydropout` in the repository root imports the checkout's pydropout/
+    # folder first; with a non-editable install it loads the installed compiled core
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = run_cli("info", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "SIMD" in r.stdout or "simd" in r.stdout.lower()
