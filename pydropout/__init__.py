@@ -1,8 +1,10 @@
 """pydropout: fast, exact, reproducible dropout for NumPy arrays on the CPU.
 
-See SPEC-level semantics in the README: Philox4x32-10 words, keep iff
-``word >= floor(p * 2**32)``, inverted ("upscale_in_train") or paper-style
-("downscale_in_infer") scaling, identical results for every SIMD level and thread count.
+Element ``i`` of a call draws word ``offset + i`` of a Philox4x32-10 stream and is kept
+iff ``word >= floor(p * 2**32)``; kept elements are scaled in training
+("upscale_in_train", as torch) or the output is scaled at evaluation
+("downscale_in_infer", as the 2014 paper). Results are identical for every SIMD level,
+thread count and machine, and ``pydropout.reference`` reproduces them in plain NumPy.
 """
 
 try:
