@@ -13,7 +13,7 @@ import math
 import operator
 from typing import Any, Optional, Tuple
 
-from ._common import MODES, UPSCALE, check_p
+from ._common import MODES, UPSCALE, check_p, check_shape
 
 #: what produced a state, and so which backward accepts it
 KINDS = ("dropout", "alpha", "gaussian")
@@ -31,25 +31,6 @@ def _u64(value: Any, name: str) -> int:
     if not 0 <= v < _U64:
         raise ValueError(f"{name} must be in [0, 2**64), got {v}")
     return v
-
-
-def _dims(value: Any, name: str) -> Tuple[int, ...]:
-    try:
-        dims = tuple(value)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be a tuple of ints, got {type(value).__name__}") from exc
-    out = []
-    for d in dims:
-        if isinstance(d, bool) or isinstance(d, float):
-            raise TypeError(f"{name} must be a tuple of ints, got {dims!r}")
-        try:
-            d = operator.index(d)
-        except TypeError as exc:
-            raise TypeError(f"{name} must be a tuple of ints, got {dims!r}") from exc
-        if d < 0:
-            raise ValueError(f"{name} must have non-negative dimensions, got {dims!r}")
-        out.append(d)
-    return tuple(out)
 
 
 class DropoutState:
@@ -82,7 +63,7 @@ class DropoutState:
         seed = _u64(seed, "seed")
         stream = _u64(stream, "stream")
         offset = _u64(offset, "offset")
-        shape = _dims(shape, "shape")
+        shape = check_shape(shape, "shape")
         p = check_p(p)
         if not isinstance(kind, str) or kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -92,7 +73,7 @@ class DropoutState:
         elif mode is not None:
             raise ValueError(f"mode must be None for kind {kind!r}, got {mode!r}")
         if noise_shape is not None:
-            noise_shape = _dims(noise_shape, "noise_shape")
+            noise_shape = check_shape(noise_shape, "noise_shape")
             if len(noise_shape) != len(shape) or any(
                 d != s and d != 1 for d, s in zip(noise_shape, shape)
             ):
