@@ -7,7 +7,7 @@ product is far too big; every value of every axis is covered and the axes are co
 pairwise:
 
 - test_small_sizes: every dtype x p x SIMD level, each over every small size
-  (0, 1, 3..65, 1000) x both modes, at varying seeds, streams and offsets;
+  (0, 1, 3..65, 127..129, 191..193, 1000) x both modes, at varying seeds, streams and offsets;
 - test_large: sizes above the threading grain (32768 elements per thread), one config per
   p value (rotating dtype and mode), each at every SIMD level x thread count;
 - test_layouts / test_layouts_large: every layout x destination (new, out=, out=x,
@@ -42,7 +42,9 @@ DTYPES = {
 }
 PS = (0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0)
 MODES = ("upscale_in_train", "downscale_in_infer")
-SMALL_SIZES = (0, 1, *range(3, 66), 1000)
+# 127..129 and 191..193 end on either side of 2, 3 and 4 groups of 64 words (the
+# kernels make groups two at a time)
+SMALL_SIZES = (0, 1, *range(3, 66), 127, 128, 129, 191, 192, 193, 1000)
 # (seed, stream, offset): block-misaligned offsets, a 2**32 carry of the block counter,
 # high streams and the end of the stream
 STATES = (

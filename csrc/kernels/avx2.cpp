@@ -80,6 +80,12 @@ struct Ops {
     return keep32(keys, block, threshold) | (keep32(keys, block + 8, threshold) << 32);
   }
 
+  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
+                             uint64_t out[2]) {
+    out[0] = keep64(keys, block, threshold);
+    out[1] = keep64(keys, block + 16, threshold);
+  }
+
   // lane masks from 8 keep bits
   static inline __m256i lanes32(uint64_t byte) {
     const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);

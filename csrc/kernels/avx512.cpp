@@ -1,5 +1,5 @@
 // avx512.cpp: AVX-512 kernels inside target("avx512f,avx512bw,avx512dq,avx512vl,bmi2").
-// Philox runs on 16 blocks at once in 64-bit lanes (vpmuludq for the 32x32->64
+// Philox runs on 32 blocks at once (two groups of 16) in 64-bit lanes (vpmuludq for the 32x32->64
 // products, vpternlogd for the three-way XOR); keep/drop is an unsigned integer compare
 // straight into mask registers, whose bits pdep puts in element order, and a zero-masked
 // multiply (so dropped lanes are +0.0 even for NaN). Every AVX-512 CPU has BMI2.
@@ -25,52 +25,76 @@ struct Ops {
   // Philox on 64-bit lanes: each lane keeps its 32-bit word in the low half (the high
   // half is don't-care: vpmuludq reads only low halves), so one vpmuludq gives both
   // halves of the product and a shift extracts the high one; no blends in the rounds.
-  static inline void rounds(const Keys& keys, __m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3,
-                            __m512i& d0, __m512i& d1, __m512i& d2, __m512i& d3) {
+  // kSets sets of 8 blocks run interleaved: the rounds are a chain of multiply, shift
+  // and XOR, so four independent sets keep the vector pipes busier than two.
+  template <int kSets>
+  static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[kSets],
+                            __m512i (&c2)[kSets], __m512i (&c3)[kSets]) {
     const __m512i m0 = _mm512_set1_epi64(0xD2511F53);
     const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57);
+#pragma GCC unroll 10
     for (int round = 0; round < 10; ++round) {
       const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[round]));
       const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[round]));
-      const __m512i p0 = _mm512_mul_epu32(c0, m0);
-      const __m512i p1 = _mm512_mul_epu32(c2, m1);
-      const __m512i q0 = _mm512_mul_epu32(d0, m0);
-      const __m512i q1 = _mm512_mul_epu32(d2, m1);
-      c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, k0, 0x96);  // hi1 ^ c1 ^ k0
-      c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, k1, 0x96);  // hi0 ^ c3 ^ k1
-      c1 = p1;  // lo1
-      c3 = p0;  // lo0
-      d0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(q1, 32), d1, k0, 0x96);
-      d2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(q0, 32), d3, k1, 0x96);
-      d1 = q1;
-      d3 = q0;
+#pragma GCC unroll 4
+      for (int s = 0; s < kSets; ++s) {
+        const __m512i p0 = _mm512_mul_epu32(c0[s], m0);
+        const __m512i p1 = _mm512_mul_epu32(c2[s], m1);
+        c0[s] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1[s], k0, 0x96);  // hi1 ^ c1 ^ k0
+        c2[s] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3[s], k1, 0x96);  // hi0 ^ c3 ^ k1
+        c1[s] = p1;  // lo1
+        c3[s] = p0;  // lo0
+      }
+    }
+  }
+
+  // Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
+  // Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.
+  template <int kGroups>
+  static inline void keep_groups(const Keys& keys, uint64_t block, uint32_t threshold,
+                                 uint64_t* out) {
+    constexpr int kSets = 2 * kGroups;
+    __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
+    const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+#pragma GCC unroll 4
+    for (int s = 0; s < kSets; ++s) {
+      const __m512i ctr = _mm512_add_epi64(
+          base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
+      c0[s] = ctr;
+      c1[s] = _mm512_srli_epi64(ctr, 32);
+      c2[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));
+      c3[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_hi));
+    }
+    rounds<kSets>(keys, c0, c1, c2, c3);
+    // Compare the low halves only (mask 0x5555) straight into mask registers: bit 2k is
+    // block 2k (even set), bit 2k + 1 block 2k + 1 (odd set). pdep then spreads the 16
+    // bits of word l to element positions 4j + l. No shuffles: they would compete with
+    // the shifts of the rounds. Integer threshold: every ISA decides identically.
+    const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
+#pragma GCC unroll 2
+    for (int g = 0; g < kGroups; ++g) {
+      const __m512i a[4] = {c0[2 * g], c1[2 * g], c2[2 * g], c3[2 * g]};
+      const __m512i b[4] = {c0[2 * g + 1], c1[2 * g + 1], c2[2 * g + 1], c3[2 * g + 1]};
+      uint64_t bits = 0;
+      for (int l = 0; l < 4; ++l) {
+        const uint32_t m =
+            static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, a[l], thr)) |
+            (static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, b[l], thr)) << 1);
+        bits |= _pdep_u64(m, uint64_t{0x1111111111111111} << l);
+      }
+      out[g] = bits;
     }
   }
 
   static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    // Two sets of 8 blocks in 64-bit lanes: set A holds the even blocks, set B the odd.
-    const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
-    const __m512i ctr_a = _mm512_add_epi64(base, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14));
-    const __m512i ctr_b = _mm512_add_epi64(base, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15));
-    __m512i c0 = ctr_a, c1 = _mm512_srli_epi64(ctr_a, 32);
-    __m512i d0 = ctr_b, d1 = _mm512_srli_epi64(ctr_b, 32);
-    __m512i c2 = _mm512_set1_epi32(static_cast<int>(keys.stream_lo)), d2 = c2;
-    __m512i c3 = _mm512_set1_epi32(static_cast<int>(keys.stream_hi)), d3 = c3;
-    rounds(keys, c0, c1, c2, c3, d0, d1, d2, d3);
-    // Compare the low halves only (mask 0x5555) straight into mask registers: bit 2k is
-    // block 2k (set A), bit 2k + 1 block 2k + 1 (set B). pdep then spreads the 16 bits of
-    // word l to element positions 4j + l. No shuffles: the shift/shuffle pipes are the
-    // bottleneck of the rounds. Integer threshold: every ISA decides identically.
-    const __m512i thr = _mm512_set1_epi32(static_cast<int>(threshold));
-    const __m512i a[4] = {c0, c1, c2, c3};
-    const __m512i b[4] = {d0, d1, d2, d3};
-    uint64_t bits = 0;
-    for (int l = 0; l < 4; ++l) {
-      const uint32_t m = static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, a[l], thr)) |
-                         (static_cast<uint32_t>(_mm512_mask_cmpge_epu32_mask(0x5555, b[l], thr)) << 1);
-      bits |= _pdep_u64(m, uint64_t{0x1111111111111111} << l);
-    }
+    uint64_t bits;
+    keep_groups<1>(keys, block, threshold, &bits);
     return bits;
+  }
+  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
+                             uint64_t out[2]) {
+    keep_groups<2>(keys, block, threshold, out);
   }
 
   static inline void stream_fence() { _mm_sfence(); }

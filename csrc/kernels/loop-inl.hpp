@@ -2,6 +2,7 @@
 // No include guard: each ISA's .cpp includes it inside its own namespace and target
 // region, after defining
 //   Ops::keep64(keys, block, threshold) -> keep bits of words [4*block, 4*block + 64)
+//   Ops::keep128(keys, block, threshold, out) -> out[0] = keep64(block), out[1] = keep64(block + 16)
 //   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
 //   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
@@ -51,6 +52,37 @@ static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits
   std::memcpy(y, out, count * sizeof(T));
 }
 
+// The keep bits of consecutive groups (16 blocks each) from `block` on, made two at a
+// time by keep128 while at least two more are wanted, else one at a time.
+struct GroupBits {
+  const Keys& keys;
+  uint32_t threshold;
+  uint64_t block;  // first block of the next group to make
+  uint64_t left;   // groups still wanted
+  uint64_t spare = 0;
+  bool have_spare = false;
+
+  uint64_t next() {
+    if (have_spare) {
+      have_spare = false;
+      return spare;
+    }
+    if (left >= 2) {
+      uint64_t two[2];
+      Ops::keep128(keys, block, threshold, two);
+      block += 32;
+      left -= 2;
+      spare = two[1];
+      have_spare = true;
+      return two[0];
+    }
+    const uint64_t bits = Ops::keep64(keys, block, threshold);
+    block += 16;
+    left -= left != 0;
+    return bits;
+  }
+};
+
 // Elements before the first 64-byte boundary of y: streaming stores start there.
 template <class T>
 static inline uint64_t stream_head(const T* y, uint64_t n) {
@@ -73,8 +105,10 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
   const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
-  uint64_t block = word0 >> 2;
-  uint64_t cur = Ops::keep64(keys, block, threshold);
+  // groups 0 .. last hold words word0 .. word0 + n - 1
+  const uint64_t groups = (((word0 & 3) + n - 1) >> 6) + 1;
+  GroupBits src{keys, threshold, word0 >> 2, groups};
+  uint64_t cur = src.next();
   if (kData && e0) {  // head: elements [0, e0), all in group 0
     apply_partial<T, kScale>(x, y, e0, (cur >> r) & lanes_between(0, e0), s);
   }
@@ -84,8 +118,7 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
     const bool data_window = kData && e0 + first < n;
     if (!mask_window && !data_window) break;
     uint64_t next = 0;
-    block += 16;
-    if (first + 64 - r < n) next = Ops::keep64(keys, block, threshold);  // group m + 1 is needed
+    if (first + 64 - r < n) next = src.next();  // group m + 1 is needed
     if (mask_window) {
       uint64_t bits = r ? (cur >> r) | (next << (64 - r)) : cur;
       if (n - first < 64) bits &= lanes_between(0, n - first);

@@ -63,6 +63,12 @@ struct Ops {
     return bits;
   }
 
+  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
+                             uint64_t out[2]) {
+    out[0] = keep64(keys, block, threshold);
+    out[1] = keep64(keys, block + 16, threshold);
+  }
+
   // lane masks from keep bits
   static inline uint32x4_t lanes32(uint64_t nibble) {
     const uint32x4_t sel = {1, 2, 4, 8};

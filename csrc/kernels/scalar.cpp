@@ -27,6 +27,12 @@ struct Ops {
     return bits;
   }
 
+  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
+                             uint64_t out[2]) {
+    out[0] = keep64(keys, block, threshold);
+    out[1] = keep64(keys, block + 16, threshold);
+  }
+
   static void stream_fence() {}
 
   template <class T, bool kScale, bool kStream, class S>
