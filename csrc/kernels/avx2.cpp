@@ -1,6 +1,6 @@
 // avx2.cpp: AVX2 kernels inside target("avx2,fma,f16c").
-// Philox runs on 64-bit lanes (4 blocks per vector, two interleaved sets), vpmuludq for
-// the 32x32->64 products; an in-lane 4x4 transpose puts the words in element order.
+// Philox runs on 64-bit lanes (4 blocks per vector, three interleaved sets), vpmuludq
+// for the 32x32->64 products; a small table puts the compare bits in element order.
 // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
 // expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
 // are AND-ed to +0.0. Scalar spec: philox.hpp and scalar.cpp.
@@ -21,69 +21,111 @@
 namespace pydropout {
 namespace avx2 {
 
+// bits 0, 2, 4, 6 of the index moved to bits 0, 4, 8, 12
+constexpr uint16_t spread_entry(int m) {
+  return static_cast<uint16_t>((m & 1) | ((m >> 2 & 1) << 4) | ((m >> 4 & 1) << 8) | ((m >> 6 & 1) << 12));
+}
+struct SpreadTable {
+  uint16_t v[128];
+  constexpr SpreadTable() : v() {
+    for (int m = 0; m < 128; ++m) v[m] = spread_entry(m);
+  }
+};
+constexpr SpreadTable kSpreadTable{};
+static const uint16_t* const kSpread = kSpreadTable.v;
+
 struct Ops {
+  // Per-call key material: the round keys broadcast once into vectors, so the rounds
+  // XOR them straight from memory instead of holding them in the 16 registers.
+  struct Ctx {
+    alignas(32) uint32_t k[20][8];  // k[r]: k0 of round r, k[10 + r]: k1 of round r
+    uint32_t stream_lo, stream_hi;
+    explicit Ctx(const Keys& keys) : stream_lo(keys.stream_lo), stream_hi(keys.stream_hi) {
+      for (int r = 0; r < 10; ++r) {
+        for (int j = 0; j < 8; ++j) {
+          k[r][j] = keys.k0[r];
+          k[10 + r][j] = keys.k1[r];
+        }
+      }
+    }
+  };
+
+  static inline __m256i key(const Ctx& ctx, int i) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(ctx.k[i]));
+  }
+
   // Philox on 64-bit lanes: each lane keeps its 32-bit word in the low half (the high
   // half is don't-care: vpmuludq reads only low halves), so one vpmuludq gives both
   // halves of a product and one shift the high half; no blends inside the rounds.
-  // Two sets of 4 blocks run interleaved for instruction-level parallelism.
-  static inline uint64_t keep32(const Keys& keys, uint64_t block, uint32_t threshold) {
-    // Merged into 32-bit lanes (set A even, set B odd), lane 4i + v must hold block
-    // 2v + i so that the in-lane transpose leaves vector v holding words 8v .. 8v + 7.
-    const __m256i base = _mm256_set1_epi64x(static_cast<long long>(block));
-    const __m256i ctr_a = _mm256_add_epi64(base, _mm256_setr_epi64x(0, 4, 1, 5));
-    const __m256i ctr_b = _mm256_add_epi64(base, _mm256_setr_epi64x(2, 6, 3, 7));
-    __m256i c0 = ctr_a, c1 = _mm256_srli_epi64(ctr_a, 32);
-    __m256i d0 = ctr_b, d1 = _mm256_srli_epi64(ctr_b, 32);
-    __m256i c2 = _mm256_set1_epi32(static_cast<int>(keys.stream_lo)), d2 = c2;
-    __m256i c3 = _mm256_set1_epi32(static_cast<int>(keys.stream_hi)), d3 = c3;
+  // kSets sets of 4 consecutive blocks (set s, lane j: block + 4s + j) run interleaved.
+  // Each round updates the four words in place and renames them instead of moving
+  // them: after round t, word i of the state lives in register (i + t + 1) % 4.
+  // Returns 16 keep bits per set in out[s] (bit 4j + l: word l of block 4s + j).
+  template <int kSets>
+  __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block, uint32_t threshold,
+                               uint16_t* out) {
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53);
     const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57);
-    for (int round = 0; round < 10; ++round) {
-      const __m256i k0 = _mm256_set1_epi32(static_cast<int>(keys.k0[round]));
-      const __m256i k1 = _mm256_set1_epi32(static_cast<int>(keys.k1[round]));
-      const __m256i p0 = _mm256_mul_epu32(c0, m0);
-      const __m256i p1 = _mm256_mul_epu32(c2, m1);
-      const __m256i q0 = _mm256_mul_epu32(d0, m0);
-      const __m256i q1 = _mm256_mul_epu32(d2, m1);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1), k0);
-      c2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3), k1);
-      c1 = p1;
-      c3 = p0;
-      d0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(q1, 32), d1), k0);
-      d2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(q0, 32), d3), k1);
-      d1 = q1;
-      d3 = q0;
+    __m256i r[kSets][4];
+    const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block)),
+                                          _mm256_setr_epi64x(0, 1, 2, 3));
+#pragma GCC unroll 4
+    for (int s = 0; s < kSets; ++s) {
+      r[s][0] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));
+      r[s][1] = _mm256_srli_epi64(r[s][0], 32);
+      r[s][2] = _mm256_set1_epi32(static_cast<int>(ctx.stream_lo));
+      r[s][3] = _mm256_set1_epi32(static_cast<int>(ctx.stream_hi));
     }
-    const __m256i w0 = _mm256_blend_epi32(c0, _mm256_slli_epi64(d0, 32), 0xAA);
-    const __m256i w1 = _mm256_blend_epi32(c1, _mm256_slli_epi64(d1, 32), 0xAA);
-    const __m256i w2 = _mm256_blend_epi32(c2, _mm256_slli_epi64(d2, 32), 0xAA);
-    const __m256i w3 = _mm256_blend_epi32(c3, _mm256_slli_epi64(d3, 32), 0xAA);
-    const __m256i t0 = _mm256_unpacklo_epi32(w0, w1);
-    const __m256i t1 = _mm256_unpackhi_epi32(w0, w1);
-    const __m256i t2 = _mm256_unpacklo_epi32(w2, w3);
-    const __m256i t3 = _mm256_unpackhi_epi32(w2, w3);
+#pragma GCC unroll 10
+    for (int t = 0; t < 10; ++t) {
+      const int i0 = t & 3, i1 = (t + 1) & 3, i2 = (t + 2) & 3, i3 = (t + 3) & 3;
+#pragma GCC unroll 4
+      for (int s = 0; s < kSets; ++s) {
+        r[s][i0] = _mm256_mul_epu32(r[s][i0], m0);  // p0: lo0 is the new word 3
+        r[s][i2] = _mm256_mul_epu32(r[s][i2], m1);  // p1: lo1 is the new word 1
+        // new word 0 = hi1 ^ c1 ^ k0, new word 2 = hi0 ^ c3 ^ k1 (the key XOR first,
+        // off the multiply's critical path)
+        // (keys as memory operands: holding them would take two of the 16 registers)
+        r[s][i1] = _mm256_xor_si256(_mm256_xor_si256(r[s][i1], key(ctx, t)), _mm256_srli_epi64(r[s][i2], 32));
+        r[s][i3] = _mm256_xor_si256(_mm256_xor_si256(r[s][i3], key(ctx, 10 + t)), _mm256_srli_epi64(r[s][i0], 32));
+      }
+    }
+    // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Integer
+    // threshold: every ISA decides identically. movemask puts word l of block j at bit
+    // 2j (the low half of lane j); the table spreads bits 0, 2, 4, 6 to 0, 4, 8, 12.
     const __m256i thr = _mm256_set1_epi32(static_cast<int>(threshold));
-    const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
-    uint64_t bits = 0;
-    for (int v = 0; v < 4; ++v) {
-      // integer threshold: every ISA decides identically
-      const __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(w[v], thr), w[v]);
-      bits |= static_cast<uint64_t>(static_cast<uint32_t>(
-                  _mm256_movemask_ps(_mm256_castsi256_ps(keep))))
-              << (8 * v);
+#pragma GCC unroll 4
+    for (int s = 0; s < kSets; ++s) {
+      uint32_t bits = 0;
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; ++l) {
+        const __m256i w = r[s][(l + 2) & 3];  // after round 9 word l is in (l + 10) % 4
+        const __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(w, thr), w);
+        const int m = _mm256_movemask_ps(_mm256_castsi256_ps(keep)) & 0x55;
+        bits |= static_cast<uint32_t>(kSpread[m]) << l;
+      }
+      out[s] = static_cast<uint16_t>(bits);
     }
-    return bits;
   }
 
-  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    return keep32(keys, block, threshold) | (keep32(keys, block + 8, threshold) << 32);
+  // Three groups per call as four runs of three sets: three sets are as many as the
+  // 16 vector registers hold without spilling, and give the most parallelism.
+  static constexpr int kGroups = 3;
+  static inline void keep(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out) {
+    uint16_t q[12];
+    for (int c = 0; c < 4; ++c) keep_sets<3>(ctx, block + 12 * static_cast<uint64_t>(c), threshold, q + 3 * c);
+    for (int g = 0; g < 3; ++g) {
+      out[g] = static_cast<uint64_t>(q[4 * g]) | (static_cast<uint64_t>(q[4 * g + 1]) << 16) |
+               (static_cast<uint64_t>(q[4 * g + 2]) << 32) | (static_cast<uint64_t>(q[4 * g + 3]) << 48);
+    }
   }
 
-  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
-                             uint64_t out[2]) {
-    out[0] = keep64(keys, block, threshold);
-    out[1] = keep64(keys, block + 16, threshold);
+  static inline uint64_t keep64(const Ctx& ctx, uint64_t block, uint32_t threshold) {
+    uint16_t q[4];
+    keep_sets<2>(ctx, block, threshold, q);
+    keep_sets<2>(ctx, block + 8, threshold, q + 2);
+    return static_cast<uint64_t>(q[0]) | (static_cast<uint64_t>(q[1]) << 16) |
+           (static_cast<uint64_t>(q[2]) << 32) | (static_cast<uint64_t>(q[3]) << 48);
   }
 
   // lane masks from 8 keep bits

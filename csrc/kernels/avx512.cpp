@@ -50,8 +50,10 @@ struct Ops {
 
   // Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
   // Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.
+  // Out of line: inlined into the loops, its 16 state registers compete with theirs
+  // and spill (measured about 8 % slower).
   template <int kGroups>
-  static inline void keep_groups(const Keys& keys, uint64_t block, uint32_t threshold,
+  __attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block, uint32_t threshold,
                                  uint64_t* out) {
     constexpr int kSets = 2 * kGroups;
     __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
@@ -92,8 +94,9 @@ struct Ops {
     keep_groups<1>(keys, block, threshold, &bits);
     return bits;
   }
-  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
-                             uint64_t out[2]) {
+  using Ctx = Keys;
+  static constexpr int kGroups = 2;
+  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
     keep_groups<2>(keys, block, threshold, out);
   }
 

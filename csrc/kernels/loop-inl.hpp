@@ -1,8 +1,10 @@
 // loop-inl.hpp: the generic forward / mask / apply loops over an `Ops` type.
 // No include guard: each ISA's .cpp includes it inside its own namespace and target
 // region, after defining
-//   Ops::keep64(keys, block, threshold) -> keep bits of words [4*block, 4*block + 64)
-//   Ops::keep128(keys, block, threshold, out) -> out[0] = keep64(block), out[1] = keep64(block + 16)
+//   Ops::Ctx -> the per-call key material, constructed from Keys
+//   Ops::keep64(ctx, block, threshold) -> keep bits of words [4*block, 4*block + 64)
+//   Ops::kGroups, Ops::keep(ctx, block, threshold, out) -> out[g] = keep64(block + 16g),
+//     g < kGroups: several groups at once, where the ISA gains from it
 //   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
 //   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
@@ -52,31 +54,42 @@ static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits
   std::memcpy(y, out, count * sizeof(T));
 }
 
-// The keep bits of consecutive groups (16 blocks each) from `block` on, made two at a
-// time by keep128 while at least two more are wanted, else one at a time.
+// Ops::Ctx built from the call's Keys, or the Keys themselves where Ctx is Keys.
+template <class C> struct CtxHolder {
+  C ctx;
+  explicit CtxHolder(const Keys& keys) : ctx(keys) {}
+};
+template <> struct CtxHolder<Keys> {
+  const Keys& ctx;
+  explicit CtxHolder(const Keys& keys) : ctx(keys) {}
+};
+
+// The keep bits of consecutive groups (16 blocks each) from `block` on, made kGroups at
+// a time while at least that many more are wanted, else one at a time.
 struct GroupBits {
-  const Keys& keys;
+  const typename Ops::Ctx& ctx;
   uint32_t threshold;
   uint64_t block;  // first block of the next group to make
   uint64_t left;   // groups still wanted
-  uint64_t spare = 0;
-  bool have_spare = false;
+  uint64_t buf[Ops::kGroups];
+  int pos = 0, have = 0;
+
+  GroupBits(const typename Ops::Ctx& c, uint32_t t, uint64_t first_block, uint64_t groups)
+      : ctx(c), threshold(t), block(first_block), left(groups) {}
 
   uint64_t next() {
-    if (have_spare) {
-      have_spare = false;
-      return spare;
+    if (pos < have) return buf[pos++];
+    if (left >= static_cast<uint64_t>(Ops::kGroups)) {
+      uint64_t made[Ops::kGroups];  // a local: the object itself never escapes
+      Ops::keep(ctx, block, threshold, made);
+      for (int g = 1; g < Ops::kGroups; ++g) buf[g] = made[g];
+      block += 16 * static_cast<uint64_t>(Ops::kGroups);
+      left -= static_cast<uint64_t>(Ops::kGroups);
+      have = Ops::kGroups;
+      pos = 1;
+      return made[0];
     }
-    if (left >= 2) {
-      uint64_t two[2];
-      Ops::keep128(keys, block, threshold, two);
-      block += 32;
-      left -= 2;
-      spare = two[1];
-      have_spare = true;
-      return two[0];
-    }
-    const uint64_t bits = Ops::keep64(keys, block, threshold);
+    const uint64_t bits = Ops::keep64(ctx, block, threshold);
     block += 16;
     left -= left != 0;
     return bits;
@@ -107,7 +120,8 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
   // groups 0 .. last hold words word0 .. word0 + n - 1
   const uint64_t groups = (((word0 & 3) + n - 1) >> 6) + 1;
-  GroupBits src{keys, threshold, word0 >> 2, groups};
+  const CtxHolder<typename Ops::Ctx> holder(keys);
+  GroupBits src(holder.ctx, threshold, word0 >> 2, groups);
   uint64_t cur = src.next();
   if (kData && e0) {  // head: elements [0, e0), all in group 0
     apply_partial<T, kScale>(x, y, e0, (cur >> r) & lanes_between(0, e0), s);

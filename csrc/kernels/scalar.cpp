@@ -27,10 +27,11 @@ struct Ops {
     return bits;
   }
 
-  static inline void keep128(const Keys& keys, uint64_t block, uint32_t threshold,
-                             uint64_t out[2]) {
+  // one group per keep call
+  using Ctx = Keys;
+  static constexpr int kGroups = 1;
+  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
     out[0] = keep64(keys, block, threshold);
-    out[1] = keep64(keys, block + 16, threshold);
   }
 
   static void stream_fence() {}
