@@ -284,3 +284,26 @@ def test_targets_use_the_rows_the_issue_names():
         assert got["5"].value == pytest.approx(1.2) and got["5"].status() == "PASS"
     assert got["6"].status() == "FAIL" and got["6"].value == pytest.approx(3.1)
     assert np.isfinite([t.value for t in got.values() if t.value is not None]).all()
+
+
+def test_ab_builds_compares_two_cores_in_one_process(capsys):
+    """benchmarks/ab_builds.py loads two builds side by side; the same build twice gives
+    a row per case with both times and their ratio."""
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "ab_builds.py"
+    spec = importlib.util.spec_from_file_location("ab_builds", path)
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    simd, threads = _core.simd_level(), _core.get_num_threads()
+    assert ab.main([_core.__file__, _core.__file__, "--levels", "scalar," + simd,
+                    "--sizes", "1000", "--reps", "2"]) == 0
+    assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # separate copies
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["case", "old", "ns/el", "new", "ns/el", "new/old"]
+    rows = lines[1:]
+    levels = sorted({"scalar", simd})
+    assert len(rows) == 4 * len(levels)
+    for row in rows:
+        *name, old, new, ratio = row.split()
+        assert name[0] in levels and float(old) > 0 and float(new) > 0
+        assert float(ratio) == pytest.approx(float(new) / float(old), rel=0.01, abs=0.002)
