@@ -1,6 +1,8 @@
 """Shared test configuration: the hypothesis "ci" profile, the `isa` and `threads`
-fixtures, and a guard that restores the process-wide state (SIMD level, thread count,
-default generator) after every test, so that tests never depend on their order.
+fixtures, the bit comparisons and context managers that test modules import
+(`from conftest import same_bits`), and a guard that restores the process-wide state
+(SIMD level, thread count, default generator) after every test, so that tests never
+depend on their order.
 """
 
 from __future__ import annotations
@@ -49,6 +51,34 @@ def pytest_report_header(config):
         f"supported_simd_levels={list(SIMD_LEVELS)}, threads={pydropout.get_num_threads()}",
         f"pydropout build: compiler={info.get('compiler')}, openmp={info.get('openmp')}",
     ]
+
+
+def same_bits(a, b) -> bool:
+    """Same dtype, same shape and the same bytes in C order (NaN payloads and -0.0 count)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def assert_same_bits(actual, expected, what=""):
+    """Assert :func:`same_bits`, naming the first differing element when they differ."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    a = np.ascontiguousarray(actual).reshape(-1)
+    b = np.ascontiguousarray(expected).reshape(-1)
+    if a.view(np.uint8).tobytes() == b.view(np.uint8).tobytes():
+        return
+    if a.dtype == np.uint8:
+        diff = np.flatnonzero(a != b)
+    else:
+        udt = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
+        diff = np.flatnonzero(a.view(udt) != b.view(udt))
+    i = int(diff[0])
+    raise AssertionError(
+        f"{what}: {diff.size} of {a.size} elements differ; first at flat index {i}: "
+        f"{a[i]!r} ({a[i:i + 1].view(np.uint8).tobytes().hex()}) != "
+        f"{b[i]!r} ({b[i:i + 1].view(np.uint8).tobytes().hex()})"
+    )
 
 
 @contextlib.contextmanager

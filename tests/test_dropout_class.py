@@ -9,13 +9,9 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
+from conftest import same_bits
 
 UP, DOWN = "upscale_in_train", "downscale_in_infer"
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def data(shape=(8, 16), dtype=np.float32, seed=0):

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import shutil
@@ -25,31 +24,12 @@ import pytest
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from conftest import forced_simd as simd, forced_threads as threads
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "kernel_vectors.txt"
 TWO32, TWO64 = 1 << 32, 1 << 64
 LEVELS = pydropout.supported_simd_levels()
-
-
-@contextlib.contextmanager
-def simd(level):
-    previous = pydropout.simd_level()
-    _core._set_simd(level)
-    try:
-        yield
-    finally:
-        _core._set_simd(previous)
-
-
-@contextlib.contextmanager
-def threads(n):
-    previous = pydropout.get_num_threads()
-    pydropout.set_num_threads(n)
-    try:
-        yield
-    finally:
-        pydropout.set_num_threads(previous)
 
 
 def bits(a: np.ndarray) -> bytes:

@@ -12,6 +12,7 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
+from conftest import same_bits
 
 IMPLS = {"core": pydropout, "reference": ref}
 PS = (0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0)
@@ -21,14 +22,6 @@ END = 2**64
 
 def bits(mask, n):
     return np.unpackbits(mask, count=n, bitorder="little").astype(bool)
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and (
-        np.ascontiguousarray(a).reshape(-1).view(np.uint8).tobytes()
-        == np.ascontiguousarray(b).reshape(-1).view(np.uint8).tobytes()
-    )
 
 
 # ---------------------------------------------------------------------------------------

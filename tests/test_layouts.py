@@ -11,17 +11,11 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
+from conftest import same_bits
 
 IMPLS = {"core": pydropout, "reference": ref}
 UP, DOWN = "upscale_in_train", "downscale_in_infer"
 DTYPES = [np.float16, np.float32, np.float64, ml_dtypes.bfloat16]
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and (
-        np.array(a, order="C").tobytes() == np.array(b, order="C").tobytes()
-    )
 
 
 def G(offset=0):

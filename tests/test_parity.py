@@ -29,6 +29,7 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
+from conftest import assert_same_bits
 
 SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
 THREAD_COUNTS = (1, 2, 3, 8)
@@ -88,27 +89,6 @@ def make_x(shape, dtype, rng, special=True):
         idx = rng.choice(n, size=min(n, max(1, n // 16)), replace=False)
         x.view(udt)[idx] = np.array(nan_bits, udt)[rng.integers(0, 3, idx.size)]
     return x.reshape(shape)
-
-
-def assert_same_bits(actual, expected, what=""):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    a = np.ascontiguousarray(actual).reshape(-1)
-    b = np.ascontiguousarray(expected).reshape(-1)
-    if a.view(np.uint8).tobytes() == b.view(np.uint8).tobytes():
-        return
-    if a.dtype == np.uint8:
-        diff = np.flatnonzero(a != b)
-    else:
-        udt = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-        diff = np.flatnonzero(a.view(udt) != b.view(udt))
-    i = int(diff[0])
-    raise AssertionError(
-        f"{what}: {diff.size} of {a.size} elements differ; first at flat index {i}: "
-        f"{a[i]!r} ({a[i:i + 1].view(np.uint8).tobytes().hex()}) != "
-        f"{b[i]!r} ({b[i:i + 1].view(np.uint8).tobytes().hex()})"
-    )
 
 
 def gen(state):

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import multiprocessing
@@ -23,18 +22,9 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
+from conftest import forced_threads as threads
 
 BIG = 1 << 18  # elements: several OpenMP chunks per call
-
-
-@contextlib.contextmanager
-def threads(n):
-    previous = pydropout.get_num_threads()
-    pydropout.set_num_threads(n)
-    try:
-        yield
-    finally:
-        pydropout.set_num_threads(previous)
 
 
 # -- threads sharing one generator ---------------------------------------------------------

@@ -17,6 +17,7 @@ from hypothesis.extra import numpy as hnp
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from conftest import same_bits
 
 SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
 UP, DOWN = "upscale_in_train", "downscale_in_infer"
@@ -26,13 +27,6 @@ U64 = st.integers(0, 2**64 - 1)
 P = st.one_of(st.sampled_from([0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0]),
               st.floats(0.0, 1.0))
 MODE = st.sampled_from([UP, DOWN])
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and (
-        np.array(a, order="C").tobytes() == np.array(b, order="C").tobytes()
-    )
 
 
 @st.composite

@@ -9,6 +9,7 @@ import pytest
 
 import pydropout as pd
 from pydropout import reference as ref
+from conftest import assert_same_bits
 
 try:
     import ml_dtypes
@@ -18,16 +19,6 @@ except ImportError:  # the bfloat16 extra is optional
     BF16 = []
 
 DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)] + BF16
-
-
-def bits(a):
-    a = np.ascontiguousarray(a)
-    return a.view(f"u{a.dtype.itemsize}")
-
-
-def assert_same_bits(a, b):
-    assert a.shape == b.shape and a.dtype == b.dtype
-    np.testing.assert_array_equal(bits(a), bits(b))
 
 
 def data(shape, dtype, seed=5):

@@ -13,13 +13,9 @@ import numpy as np
 
 import pydropout
 import pydropout.reference as ref
+from conftest import same_bits
 
 T = 8  # Python threads
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def run_threads(target, count=T):

@@ -2,7 +2,6 @@
 pydropout.reference, and the statistical and structural properties that PyTorch's and
 Keras's own dropout tests check (with fixed seeds, so nothing here can flake)."""
 
-import contextlib
 import math
 import statistics
 
@@ -12,6 +11,7 @@ import pytest
 import pydropout as pd
 from pydropout import _core
 from pydropout import reference as ref
+from conftest import assert_same_bits, forced_simd as simd, forced_threads as threads
 
 try:
     import ml_dtypes
@@ -29,11 +29,6 @@ def bits(a):
     return a.view(f"u{a.dtype.itemsize}")
 
 
-def assert_same_bits(a, b):
-    assert a.shape == b.shape and a.dtype == b.dtype
-    np.testing.assert_array_equal(bits(a), bits(b))
-
-
 def data(shape, dtype, seed=1234, specials=True):
     """Standard normal values with NaN, +-inf, -0.0 and +0.0 sprinkled in."""
     rng = np.random.default_rng(seed)
@@ -42,26 +37,6 @@ def data(shape, dtype, seed=1234, specials=True):
         flat = x.reshape(-1)
         flat[rng.choice(flat.size, 5, replace=False)] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
     return x.astype(dtype)
-
-
-@contextlib.contextmanager
-def simd(level):
-    before = pd.simd_level()
-    _core._set_simd(level)
-    try:
-        yield
-    finally:
-        _core._set_simd(before)
-
-
-@contextlib.contextmanager
-def threads(n):
-    before = pd.get_num_threads()
-    pd.set_num_threads(n)
-    try:
-        yield
-    finally:
-        pd.set_num_threads(before)
 
 
 def both(name, *args, state=(SEED, 0, 0), **kwargs):
