@@ -202,15 +202,7 @@ class BlockFrontend:
         if not training:
             if return_mask:
                 raise ValueError("return_mask=True needs training=True: evaluation draws no mask")
-            if mode == UPSCALE:
-                if out is not None:
-                    if out is not xa:
-                        np.copyto(out, xa)
-                    return out
-                return x_block if isinstance(x_block, np.ndarray) else xa
-            factor = np.array(1.0 - p, dtype=np.float64).astype(xa.dtype)
-            with np.errstate(all="ignore"):
-                return np.multiply(xa, factor, out=out)
+            return _common.eval_dropout(x_block, xa, p, mode, out)
 
         xc = _common.flat_contiguous(xa)
         direct = out is not None and _common.Frontend._direct(out, xc)

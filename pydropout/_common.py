@@ -280,6 +280,23 @@ def expand_mask(mask: np.ndarray, noise: Tuple[int, ...], shape: Tuple[int, ...]
     return np.packbits(np.broadcast_to(bits, shape), bitorder="little")
 
 
+def eval_dropout(x, xa, p, mode, out, inplace=False):
+    """Dropout in evaluation mode, after validation: nothing is drawn. Upscale mode
+    returns ``x`` itself (or copies it into ``out``); downscale mode returns
+    ``xa * dtype(1 - p)``, written into ``out`` or, with ``inplace``, into ``x``."""
+    if mode == UPSCALE:
+        if out is not None:
+            if out is not xa:
+                np.copyto(out, xa)
+            return out
+        return x if isinstance(x, np.ndarray) else xa
+    factor = np.array(1.0 - p, dtype=np.float64).astype(xa.dtype)
+    target = out if out is not None else (x if inplace else None)
+    with np.errstate(all="ignore"):
+        y = np.multiply(xa, factor, out=target)
+    return y if target is not None else np.asarray(y)  # a 0-d array stays an array
+
+
 class Frontend:
     """The public functions over one backend (the compiled core or NumPy)."""
 
@@ -449,17 +466,7 @@ class Frontend:
         if noise_shape is not None:
             check_noise_shape(noise_shape, xa.shape)
         self._generator(generator)
-        if mode == UPSCALE:
-            if out is not None:
-                if out is not xa:
-                    np.copyto(out, xa)
-                return out
-            return x if isinstance(x, np.ndarray) else xa
-        factor = np.array(1.0 - p, dtype=np.float64).astype(xa.dtype)
-        target = out if out is not None else (x if inplace else None)
-        with np.errstate(all="ignore"):
-            y = np.multiply(xa, factor, out=target)
-        return y if target is not None else np.asarray(y)  # a 0-d array stays an array
+        return eval_dropout(x, xa, p, mode, out, inplace)
 
     def dropout_with_mask(self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None,
                           out=None):
