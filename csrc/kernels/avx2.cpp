@@ -42,10 +42,8 @@ struct Ops {
     uint32_t stream_lo, stream_hi;
     explicit Ctx(const Keys& keys) : stream_lo(keys.stream_lo), stream_hi(keys.stream_hi) {
       for (int r = 0; r < 10; ++r) {
-        for (int j = 0; j < 8; ++j) {
-          k[r][j] = keys.k0[r];
-          k[10 + r][j] = keys.k1[r];
-        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[r]), _mm256_set1_epi32(static_cast<int>(keys.k0[r])));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[10 + r]), _mm256_set1_epi32(static_cast<int>(keys.k1[r])));
       }
     }
   };
