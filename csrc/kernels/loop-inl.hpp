@@ -22,8 +22,12 @@ static inline uint64_t lanes_between(uint64_t lo, uint64_t hi) {  // bits [lo, h
 static inline void store_mask_word(uint8_t* mask, uint64_t word, uint64_t n, uint64_t bits) {
   const uint64_t nbytes = (n + 7) / 8;
   const uint64_t at = word * 8;
-  const uint64_t len = nbytes - at < 8 ? nbytes - at : 8;
-  std::memcpy(mask + at, &bits, len);  // little-endian: bit i of the word is element 64*word + i
+  // little-endian: bit i of the word is element 64*word + i
+  if (nbytes - at >= 8) {
+    std::memcpy(mask + at, &bits, 8);  // one 8-byte store
+    return;
+  }
+  std::memcpy(mask + at, &bits, nbytes - at);
 }
 
 // `count` (<= 64) bits of a packed mask of n bits starting at bit `first`
