@@ -247,8 +247,8 @@ def _result(op, dtype, n, threads, times, level="avx512"):
     for kind, t in times.items():
         peer = kind if kind in _bench.PEERS else ""
         c = _bench.Candidate(kind, "peer" if peer else kind, peer,
-                             level if kind in ("pydropout", "out", "kernel") else "",
-                             1, lambda: None)
+                             level if kind in ("pydropout", "out", "kernel", "one_thread") else "",
+                             1, lambda: None, threads=1 if kind == "one_thread" else None)
         c.samples = [t, 2 * t]
         cands.append(c)
     return _bench.GroupResult(_bench.GroupKey(op, dtype, n, threads), cands, {})
@@ -284,6 +284,53 @@ def test_targets_use_the_rows_the_issue_names():
         assert got["5"].value == pytest.approx(1.2) and got["5"].status() == "PASS"
     assert got["6"].status() == "FAIL" and got["6"].value == pytest.approx(3.1)
     assert np.isfinite([t.value for t in got.values() if t.value is not None]).all()
+
+
+def test_target_4_prefers_the_one_thread_row_timed_beside_the_all_thread_row():
+    cfg = _bench.make_config([])
+    cfg.default_level, cfg.all_threads = "avx512", 2
+    MI = _bench.MI
+    one = _result("forward", "float32", MI, 1, {"pydropout": 1.0})
+    both = _result("forward", "float32", MI, 2, {"pydropout": 0.5, "one_thread": 0.85})
+    t4 = {t.ident: t for t in _bench.evaluate_targets(cfg, [one, both])}["4"]
+    assert t4.value == pytest.approx(1.7) and t4.status() == "FAIL"
+    assert "interleaved" in t4.detail and "1-thread group" in t4.detail and "2.00x" in t4.detail
+    # without the interleaved row (an older run's groups), the two groups are used
+    both.cands.pop()
+    t4 = {t.ident: t for t in _bench.evaluate_targets(cfg, [one, both])}["4"]
+    assert t4.value == pytest.approx(2.0) and t4.status() == "PASS"
+
+
+def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
+    """The 1-thread row of target 4 runs with one thread (its own thread count, set before
+    each of its samples) and matches the reference like every pydropout row."""
+    if _core.get_num_threads() < 2:
+        pytest.skip("one thread only")
+    threads = _core.get_num_threads()
+    seen = []
+    real = _bench._time
+
+    def spy(fn, number):
+        seen.append(_core.get_num_threads())
+        return real(fn, number)
+
+    cfg = _bench.make_config(["--sizes", "1Mi", "--ops", "forward", "--dtypes", "float32",
+                              "--threads", "all", "--simd", _core.simd_level(),
+                              "--peers", "none", "--no-out", "--no-kernel", "--rounds", "2",
+                              "--min-time", "0.0002", "--budget", "0.05"])
+    key = _bench.GroupKey("forward", "float32", _bench.MI, threads)
+    arrs = _bench.Arrays("float32", _bench.MI, cfg.p)
+    cands = _bench.build_candidates(cfg, key, arrs, _bench.Peers([]))
+    row = next(c for c in cands if c.kind == "one_thread")
+    assert row.threads == 1 and row.simd == cfg.default_level
+    _bench._time = spy
+    try:
+        _bench.run_group(cfg, key, cands)
+    finally:
+        _bench._time = real
+        _core.set_num_threads(threads)
+    assert row.check_result == "ok" and len(row.samples) == 2
+    assert 1 in seen and threads in seen
 
 
 def test_ab_builds_compares_two_cores_in_one_process(capsys):
