@@ -1,6 +1,7 @@
 // avx2.cpp: AVX2 kernels inside target("avx2,fma,f16c").
-// Philox runs on 64-bit lanes (4 blocks per vector, three interleaved sets), vpmuludq
-// for the 32x32->64 products; a small table puts the compare bits in element order.
+// Philox runs on 64-bit lanes that hold two words each (4 blocks per pair of vectors, five
+// interleaved sets), vpmuludq for the 32x32->64 products; a small table puts the compare
+// bits in element order.
 // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
 // expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
 // are AND-ed to +0.0. Scalar spec: philox.hpp and scalar.cpp.
@@ -21,14 +22,14 @@
 namespace pydropout {
 namespace avx2 {
 
-// bits 0, 2, 4, 6 of the index moved to bits 0, 4, 8, 12
+// bit pair j of the index (bits 2j, 2j + 1) moved to bits 4j, 4j + 1
 constexpr uint16_t spread_entry(int m) {
-  return static_cast<uint16_t>((m & 1) | ((m >> 2 & 1) << 4) | ((m >> 4 & 1) << 8) | ((m >> 6 & 1) << 12));
+  return static_cast<uint16_t>((m & 3) | ((m >> 2 & 3) << 4) | ((m >> 4 & 3) << 8) | ((m >> 6 & 3) << 12));
 }
 struct SpreadTable {
-  uint16_t v[128];
+  uint16_t v[256];
   constexpr SpreadTable() : v() {
-    for (int m = 0; m < 128; ++m) v[m] = spread_entry(m);
+    for (int m = 0; m < 256; ++m) v[m] = spread_entry(m);
   }
 };
 constexpr SpreadTable kSpreadTable{};
@@ -52,67 +53,70 @@ struct Ops {
     return _mm256_load_si256(reinterpret_cast<const __m256i*>(ctx.k[i]));
   }
 
-  // Philox on 64-bit lanes: each lane keeps its 32-bit word in the low half (the high
-  // half is don't-care: vpmuludq reads only low halves), so one vpmuludq gives both
-  // halves of a product and one shift the high half; no blends inside the rounds.
+  // Philox on 64-bit lanes holding two words each: A = (word 1 : word 0) and
+  // B = (word 3 : word 2), high half : low half. vpmuludq reads only the low halves, so
+  // it multiplies words 0 and 2 and gives both halves of each product. A round is then
+  //   A' = swap(p1 ^ ((A ^ k0) & high)) = (lo1 : hi1 ^ word 1 ^ k0)
+  //   B' = swap(p0 ^ ((B ^ k1) & high)) = (lo0 : hi0 ^ word 3 ^ k1)
+  // Five operations per product instead of four, but two registers per 4 blocks instead
+  // of four: more sets fit in the 16 registers, and their chains keep the pipes busy.
   // kSets sets of 4 consecutive blocks (set s, lane j: block + 4s + j) run interleaved.
-  // Each round updates the four words in place and renames them instead of moving
-  // them: after round t, word i of the state lives in register (i + t + 1) % 4.
   // Returns 16 keep bits per set in out[s] (bit 4j + l: word l of block 4s + j).
   template <int kSets>
   __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block, uint32_t threshold,
                                uint16_t* out) {
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53);
     const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57);
-    __m256i r[kSets][4];
+    const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
+    __m256i a[kSets], b[kSets];
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block)),
                                           _mm256_setr_epi64x(0, 1, 2, 3));
-#pragma GCC unroll 4
+    const __m256i stream = _mm256_set1_epi64x(static_cast<long long>(
+        (static_cast<uint64_t>(ctx.stream_hi) << 32) | ctx.stream_lo));
+#pragma GCC unroll 8
     for (int s = 0; s < kSets; ++s) {
-      r[s][0] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));
-      r[s][1] = _mm256_srli_epi64(r[s][0], 32);
-      r[s][2] = _mm256_set1_epi32(static_cast<int>(ctx.stream_lo));
-      r[s][3] = _mm256_set1_epi32(static_cast<int>(ctx.stream_hi));
+      a[s] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));  // the 64-bit block counter
+      b[s] = stream;
     }
 #pragma GCC unroll 10
     for (int t = 0; t < 10; ++t) {
-      const int i0 = t & 3, i1 = (t + 1) & 3, i2 = (t + 2) & 3, i3 = (t + 3) & 3;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int s = 0; s < kSets; ++s) {
-        r[s][i0] = _mm256_mul_epu32(r[s][i0], m0);  // p0: lo0 is the new word 3
-        r[s][i2] = _mm256_mul_epu32(r[s][i2], m1);  // p1: lo1 is the new word 1
-        // new word 0 = hi1 ^ c1 ^ k0, new word 2 = hi0 ^ c3 ^ k1 (the key XOR first,
-        // off the multiply's critical path)
-        // (keys as memory operands: holding them would take two of the 16 registers)
-        r[s][i1] = _mm256_xor_si256(_mm256_xor_si256(r[s][i1], key(ctx, t)), _mm256_srli_epi64(r[s][i2], 32));
-        r[s][i3] = _mm256_xor_si256(_mm256_xor_si256(r[s][i3], key(ctx, 10 + t)), _mm256_srli_epi64(r[s][i0], 32));
+        const __m256i p0 = _mm256_mul_epu32(a[s], m0);
+        const __m256i p1 = _mm256_mul_epu32(b[s], m1);
+        // (keys as memory operands: holding them would take registers the sets need)
+        const __m256i ta = _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], key(ctx, t)), high));
+        const __m256i tb = _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], key(ctx, 10 + t)), high));
+        a[s] = _mm256_shuffle_epi32(ta, 0xB1);
+        b[s] = _mm256_shuffle_epi32(tb, 0xB1);
       }
     }
     // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Integer
-    // threshold: every ISA decides identically. movemask puts word l of block j at bit
-    // 2j (the low half of lane j); the table spreads bits 0, 2, 4, 6 to 0, 4, 8, 12.
+    // threshold: every ISA decides identically. movemask puts words 0, 1 (2, 3) of block
+    // j at bits 2j, 2j + 1; the table moves bit pair j to bits 4j, 4j + 1.
     const __m256i thr = _mm256_set1_epi32(static_cast<int>(threshold));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int s = 0; s < kSets; ++s) {
-      uint32_t bits = 0;
-#pragma GCC unroll 4
-      for (int l = 0; l < 4; ++l) {
-        const __m256i w = r[s][(l + 2) & 3];  // after round 9 word l is in (l + 10) % 4
-        const __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(w, thr), w);
-        const int m = _mm256_movemask_ps(_mm256_castsi256_ps(keep)) & 0x55;
-        bits |= static_cast<uint32_t>(kSpread[m]) << l;
-      }
-      out[s] = static_cast<uint16_t>(bits);
+      const __m256i ka = _mm256_cmpeq_epi32(_mm256_max_epu32(a[s], thr), a[s]);
+      const __m256i kb = _mm256_cmpeq_epi32(_mm256_max_epu32(b[s], thr), b[s]);
+      const int ma = _mm256_movemask_ps(_mm256_castsi256_ps(ka));
+      const int mb = _mm256_movemask_ps(_mm256_castsi256_ps(kb));
+      out[s] = static_cast<uint16_t>(kSpread[ma] | (kSpread[mb] << 2));
     }
   }
 
-  // Three groups per call as four runs of three sets: three sets are as many as the
-  // 16 vector registers hold without spilling, and give the most parallelism.
-  static constexpr int kGroups = 3;
+  // kGroups groups (4 kGroups sets) per call, as four runs of five sets. Five sets (ten
+  // state registers, the two multipliers, the high-half mask and temporaries) are the
+  // most the 16 registers hold without spilling, and were the fastest of 3 to 7 on Zen 4
+  // (benchmarks/ab_builds.py).
+  static constexpr int kSets = 5;
+  static constexpr int kGroups = 5;
+  static_assert((4 * kGroups) % kSets == 0, "whole runs of sets");
   static inline void keep(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out) {
-    uint16_t q[12];
-    for (int c = 0; c < 4; ++c) keep_sets<3>(ctx, block + 12 * static_cast<uint64_t>(c), threshold, q + 3 * c);
-    for (int g = 0; g < 3; ++g) {
+    uint16_t q[4 * kGroups];
+    for (int c = 0; c < 4 * kGroups / kSets; ++c)
+      keep_sets<kSets>(ctx, block + 4 * kSets * static_cast<uint64_t>(c), threshold, q + kSets * c);
+    for (int g = 0; g < kGroups; ++g) {
       out[g] = static_cast<uint64_t>(q[4 * g]) | (static_cast<uint64_t>(q[4 * g + 1]) << 16) |
                (static_cast<uint64_t>(q[4 * g + 2]) << 32) | (static_cast<uint64_t>(q[4 * g + 3]) << 48);
     }
@@ -120,8 +124,7 @@ struct Ops {
 
   static inline uint64_t keep64(const Ctx& ctx, uint64_t block, uint32_t threshold) {
     uint16_t q[4];
-    keep_sets<2>(ctx, block, threshold, q);
-    keep_sets<2>(ctx, block + 8, threshold, q + 2);
+    keep_sets<4>(ctx, block, threshold, q);
     return static_cast<uint64_t>(q[0]) | (static_cast<uint64_t>(q[1]) << 16) |
            (static_cast<uint64_t>(q[2]) << 32) | (static_cast<uint64_t>(q[3]) << 48);
   }
