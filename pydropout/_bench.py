@@ -1517,7 +1517,8 @@ def readme_md(cfg: Config, meta, results: List[GroupResult], targets: List[Targe
         f"jax {meta['versions']['jax']}, p = {cfg.p}, {meta['date']}, with",
         "",
         "```bash",
-        f"python benchmarks/bench_dropout.py {' '.join(cfg.argv)}".rstrip(),
+        " ".join([f"{k}={v}" for k, v in meta.get("env", {}).items() if v]
+                 + ["python benchmarks/bench_dropout.py"] + list(cfg.argv)),
         "```",
         "",
         "GB/s counts bytes read + written (mask bytes included); the copy is "

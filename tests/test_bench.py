@@ -286,6 +286,14 @@ def test_targets_use_the_rows_the_issue_names():
     assert np.isfinite([t.value for t in got.values() if t.value is not None]).all()
 
 
+def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_PROC_BIND", "close")
+    monkeypatch.delenv("PYDROPOUT_SIMD", raising=False)
+    assert _bench.main(TINY + ["--ops", "forward", "--no-plot", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "readme.md").read_text()
+    assert "OMP_PROC_BIND=close python benchmarks/bench_dropout.py --sizes 1Ki" in text
+
+
 def test_target_4_prefers_the_one_thread_row_timed_beside_the_all_thread_row():
     cfg = _bench.make_config([])
     cfg.default_level, cfg.all_threads = "avx512", 2
