@@ -160,16 +160,6 @@ double scale_for(DType dt, double s) {
   }
 }
 
-Draw make_draw(int64_t threshold, bool drop_all, uint64_t seed, uint64_t stream, uint64_t offset) {
-  Draw d;
-  d.seed = seed;
-  d.stream = stream;
-  d.offset = offset;
-  d.drop_all = drop_all;
-  d.threshold = static_cast<uint32_t>(threshold);
-  return d;
-}
-
 struct FastArgs {
   py::array x;
   DType dt = DType::f32;
@@ -333,7 +323,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
            uint64_t offset) {
           const ArrayInfo info = check_pair(x, y, dtype_code);
           uint8_t* mp = mask_ptr(mask, info.n, true);
-          const Draw d = make_draw(threshold, drop_all, seed, stream, offset);
+          const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
           const Scale s{apply_scale, scale};
           const void* src = x.data();
           void* dst = y.mutable_data();
@@ -343,7 +333,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   m.def("mask", [](py::array mask, uint64_t n, int64_t threshold, bool drop_all, uint64_t seed,
                    uint64_t stream, uint64_t offset) {
     uint8_t* mp = mask_ptr(mask, n, true);
-    const Draw d = make_draw(threshold, drop_all, seed, stream, offset);
+    const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
     maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
   });
 
@@ -357,7 +347,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     const uint64_t runs = static_cast<uint64_t>(starts.size());
     if (runs * len != info.n) throw py::value_error("runs * run_length must equal x.size");
     uint8_t* mp = mask_ptr(mask, info.n, true);
-    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const Draw d{seed, stream, 0, static_cast<uint32_t>(threshold), false};
     const Scale s{apply_scale, scale};
     const void* src = x.data();
     void* dst = y.mutable_data();
@@ -369,7 +359,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
                         py::array_t<uint64_t, py::array::c_style> starts, uint64_t len) {
     const uint64_t runs = static_cast<uint64_t>(starts.size());
     uint8_t* mp = mask_ptr(mask, runs * len, true);
-    const Draw d = make_draw(threshold, false, seed, stream, 0);
+    const Draw d{seed, stream, 0, static_cast<uint32_t>(threshold), false};
     const uint64_t* ws = starts.data();
     maybe_nogil(runs * len, [&] { dropout_mask_runs(mp, runs, len, ws, d); });
   });

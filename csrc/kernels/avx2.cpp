@@ -105,6 +105,12 @@ struct Ops {
     }
   }
 
+  // the 64 keep bits of a group from its four sets' 16
+  static inline uint64_t group_bits(const uint16_t* q) {
+    return static_cast<uint64_t>(q[0]) | (static_cast<uint64_t>(q[1]) << 16) |
+           (static_cast<uint64_t>(q[2]) << 32) | (static_cast<uint64_t>(q[3]) << 48);
+  }
+
   // kGroups groups (4 kGroups sets) per call, as four runs of five sets. Five sets (ten
   // state registers, the two multipliers, the high-half mask and temporaries) are the
   // most the 16 registers hold without spilling, and were the fastest of 3 to 7 on Zen 4
@@ -116,17 +122,13 @@ struct Ops {
     uint16_t q[4 * kGroups];
     for (int c = 0; c < 4 * kGroups / kSets; ++c)
       keep_sets<kSets>(ctx, block + 4 * kSets * static_cast<uint64_t>(c), threshold, q + kSets * c);
-    for (int g = 0; g < kGroups; ++g) {
-      out[g] = static_cast<uint64_t>(q[4 * g]) | (static_cast<uint64_t>(q[4 * g + 1]) << 16) |
-               (static_cast<uint64_t>(q[4 * g + 2]) << 32) | (static_cast<uint64_t>(q[4 * g + 3]) << 48);
-    }
+    for (int g = 0; g < kGroups; ++g) out[g] = group_bits(q + 4 * g);
   }
 
   static inline uint64_t keep64(const Ctx& ctx, uint64_t block, uint32_t threshold) {
     uint16_t q[4];
     keep_sets<4>(ctx, block, threshold, q);
-    return static_cast<uint64_t>(q[0]) | (static_cast<uint64_t>(q[1]) << 16) |
-           (static_cast<uint64_t>(q[2]) << 32) | (static_cast<uint64_t>(q[3]) << 48);
+    return group_bits(q);
   }
 
   // lane masks from 8 keep bits

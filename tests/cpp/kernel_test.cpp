@@ -77,16 +77,6 @@ std::vector<uint64_t> cuts(uint64_t n) {
   return c;
 }
 
-Draw make_draw(uint64_t seed, uint64_t stream, uint64_t offset, uint32_t threshold, int drop_all) {
-  Draw d;
-  d.seed = seed;
-  d.stream = stream;
-  d.offset = offset;
-  d.threshold = threshold;
-  d.drop_all = drop_all != 0;
-  return d;
-}
-
 void check_forward(const KernelTable& t, const std::string& isa, std::istringstream& in, int line) {
   int code, drop_all, apply;
   uint64_t n, seed, stream, offset, sbits;
@@ -121,7 +111,7 @@ void check_forward(const KernelTable& t, const std::string& isa, std::istringstr
     expect(gy.body() == y && gy.guards_ok(), tag + " (no mask): output", line);
   }
   // the whole-array driver (special cases of p, chunking)
-  const Draw d = make_draw(seed, stream, offset, threshold, drop_all);
+  const Draw d{seed, stream, offset, threshold, drop_all != 0};
   Guarded gy(n * es), gm((n + 7) / 8);
   dropout_forward(static_cast<DType>(code), x.data(), gy.data(), gm.data(), n, d, scale);
   expect(gy.body() == y && gm.body() == m && gy.guards_ok() && gm.guards_ok(), tag + " (driver)", line);
@@ -143,7 +133,7 @@ void check_mask(const KernelTable& t, const std::string& isa, std::istringstream
       if (c[k + 1] > c[k]) t.mask(gm.data() + c[k] / 8, c[k + 1] - c[k], keys, offset + c[k], threshold);
     expect(gm.body() == m && gm.guards_ok(), tag, line);
   }
-  const Draw d = make_draw(seed, stream, offset, threshold, drop_all);
+  const Draw d{seed, stream, offset, threshold, drop_all != 0};
   Guarded gm((n + 7) / 8);
   dropout_mask(gm.data(), n, d);
   expect(gm.body() == m && gm.guards_ok(), tag + " (driver)", line);
