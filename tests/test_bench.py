@@ -286,6 +286,31 @@ def test_targets_use_the_rows_the_issue_names():
     assert np.isfinite([t.value for t in got.values() if t.value is not None]).all()
 
 
+def test_targets_state_the_floor_the_words_alone_set():
+    cfg = _bench.make_config([])
+    cfg.default_level, cfg.all_threads = "avx512", 2
+    MI = _bench.MI
+    res = [
+        _result("forward_mask", "float16", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 21.0}),
+        _result("mask", _bench.NO_DTYPE, 16 * MI, 2, {"ceiling": 0.5, "pydropout": 18.0}),
+        _result("forward", "float32", MI, 1, {"pydropout": 400e-6, "numpy": 3300e-6}),
+        _result("mask", _bench.NO_DTYPE, MI, 1, {"ceiling": 0.1e-6, "pydropout": 350e-6}),
+    ]
+    got = {t.ident: t for t in _bench.evaluate_targets(cfg, res)}
+    # ratio to the forward group's copy, not to the mask group's own (mask-sized) copy
+    assert "the words alone (dropout_mask) 1.80x copy" in got["1 float16"].detail
+    assert got["1 float16"].value == pytest.approx(2.1)
+    assert "the limit needs <= 330.0 us" in got["3 numpy"].detail
+    assert "the words alone (dropout_mask) 350.0 us" in got["3 numpy"].detail
+    # without the mask groups the details say nothing of a floor
+    got = {t.ident: t for t in _bench.evaluate_targets(cfg, [res[0], res[2]])}
+    assert "words alone" not in got["1 float16"].detail + got["3 numpy"].detail
+    # --quick measures both floors
+    qcfg = _bench.make_config(["--quick"])
+    assert {(k.n, k.threads) for k in _bench.plan(qcfg) if k.op == "mask"} == \
+        {(MI, 1), (16 * MI, qcfg.all_threads)}
+
+
 def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_PROC_BIND", "close")
     monkeypatch.delenv("PYDROPOUT_SIMD", raising=False)
