@@ -106,6 +106,10 @@ PYDROPOUT_KINDS = ("pydropout", "out", "kernel", "alt")
 # checked words straddle the carry of the block counter into its high word.
 CHECK_SEED, CHECK_STREAM, CHECK_OFFSET = 0x0123456789ABCDEF, 7, 4 * 2**32 - 4099
 SLOW_PEER = 0.05  # seconds per call
+# After a torch or JAX sample the next candidates wait at least this share of the sample's
+# time: a JAX call on 16 Mi elements keeps the two CPUs busy for over 10 ms after it
+# returns, and pydropout's 2-thread calls in that window ran at half speed.
+GAP_SHARE = 0.2
 CHECK_FULL = MI  # up to this size the whole output is compared; above it, slices
 CHECK_SLICE = 64 * KI  # elements per compared slice (a multiple of 8: whole mask bytes)
 
@@ -185,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "is reached (default 3, --quick 1)")
     ap.add_argument("--gap", type=float, default=0.002,
                     help="seconds of sleep after a torch or JAX sample, so their idle worker "
-                    "threads stop spinning before the next candidate (default 0.002)")
+                    "threads stop spinning before the next candidate (default 0.002; at "
+                    "least a fifth of the sample's own time)")
     ap.add_argument("--out", default="bench-out",
                     help="folder for results.md, results.json, throughput.png, readme.md "
                     "(default ./bench-out)")
@@ -1032,7 +1037,7 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
             one = min(_time(c.fn, 1) for _ in range(2))
             c.number = max(1, min(10**6, math.ceil(cfg.min_time / max(one, 1e-9))))
         if c.foreign_pool:
-            time.sleep(cfg.gap)
+            time.sleep(max(cfg.gap, GAP_SHARE * warm))
     max_rounds = rounds_for(cfg, key.n)
     min_rounds = min(cfg.min_rounds, max_rounds)
     gc_was = gc.isenabled()
@@ -1049,7 +1054,7 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
                 _prepare(c, key.threads)
                 c.samples.append(_time(c.fn, c.number))
                 if c.foreign_pool:
-                    time.sleep(cfg.gap)
+                    time.sleep(max(cfg.gap, GAP_SHARE * c.samples[-1] * c.number))
                 # a peer slower than SLOW_PEER per call (10 to 100 times pydropout) has
                 # shown what it is after two samples; the rounds go on for the rest
                 if c.kind == "peer" and len(c.samples) >= min(2, min_rounds) \

@@ -366,6 +366,29 @@ def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
     assert 1 in seen and threads in seen
 
 
+def test_candidates_wait_after_a_foreign_pool_in_proportion_to_its_sample(monkeypatch):
+    """After a torch or JAX sample the next candidate waits at least GAP_SHARE of that
+    sample's time (their worker threads stay busy after a long call returns)."""
+    cfg = _bench.make_config(["--rounds", "2", "--min-time", "0.0001", "--gap", "0.001"])
+    fake_times = {"peer": 0.5, "ours": 0.001}
+    monkeypatch.setattr(_bench, "_time", lambda fn, number: fake_times[fn()])
+    sleeps = []
+    monkeypatch.setattr(_bench.time, "sleep", sleeps.append)
+    cands = [_bench.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True),
+             _bench.Candidate("ours", "pydropout", "", "", 1, lambda: "ours")]
+    _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    assert len(cands[0].samples) == 2
+    # one sleep after the warm-up call and one after each timed sample, none after ours
+    assert len(sleeps) == 3
+    assert all(s == pytest.approx(_bench.GAP_SHARE * 0.5) for s in sleeps)
+    # a short peer sample still waits --gap
+    fake_times["peer"] = 0.0001
+    sleeps.clear()
+    cands = [_bench.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True)]
+    _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    assert sleeps and all(s == pytest.approx(0.001) for s in sleeps)
+
+
 def test_ab_builds_compares_two_cores_in_one_process(capsys):
     """benchmarks/ab_builds.py loads two builds side by side; the same build twice gives
     a row per case with both times and their ratio."""
