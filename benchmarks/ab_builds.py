@@ -8,7 +8,7 @@ Build the old commit into another build directory first (for example
 and pass the two ``_core*.so`` files. Both are loaded side by side under different
 package names and called alternately, so a noisy shared machine slows both alike; each
 time is the minimum over the repetitions of the mean of three back-to-back calls.
-Prints ns per element for mask, forward and forward + mask (float32, float16) and the
+Prints ns per element for mask, forward and forward + mask (float32, float16, float64) and the
 ratio new / old (below 1: the new build is faster).
 """
 
@@ -46,6 +46,8 @@ def cases(n: int):
     m = np.empty((n + 7) // 8, np.uint8)
     h = np.ones(n, np.float16)
     hy = np.empty_like(h)
+    d = np.ones(n, np.float64)
+    dy = np.empty_like(d)
     t = 2**31  # p = 0.5
     off = 3  # a block-misaligned offset
     return [
@@ -53,6 +55,7 @@ def cases(n: int):
         ("forward f32", lambda c: c.forward(x, y, None, 2, t, False, 2.0, True, 1, 0, off)),
         ("forward+mask f32", lambda c: c.forward(x, y, m, 2, t, False, 2.0, True, 1, 0, off)),
         ("forward+mask f16", lambda c: c.forward(h, hy, m, 0, t, False, 2.0, True, 1, 0, off)),
+        ("forward+mask f64", lambda c: c.forward(d, dy, m, 3, t, False, 2.0, True, 1, 0, off)),
     ]
 
 

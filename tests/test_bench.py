@@ -405,7 +405,7 @@ def test_ab_builds_compares_two_cores_in_one_process(capsys):
     assert lines[0].split() == ["case", "old", "ns/el", "new", "ns/el", "new/old"]
     rows = lines[1:]
     levels = sorted({"scalar", simd})
-    assert len(rows) == 4 * len(levels)
+    assert len(rows) == 5 * len(levels)  # mask, forward f32, forward + mask f32 / f16 / f64
     for row in rows:
         *name, old, new, ratio = row.split()
         assert name[0] in levels and float(old) > 0 and float(new) > 0
