@@ -146,11 +146,6 @@ struct Ops {
   }
 
   static inline void stream_fence() { _mm_sfence(); }
-  // A forward pass at this level is bound by Philox, not memory, except for float64: plain
-  // stores to the 64-byte aligned windows were 2-6 % faster than streaming ones for
-  // float32 and float16 (16 and 64 Mi, 1 and 2 threads, benchmarks/ab_builds.py), and 20 %
-  // slower for float64. Backward (apply) always streams: it only moves memory.
-  template <class T> static constexpr bool forward_streams() { return sizeof(T) >= 8; }
 
   // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
   template <bool kStream> static inline void store(float* p, __m256 v) {

@@ -101,10 +101,6 @@ struct Ops {
   }
 
   static inline void stream_fence() { _mm_sfence(); }
-  // A forward pass over float32 or float64 is bound by memory at two threads: it streams.
-  // Over float16 Philox is the limit, and plain stores to the 64-byte aligned windows were
-  // 2-4 % faster (16 and 64 Mi, 2 threads, benchmarks/ab_builds.py).
-  template <class T> static constexpr bool forward_streams() { return sizeof(T) >= 4; }
 
   // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
   template <bool kStream> static inline void store(float* p, __m512 v) {

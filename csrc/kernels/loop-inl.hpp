@@ -7,10 +7,8 @@
 //     g < kGroups: several groups at once, where the ISA gains from it
 //   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
 //   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
-//   Ops::forward_streams<T>() -> whether a forward pass over T uses them (see kStream)
-// apply64's kStream asks for non-temporal stores. For outputs that large the loops start
-// their windows on 64-byte boundaries of y; the forward loop then streams only where the
-// ISA says it pays (a compute-bound pass does better with plain, aligned stores).
+// apply64's kStream asks for non-temporal stores; the loops then start their windows on
+// 64-byte boundaries of y.
 
 template <class T> struct ScaleOf { using type = float; };
 template <> struct ScaleOf<double> { using type = double; };
@@ -121,7 +119,6 @@ template <class T, bool kScale, bool kData, bool kMask, bool kStream>
 static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
                                 uint64_t word0, uint32_t threshold, typename ScaleOf<T>::type s) {
   if (n == 0) return;
-  constexpr bool kNT = kStream && Ops::template forward_streams<T>();
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
   const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
@@ -149,14 +146,14 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
       const uint64_t start = e0 + first;
       uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
       if (n - start >= 64) {
-        Ops::template apply64<T, kScale, kNT>(x + start, y + start, bits, s);  // main loop
+        Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
       } else {
         apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail
       }
     }
     cur = next;
   }
-  if (kNT) Ops::stream_fence();
+  if (kStream) Ops::stream_fence();
 }
 
 template <class T, bool kScale, bool kStream>

@@ -86,7 +86,6 @@ struct Ops {
 
   // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
   static inline void stream_fence() {}
-  template <class T> static constexpr bool forward_streams() { return false; }
 
   template <class T, bool kScale, bool kStream, class S>
   static inline void apply64(const T* x, T* y, uint64_t bits, S s) {

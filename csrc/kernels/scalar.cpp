@@ -35,7 +35,6 @@ struct Ops {
   }
 
   static void stream_fence() {}
-  template <class T> static constexpr bool forward_streams() { return false; }  // none to make
 
   template <class T, bool kScale, bool kStream, class S>
   static void apply64(const T* x, T* y, uint64_t bits, S s) {
