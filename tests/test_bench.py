@@ -410,3 +410,29 @@ def test_ab_builds_compares_two_cores_in_one_process(capsys):
         *name, old, new, ratio = row.split()
         assert name[0] in levels and float(old) > 0 and float(new) > 0
         assert float(ratio) == pytest.approx(float(new) / float(old), rel=0.01, abs=0.002)
+
+
+def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
+    """benchmarks/philox_rounds.cpp (the layouts docs/DESIGN.md compares) builds at the
+    baseline ISA and every row it can run on this CPU reproduces the scalar Philox words
+    before it is timed."""
+    import pathlib
+    import platform
+    import shutil
+    import subprocess
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None or platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("needs a C++ compiler on x86-64")
+    src = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "philox_rounds.cpp"
+    exe = tmp_path / "philox_rounds"
+    subprocess.run([cxx, "-O2", "-march=x86-64", "-std=c++17", str(src), "-o", str(exe)],
+                   check=True, capture_output=True)
+    run = subprocess.run([str(exe), "20"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = run.stdout.splitlines()[1:]
+    assert rows and "WRONG" not in run.stdout
+    levels = _core.supported_simd_levels()
+    assert any(r.startswith("avx512 4 sets, shift") for r in rows) == ("avx512" in levels)
+    assert any(r.startswith("avx2 5 two-word sets") for r in rows) == ("avx2" in levels)
+    assert all(float(r.split()[-1]) > 0 for r in rows)
