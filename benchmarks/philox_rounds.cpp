@@ -9,7 +9,7 @@
 // of 8 blocks, the high half of each product taken by a shift (as in the kernel), a
 // vpshufd, a vprorq or IFMA's vpmadd52huq, and S sets interleaved with K scalar blocks.
 // AVX2 rows: O sets of 4 blocks with one word per lane and T sets with two words per lane.
-// Rows the CPU cannot run are skipped. The results are checked against a scalar Philox,
+// Rows of a level the CPU lacks are skipped. The results are checked against a scalar Philox,
 // so a row that prints is computing the real stream.
 #include <immintrin.h>
 
@@ -248,6 +248,18 @@ void run(Row* rows, int count, const Keys& k, int iters, int passes) {
   for (int r = 0; r < count; ++r) std::printf("%-44s %.4f\n", rows[r].name, rows[r].best);
 }
 
+// The CPU features behind pydropout's "avx512" and "avx2" levels (csrc/dispatch.cpp), so
+// this program runs the rows of exactly the levels pydropout.supported_simd_levels() names.
+bool has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("bmi2");
+}
+bool has_avx2() {
+  return has_avx512() || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -257,7 +269,7 @@ int main(int argc, char** argv) {
   Row rows[32];
   int count = 0;
   auto add = [&](const char* name, int blocks, RoundsFn fn) { rows[count++] = Row{name, blocks, fn}; };
-  if (__builtin_cpu_supports("avx512f")) {
+  if (has_avx512()) {
     add("avx512 4 sets, shift (the kernel)", 32, rounds512<4, 0, kShift>);
     add("avx512 5 sets, shift", 40, rounds512<5, 0, kShift>);
     add("avx512 6 sets, shift", 48, rounds512<6, 0, kShift>);
@@ -269,7 +281,7 @@ int main(int argc, char** argv) {
     add("avx512 4 sets + 4 scalar blocks", 36, rounds512<4, 4, kShift>);
     add("scalar 4 blocks (no vector sets)", 4, rounds512<0, 4, kShift>);
   }
-  if (__builtin_cpu_supports("avx2")) {
+  if (has_avx2()) {
     add("avx2 5 two-word sets (the kernel)", 20, rounds256<0, 5>);
     add("avx2 4 two-word sets", 16, rounds256<0, 4>);
     add("avx2 3 one-word sets", 12, rounds256<3, 0>);

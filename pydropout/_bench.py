@@ -1015,6 +1015,11 @@ def _time(fn: Callable[[], Any], number: int) -> float:
     return (t1 - t0) * 1e-9 / number
 
 
+def _settle(cfg: Config, seconds: float):
+    """After a torch or JAX call of `seconds`: let its worker threads go idle."""
+    time.sleep(max(cfg.gap, GAP_SHARE * seconds))
+
+
 def _prepare(c: Candidate, threads: int):
     if c.simd:
         _core._set_simd(c.simd)
@@ -1037,7 +1042,7 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
             one = min(_time(c.fn, 1) for _ in range(2))
             c.number = max(1, min(10**6, math.ceil(cfg.min_time / max(one, 1e-9))))
         if c.foreign_pool:
-            time.sleep(max(cfg.gap, GAP_SHARE * warm))
+            _settle(cfg, warm)
     max_rounds = rounds_for(cfg, key.n)
     min_rounds = min(cfg.min_rounds, max_rounds)
     gc_was = gc.isenabled()
@@ -1054,7 +1059,7 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
                 _prepare(c, key.threads)
                 c.samples.append(_time(c.fn, c.number))
                 if c.foreign_pool:
-                    time.sleep(max(cfg.gap, GAP_SHARE * c.samples[-1] * c.number))
+                    _settle(cfg, c.samples[-1] * c.number)
                 # a peer slower than SLOW_PEER per call (10 to 100 times pydropout) has
                 # shown what it is after two samples; the rounds go on for the rest
                 if c.kind == "peer" and len(c.samples) >= min(2, min_rounds) \
