@@ -7,6 +7,16 @@ iff ``word >= floor(p * 2**32)``; kept elements are scaled in training
 thread count and machine, and ``pydropout.reference`` reproduces them in plain NumPy.
 """
 
+import os as _os
+
+# The CPUs this process may run on, read before the compiled core loads: with
+# OMP_PROC_BIND set, OpenMP binds the importing thread to a single CPU as it loads, and
+# threads started from it later (another library's pool) would inherit that one CPU.
+try:
+    _START_CPUS = frozenset(_os.sched_getaffinity(0))
+except (AttributeError, OSError):  # not Linux
+    _START_CPUS = None
+
 try:
     from . import _core
 except ImportError:  # a source checkout: use the installed build of the extension

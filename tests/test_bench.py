@@ -436,3 +436,38 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
     assert any(r.startswith("avx512 4 sets, shift") for r in rows) == ("avx512" in levels)
     assert any(r.startswith("avx2 5 two-word sets") for r in rows) == ("avx2" in levels)
     assert all(float(r.split()[-1]) > 0 for r in rows)
+
+
+def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
+    """With OMP_PROC_BIND (the README's benchmark command) OpenMP binds the importing
+    thread to one CPU. JAX starts its pool from that thread, so the benchmark starts it
+    inside `process_cpus()`: threads started there get every CPU the process had, and the
+    thread's own binding comes back afterwards. The machine line counts those CPUs too."""
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux and two CPUs")
+    script = tmp_path / "bind.py"
+    script.write_text(
+        "import os, threading, pydropout\n"
+        "from pydropout import _bench\n"
+        "start = pydropout._START_CPUS\n"
+        "bound = os.sched_getaffinity(0)\n"
+        "seen = []\n"
+        "with _bench.process_cpus():\n"
+        "    t = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))\n"
+        "    t.start(); t.join()\n"
+        "cfg = _bench.make_config(['--peers', 'none'])\n"
+        "m = _bench.machine_info(cfg, _bench.Peers([]))\n"
+        "print(len(start), len(bound), len(seen[0]), seen[0] == start,\n"
+        "      os.sched_getaffinity(0) == bound, m['cpus_usable'])\n")
+    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    start, bound, seen, same, restored, usable = out.stdout.split()
+    n = len(os.sched_getaffinity(0))
+    assert (int(start), int(bound)) == (n, 1)  # the binding this guards against
+    assert (int(seen), same, restored, int(usable)) == (n, "True", "True", n)
