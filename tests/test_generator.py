@@ -351,3 +351,40 @@ def test_chunk_invariance_of_rows_and_large_pieces(num_threads):
     masks = [bits(pydropout.dropout_mask(b - a, 0.5, generator=pydropout.Generator(
         5, offset=17 + a)), b - a) for a, b in zip(cuts[:-1], cuts[1:])]
     np.testing.assert_array_equal(np.concatenate(masks), whole.reshape(-1) != 0)
+
+
+SPEC_SIGNATURES = {
+    "dropout": "(x, p=0.5, training=True, inplace=False, *, mode='upscale_in_train', "
+               "noise_shape=None, generator=None, out=None)",
+    "dropout_with_mask": "(x, p=0.5, *, mode='upscale_in_train', noise_shape=None, "
+                         "generator=None, out=None)",
+    "dropout_backward": "(grad, mask, p, *, mode='upscale_in_train', noise_shape=None, "
+                        "out=None)",
+    "dropout_mask": "(shape, p, *, generator=None)",
+}
+
+
+@pytest.mark.parametrize("module", ["pydropout", "pydropout.reference"])
+@pytest.mark.parametrize("name", sorted(SPEC_SIGNATURES))
+def test_public_functions_have_the_spec_signatures(module, name):
+    import importlib
+    import inspect
+
+    f = getattr(importlib.import_module(module), name)
+    assert str(inspect.signature(f)) == SPEC_SIGNATURES[name]
+
+
+def test_generator_signature_is_readable_and_matches_the_constructor():
+    """SPEC: Generator(seed=None, *, stream=0, offset=0): inspect reads that signature
+    from the compiled class, and the constructor enforces it."""
+    import inspect
+
+    sig = inspect.signature(pydropout.Generator)
+    assert str(sig) == "(seed=None, *, stream=0, offset=0)"
+    bound = sig.bind(5, stream=6, offset=7)
+    g = pydropout.Generator(*bound.args, **bound.kwargs)
+    assert g.get_state() == (5, 6, 7)
+    with pytest.raises(TypeError):
+        pydropout.Generator(5, 6)  # stream is keyword-only
+    with pytest.raises(TypeError):
+        sig.bind(5, 6)
