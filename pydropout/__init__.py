@@ -12,6 +12,7 @@ import os as _os
 # The CPUs this process may run on, read before the compiled core loads: with
 # OMP_PROC_BIND set, OpenMP binds the importing thread to a single CPU as it loads, and
 # threads started from it later (another library's pool) would inherit that one CPU.
+_START_CPUS: "frozenset[int] | None"
 try:
     _START_CPUS = frozenset(_os.sched_getaffinity(0))
 except (AttributeError, OSError):  # not Linux

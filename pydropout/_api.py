@@ -37,11 +37,11 @@ Examples
 """
 # A compiled class has no signature that inspect can read; this is the one its
 # constructor checks (stream and offset keyword-only).
-Generator.__signature__ = inspect.Signature([
+setattr(Generator, "__signature__", inspect.Signature([
     inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
     inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
     inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
-])
+]))
 default_generator = _core.default_generator
 _fast = _core.dropout_fast
 _fast_with_mask = _core.dropout_with_mask_fast
