@@ -660,10 +660,8 @@ class Peers:
             else:
                 self.torch, self.F = torch, F
                 self.torch_threads = torch.get_num_threads()
+        self.jax_started = False
         if "jax" in wanted:
-            # JAX starts its worker threads from this thread when its CPU client starts, and
-            # they inherit this thread's CPUs: under OMP_PROC_BIND that is the one CPU OpenMP
-            # bound it to, which ran JAX's "all threads" on one CPU (about 1.5x slower).
             with process_cpus():
                 try:
                     import jax
@@ -674,8 +672,20 @@ class Peers:
                     self.jax, self.jnp = jax, jnp
                     self.jax_x64 = bool(jax.config.read("jax_enable_x64"))
                     jax.config.update("jax_enable_x64", True)  # float64 stays float64
-                    jax.block_until_ready(jax.jit(lambda v: v + 1)(jnp.zeros(8)))
         self._jit: Dict[Any, Any] = {}
+
+    def start_jax(self):
+        """Start JAX's CPU client (and its worker threads) before its first row.
+
+        Its workers are started from this thread and inherit its CPUs: under OMP_PROC_BIND
+        that is the one CPU OpenMP bound it to, which ran JAX's "all threads" rows on one
+        CPU (about 1.5x slower). Started inside `process_cpus()`, they get every CPU. Not
+        at import: a started client makes a later os.fork() warn of deadlocks.
+        """
+        if self.jax is not None and not self.jax_started:
+            with process_cpus():
+                self.jax.block_until_ready(self.jax.jit(lambda v: v + 1)(self.jnp.zeros(8)))
+            self.jax_started = True
 
     def restore(self):
         if self.torch is not None and self.torch_threads is not None:
@@ -815,6 +825,7 @@ def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> 
     jax = peers.jax
     # XLA sizes its own thread pool at start-up: its rows run only with all threads
     if jax is not None and "jax" in cfg.peers and key.threads == cfg.all_threads:
+        peers.start_jax()
         jkey = jax.random.key(0)
         if op == "mask":
             fn = jax.jit(partial(jax.random.bernoulli, p=peers.jnp.float32(1.0 - p), shape=(n,)))

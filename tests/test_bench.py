@@ -471,3 +471,38 @@ def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
     n = len(os.sched_getaffinity(0))
     assert (int(start), int(bound)) == (n, 1)  # the binding this guards against
     assert (int(seen), same, restored, int(usable)) == (n, "True", "True", n)
+
+
+def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
+    """The threads JAX's CPU client starts (`Peers.start_jax`, before its first row) get
+    every CPU, though OpenMP bound the thread that starts them to one."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux and two CPUs")
+    script = tmp_path / "jaxbind.py"
+    script.write_text(
+        "import glob, os, pydropout\n"
+        "from pydropout import _bench\n"
+        "def wide():\n"
+        "    n = 0\n"
+        "    for st in glob.glob('/proc/self/task/*/status'):\n"
+        "        t = int(st.split('/')[-2])\n"
+        "        try:\n"
+        "            n += os.sched_getaffinity(t) == pydropout._START_CPUS\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return n\n"
+        "peers = _bench.Peers(['jax'])\n"
+        "before = wide()\n"
+        "peers.start_jax()\n"
+        "print(before, wide(), len(os.sched_getaffinity(0)))\n")
+    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    before, after, main = map(int, out.stdout.split())
+    assert main == 1 and after > before
