@@ -438,19 +438,32 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
     assert all(float(r.split()[-1]) > 0 for r in rows)
 
 
-def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
-    """With OMP_PROC_BIND (the README's benchmark command) OpenMP binds the importing
-    thread to one CPU. JAX starts its pool from that thread, so the benchmark starts it
-    inside `process_cpus()`: threads started there get every CPU the process had, and the
-    thread's own binding comes back afterwards. The machine line counts those CPUs too."""
+def _run_bound(tmp_path, script: str) -> str:
+    """Run `script` in a fresh interpreter under OMP_PROC_BIND=close (two threads) from
+    tmp_path; its standard output."""
     import os
     import subprocess
     import sys
 
     if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs Linux and two CPUs")
-    script = tmp_path / "bind.py"
-    script.write_text(
+    path = tmp_path / "bound.py"
+    path.write_text(script)
+    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
+    """With OMP_PROC_BIND (the README's benchmark command) OpenMP binds the importing
+    thread to one CPU. JAX starts its pool from that thread, so the benchmark starts it
+    inside `process_cpus()`: threads started there get every CPU the process had, and the
+    thread's own binding comes back afterwards. The machine line counts those CPUs too."""
+    import os
+
+    out = _run_bound(tmp_path,
         "import os, threading, pydropout\n"
         "from pydropout import _bench\n"
         "start = pydropout._START_CPUS\n"
@@ -463,11 +476,7 @@ def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
         "m = _bench.machine_info(cfg, _bench.Peers([]))\n"
         "print(len(start), len(bound), len(seen[0]), seen[0] == start,\n"
         "      os.sched_getaffinity(0) == bound, m['cpus_usable'])\n")
-    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    start, bound, seen, same, restored, usable = out.stdout.split()
+    start, bound, seen, same, restored, usable = out.split()
     n = len(os.sched_getaffinity(0))
     assert (int(start), int(bound)) == (n, 1)  # the binding this guards against
     assert (int(seen), same, restored, int(usable)) == (n, "True", "True", n)
@@ -476,15 +485,8 @@ def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
 def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
     """The threads JAX's CPU client starts (`Peers.start_jax`, before its first row) get
     every CPU, though OpenMP bound the thread that starts them to one."""
-    import os
-    import subprocess
-    import sys
-
     pytest.importorskip("jax")
-    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs Linux and two CPUs")
-    script = tmp_path / "jaxbind.py"
-    script.write_text(
+    out = _run_bound(tmp_path,
         "import glob, os, pydropout\n"
         "from pydropout import _bench\n"
         "def wide():\n"
@@ -500,9 +502,5 @@ def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
         "before = wide()\n"
         "peers.start_jax()\n"
         "print(before, wide(), len(os.sched_getaffinity(0)))\n")
-    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
-    assert out.returncode == 0, out.stderr
-    before, after, main = map(int, out.stdout.split())
+    before, after, main = map(int, out.split())
     assert main == 1 and after > before
