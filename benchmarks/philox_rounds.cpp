@@ -8,6 +8,7 @@
 // Prints ns per 32-bit word on one thread. AVX-512 rows: one word per 64-bit lane, S sets
 // of 8 blocks, the high half of each product taken by a shift (as in the kernel), a
 // vpshufd, a vprorq or IFMA's vpmadd52huq, and S sets interleaved with K scalar blocks.
+// AVX-512VL rows: the same layout in 256-bit registers (32 of them hold more sets).
 // AVX2 rows: O sets of 4 blocks with one word per lane and T sets with two words per lane.
 // Rows of a level the CPU lacks are skipped. The results are checked against a scalar Philox,
 // so a row that prints is computing the real stream.
@@ -22,15 +23,17 @@ namespace {
 
 constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
 constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-constexpr uint32_t kStreamLo = 7, kStreamHi = 0;
 
 struct Keys {
   alignas(32) uint32_t k0[10], k1[10];
+  uint32_t stream_lo, stream_hi;  // read at run time, as in the kernels: no constant folding
   alignas(32) uint32_t b0[10][8], b1[10][8];  // broadcast copies for AVX2 memory operands
 };
 
-Keys make_keys(uint64_t seed) {
+Keys make_keys(uint64_t seed, uint64_t stream) {
   Keys k{};
+  k.stream_lo = static_cast<uint32_t>(stream);
+  k.stream_hi = static_cast<uint32_t>(stream >> 32);
   uint32_t a = static_cast<uint32_t>(seed), b = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r, a += kW0, b += kW1) {
     k.k0[r] = a;
@@ -41,7 +44,7 @@ Keys make_keys(uint64_t seed) {
 }
 
 void scalar_block(const Keys& k, uint64_t block, uint32_t out[4]) {
-  uint32_t c[4] = {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), kStreamLo, kStreamHi};
+  uint32_t c[4] = {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), k.stream_lo, k.stream_hi};
   for (int r = 0; r < 10; ++r) {
     const uint64_t p0 = uint64_t{kM0} * c[0], p1 = uint64_t{kM1} * c[2];
     const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k.k0[r];
@@ -71,13 +74,13 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
     c0[s] = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block + 8 * s)), lanes);
     c1[s] = _mm512_srli_epi64(c0[s], 32);
     c0[s] = _mm512_and_si512(c0[s], _mm512_set1_epi64(0xFFFFFFFF));  // clean for IFMA
-    c2[s] = _mm512_set1_epi64(kStreamLo);
-    c3[s] = _mm512_set1_epi64(kStreamHi);
+    c2[s] = _mm512_set1_epi64(k.stream_lo);
+    c3[s] = _mm512_set1_epi64(k.stream_hi);
   }
   uint64_t x[kScalar + 1][4];
   for (int j = 0; j < kScalar; ++j) {
     const uint64_t b = block + 8 * kSets + j;
-    x[j][0] = static_cast<uint32_t>(b), x[j][1] = b >> 32, x[j][2] = kStreamLo, x[j][3] = kStreamHi;
+    x[j][0] = static_cast<uint32_t>(b), x[j][1] = b >> 32, x[j][2] = k.stream_lo, x[j][3] = k.stream_hi;
   }
   const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
   const __m512i m0s = _mm512_set1_epi64(uint64_t{kM0} << 20), m1s = _mm512_set1_epi64(uint64_t{kM1} << 20);
@@ -138,6 +141,50 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
     for (int l = 0; l < 4; ++l) g_words[4 * (8 * kSets + j) + l] = static_cast<uint32_t>(x[j][l]);
 }
 
+// ---- AVX-512VL at 256 bits: the kernel's layout in ymm registers (ternlog, 32 of them) --
+
+template <int kSets>
+__attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Keys& k, uint64_t block, bool store) {
+  __m256i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
+  const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+  for (int s = 0; s < kSets; ++s) {
+    c0[s] = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block + 4 * s)), lanes);
+    c1[s] = _mm256_srli_epi64(c0[s], 32);
+    c2[s] = _mm256_set1_epi64x(k.stream_lo);
+    c3[s] = _mm256_set1_epi64x(k.stream_hi);
+  }
+  const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
+#pragma GCC unroll 10
+  for (int r = 0; r < 10; ++r) {
+    const __m256i k0 = _mm256_set1_epi32(static_cast<int>(k.k0[r]));
+    const __m256i k1 = _mm256_set1_epi32(static_cast<int>(k.k1[r]));
+#pragma GCC unroll 12
+    for (int s = 0; s < kSets; ++s) {
+      const __m256i p0 = _mm256_mul_epu32(c0[s], m0), p1 = _mm256_mul_epu32(c2[s], m1);
+      c0[s] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p1, 32), c1[s], k0, 0x96);
+      c2[s] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p0, 32), c3[s], k1, 0x96);
+      c1[s] = p1;
+      c3[s] = p0;
+    }
+  }
+  if (!store) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int s = 0; s < kSets; ++s)
+      acc = _mm256_ternarylogic_epi32(acc, _mm256_xor_si256(c0[s], c1[s]), _mm256_xor_si256(c2[s], c3[s]), 0x96);
+    asm volatile("" ::"v"(acc));
+    return;
+  }
+  for (int s = 0; s < kSets; ++s) {
+    alignas(32) uint64_t w[4][4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0[s]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1[s]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2[s]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3[s]);
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 4; ++l) g_words[4 * (4 * s + j) + l] = static_cast<uint32_t>(w[l][j]);
+  }
+}
+
 // ---- AVX2: O sets with one word per lane, T sets with two words per lane ---------------
 
 template <int kOne, int kTwo>
@@ -149,12 +196,12 @@ __attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t
   for (int s = 0; s < kOne; ++s) {
     c0[s] = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block + 4 * s)), lanes);
     c1[s] = _mm256_srli_epi64(c0[s], 32);
-    c2[s] = _mm256_set1_epi64x(kStreamLo);
-    c3[s] = _mm256_set1_epi64x(kStreamHi);
+    c2[s] = _mm256_set1_epi64x(k.stream_lo);
+    c3[s] = _mm256_set1_epi64x(k.stream_hi);
   }
   for (int s = 0; s < kTwo; ++s) {  // a = (word 1 : word 0), b = (word 3 : word 2)
     a[s] = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block + 4 * (kOne + s))), lanes);
-    b[s] = _mm256_set1_epi64x(static_cast<long long>((uint64_t{kStreamHi} << 32) | kStreamLo));
+    b[s] = _mm256_set1_epi64x(static_cast<long long>((uint64_t{k.stream_hi} << 32) | k.stream_lo));
   }
 #pragma GCC unroll 10
   for (int r = 0; r < 10; ++r) {
@@ -264,7 +311,7 @@ bool has_avx2() {
 
 int main(int argc, char** argv) {
   const int iters = argc > 1 ? std::atoi(argv[1]) : 20000;
-  const Keys k = make_keys(0x0123456789abcdefull);
+  const Keys k = make_keys(0x0123456789abcdefull, 7);
   __builtin_cpu_init();
   Row rows[32];
   int count = 0;
@@ -280,6 +327,10 @@ int main(int argc, char** argv) {
     add("avx512 4 sets + 2 scalar blocks", 34, rounds512<4, 2, kShift>);
     add("avx512 4 sets + 4 scalar blocks", 36, rounds512<4, 4, kShift>);
     add("scalar 4 blocks (no vector sets)", 4, rounds512<0, 4, kShift>);
+    add("avx512vl ymm 4 sets", 16, rounds512vl<4>);
+    add("avx512vl ymm 6 sets", 24, rounds512vl<6>);
+    add("avx512vl ymm 7 sets", 28, rounds512vl<7>);
+    add("avx512vl ymm 8 sets", 32, rounds512vl<8>);
   }
   if (has_avx2()) {
     add("avx2 5 two-word sets (the kernel)", 20, rounds256<0, 5>);
