@@ -141,6 +141,18 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
     for (int l = 0; l < 4; ++l) g_words[4 * (8 * kSets + j) + l] = static_cast<uint32_t>(x[j][l]);
 }
 
+// Words of set `s` (4 blocks, one word per 64-bit lane, word l in vector l) into g_words.
+__attribute__((target("avx2"), always_inline)) inline void store_set256(int s, __m256i c0, __m256i c1,
+                                                                     __m256i c2, __m256i c3) {
+  alignas(32) uint64_t w[4][4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3);
+  for (int j = 0; j < 4; ++j)
+    for (int l = 0; l < 4; ++l) g_words[4 * (4 * s + j) + l] = static_cast<uint32_t>(w[l][j]);
+}
+
 // ---- AVX-512VL at 256 bits: the kernel's layout in ymm registers (ternlog, 32 of them) --
 
 template <int kSets>
@@ -174,15 +186,7 @@ __attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Key
     asm volatile("" ::"v"(acc));
     return;
   }
-  for (int s = 0; s < kSets; ++s) {
-    alignas(32) uint64_t w[4][4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3[s]);
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 4; ++l) g_words[4 * (4 * s + j) + l] = static_cast<uint32_t>(w[l][j]);
-  }
+  for (int s = 0; s < kSets; ++s) store_set256(s, c0[s], c1[s], c2[s], c3[s]);
 }
 
 // ---- AVX2: O sets with one word per lane, T sets with two words per lane ---------------
@@ -230,15 +234,7 @@ __attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t
     asm volatile("" ::"x"(acc));
     return;
   }
-  for (int s = 0; s < kOne; ++s) {
-    alignas(32) uint64_t w[4][4];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), c2[s]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), c3[s]);
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 4; ++l) g_words[4 * (4 * s + j) + l] = static_cast<uint32_t>(w[l][j]);
-  }
+  for (int s = 0; s < kOne; ++s) store_set256(s, c0[s], c1[s], c2[s], c3[s]);
   for (int s = 0; s < kTwo; ++s) {
     alignas(32) uint64_t wa[4], wb[4];
     _mm256_store_si256(reinterpret_cast<__m256i*>(wa), a[s]);
