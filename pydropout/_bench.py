@@ -662,16 +662,15 @@ class Peers:
                 self.torch_threads = torch.get_num_threads()
         self.jax_started = False
         if "jax" in wanted:
-            with process_cpus():
-                try:
-                    import jax
-                    import jax.numpy as jnp
-                except ImportError:
-                    pass
-                else:
-                    self.jax, self.jnp = jax, jnp
-                    self.jax_x64 = bool(jax.config.read("jax_enable_x64"))
-                    jax.config.update("jax_enable_x64", True)  # float64 stays float64
+            try:  # starts no threads: its CPU client starts in start_jax()
+                import jax
+                import jax.numpy as jnp
+            except ImportError:
+                pass
+            else:
+                self.jax, self.jnp = jax, jnp
+                self.jax_x64 = bool(jax.config.read("jax_enable_x64"))
+                jax.config.update("jax_enable_x64", True)  # float64 stays float64
         self._jit: Dict[Any, Any] = {}
 
     def start_jax(self):
