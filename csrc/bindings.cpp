@@ -456,6 +456,14 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     }
     throw py::value_error("SIMD level " + name + " is not supported by this CPU");
   });
+  m.def("_avx512fp16", [] {
+    return std::string(!has_avx512fp16() ? "unsupported" : avx512fp16_enabled() ? "on" : "off");
+  });
+  m.def("_set_avx512fp16", [](bool on) {
+    if (on && !has_avx512fp16())
+      throw py::value_error("this CPU (or the compiler of this build) has no AVX512-FP16");
+    set_avx512fp16(on);
+  });
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));

@@ -71,6 +71,9 @@ namespace {
 
 struct Tables {
   KernelTable table[4];
+  KernelTable avx512fp16;  // the AVX-512 table with AVX512-FP16 float16 kernels
+  bool has_fp16 = false;
+  std::atomic<bool> use_fp16{false};
   std::atomic<int> active{0};
 
   Tables() {
@@ -80,7 +83,11 @@ struct Tables {
       switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
         case Isa::avx2: avx2::register_kernels(table[static_cast<int>(isa)]); break;
-        case Isa::avx512: avx512::register_kernels(table[static_cast<int>(isa)]); break;
+        case Isa::avx512:
+          avx512::register_kernels(table[static_cast<int>(isa)]);
+          avx512fp16 = table[static_cast<int>(isa)];
+          has_fp16 = avx512::register_fp16_kernels(avx512fp16);
+          break;
 #endif
 #if defined(__aarch64__)
         case Isa::neon: neon::register_kernels(table[static_cast<int>(isa)]); break;
@@ -99,6 +106,8 @@ struct Tables {
       }
     }
     active.store(static_cast<int>(chosen));
+    const char* fp16_env = std::getenv("PYDROPOUT_AVX512FP16");
+    use_fp16.store(has_fp16 && !(fp16_env && std::strcmp(fp16_env, "0") == 0));
   }
 };
 
@@ -111,7 +120,17 @@ Tables& tables() {
 
 Isa active_isa() { return static_cast<Isa>(tables().active.load()); }
 void set_active_isa(Isa isa) { tables().active.store(static_cast<int>(isa)); }
-const KernelTable& active_table() { return tables().table[tables().active.load()]; }
+const KernelTable& active_table() {
+  Tables& t = tables();
+  const int active = t.active.load();
+  if (active == static_cast<int>(Isa::avx512) && t.use_fp16.load(std::memory_order_relaxed))
+    return t.avx512fp16;
+  return t.table[active];
+}
+
+bool has_avx512fp16() { return tables().has_fp16; }
+bool avx512fp16_enabled() { return tables().use_fp16.load(); }
+void set_avx512fp16(bool on) { tables().use_fp16.store(on && tables().has_fp16); }
 
 Keys make_keys(uint64_t seed, uint64_t stream) {
   Keys k{};

@@ -1434,6 +1434,7 @@ def machine_info(cfg: Config, peers: Peers) -> Dict[str, Any]:
         "memory": mem,
         "simd_supported": list(_core.supported_simd_levels()),
         "simd_default": cfg.default_level,
+        "avx512fp16": _core._avx512fp16(),
         "simd_benchmarked": cfg.levels,
         "threads_all": cfg.all_threads,
         "threads_benchmarked": cfg.threads,
@@ -1442,8 +1443,8 @@ def machine_info(cfg: Config, peers: Peers) -> Dict[str, Any]:
                      **peers.versions(), "python": platform.python_version()},
         "platform": platform.platform(),
         "env": {k: os.environ.get(k, "") for k in ("PYDROPOUT_SIMD", "PYDROPOUT_NUM_THREADS",
-                                                    "OMP_NUM_THREADS", "OMP_PROC_BIND",
-                                                    "OMP_PLACES")},
+                                                    "PYDROPOUT_AVX512FP16", "OMP_NUM_THREADS",
+                                                    "OMP_PROC_BIND", "OMP_PLACES")},
         "p": cfg.p,
         "command": "bench_dropout " + " ".join(cfg.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1462,7 +1463,9 @@ def header_md(m: Dict[str, Any]) -> str:
         f"L2 {m['l2_per_core'] or '?'} per core, L3 {m['l3'] or '?'}, {m['memory']} RAM",
         f"- CPU SIMD flags: {m['cpu_flags'] or 'none found'}",
         f"- SIMD levels: supported {', '.join(m['simd_supported'])}; default {m['simd_default']}; "
-        f"benchmarked {', '.join(m['simd_benchmarked'])}",
+        f"benchmarked {', '.join(m['simd_benchmarked'])}"
+        + (f"; float16 at avx512 with AVX512-FP16 arithmetic: {m['avx512fp16']}"
+           if m.get("avx512fp16", "unsupported") != "unsupported" else ""),
         f"- threads: all = {m['threads_all']}; benchmarked {', '.join(map(str, m['threads_benchmarked']))}",
         f"- build: {b.get('compiler')}, flags `{b.get('flags')}`, OpenMP {b.get('openmp')}",
         f"- versions: pydropout {v['pydropout']}, numpy {v['numpy']}, torch {v['torch']}, "

@@ -60,6 +60,10 @@ def describe(full: bool = False) -> List[str]:
     ]
     if full:
         info = pydropout._core.build_info()
+        fp16 = pydropout._core._avx512fp16()
+        if fp16 != "unsupported":
+            lines.append(f"float16:      AVX512-FP16 arithmetic at the avx512 level: {fp16} "
+                         f"(PYDROPOUT_AVX512FP16=0 turns it off)")
         lines += [
             f"OpenMP:       {_openmp_runtime()}",
             f"compiler:     {info.get('compiler', '?')}",

@@ -201,9 +201,76 @@ struct Ops {
 #pragma clang attribute pop
 #endif
 
+// ---- float16 with AVX512-FP16 (Sapphire Rapids and later) ------------------------------
+// vmulph multiplies 32 halves at once and rounds once. The product of two halves is exact
+// in float32, so the other paths (convert, float32 multiply, round to half) give the same
+// bits; AVX512-FP16 arithmetic handles subnormals whatever MXCSR says. Philox and the loops
+// are the AVX-512 code above: only the data step differs.
+#if defined(__clang__) ? (__clang_major__ >= 14) : (defined(__GNUC__) && __GNUC__ >= 12)
+#define PYDROPOUT_AVX512FP16 1
+#endif
+
+#if defined(PYDROPOUT_AVX512FP16)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,bmi2,avx512fp16")
+#elif defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,bmi2,avx512fp16"))), apply_to = function)
+#endif
+
+namespace pydropout {
+namespace avx512fp16 {
+
+struct Ops : avx512::Ops {
+  using avx512::Ops::apply64_impl;  // float, double, bfloat16: as at the AVX-512 level
+
+  template <class T, bool kScale, bool kStream, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply64_impl<kScale, kStream>(x, y, bits, s);
+  }
+
+  template <bool kScale, bool kStream>
+  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+    const __m512h s_f16x32 = _mm512_set1_ph(static_cast<_Float16>(s));  // s is a half: exact
+    for (int v = 0; v < 2; ++v) {
+      const __mmask32 k = static_cast<__mmask32>(bits >> (32 * v));
+      const __m512i x_f16x32 = _mm512_loadu_si512(x + 32 * v);
+      const __m512i y_f16x32 =
+          kScale ? _mm512_castph_si512(_mm512_maskz_mul_ph(k, _mm512_castsi512_ph(x_f16x32), s_f16x32))
+                 : _mm512_maskz_mov_epi16(k, x_f16x32);
+      if (kStream) _mm512_stream_si512(reinterpret_cast<__m512i*>(y + 32 * v), y_f16x32);
+      else _mm512_storeu_si512(y + 32 * v, y_f16x32);
+    }
+  }
+};
+
+#include "loop-inl.hpp"
+
+}  // namespace avx512fp16
+}  // namespace pydropout
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#elif defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif  // PYDROPOUT_AVX512FP16
+
 namespace pydropout {
 namespace avx512 {
 #include "table-inl.hpp"
 void register_kernels(KernelTable& table) { fill_table(table); }
+
+bool register_fp16_kernels(KernelTable& table) {
+#if defined(PYDROPOUT_AVX512FP16)
+  if (!__builtin_cpu_supports("avx512fp16")) return false;
+  table.forward[static_cast<int>(DType::f16)] = &avx512fp16::forward_entry<Half>;
+  table.apply[static_cast<int>(DType::f16)] = &avx512fp16::apply_entry<Half>;
+  return true;
+#else
+  (void)table;
+  return false;
+#endif
+}
 }  // namespace avx512
 }  // namespace pydropout
