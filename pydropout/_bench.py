@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -1094,14 +1095,19 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
     gc_was = gc.isenabled()
     gc.disable()
     rounds = 0
+    # A new order every round (seeded by the group, so a run repeats). A call's time
+    # depends on what ran just before it (clock speed, cache contents: on a 2-CPU Xeon a
+    # 16 Mi call after an idle gap took 10-30 % longer than after another call), and a
+    # fixed cyclic order would give each candidate the same predecessor in every round.
+    order_rng = random.Random(f"{key.op}/{key.dtype}/{key.n}/{key.threads}")
     t_rounds = time.perf_counter()
     try:
         for r in range(max_rounds):
             active = [c for c in cands if not c.dropped]
             if not active:
                 break
-            k = r % len(active)
-            for c in active[k:] + active[:k]:  # rotate, so no candidate always goes first
+            order_rng.shuffle(active)
+            for c in active:
                 _prepare(c, key.threads)
                 c.samples.append(_time(c.fn, c.number))
                 if c.foreign_pool:

@@ -389,6 +389,31 @@ def test_candidates_wait_after_a_foreign_pool_in_proportion_to_its_sample(monkey
     assert sleeps and all(s == pytest.approx(0.001) for s in sleeps)
 
 
+def test_rounds_shuffle_the_order_and_repeat_it(monkeypatch):
+    """Each round runs the candidates in a new order, so no row always follows the same
+    one (a call's time depends on its predecessor); the orders are seeded by the group,
+    so a rerun repeats them."""
+    cfg = _bench.make_config(["--rounds", "12", "--min-rounds", "12", "--min-time", "0.0001",
+                              "--budget", "100"])
+    monkeypatch.setattr(_bench, "_time", lambda fn, number: fn())
+
+    def orders():
+        calls = []
+        cands = [_bench.Candidate(name, "pydropout", "", "", 1,
+                                  lambda name=name: calls.append(name) or 0.001)
+                 for name in "abcde"]
+        _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+        timed = calls[3 * len(cands):]  # after the warm-up and the two calibration calls
+        assert all(len(c.samples) == 12 for c in cands)
+        return [tuple(timed[i:i + 5]) for i in range(0, len(timed), 5)]
+
+    first = orders()
+    assert len(first) == 12 and all(sorted(o) == list("abcde") for o in first)
+    predecessors = {o[o.index("c") - 1] for o in first if o[0] != "c"}
+    assert len(predecessors) >= 2  # "c" does not always come after the same row
+    assert orders() == first
+
+
 def test_ab_builds_compares_two_cores_in_one_process(capsys):
     """benchmarks/ab_builds.py loads two builds side by side; the same build twice gives
     a row per case with both times and their ratio."""
