@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds of sleep after a torch or JAX sample, so their idle worker "
                     "threads stop spinning before the next candidate (default 0.002; at "
                     "least a fifth of the sample's own time)")
+    ap.add_argument("--no-prime", action="store_true",
+                    help="time a call of one per sample (a large array) without the untimed "
+                    "call of the same candidate that otherwise comes right before it")
     ap.add_argument("--out", default="bench-out",
                     help="folder for results.md, results.json, throughput.png, readme.md "
                     "(default ./bench-out)")
@@ -228,6 +231,7 @@ class Config:
     list_only: bool
     argv: List[str]
     notes: List[str] = field(default_factory=list)
+    prime: bool = True  # an untimed call of the candidate right before each one-call sample
 
 
 def make_config(argv: Optional[Sequence[str]]) -> Config:
@@ -310,6 +314,7 @@ def make_config(argv: Optional[Sequence[str]]) -> Config:
         budget=a.budget if a.budget is not None else (1.0 if a.quick else 3.0),
         gap=max(0.0, a.gap), out=a.out, plot=not a.no_plot,
         require_targets=a.require_targets, list_only=a.list, argv=argv, notes=notes,
+        prime=not a.no_prime,
     )
 
 
@@ -1073,8 +1078,50 @@ def _prepare(c: Candidate, threads: int):
     _core.set_num_threads(c.threads or threads)
 
 
+def _time_rounds(cfg: Config, key: GroupKey, cands: List[Candidate]) -> int:
+    """Time the calibrated candidates in rounds; returns the number of rounds run."""
+    max_rounds = rounds_for(cfg, key.n)
+    min_rounds = min(cfg.min_rounds, max_rounds)
+    gc_was = gc.isenabled()
+    gc.disable()
+    rounds = 0
+    # A new order every round (seeded by the group, so a run repeats). A call's time
+    # depends on what ran just before it (clock speed, cache contents: on a 2-CPU Xeon a
+    # 16 Mi call after an idle gap took 10-30 % longer than after another call), and a
+    # fixed cyclic order would give each candidate the same predecessor in every round.
+    # For the same reason a sample of one call (a large array) is primed: an untimed call
+    # of the same candidate comes right before it, so it times back-to-back calls.
+    order_rng = random.Random(f"{key.op}/{key.dtype}/{key.n}/{key.threads}")
+    t_rounds = time.perf_counter()
+    try:
+        for r in range(max_rounds):
+            active = [c for c in cands if not c.dropped]
+            if not active:
+                break
+            order_rng.shuffle(active)
+            for c in active:
+                _prepare(c, key.threads)
+                if c.number == 1 and cfg.prime:
+                    c.fn()
+                c.samples.append(_time(c.fn, c.number))
+                if c.foreign_pool:
+                    _settle(cfg, c.samples[-1] * c.number)
+                # a peer slower than SLOW_PEER per call (10 to 100 times pydropout) has
+                # shown what it is after two samples; the rounds go on for the rest
+                if c.kind == "peer" and len(c.samples) >= min(2, min_rounds) \
+                        and c.best * c.number > SLOW_PEER:
+                    c.dropped = True
+            rounds = r + 1
+            if rounds >= min_rounds and time.perf_counter() - t_rounds > cfg.budget:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    return rounds
+
+
 def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, Any]:
-    """Warm up, check and calibrate every candidate, then time them round-robin."""
+    """Warm up, check and calibrate every candidate, then time them in rounds."""
     t_start = time.perf_counter()
     for c in cands:
         _prepare(c, key.threads)
@@ -1090,39 +1137,8 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
             c.number = max(1, min(10**6, math.ceil(cfg.min_time / max(one, 1e-9))))
         if c.foreign_pool:
             _settle(cfg, warm)
-    max_rounds = rounds_for(cfg, key.n)
-    min_rounds = min(cfg.min_rounds, max_rounds)
-    gc_was = gc.isenabled()
-    gc.disable()
-    rounds = 0
-    # A new order every round (seeded by the group, so a run repeats). A call's time
-    # depends on what ran just before it (clock speed, cache contents: on a 2-CPU Xeon a
-    # 16 Mi call after an idle gap took 10-30 % longer than after another call), and a
-    # fixed cyclic order would give each candidate the same predecessor in every round.
-    order_rng = random.Random(f"{key.op}/{key.dtype}/{key.n}/{key.threads}")
     t_rounds = time.perf_counter()
-    try:
-        for r in range(max_rounds):
-            active = [c for c in cands if not c.dropped]
-            if not active:
-                break
-            order_rng.shuffle(active)
-            for c in active:
-                _prepare(c, key.threads)
-                c.samples.append(_time(c.fn, c.number))
-                if c.foreign_pool:
-                    _settle(cfg, c.samples[-1] * c.number)
-                # a peer slower than SLOW_PEER per call (10 to 100 times pydropout) has
-                # shown what it is after two samples; the rounds go on for the rest
-                if c.kind == "peer" and len(c.samples) >= min(2, min_rounds) \
-                        and c.best * c.number > SLOW_PEER:
-                    c.dropped = True
-            rounds = r + 1
-            if rounds >= min_rounds and time.perf_counter() - t_rounds > cfg.budget:
-                break
-    finally:
-        if gc_was:
-            gc.enable()
+    rounds = _time_rounds(cfg, key, cands)
     return {"rounds": rounds, "seconds": time.perf_counter() - t_start,
             "warmup_seconds": t_rounds - t_start}
 

@@ -394,7 +394,7 @@ def test_rounds_shuffle_the_order_and_repeat_it(monkeypatch):
     one (a call's time depends on its predecessor); the orders are seeded by the group,
     so a rerun repeats them."""
     cfg = _bench.make_config(["--rounds", "12", "--min-rounds", "12", "--min-time", "0.0001",
-                              "--budget", "100"])
+                              "--budget", "100", "--no-prime"])
     monkeypatch.setattr(_bench, "_time", lambda fn, number: fn())
 
     def orders():
@@ -412,6 +412,43 @@ def test_rounds_shuffle_the_order_and_repeat_it(monkeypatch):
     predecessors = {o[o.index("c") - 1] for o in first if o[0] != "c"}
     assert len(predecessors) >= 2  # "c" does not always come after the same row
     assert orders() == first
+
+
+def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
+    """A sample of one call (a large array) is timed right after an untimed call of the
+    same candidate, so it measures back-to-back calls and not the state the previous
+    candidate or a peer's idle gap left behind; samples of many calls are not primed."""
+    log = []
+
+    def fake_time(fn, number):
+        log.append(("timed", fn.__name__, number))
+        return 0.001
+
+    monkeypatch.setattr(_bench, "_time", fake_time)
+
+    def make(name):
+        def fn():
+            log.append(("call", name))
+        fn.__name__ = name
+        return fn
+
+    cands = [_bench.Candidate("big", "pydropout", "", "", 1, make("big")),
+             _bench.Candidate("small", "pydropout", "", "", 1, make("small"))]
+    cands[0].number, cands[1].number = 1, 50
+    monkeypatch.setattr(_bench, "rounds_for", lambda cfg, n: 3)
+
+    cfg = _bench.make_config(["--min-rounds", "3", "--budget", "100"])
+    _bench._time_rounds(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    big = [e for e in log if e[1] == "big"]
+    small = [e for e in log if e[1] == "small"]
+    assert big == [("call", "big"), ("timed", "big", 1)] * 3
+    assert small == [("timed", "small", 50)] * 3
+    log.clear()
+    for c in cands:
+        c.samples.clear()
+    _bench._time_rounds(_bench.make_config(["--min-rounds", "3", "--budget", "100", "--no-prime"]),
+                        _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    assert [e for e in log if e[1] == "big"] == [("timed", "big", 1)] * 3
 
 
 def test_ab_builds_compares_two_cores_in_one_process(capsys):
