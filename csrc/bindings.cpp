@@ -198,7 +198,7 @@ bool fast_generator(py::handle h, Generator*& gen) {
 py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
   const uint64_t n = static_cast<uint64_t>(a.x.size());
   std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
-  py::array y = empty_array(a.x.dtype(), shape);
+  py::array y = empty_array(a.x.dtype(), shape, a.x.data());
   py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)) : 0);
   const auto st = a.gen->reserve(n);  // after the allocations: a failure changes nothing
   Draw d;
@@ -404,7 +404,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         !(mask.flags() & py::array::c_style) || static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
       return py::none();
     std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
-    py::array y = empty_array(a.x.dtype(), shape);
+    py::array y = empty_array(a.x.dtype(), shape, a.x.data());
     const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
     const void* src = a.x.data();
     const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
@@ -414,7 +414,11 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     return std::move(y);
   });
 
-  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt) { return empty_array(dt, shape); });
+  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt, py::object like) {
+    const void* lp = nullptr;
+    if (!like.is_none()) lp = py::cast<py::array>(like).data();
+    return empty_array(dt, shape, lp);
+  }, py::arg("shape"), py::arg("dtype"), py::arg("like") = py::none());
 
   m.def("_buffer_cached_bytes", &buffer_cached_bytes);
   m.def("_buffer_trim", &buffer_trim);

@@ -191,8 +191,6 @@ void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
 // Work of a pass that only moves memory, relative to a forward pass (Philox dominates).
 constexpr double kMemoryCost = 0.25;
 
-constexpr uint64_t kStreamBytes = uint64_t{8} << 20;
-
 static bool use_stream(const void* y, uint64_t nbytes, size_t es) {
   return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) % es) == 0;
 }

@@ -8,6 +8,10 @@
 
 namespace pydropout {
 
+// Outputs of this many bytes or more are written with non-temporal stores from their first
+// 64-byte boundary on (dispatch.cpp), in 64-element windows that start there.
+constexpr uint64_t kStreamBytes = uint64_t{8} << 20;
+
 enum class DType : int { f16 = 0, bf16 = 1, f32 = 2, f64 = 3 };
 constexpr int kNumDTypes = 4;
 

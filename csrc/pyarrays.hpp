@@ -56,23 +56,35 @@ inline uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
 
 // An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
 // aligned, so kernels can stream their output past the cache, and recycled.
-inline py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape) {
+// `like`: the input the kernel will read along with this output. An output large enough to
+// be streamed then starts at the input's offset within a 64-byte line: the kernel's
+// windows start at the output's first 64-byte boundary, so the input's loads are then
+// whole cache lines too, never split across two (on a 2-CPU Xeon, float32 passes over
+// 128 MiB and more ran 20-38 % faster so).
+inline py::array empty_array(const py::dtype& dt, const std::vector<py::ssize_t>& shape,
+                             const void* like = nullptr) {
   uint64_t n = 1;
   for (auto d : shape) n *= static_cast<uint64_t>(d);
-  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(dt.itemsize()));
+  const size_t itemsize = static_cast<size_t>(dt.itemsize());
+  const size_t nbytes = static_cast<size_t>(n * static_cast<uint64_t>(itemsize));
   if (nbytes < kBufferMinBytes) return py::array(dt, shape);
-  void* p = buffer_alloc(nbytes);
+  size_t offset = 0;
+  if (like && nbytes >= kStreamBytes) {
+    offset = reinterpret_cast<uintptr_t>(like) % 64;
+    if (offset % itemsize) offset = 0;  // an input not aligned to its dtype
+  }
+  void* p = buffer_alloc(nbytes + offset);
   if (!p) throw std::bad_alloc();
   struct Owned {
     void* p;
     size_t n;
   };
-  py::capsule owner(new Owned{p, nbytes}, [](void* o) {
+  py::capsule owner(new Owned{p, nbytes + offset}, [](void* o) {
     auto* b = static_cast<Owned*>(o);
     buffer_free(b->p, b->n);
     delete b;
   });
-  return py::array(dt, shape, p, owner);
+  return py::array(dt, shape, static_cast<char*>(p) + offset, owner);
 }
 
 template <class Fn>

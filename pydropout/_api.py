@@ -54,8 +54,9 @@ class _CoreBackend:
     apply = staticmethod(_core.apply)
 
     @staticmethod
-    def empty(shape, dtype):
-        return _core.empty(list(shape), np.dtype(dtype))
+    def empty(shape, dtype, like=None):
+        # large outputs start at `like`'s offset within a cache line (see pyarrays.hpp)
+        return _core.empty(list(shape), np.dtype(dtype), like)
 
 
 _front = _common.Frontend(_CoreBackend(), Generator, default_generator)

@@ -302,11 +302,17 @@ class Frontend:
 
     def __init__(self, backend: Any, generator_cls: type, default_generator: Any):
         self.backend = backend
-        self._empty = getattr(backend, "empty", np.empty)
+        self._empty = getattr(backend, "empty", None)
         self.generator_cls = generator_cls
         self.default_generator = default_generator
 
     # -- helpers -----------------------------------------------------------------
+    def _output(self, shape: Sequence[int], src: np.ndarray) -> np.ndarray:
+        """A new C-contiguous output for a kernel that reads the flat array ``src``."""
+        if self._empty is None:
+            return np.empty(shape, src.dtype)
+        return self._empty(shape, src.dtype, src)
+
     def _generator(self, generator: Any) -> Any:
         return check_generator(generator, self.default_generator, self.generator_cls)
 
@@ -380,7 +386,7 @@ class Frontend:
 
         xc = flat_contiguous(xa)
         final = self._destination(xa, x, out, inplace)
-        y = final if final is not None and self._direct(final, xc) else self._empty(xa.shape, xc.dtype)
+        y = final if final is not None and self._direct(final, xc) else self._output(xa.shape, xc)
         mask = np.empty(mask_nbytes(nn), np.uint8) if (want_mask or noise is not None) else None
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
@@ -422,7 +428,7 @@ class Frontend:
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
-        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._output(ga.shape, gc)
         drop_all = p == 1.0
         t = 0 if drop_all else threshold(p)
         apply = mode == UPSCALE
@@ -501,7 +507,7 @@ class Frontend:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
         full = mask if noise is None else expand_mask(mask, noise, ga.shape)
-        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._output(ga.shape, gc)
         if mode == UPSCALE and p == 1.0:
             full = np.zeros_like(full)  # nothing survives p == 1
         apply = mode == UPSCALE

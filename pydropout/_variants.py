@@ -131,7 +131,7 @@ class VariantFrontend(Frontend):
 
         xc = flat_contiguous(xa)
         final = self._destination(xa, x, out, inplace)
-        y = final if final is not None and self._direct(final, xc) else self._empty(xa.shape, xc.dtype)
+        y = final if final is not None and self._direct(final, xc) else self._output(xa.shape, xc)
         nn = xa.size if noise is None else math.prod(noise)
         mask = np.empty(mask_nbytes(nn), np.uint8)
         drop_all = p == 1.0
@@ -192,7 +192,7 @@ class VariantFrontend(Frontend):
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
-        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._output(ga.shape, gc)
         a = alpha_constants(p, gc.dtype)[0]
         drop_all = p == 1.0
         if state is not None:
@@ -214,7 +214,7 @@ class VariantFrontend(Frontend):
             check_out(out, xa.shape, xa.dtype)
         gen = self._generator(generator)
         xc = flat_contiguous(xa)
-        y = out if out is not None and self._direct(out, xc) else self._empty(xa.shape, xc.dtype)
+        y = out if out is not None and self._direct(out, xc) else self._output(xa.shape, xc)
         sigma = gaussian_sigma(p)
         seed, stream, offset = gen._reserve(xa.size)  # after every check and allocation
         self.backend.gaussian(xc, y, code, sigma, seed, stream, offset)
@@ -241,7 +241,7 @@ class VariantFrontend(Frontend):
         if out is not None:
             check_out(out, ga.shape, ga.dtype)
         gc = flat_contiguous(ga)
-        y = out if out is not None and self._direct(out, gc) else self._empty(ga.shape, gc.dtype)
+        y = out if out is not None and self._direct(out, gc) else self._output(ga.shape, gc)
         self.backend.gaussian(gc, y, code, gaussian_sigma(p), state.seed, state.stream,
                               state.offset)
         return self._finish(y, out)
