@@ -468,6 +468,13 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
       throw py::value_error("this CPU (or the compiler of this build) has no AVX512-FP16");
     set_avx512fp16(on);
   });
+  m.def("_avx512ifma", [] {
+    return std::string(!has_avx512ifma() ? "unsupported" : avx512ifma_enabled() ? "on" : "off");
+  });
+  m.def("_set_avx512ifma", [](bool on) {
+    if (on && !has_avx512ifma()) throw py::value_error("this CPU has no AVX512-IFMA");
+    set_avx512ifma(on);
+  });
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));

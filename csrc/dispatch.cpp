@@ -69,10 +69,21 @@ std::vector<Isa> supported_isas() {
 
 namespace {
 
+bool intel_cpu() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  return __builtin_cpu_is("intel");
+#else
+  return false;
+#endif
+}
+
 struct Tables {
   KernelTable table[4];
-  KernelTable avx512fp16;  // the AVX-512 table with AVX512-FP16 float16 kernels
+  KernelTable avx512v[2][2];  // AVX-512 variants: [IFMA high halves][AVX512-FP16 float16]
+  bool has_ifma = false;
   bool has_fp16 = false;
+  std::atomic<bool> use_ifma{false};
   std::atomic<bool> use_fp16{false};
   std::atomic<int> active{0};
 
@@ -85,8 +96,12 @@ struct Tables {
         case Isa::avx2: avx2::register_kernels(table[static_cast<int>(isa)]); break;
         case Isa::avx512:
           avx512::register_kernels(table[static_cast<int>(isa)]);
-          avx512fp16 = table[static_cast<int>(isa)];
-          has_fp16 = avx512::register_fp16_kernels(avx512fp16);
+          for (auto& row : avx512v)
+            for (auto& t : row) t = table[static_cast<int>(isa)];
+          has_ifma = avx512::register_ifma_kernels(avx512v[1][0]);
+          if (has_ifma) avx512v[1][1] = avx512v[1][0];
+          has_fp16 = avx512::register_fp16_kernels(avx512v[0][1], false) &&
+                     avx512::register_fp16_kernels(avx512v[1][1], true);
           break;
 #endif
 #if defined(__aarch64__)
@@ -108,6 +123,11 @@ struct Tables {
     active.store(static_cast<int>(chosen));
     const char* fp16_env = std::getenv("PYDROPOUT_AVX512FP16");
     use_fp16.store(has_fp16 && !(fp16_env && std::strcmp(fp16_env, "0") == 0));
+    const char* ifma_env = std::getenv("PYDROPOUT_AVX512IFMA");
+    bool ifma = intel_cpu();  // faster on Intel's cores, slower on AMD Zen 4 (DESIGN.md)
+    if (ifma_env && std::strcmp(ifma_env, "0") == 0) ifma = false;
+    if (ifma_env && std::strcmp(ifma_env, "1") == 0) ifma = true;
+    use_ifma.store(has_ifma && ifma);
   }
 };
 
@@ -123,14 +143,17 @@ void set_active_isa(Isa isa) { tables().active.store(static_cast<int>(isa)); }
 const KernelTable& active_table() {
   Tables& t = tables();
   const int active = t.active.load();
-  if (active == static_cast<int>(Isa::avx512) && t.use_fp16.load(std::memory_order_relaxed))
-    return t.avx512fp16;
+  if (active == static_cast<int>(Isa::avx512))
+    return t.avx512v[t.use_ifma.load(std::memory_order_relaxed)][t.use_fp16.load(std::memory_order_relaxed)];
   return t.table[active];
 }
 
 bool has_avx512fp16() { return tables().has_fp16; }
 bool avx512fp16_enabled() { return tables().use_fp16.load(); }
 void set_avx512fp16(bool on) { tables().use_fp16.store(on && tables().has_fp16); }
+bool has_avx512ifma() { return tables().has_ifma; }
+bool avx512ifma_enabled() { return tables().use_ifma.load(); }
+void set_avx512ifma(bool on) { tables().use_ifma.store(on && tables().has_ifma); }
 
 Keys make_keys(uint64_t seed, uint64_t stream) {
   Keys k{};

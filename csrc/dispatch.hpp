@@ -19,11 +19,17 @@ Isa active_isa();
 void set_active_isa(Isa isa);        // caller checks that the CPU supports it
 const KernelTable& active_table();
 
-// float16 at the AVX-512 level with AVX512-FP16 arithmetic, where the CPU has it (the
-// default there; PYDROPOUT_AVX512FP16=0 turns it off at start-up). Same bits either way.
+// Variants of the AVX-512 level, all giving the same bits: float16 arithmetic with
+// AVX512-FP16 where the CPU has it (the default there; PYDROPOUT_AVX512FP16=0 turns it
+// off), and Philox's high halves with IFMA where the CPU has it (the default on Intel
+// CPUs only; PYDROPOUT_AVX512IFMA=0|1 overrides). Callers check has_*() before turning
+// one on.
 bool has_avx512fp16();
 bool avx512fp16_enabled();
-void set_avx512fp16(bool on);        // caller checks has_avx512fp16() before turning it on
+void set_avx512fp16(bool on);
+bool has_avx512ifma();
+bool avx512ifma_enabled();
+void set_avx512ifma(bool on);
 
 // Filled by each ISA's translation unit, outside its target region.
 namespace scalar { void register_kernels(KernelTable& table); }
@@ -31,7 +37,9 @@ namespace scalar { void register_kernels(KernelTable& table); }
 namespace avx2 { void register_kernels(KernelTable& table); }
 namespace avx512 {
 void register_kernels(KernelTable& table);
-bool register_fp16_kernels(KernelTable& table);  // false where the CPU or compiler lacks it
+// each false (and the table untouched) where the CPU or the compiler lacks the extension
+bool register_ifma_kernels(KernelTable& table);
+bool register_fp16_kernels(KernelTable& table, bool ifma);  // float16 entries only
 }
 #endif
 #if defined(__aarch64__)

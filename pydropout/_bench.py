@@ -1457,6 +1457,7 @@ def machine_info(cfg: Config, peers: Peers) -> Dict[str, Any]:
         "simd_supported": list(_core.supported_simd_levels()),
         "simd_default": cfg.default_level,
         "avx512fp16": _core._avx512fp16(),
+        "avx512ifma": _core._avx512ifma(),
         "simd_benchmarked": cfg.levels,
         "threads_all": cfg.all_threads,
         "threads_benchmarked": cfg.threads,
@@ -1465,8 +1466,9 @@ def machine_info(cfg: Config, peers: Peers) -> Dict[str, Any]:
                      **peers.versions(), "python": platform.python_version()},
         "platform": platform.platform(),
         "env": {k: os.environ.get(k, "") for k in ("PYDROPOUT_SIMD", "PYDROPOUT_NUM_THREADS",
-                                                    "PYDROPOUT_AVX512FP16", "OMP_NUM_THREADS",
-                                                    "OMP_PROC_BIND", "OMP_PLACES")},
+                                                    "PYDROPOUT_AVX512FP16", "PYDROPOUT_AVX512IFMA",
+                                                    "OMP_NUM_THREADS", "OMP_PROC_BIND",
+                                                    "OMP_PLACES")},
         "p": cfg.p,
         "command": "bench_dropout " + " ".join(cfg.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1487,7 +1489,9 @@ def header_md(m: Dict[str, Any]) -> str:
         f"- SIMD levels: supported {', '.join(m['simd_supported'])}; default {m['simd_default']}; "
         f"benchmarked {', '.join(m['simd_benchmarked'])}"
         + (f"; float16 at avx512 with AVX512-FP16 arithmetic: {m['avx512fp16']}"
-           if m.get("avx512fp16", "unsupported") != "unsupported" else ""),
+           if m.get("avx512fp16", "unsupported") != "unsupported" else "")
+        + (f"; Philox at avx512 with IFMA high halves: {m['avx512ifma']}"
+           if m.get("avx512ifma", "unsupported") != "unsupported" else ""),
         f"- threads: all = {m['threads_all']}; benchmarked {', '.join(map(str, m['threads_benchmarked']))}",
         f"- build: {b.get('compiler')}, flags `{b.get('flags')}`, OpenMP {b.get('openmp')}",
         f"- versions: pydropout {v['pydropout']}, numpy {v['numpy']}, torch {v['torch']}, "

@@ -64,6 +64,10 @@ def describe(full: bool = False) -> List[str]:
         if fp16 != "unsupported":
             lines.append(f"float16:      AVX512-FP16 arithmetic at the avx512 level: {fp16} "
                          f"(PYDROPOUT_AVX512FP16=0 turns it off)")
+        ifma = pydropout._core._avx512ifma()
+        if ifma != "unsupported":
+            lines.append(f"Philox:       IFMA high halves at the avx512 level: {ifma} "
+                         f"(default on Intel CPUs; PYDROPOUT_AVX512IFMA=0|1)")
         lines += [
             f"OpenMP:       {_openmp_runtime()}",
             f"compiler:     {info.get('compiler', '?')}",

@@ -106,13 +106,14 @@ def forced_threads(n: int):
 @pytest.fixture(autouse=True)
 def _restore_global_state():
     level = pydropout.simd_level()
-    fp16 = _core._avx512fp16()
+    variants = {"fp16": _core._avx512fp16(), "ifma": _core._avx512ifma()}
     threads = pydropout.get_num_threads()
     state = pydropout.default_generator.get_state()
     yield
     _core._set_simd(level)
-    if fp16 != "unsupported":
-        _core._set_avx512fp16(fp16 == "on")
+    for name, was in variants.items():
+        if was != "unsupported":
+            getattr(_core, f"_set_avx512{name}")(was == "on")
     pydropout.set_num_threads(threads)
     pydropout.default_generator.set_state(state)
 
