@@ -117,6 +117,7 @@ struct Ops {
   // (benchmarks/ab_builds.py).
   static constexpr int kSets = 5;
   static constexpr int kGroups = 5;
+  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
   static_assert((4 * kGroups) % kSets == 0, "whole runs of sets");
   static inline void keep(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out) {
     uint16_t q[4 * kGroups];

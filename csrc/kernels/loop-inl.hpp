@@ -7,6 +7,8 @@
 //     g < kGroups: several groups at once, where the ISA gains from it
 //   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
 //   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
+//   Ops::kPrefetchBytes -> how far ahead of each forward window to prefetch the input
+//     (0: none)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
 // 64-byte boundaries of y.
 
@@ -146,6 +148,10 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
       const uint64_t start = e0 + first;
       uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
       if (n - start >= 64) {
+        if (Ops::kPrefetchBytes) {  // a hint only: past the end of x it faults nothing
+          for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
+            __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l, 0, 3);
+        }
         Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
       } else {
         apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail

@@ -66,6 +66,7 @@ struct Ops {
   // one group per keep call
   using Ctx = Keys;
   static constexpr int kGroups = 1;
+  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
   static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
     out[0] = keep64(keys, block, threshold);
   }
