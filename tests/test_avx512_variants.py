@@ -52,18 +52,20 @@ def _ifma(on: bool):
         assert not on
 
 
-def _check_forward_backward(x, p, mode, offset):
-    gen = pydropout.Generator(0x5EED, stream=3, offset=offset)
-    y, mask = pydropout.dropout_with_mask(x, p, mode=mode, generator=gen)
-    ref = pydropout.reference.Generator(0x5EED, stream=3, offset=offset)
+def _check_forward_backward(x, p, mode, offset, stream=3, what=""):
+    """dropout_with_mask, dropout, dropout_mask and dropout_backward against the reference."""
+    what = f"{what} p={p} {mode} offset={offset}"
+    gen = lambda: pydropout.Generator(0x5EED, stream=stream, offset=offset)  # noqa: E731
+    y, mask = pydropout.dropout_with_mask(x, p, mode=mode, generator=gen())
+    ref = pydropout.reference.Generator(0x5EED, stream=stream, offset=offset)
     ry, rmask = pydropout.reference.dropout_with_mask(x, p, mode=mode, generator=ref)
-    assert_same_bits(mask, rmask, "mask")
-    assert_same_bits(y, ry, f"forward p={p} {mode} offset={offset}")
+    assert_same_bits(mask, rmask, what + " mask")
+    assert_same_bits(y, ry, what + " forward")
+    assert_same_bits(pydropout.dropout_mask((x.size,), p, generator=gen()), rmask, what + " dropout_mask")
     dx = pydropout.dropout_backward(x, mask, p, mode=mode)
-    assert_same_bits(dx, pydropout.reference.dropout_backward(x, mask, p, mode=mode), "backward")
-    plain = pydropout.dropout(x, p, mode=mode,
-                              generator=pydropout.Generator(0x5EED, stream=3, offset=offset))
-    assert_same_bits(plain, ry, "dropout without mask")
+    assert_same_bits(dx, pydropout.reference.dropout_backward(x, mask, p, mode=mode), what + " backward")
+    plain = pydropout.dropout(x, p, mode=mode, generator=gen())
+    assert_same_bits(plain, ry, what + " dropout without mask")
 
 
 @pytest.mark.parametrize("name", ["fp16", "ifma"])
@@ -148,18 +150,8 @@ def test_ifma_rounds_match_the_reference(dtype, fp16):
                 continue
             x = rng.standard_normal(n).astype(dtype)
             with forced_threads(threads):
-                gen = pydropout.Generator(77, stream=2**40 + 3, offset=offset)
-                y, mask = pydropout.dropout_with_mask(x, 0.37, generator=gen)
-                ref = pydropout.reference.Generator(77, stream=2**40 + 3, offset=offset)
-                ry, rmask = pydropout.reference.dropout_with_mask(x, 0.37, generator=ref)
-                what = f"{dtype} n={n} offset={offset} threads={threads}"
-                assert_same_bits(mask, rmask, what + " mask")
-                assert_same_bits(y, ry, what)
-                alone = pydropout.dropout_mask((n,), 0.37,
-                                               generator=pydropout.Generator(77, stream=2**40 + 3, offset=offset))
-                assert_same_bits(alone, rmask, what + " dropout_mask")
-                assert_same_bits(pydropout.dropout_backward(x, mask, 0.37),
-                                 pydropout.reference.dropout_backward(x, mask, 0.37), what + " backward")
+                _check_forward_backward(x, 0.37, "upscale_in_train", offset, stream=2**40 + 3,
+                                        what=f"{dtype} n={n} threads={threads}")
 
 
 @pytest.mark.parametrize("name,value,expected", [

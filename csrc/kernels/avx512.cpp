@@ -49,18 +49,8 @@ static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[
 
 #include "keep512-inl.hpp"
 
-struct Ops {
-  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    uint64_t bits;
-    keep_groups<1>(keys, block, threshold, &bits);
-    return bits;
-  }
-  using Ctx = Keys;
-  static constexpr int kGroups = 2;
+struct Ops : KeepOps {
   static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
-    keep_groups<2>(keys, block, threshold, out);
-  }
 
   static inline void stream_fence() { _mm_sfence(); }
 
@@ -212,19 +202,15 @@ static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[
 
 #include "keep512-inl.hpp"
 
-struct Ops : avx512::Ops {
+// The data steps of avx512::Ops; the keep bits from this namespace's rounds.
+struct Ops : avx512::Ops, avx512ifma::KeepOps {
+  using avx512ifma::KeepOps::Ctx;
+  using avx512ifma::KeepOps::kGroups;
+  using avx512ifma::KeepOps::keep;
+  using avx512ifma::KeepOps::keep64;
   // Intel's cores also gain from a software prefetch of the input 2 KiB ahead of each
   // forward window (3-8 %, float64 up to 20 %, on the Xeon; docs/DESIGN.md)
   static constexpr unsigned kPrefetchBytes = 2048;
-
-  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
-    uint64_t bits;
-    keep_groups<1>(keys, block, threshold, &bits);
-    return bits;
-  }
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
-    keep_groups<2>(keys, block, threshold, out);
-  }
 };
 
 #include "loop-inl.hpp"

@@ -43,3 +43,18 @@ __attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t blo
     out[g] = bits;
   }
 }
+
+// What loop-inl.hpp asks an Ops for to get keep bits (two groups a call), over the
+// keep_groups above: each AVX-512 variant's Ops takes it from its own namespace.
+struct KeepOps {
+  using Ctx = Keys;
+  static constexpr int kGroups = 2;
+  static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
+    uint64_t bits;
+    keep_groups<1>(keys, block, threshold, &bits);
+    return bits;
+  }
+  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
+    keep_groups<2>(keys, block, threshold, out);
+  }
+};
