@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pydropout {pydropout.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{info,demo,bench}")
     sub.add_parser("info", help="version, SIMD levels, kernel tier, threads, OpenMP runtime, "
-                                "compiler, build flags", description="How this build of pydropout runs.")
+                                "compiler, build flags",
+                   description="How this build of pydropout runs.")
     demo = sub.add_parser(
         "demo", help="dropout against overfitting: digits MLP and 1-D regression (PNG + table)",
         description="Train a NumPy MLP on scikit-learn's 8x8 digits without dropout and with "

@@ -154,7 +154,8 @@ def evaluate_goals(cfg: Config, results: List[GroupResult]) -> List[Goal]:
     out += _against_peers(ix)
     out.append(_thread_scaling(ix))
     if "avx2" in _core.supported_simd_levels():
-        out.append(_ratio_to_copy(ix, "5", f"AVX2 level: forward + mask, float32, 16Mi, {T} threads",
+        out.append(_ratio_to_copy(ix, "5",
+                                  f"AVX2 level: forward + mask, float32, 16Mi, {T} threads",
                                   "forward_mask", "float32", 1.30, "avx2"))
     else:
         out.append(Goal("5", "AVX2 level", "<= 1.30x copy", detail="no AVX2 on this CPU"))

@@ -38,7 +38,8 @@ class Arrays:
         self.mask2 = np.empty_like(self.mask)  # destination of the mask-sized copy
         # the forward mask backward reads: data (any valid mask will do); the check
         # compares against the reference applied to this very mask
-        self.mask_in: np.ndarray = pydropout.dropout_mask((n,), p, generator=pydropout.Generator(99))
+        self.mask_in: np.ndarray = pydropout.dropout_mask(
+            (n,), p, generator=pydropout.Generator(99))
         self.code = kernel.dtype_code(dt)
         self.t = kernel.threshold(p)
         self.s = kernel.scale(p, dt)

@@ -177,7 +177,8 @@ def _torch_rows(cfg: Config, op: str, arrs: Arrays, peers: Peers, nbytes: int
         # F.alpha_dropout is composite: autograd's backward multiplies by its float noise
         a_ = kernel.alpha_constants(p, arrs.dt)[0]
         noise_t = torch.from_numpy(unpacked(arrs.mask_in, n)).to(xt.dtype) * a_
-        name, fn = "torch grad * noise (F.alpha_dropout's backward)", partial(torch.mul, xt, noise_t)
+        name = "torch grad * noise (F.alpha_dropout's backward)"
+        fn = partial(torch.mul, xt, noise_t)
     elif op == "channel":
         name = "torch F.dropout2d"
         fn = partial(F.dropout2d, torch.from_numpy(arrs.x.reshape(arrs.shape4)), p, True)

@@ -238,14 +238,27 @@ def _wrong_state(monkeypatch):
 
 
 def _wrong_torch_gradient(monkeypatch):
-    real = pydropout.dropout_backward  # what pydropout.torch's backward calls
+    """pydropout.torch.Dropout with one element of dx off by one (the output is right)."""
+    import torch
 
-    def dropout_backward(grad, *args, **kwargs):
-        dx = real(grad, *args, **kwargs)
-        _bump(dx, 5)
-        return dx
+    import pydropout.torch as pdt
 
-    monkeypatch.setattr(pydropout, "dropout_backward", dropout_backward)
+    class BumpGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            g = g.clone()
+            g.view(-1)[5] += 1
+            return g
+
+    class Dropout(pdt.Dropout):
+        def forward(self, x):
+            return super().forward(BumpGrad.apply(x))
+
+    monkeypatch.setattr(pdt, "Dropout", Dropout)
 
 
 @pytest.mark.parametrize("op, size, wrong", [
@@ -267,6 +280,8 @@ def test_a_wrong_variant_fails_the_run(tmp_path, capsys, monkeypatch, op, size, 
                                          for f in doc["check_failures"])
     public = names.PUBLIC_NAMES[op]
     assert any(public in f for f in doc["check_failures"])
+    if op == "torch_fwd_bwd":  # the output is right: the gradient's check catches it
+        assert all("gradient differs" in f for f in doc["check_failures"])
 
 
 def test_check_regions_cover_head_tail_and_thread_boundaries():
@@ -373,8 +388,9 @@ def test_thread_scaling_prefers_the_one_thread_row_timed_beside_the_all_thread_r
 
 
 def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
-    """The 1-thread row of the thread-scaling goal runs with one thread (its own thread count, set before
-    each of its samples) and matches the reference like every pydropout row."""
+    """The 1-thread row of the thread-scaling goal runs with one thread (its own thread
+    count, set before each of its samples) and matches the reference like every pydropout
+    row."""
     if _core.get_num_threads() < 2:
         pytest.skip("one thread only")
     threads = _core.get_num_threads()
