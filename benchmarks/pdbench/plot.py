@@ -68,7 +68,7 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
             ax.set_title(title + ("" if op == "mask" else f", {d}"), fontsize=9)
             ax.set_xlabel("elements", fontsize=8)
             ax.set_ylabel("GB/s (read + written)", fontsize=8)
-            ax.tick_params(labelsize=7)
+            ax.tick_params(which="both", labelsize=7)
             ax.grid(True, which="both", alpha=0.25)
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
                ncol=3, fontsize=7, frameon=False)
