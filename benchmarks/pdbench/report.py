@@ -236,6 +236,10 @@ def readme_md(cfg: Config, meta: Dict[str, Any], results: List[GroupResult],
         "Performance goals:",
         "",
         goals_table(goals),
+        "",
+        "The same command writes the other tables (1 thread, float16 and float64, every "
+        "row) to `results.md` and a plot of throughput against size to `throughput.png`, "
+        "in its output folder (`--out`, default `bench-out/`).",
         README_END,
         "",
     ])
