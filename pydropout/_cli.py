@@ -1,8 +1,9 @@
 """``python -m pydropout``: what this build runs on, the demo, the benchmark.
 
 Without a command it prints the version, the SIMD level and the threads, and runs a small
-worked example. ``info`` adds how the core was built; ``demo`` runs the dropout experiment
-(needs the ``demo`` extra); ``bench`` runs the benchmark. Errors print one line on stderr
+worked example. ``info`` adds the kernel tier and how the core was built; ``demo`` runs the dropout
+experiment (needs the ``demo`` extra); ``bench`` runs the benchmark of a clone
+(``benchmarks/bench_dropout.py``) and otherwise says where it lives. Errors print one line on stderr
 and exit non-zero.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -48,6 +51,17 @@ def _openmp_runtime() -> str:
     return text
 
 
+def _kernel_tier() -> Optional[str]:
+    """The core's name for the kernel table in use; None for a core that does not say."""
+    fn = getattr(pydropout._core, "kernel_tier", None)
+    if not callable(fn):
+        return None
+    try:
+        return str(fn())
+    except Exception:  # an older or a partial core: the line is left out
+        return None
+
+
 def describe(full: bool = False) -> List[str]:
     levels = pydropout.supported_simd_levels()
     lines = [
@@ -60,6 +74,9 @@ def describe(full: bool = False) -> List[str]:
     ]
     if full:
         info = pydropout._core.build_info()
+        tier = _kernel_tier()
+        if tier:
+            lines.append(f"kernel tier:  {tier} (the kernels in use at this SIMD level)")
         fp16 = pydropout._core._avx512fp16()
         if fp16 != "unsupported":
             lines.append(f"float16:      AVX512-FP16 arithmetic at the avx512 level: {fp16} "
@@ -147,17 +164,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(argv: Sequence[str]) -> int:
-    import importlib
+BENCH_HOW = ("the benchmark lives in the source repository's benchmarks/ folder: in a clone, "
+             "run `python benchmarks/bench_dropout.py --help` (or `python -m pydropout bench` "
+             "from the clone)")
 
-    try:
-        bench = importlib.import_module("pydropout._bench")
-    except ModuleNotFoundError as exc:
-        if exc.name == "pydropout._bench":
-            raise CLIError("bench: the benchmark module (pydropout._bench) is not part of this "
-                           "installation") from None
-        raise CLIError(f"bench needs the module {exc.name!r}: {exc}") from None
-    return int(bench.main(list(argv)) or 0)
+
+def bench_script() -> Optional[Path]:
+    """``benchmarks/bench_dropout.py`` next to this package's folder (a clone), else None."""
+    script = Path(pydropout.__file__).resolve().parent.parent / "benchmarks" / "bench_dropout.py"
+    return script if script.is_file() else None
+
+
+def cmd_bench(argv: Sequence[str]) -> int:
+    """Run the clone's benchmark in a fresh interpreter with the arguments.
+
+    A fresh process, because the harness reads the CPU affinity before pydropout loads
+    (OMP_PROC_BIND binds the importing thread); it imports this same pydropout.
+    """
+    script = bench_script()
+    if script is None:
+        raise CLIError(f"bench: {BENCH_HOW}")
+    root = str(script.parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+    return subprocess.call([sys.executable, str(script), *argv], env=env)
 
 
 def _importable(name: str) -> bool:
@@ -194,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "command: version, SIMD level, threads and a worked example.")
     parser.add_argument("--version", action="version", version=f"pydropout {pydropout.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{info,demo,bench}")
-    sub.add_parser("info", help="version, SIMD levels, threads, OpenMP runtime, compiler, "
-                                "build flags", description="How this build of pydropout runs.")
+    sub.add_parser("info", help="version, SIMD levels, kernel tier, threads, OpenMP runtime, "
+                                "compiler, build flags",
+                   description="How this build of pydropout runs.")
     demo = sub.add_parser(
         "demo", help="dropout against overfitting: digits MLP and 1-D regression (PNG + table)",
         description="Train a NumPy MLP on scikit-learn's 8x8 digits without dropout and with "
@@ -211,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--every", type=_positive_int, default=None, metavar="N",
                       help="print every N-th epoch in the table (default: about 10 rows)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sub.add_parser("bench", help="the benchmark (arguments go to it; see bench -h)",
-                   add_help=False)
+    sub.add_parser("bench", help="the benchmark of a clone, benchmarks/bench_dropout.py "
+                                 "(arguments go to it; see bench -h)", add_help=False)
     return parser
 
 

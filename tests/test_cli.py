@@ -4,8 +4,6 @@ import os
 import subprocess
 import tempfile
 import sys
-import types
-
 
 import pydropout
 from pydropout import _cli
@@ -82,20 +80,63 @@ def test_demo_without_its_dependencies(monkeypatch, capsys):
     assert err.count("\n") == 1 and "sklearn" in err and "pydropout[demo]" in err
 
 
-def test_bench_passes_its_arguments(monkeypatch):
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_info_names_the_kernel_tier_when_the_core_does(monkeypatch, capsys):
+    monkeypatch.setattr(pydropout._core, "kernel_tier", lambda: "tier-under-test",
+                        raising=False)
+    assert _cli.main(["info"]) == 0
+    assert "kernel tier:  tier-under-test" in capsys.readouterr().out
+    monkeypatch.delattr(pydropout._core, "kernel_tier")  # a core without it: no line
+    assert _cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel tier" not in out and "SIMD level:" in out
+
+
+def test_bench_finds_the_script_of_the_clone_it_runs_from():
+    script = os.path.join(ROOT, "benchmarks", "bench_dropout.py")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(pydropout.__file__)))
+    if os.path.samefile(here, ROOT):  # tests of the checkout's pydropout/ folder
+        assert str(_cli.bench_script()) == script
+    else:  # an installed package: nothing beside it
+        assert _cli.bench_script() is None
+
+
+def test_bench_runs_the_clones_script_with_its_arguments(monkeypatch):
+    import pathlib
+
+    script = os.path.join(ROOT, "benchmarks", "bench_dropout.py")
+    monkeypatch.setattr(_cli, "bench_script", lambda: pathlib.Path(script))
     seen = []
-    fake = types.ModuleType("pydropout._bench")
-    fake.main = lambda argv=None: seen.append(argv) or 3
-    monkeypatch.setitem(sys.modules, "pydropout._bench", fake)
+
+    def call(cmd, env):
+        seen.append((cmd, env))
+        return 3
+
+    monkeypatch.setattr(_cli.subprocess, "call", call)
+    monkeypatch.setenv("PYTHONPATH", "elsewhere")
     assert _cli.main(["bench", "--quick", "--out", "x"]) == 3
-    assert seen == [["--quick", "--out", "x"]]
+    (cmd, env), = seen
+    assert cmd == [sys.executable, script, "--quick", "--out", "x"]
+    # the script imports this same pydropout
+    assert env["PYTHONPATH"] == ROOT + os.pathsep + "elsewhere"
 
 
-def test_bench_missing_is_one_line(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "pydropout._bench", None)  # import fails as if absent
-    assert _cli.main(["bench"]) == 2
+def test_bench_outside_a_clone_says_where_it_lives(monkeypatch, capsys):
+    monkeypatch.setattr(_cli, "bench_script", lambda: None)  # an installed package
+    assert _cli.main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pydropout._bench" in err
+    assert err.count("\n") == 1
+    assert "benchmarks/" in err and "python benchmarks/bench_dropout.py" in err
+
+
+def test_bench_from_the_source_checkout():
+    # `python -m pydropout bench` in a clone runs benchmarks/bench_dropout.py
+    r = run_cli("bench", "--list", "--ops", "mask", "--sizes", "1Ki", "--threads", "1",
+                cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["mask n=1Ki threads=1"]
 
 
 def test_bench_subprocess_without_traceback():
@@ -124,7 +165,6 @@ def test_main_module_runs_as_script_entry():
 def test_runs_from_the_source_checkout():
     # `python -m pydropout` in the repository root imports the checkout's pydropout/
     # folder first; with a non-editable install it loads the installed compiled core
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = run_cli("info", cwd=root)
+    r = run_cli("info", cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "SIMD" in r.stdout or "simd" in r.stdout.lower()

@@ -1,14 +1,26 @@
-"""The benchmark harness: a tiny run produces its table, JSON, plot and targets, and its
-correctness check fails the run when a pydropout row computes the wrong bits."""
+"""The benchmark harness (benchmarks/pdbench): a tiny run produces its table, JSON, plot
+and performance goals, and its correctness check fails the run when a pydropout row
+computes the wrong bits. Slow tests: the default run leaves them out."""
 
 import importlib.util
 import json
+import pathlib
+import re
+import sys
 
 import numpy as np
 import pytest
 
 import pydropout
-from pydropout import _bench, _core
+from pydropout import _core
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+from pdbench import cli, config, goals, model, names, oracle, peers, plan, rows, timing  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 TINY = ["--sizes", "1Ki", "--dtypes", "float32", "--threads", "1", "--rounds", "2",
         "--min-time", "0.0002", "--budget", "0.05"]
@@ -16,14 +28,15 @@ TINY = ["--sizes", "1Ki", "--dtypes", "float32", "--threads", "1", "--rounds", "
 
 def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
     simd, threads = _core.simd_level(), _core.get_num_threads()
-    assert _bench.main(TINY + ["--ops", "plain", "--out", str(tmp_path)]) == 0
+    assert cli.main(TINY + ["--ops", "plain", "--out", str(tmp_path)]) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
 
     out = capsys.readouterr().out
     assert "| op | dtype | n | threads | implementation | SIMD | ns/elem | GB/s | x copy |" in out
-    for op in _bench.OPS:
+    for op in names.OPS:
         assert f"| {op} |" in out
-    assert "## Targets (issue 3)" in out and "| 6 | dropout float32 1Ki call" in out
+    assert "## Performance goals" in out and "| 6 | dropout float32 1Ki call" in out
+    assert "| goal | what | limit |" in out
     assert "All pydropout rows equal pydropout.reference bit for bit." in out
 
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -31,18 +44,43 @@ def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
     assert doc["meta"]["simd_benchmarked"] == sorted(
         _core.supported_simd_levels()[: _core.supported_simd_levels().index(simd) + 1],
         key=_core.supported_simd_levels().index, reverse=True)
-    assert {g["op"] for g in doc["groups"]} == set(_bench.OPS)
+    assert {g["op"] for g in doc["groups"]} == set(names.OPS)
     for g in doc["groups"]:
         kinds = {c["kind"] for c in g["candidates"]}
         assert {"ceiling", "pydropout", "kernel", "peer"} <= kinds
         for c in g["candidates"]:
             assert len(c["samples_s"]) == 2 and c["best_s"] == min(c["samples_s"]) > 0
             assert c["check"] == ("ok" if c["kind"] in ("pydropout", "out", "kernel") else "")
-    t6 = next(t for t in doc["targets"] if t["id"] == "6")
+    t6 = next(t for t in doc["goals"] if t["id"] == "6")
     assert t6["status"] in ("PASS", "FAIL") and t6["value"] > 0
     assert (tmp_path / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| n | copy (ceiling) |" in (tmp_path / "readme.md").read_text()
-    assert "## Every row" in (tmp_path / "results.md").read_text()
+    readme = (tmp_path / "readme.md").read_text()
+    results = (tmp_path / "results.md").read_text()
+    assert "| n | copy (ceiling) |" in readme and "## Every row" in results
+    # the README section: its markers, the measurements, no dates and no tracker words
+    assert readme.startswith("<!-- section:performance -->\n## Performance\n")
+    assert readme.rstrip().endswith("<!-- /section:performance -->")
+    assert not re.search(r"\d{4}-\d\d-\d\d|UTC", readme)
+    for text in (out, readme, results):
+        assert not re.search(r"issue|target|session", text, re.IGNORECASE)
+
+
+def test_the_entry_script_names_itself(tmp_path):
+    """`python benchmarks/bench_dropout.py --help` from anywhere: the usage line names
+    the real entry; --list prints the groups and runs nothing."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, str(BENCH / "bench_dropout.py"), "--help"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: python benchmarks/bench_dropout.py")
+    assert "--require-goals" in run.stdout and "target" not in run.stdout
+    run = subprocess.run([sys.executable, str(BENCH / "bench_dropout.py"), "--list",
+                          "--ops", "mask", "--sizes", "1Ki", "--threads", "1"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0 and run.stdout.split("\n")[0] == "mask n=1Ki threads=1"
 
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -55,14 +93,14 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
     argv = ["--ops", "extra", "--sizes", "4Ki", "--dtypes", "float32", "--threads", "1",
             "--simd", simd, "--rounds", "2", "--min-time", "0.0002", "--budget", "0.05",
             "--no-plot", "--out", str(tmp_path)]
-    assert _bench.main(argv) == 0
+    assert cli.main(argv) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
     out = capsys.readouterr().out
-    assert "## State backward, variants and pydropout.torch (issues 4 and 5)" in out
+    assert "## State backward, variants and pydropout.torch\n" in out
     assert "All pydropout rows equal pydropout.reference bit for bit." in out
 
     doc = json.loads((tmp_path / "results.json").read_text())
-    want = set(_bench.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
+    want = set(names.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
     assert {g["op"] for g in doc["groups"]} == want
     groups = {g["op"]: g for g in doc["groups"]}
     for op, g in groups.items():
@@ -71,16 +109,16 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
         for c in g["candidates"]:
             by_kind.setdefault(c["kind"], []).append(c["name"])
             assert len(c["samples_s"]) == 2 and c["best_s"] > 0
-            assert c["check"] == ("ok" if c["kind"] in _bench.PYDROPOUT_KINDS else "")
-        assert len(by_kind["ceiling"]) == 1 and by_kind["pydropout"] == [_bench.PUBLIC_NAMES[op]]
+            assert c["check"] == ("ok" if c["kind"] in names.PYDROPOUT_KINDS else "")
+        assert len(by_kind["ceiling"]) == 1 and by_kind["pydropout"] == [names.PUBLIC_NAMES[op]]
         if op != "torch_fwd_bwd":
             assert "np.multiply(x, 2.0, out=y)" in by_kind["peer"]
-            assert by_kind["out"] == [_bench.OUT_NAMES[op]]
+            assert by_kind["out"] == [names.OUT_NAMES[op]]
     # the mask-free backward beside the backward from the mask, bytes without the mask
     bs = groups["backward_state"]
     assert [c["name"] for c in bs["candidates"] if c["kind"] == "alt"] == \
         ["pydropout.dropout_backward(mask)"]
-    assert {c["name"]: c["bytes"] for c in bs["candidates"]}[_bench.PUBLIC_NAMES["backward_state"]] \
+    assert {c["name"]: c["bytes"] for c in bs["candidates"]}[names.PUBLIC_NAMES["backward_state"]] \
         == 2 * 4096 * 4
     if HAVE_TORCH:
         peers = {op: [c["name"] for c in g["candidates"] if c["peer"] == "torch"]
@@ -88,7 +126,7 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
         assert peers["alpha"] == ["torch F.alpha_dropout"]
         assert peers["channel"] == ["torch F.dropout2d"]
         assert peers["gaussian"] == []  # torch has no Gaussian dropout
-        assert peers["torch_fwd_bwd"] == ["torch.nn.Dropout"]
+        assert peers["torch_fwd_bwd"] == ["torch.nn.Dropout", "torch F.dropout (functional)"]
         tf = groups["torch_fwd_bwd"]
         assert {c["name"] for c in tf["candidates"] if c["kind"] == "alt"} == {
             "pydropout.torch.dropout (functional)", "pydropout.torch.Dropout(save='state')"}
@@ -96,17 +134,17 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
 
 
 def test_extra_ops_in_the_default_plan():
-    keys = _bench.plan(_bench.make_config([]))
-    extra = {(k.op, k.dtype, k.n) for k in keys if k.op in _bench.EXTRA_OPS}
-    ops = set(_bench.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
-    assert extra == {(op, "float32", n) for op in ops for n in (_bench.MI, 16 * _bench.MI)}
-    quick = _bench.plan(_bench.make_config(["--quick"]))
-    assert [k.op for k in quick if k.op in _bench.EXTRA_OPS] == ["backward_state"]
-    cfg = _bench.make_config(["--ops", "variants,plain", "--sizes", "1Ki", "--dtypes", "f64"])
-    assert cfg.ops == list(_bench.VARIANT_OPS) + list(_bench.OPS)
-    assert {k.dtype for k in _bench.plan(cfg) if k.op in _bench.VARIANT_OPS} == {"float64"}
-    assert _bench.channel_shape(16 * _bench.MI) == (128, 128, 32, 32)
-    assert _bench.channel_shape(1000003) == (1, 1000003, 1, 1)
+    keys = plan.plan(config.make_config([]))
+    extra = {(k.op, k.dtype, k.n) for k in keys if k.op in names.EXTRA_OPS}
+    ops = set(names.EXTRA_OPS) - (set() if HAVE_TORCH else {"torch_fwd_bwd"})
+    assert extra == {(op, "float32", n) for op in ops for n in (names.MI, 16 * names.MI)}
+    quick = plan.plan(config.make_config(["--quick"]))
+    assert [k.op for k in quick if k.op in names.EXTRA_OPS] == ["backward_state"]
+    cfg = config.make_config(["--ops", "variants,plain", "--sizes", "1Ki", "--dtypes", "f64"])
+    assert cfg.ops == list(names.VARIANT_OPS) + list(names.OPS)
+    assert {k.dtype for k in plan.plan(cfg) if k.op in names.VARIANT_OPS} == {"float64"}
+    assert plan.channel_shape(16 * names.MI) == (128, 128, 32, 32)
+    assert plan.channel_shape(1000003) == (1, 1000003, 1, 1)
 
 
 def _bump(a, i):
@@ -157,7 +195,7 @@ def test_a_wrong_kernel_fails_the_run(tmp_path, capsys, monkeypatch, op, size, w
     argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op,
             "--simd", _core.simd_level(), "--peers", "none", "--rounds", "1",
             "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
-    assert _bench.main(argv) == 1
+    assert cli.main(argv) == 1
     out = capsys.readouterr().out
     assert "CORRECTNESS CHECKS FAILED" in out
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -200,14 +238,27 @@ def _wrong_state(monkeypatch):
 
 
 def _wrong_torch_gradient(monkeypatch):
-    real = pydropout.dropout_backward  # what pydropout.torch's backward calls
+    """pydropout.torch.Dropout with one element of dx off by one (the output is right)."""
+    import torch
 
-    def dropout_backward(grad, *args, **kwargs):
-        dx = real(grad, *args, **kwargs)
-        _bump(dx, 5)
-        return dx
+    import pydropout.torch as pdt
 
-    monkeypatch.setattr(pydropout, "dropout_backward", dropout_backward)
+    class BumpGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            g = g.clone()
+            g.view(-1)[5] += 1
+            return g
+
+    class Dropout(pdt.Dropout):
+        def forward(self, x):
+            return super().forward(BumpGrad.apply(x))
+
+    monkeypatch.setattr(pdt, "Dropout", Dropout)
 
 
 @pytest.mark.parametrize("op, size, wrong", [
@@ -222,45 +273,47 @@ def test_a_wrong_variant_fails_the_run(tmp_path, capsys, monkeypatch, op, size, 
     argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op,
             "--simd", _core.simd_level(), "--peers", "none", "--no-kernel", "--rounds", "1",
             "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
-    assert _bench.main(argv) == 1
+    assert cli.main(argv) == 1
     assert "CORRECTNESS CHECKS FAILED" in capsys.readouterr().out
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["check_failures"] and all("differs from pydropout.reference" in f
                                          for f in doc["check_failures"])
-    public = _bench.PUBLIC_NAMES[op]
+    public = names.PUBLIC_NAMES[op]
     assert any(public in f for f in doc["check_failures"])
+    if op == "torch_fwd_bwd":  # the output is right: the gradient's check catches it
+        assert all("gradient differs" in f for f in doc["check_failures"])
 
 
 def test_check_regions_cover_head_tail_and_thread_boundaries():
-    n = 16 * _bench.MI
-    regions = _bench.check_regions(n, 2)
+    n = 16 * names.MI
+    regions = plan.check_regions(n, 2)
     assert regions[0][0] == 0 and regions[-1][1] == n
     assert any(a < n // 2 < b for a, b in regions)
     assert all(a % 8 == 0 and (b - a) % 8 == 0 for a, b in regions)
-    assert _bench.check_regions(1000, 2) == [(0, 1000)]
-    odd = 3 * _bench.MI + 5
-    assert _bench.check_regions(odd, 7)[-1][1] == odd
+    assert plan.check_regions(1000, 2) == [(0, 1000)]
+    odd = 3 * names.MI + 5
+    assert plan.check_regions(odd, 7)[-1][1] == odd
 
 
 def _result(op, dtype, n, threads, times, level="avx512"):
     cands = []
     for kind, t in times.items():
-        peer = kind if kind in _bench.PEERS else ""
-        c = _bench.Candidate(kind, "peer" if peer else kind, peer,
+        peer = kind if kind in names.PEERS else ""
+        c = model.Candidate(kind, "peer" if peer else kind, peer,
                              level if kind in ("pydropout", "out", "kernel", "one_thread") else "",
                              1, lambda: None, threads=1 if kind == "one_thread" else None)
         c.samples = [t, 2 * t]
         cands.append(c)
-    return _bench.GroupResult(_bench.GroupKey(op, dtype, n, threads), cands, {})
+    return model.GroupResult(model.GroupKey(op, dtype, n, threads), cands, {})
 
 
-def test_targets_use_the_rows_the_issue_names():
-    cfg = _bench.make_config(["--simd", "avx2" if "avx2" in _core.supported_simd_levels()
+def test_goals_use_the_rows_they_name():
+    cfg = config.make_config(["--simd", "avx2" if "avx2" in _core.supported_simd_levels()
                               else "scalar"])
     cfg.default_level, cfg.all_threads = "avx512", 2
-    MI, KI = _bench.MI, _bench.KI
+    MI, KI = names.MI, names.KI
     res = [
-        # target 1 float32 passes on dropout_with_mask (the row called "pydropout"); the
+        # goal 1 float32 passes on dropout_with_mask (the row called "pydropout"); the
         # raw kernel's better ratio must not be used
         _result("forward_mask", "float32", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 10.9, "kernel": 5.0}),
         _result("forward_mask", "float64", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 11.2, "kernel": 5.0}),
@@ -273,7 +326,7 @@ def test_targets_use_the_rows_the_issue_names():
     ]
     # merge the AVX2 row into the float32 16 Mi group, as one run would have it
     res[0].cands += res.pop(5).cands[1:]
-    got = {t.ident: t for t in _bench.evaluate_targets(cfg, res)}
+    got = {t.ident: t for t in goals.evaluate_goals(cfg, res)}
     assert got["1 float32"].status() == "PASS" and got["1 float32"].value == pytest.approx(1.09)
     assert got["1 float64"].status() == "FAIL"
     assert got["1 float16"].status() == "n/a"
@@ -286,81 +339,82 @@ def test_targets_use_the_rows_the_issue_names():
     assert np.isfinite([t.value for t in got.values() if t.value is not None]).all()
 
 
-def test_targets_state_the_floor_the_words_alone_set():
-    cfg = _bench.make_config([])
+def test_goals_state_the_floor_the_words_alone_set():
+    cfg = config.make_config([])
     cfg.default_level, cfg.all_threads = "avx512", 2
-    MI = _bench.MI
+    MI = names.MI
     res = [
         _result("forward_mask", "float16", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 21.0}),
-        _result("mask", _bench.NO_DTYPE, 16 * MI, 2, {"ceiling": 0.5, "pydropout": 18.0}),
+        _result("mask", names.NO_DTYPE, 16 * MI, 2, {"ceiling": 0.5, "pydropout": 18.0}),
         _result("forward", "float32", MI, 1, {"pydropout": 400e-6, "numpy": 3300e-6}),
-        _result("mask", _bench.NO_DTYPE, MI, 1, {"ceiling": 0.1e-6, "pydropout": 350e-6}),
+        _result("mask", names.NO_DTYPE, MI, 1, {"ceiling": 0.1e-6, "pydropout": 350e-6}),
     ]
-    got = {t.ident: t for t in _bench.evaluate_targets(cfg, res)}
+    got = {t.ident: t for t in goals.evaluate_goals(cfg, res)}
     # ratio to the forward group's copy, not to the mask group's own (mask-sized) copy
     assert "the words alone (dropout_mask) 1.80x copy" in got["1 float16"].detail
     assert got["1 float16"].value == pytest.approx(2.1)
     assert "the limit needs <= 330.0 us" in got["3 numpy"].detail
     assert "the words alone (dropout_mask) 350.0 us" in got["3 numpy"].detail
     # without the mask groups the details say nothing of a floor
-    got = {t.ident: t for t in _bench.evaluate_targets(cfg, [res[0], res[2]])}
+    got = {t.ident: t for t in goals.evaluate_goals(cfg, [res[0], res[2]])}
     assert "words alone" not in got["1 float16"].detail + got["3 numpy"].detail
     # --quick measures both floors
-    qcfg = _bench.make_config(["--quick"])
-    assert {(k.n, k.threads) for k in _bench.plan(qcfg) if k.op == "mask"} == \
+    qcfg = config.make_config(["--quick"])
+    assert {(k.n, k.threads) for k in plan.plan(qcfg) if k.op == "mask"} == \
         {(MI, 1), (16 * MI, qcfg.all_threads)}
 
 
 def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_PROC_BIND", "close")
     monkeypatch.delenv("PYDROPOUT_SIMD", raising=False)
-    assert _bench.main(TINY + ["--ops", "forward", "--no-plot", "--out", str(tmp_path)]) == 0
+    assert cli.main(TINY + ["--ops", "forward", "--no-plot", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "readme.md").read_text()
     assert "OMP_PROC_BIND=close python benchmarks/bench_dropout.py --sizes 1Ki" in text
 
 
-def test_target_4_prefers_the_one_thread_row_timed_beside_the_all_thread_row():
-    cfg = _bench.make_config([])
+def test_thread_scaling_prefers_the_one_thread_row_timed_beside_the_all_thread_row():
+    cfg = config.make_config([])
     cfg.default_level, cfg.all_threads = "avx512", 2
-    MI = _bench.MI
+    MI = names.MI
     one = _result("forward", "float32", MI, 1, {"pydropout": 1.0})
     both = _result("forward", "float32", MI, 2, {"pydropout": 0.5, "one_thread": 0.85})
-    t4 = {t.ident: t for t in _bench.evaluate_targets(cfg, [one, both])}["4"]
+    t4 = {t.ident: t for t in goals.evaluate_goals(cfg, [one, both])}["4"]
     assert t4.value == pytest.approx(1.7) and t4.status() == "FAIL"
     assert "interleaved" in t4.detail and "1-thread group" in t4.detail and "2.00x" in t4.detail
     # without the interleaved row (an older run's groups), the two groups are used
     both.cands.pop()
-    t4 = {t.ident: t for t in _bench.evaluate_targets(cfg, [one, both])}["4"]
+    t4 = {t.ident: t for t in goals.evaluate_goals(cfg, [one, both])}["4"]
     assert t4.value == pytest.approx(2.0) and t4.status() == "PASS"
 
 
 def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
-    """The 1-thread row of target 4 runs with one thread (its own thread count, set before
-    each of its samples) and matches the reference like every pydropout row."""
+    """The 1-thread row of the thread-scaling goal runs with one thread (its own thread
+    count, set before each of its samples) and matches the reference like every pydropout
+    row."""
     if _core.get_num_threads() < 2:
         pytest.skip("one thread only")
     threads = _core.get_num_threads()
     seen = []
-    real = _bench._time
+    real = timing._time
 
     def spy(fn, number):
         seen.append(_core.get_num_threads())
         return real(fn, number)
 
-    cfg = _bench.make_config(["--sizes", "1Mi", "--ops", "forward", "--dtypes", "float32",
+    cfg = config.make_config(["--sizes", "1Mi", "--ops", "forward", "--dtypes", "float32",
                               "--threads", "all", "--simd", _core.simd_level(),
                               "--peers", "none", "--no-out", "--no-kernel", "--rounds", "2",
                               "--min-time", "0.0002", "--budget", "0.05"])
-    key = _bench.GroupKey("forward", "float32", _bench.MI, threads)
-    arrs = _bench.Arrays("float32", _bench.MI, cfg.p)
-    cands = _bench.build_candidates(cfg, key, arrs, _bench.Peers([]))
+    key = model.GroupKey("forward", "float32", names.MI, threads)
+    arrs = oracle.Arrays("float32", names.MI, cfg.p)
+    cands = rows.build_candidates(cfg, key, arrs, peers.Peers([]))
     row = next(c for c in cands if c.kind == "one_thread")
     assert row.threads == 1 and row.simd == cfg.default_level
-    _bench._time = spy
+    timing._time = spy
     try:
-        _bench.run_group(cfg, key, cands)
+        timing.run_group(cfg, key, cands)
     finally:
-        _bench._time = real
+        timing._time = real
         _core.set_num_threads(threads)
     assert row.check_result == "ok" and len(row.samples) == 2
     assert 1 in seen and threads in seen
@@ -369,23 +423,23 @@ def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
 def test_candidates_wait_after_a_foreign_pool_in_proportion_to_its_sample(monkeypatch):
     """After a torch or JAX sample the next candidate waits at least GAP_SHARE of that
     sample's time (their worker threads stay busy after a long call returns)."""
-    cfg = _bench.make_config(["--rounds", "2", "--min-time", "0.0001", "--gap", "0.001"])
+    cfg = config.make_config(["--rounds", "2", "--min-time", "0.0001", "--gap", "0.001"])
     fake_times = {"peer": 0.5, "ours": 0.001}
-    monkeypatch.setattr(_bench, "_time", lambda fn, number: fake_times[fn()])
+    monkeypatch.setattr(timing, "_time", lambda fn, number: fake_times[fn()])
     sleeps = []
-    monkeypatch.setattr(_bench.time, "sleep", sleeps.append)
-    cands = [_bench.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True),
-             _bench.Candidate("ours", "pydropout", "", "", 1, lambda: "ours")]
-    _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    monkeypatch.setattr(timing.time, "sleep", sleeps.append)
+    cands = [model.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True),
+             model.Candidate("ours", "pydropout", "", "", 1, lambda: "ours")]
+    timing.run_group(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
     assert len(cands[0].samples) == 2
     # one sleep after the warm-up call and one after each timed sample, none after ours
     assert len(sleeps) == 3
-    assert all(s == pytest.approx(_bench.GAP_SHARE * 0.5) for s in sleeps)
+    assert all(s == pytest.approx(timing.GAP_SHARE * 0.5) for s in sleeps)
     # a short peer sample still waits --gap
     fake_times["peer"] = 0.0001
     sleeps.clear()
-    cands = [_bench.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True)]
-    _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    cands = [model.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True)]
+    timing.run_group(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
     assert sleeps and all(s == pytest.approx(0.001) for s in sleeps)
 
 
@@ -393,16 +447,16 @@ def test_rounds_shuffle_the_order_and_repeat_it(monkeypatch):
     """Each round runs the candidates in a new order, so no row always follows the same
     one (a call's time depends on its predecessor); the orders are seeded by the group,
     so a rerun repeats them."""
-    cfg = _bench.make_config(["--rounds", "12", "--min-rounds", "12", "--min-time", "0.0001",
+    cfg = config.make_config(["--rounds", "12", "--min-rounds", "12", "--min-time", "0.0001",
                               "--budget", "100", "--no-prime"])
-    monkeypatch.setattr(_bench, "_time", lambda fn, number: fn())
+    monkeypatch.setattr(timing, "_time", lambda fn, number: fn())
 
     def orders():
         calls = []
-        cands = [_bench.Candidate(name, "pydropout", "", "", 1,
+        cands = [model.Candidate(name, "pydropout", "", "", 1,
                                   lambda name=name: calls.append(name) or 0.001)
                  for name in "abcde"]
-        _bench.run_group(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+        timing.run_group(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
         timed = calls[3 * len(cands):]  # after the warm-up and the two calibration calls
         assert all(len(c.samples) == 12 for c in cands)
         return [tuple(timed[i:i + 5]) for i in range(0, len(timed), 5)]
@@ -424,7 +478,7 @@ def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
         log.append(("timed", fn.__name__, number))
         return 0.001
 
-    monkeypatch.setattr(_bench, "_time", fake_time)
+    monkeypatch.setattr(timing, "_time", fake_time)
 
     def make(name):
         def fn():
@@ -432,13 +486,13 @@ def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
         fn.__name__ = name
         return fn
 
-    cands = [_bench.Candidate("big", "pydropout", "", "", 1, make("big")),
-             _bench.Candidate("small", "pydropout", "", "", 1, make("small"))]
+    cands = [model.Candidate("big", "pydropout", "", "", 1, make("big")),
+             model.Candidate("small", "pydropout", "", "", 1, make("small"))]
     cands[0].number, cands[1].number = 1, 50
-    monkeypatch.setattr(_bench, "rounds_for", lambda cfg, n: 3)
+    monkeypatch.setattr(timing, "rounds_for", lambda cfg, n: 3)
 
-    cfg = _bench.make_config(["--min-rounds", "3", "--budget", "100"])
-    _bench._time_rounds(cfg, _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    cfg = config.make_config(["--min-rounds", "3", "--budget", "100"])
+    timing._time_rounds(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
     big = [e for e in log if e[1] == "big"]
     small = [e for e in log if e[1] == "small"]
     assert big == [("call", "big"), ("timed", "big", 1)] * 3
@@ -446,16 +500,15 @@ def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
     log.clear()
     for c in cands:
         c.samples.clear()
-    _bench._time_rounds(_bench.make_config(["--min-rounds", "3", "--budget", "100", "--no-prime"]),
-                        _bench.GroupKey("forward", "float32", 1024, 1), cands)
+    timing._time_rounds(config.make_config(["--min-rounds", "3", "--budget", "100", "--no-prime"]),
+                        model.GroupKey("forward", "float32", 1024, 1), cands)
     assert [e for e in log if e[1] == "big"] == [("timed", "big", 1)] * 3
 
 
 def test_ab_builds_compares_two_cores_in_one_process(capsys):
     """benchmarks/ab_builds.py loads two builds side by side; the same build twice gives
     a row per case with both times and their ratio."""
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "ab_builds.py"
+    path = BENCH / "ab_builds.py"
     spec = importlib.util.spec_from_file_location("ab_builds", path)
     ab = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ab)
@@ -478,7 +531,6 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
     """benchmarks/philox_rounds.cpp (the layouts docs/DESIGN.md compares) builds at the
     baseline ISA and every row it can run on this CPU reproduces the scalar Philox words
     before it is timed."""
-    import pathlib
     import platform
     import shutil
     import subprocess
@@ -486,7 +538,7 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
     cxx = shutil.which("g++") or shutil.which("c++")
     if cxx is None or platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("needs a C++ compiler on x86-64")
-    src = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "philox_rounds.cpp"
+    src = BENCH / "philox_rounds.cpp"
     exe = tmp_path / "philox_rounds"
     subprocess.run([cxx, "-O2", "-march=x86-64", "-std=c++17", str(src), "-o", str(exe)],
                    check=True, capture_output=True)
@@ -502,17 +554,17 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
 
 
 def _run_bound(tmp_path, script: str) -> str:
-    """Run `script` in a fresh interpreter under OMP_PROC_BIND=close (two threads) from
-    tmp_path; its standard output."""
+    """Run `script` in a fresh interpreter under OMP_PROC_BIND=close (two threads), with
+    this checkout's pydropout and benchmarks/ importable; its standard output."""
     import os
     import subprocess
-    import sys
 
     if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs Linux and two CPUs")
     path = tmp_path / "bound.py"
     path.write_text(script)
-    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2")
+    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]))
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -521,28 +573,31 @@ def _run_bound(tmp_path, script: str) -> str:
 
 def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
     """With OMP_PROC_BIND (the README's benchmark command) OpenMP binds the importing
-    thread to one CPU. JAX starts its pool from that thread, so the benchmark starts it
-    inside `process_cpus()`: threads started there get every CPU the process had, and the
-    thread's own binding comes back afterwards. The machine line counts those CPUs too."""
+    thread to one CPU. The entry script reads the CPUs before it imports pydropout; JAX
+    starts its pool from the bound thread, so the harness starts it inside
+    `process_cpus()`: threads started there get every CPU the process had, and the
+    thread's own binding comes back afterwards. The machine record counts those CPUs."""
     import os
 
     out = _run_bound(tmp_path,
-        "import os, threading, pydropout\n"
-        "from pydropout import _bench\n"
-        "start = pydropout._START_CPUS\n"
+        "import os, threading\n"
+        "import bench_dropout\n"  # the entry script: its affinity record, then pydropout
+        "from pdbench import affinity, config, machine, peers\n"
+        "start = bench_dropout.START_CPUS\n"
         "bound = os.sched_getaffinity(0)\n"
         "seen = []\n"
-        "with _bench.process_cpus():\n"
+        "with affinity.process_cpus():\n"
         "    t = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))\n"
         "    t.start(); t.join()\n"
-        "cfg = _bench.make_config(['--peers', 'none'])\n"
-        "m = _bench.machine_info(cfg, _bench.Peers([]))\n"
+        "cfg = config.make_config(['--peers', 'none'])\n"
+        "m = machine.machine_info(cfg, peers.Peers([]))\n"
         "print(len(start), len(bound), len(seen[0]), seen[0] == start,\n"
-        "      os.sched_getaffinity(0) == bound, m['cpus_usable'])\n")
-    start, bound, seen, same, restored, usable = out.split()
+        "      os.sched_getaffinity(0) == bound, m['cpus_usable'],\n"
+        "      affinity.start_cpus() == start)\n")
+    start, bound, seen, same, restored, usable, recorded = out.split()
     n = len(os.sched_getaffinity(0))
     assert (int(start), int(bound)) == (n, 1)  # the binding this guards against
-    assert (int(seen), same, restored, int(usable)) == (n, "True", "True", n)
+    assert (int(seen), same, restored, int(usable), recorded) == (n, "True", "True", n, "True")
 
 
 def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
@@ -550,20 +605,21 @@ def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
     every CPU, though OpenMP bound the thread that starts them to one."""
     pytest.importorskip("jax")
     out = _run_bound(tmp_path,
-        "import glob, os, pydropout\n"
-        "from pydropout import _bench\n"
+        "import glob, os\n"
+        "import bench_dropout\n"
+        "from pdbench import peers\n"
         "def wide():\n"
         "    n = 0\n"
         "    for st in glob.glob('/proc/self/task/*/status'):\n"
         "        t = int(st.split('/')[-2])\n"
         "        try:\n"
-        "            n += os.sched_getaffinity(t) == pydropout._START_CPUS\n"
+        "            n += os.sched_getaffinity(t) == bench_dropout.START_CPUS\n"
         "        except OSError:\n"
         "            pass\n"
         "    return n\n"
-        "peers = _bench.Peers(['jax'])\n"
+        "p = peers.Peers(['jax'])\n"
         "before = wide()\n"
-        "peers.start_jax()\n"
+        "p.start_jax()\n"
         "print(before, wide(), len(os.sched_getaffinity(0)))\n")
     before, after, main = map(int, out.split())
     assert main == 1 and after > before
