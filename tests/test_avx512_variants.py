@@ -18,7 +18,7 @@ import pytest
 
 import pydropout
 from pydropout import _core
-from conftest import assert_same_bits, forced_simd, forced_threads
+from helpers import assert_same_bits, forced_simd, forced_threads
 
 HAS_FP16 = _core._avx512fp16() != "unsupported"
 HAS_IFMA = _core._avx512ifma() != "unsupported"

@@ -9,19 +9,11 @@ from hypothesis import strategies as st
 
 import pydropout
 from pydropout import _blocks, _core, reference
+from helpers import DTYPES, SEED
 
-SEED = 0x0123456789ABCDEF
 FUNCS = [pydropout.dropout_block, reference.dropout_block]
 MASK_FUNCS = {pydropout.dropout_block: pydropout.dropout_block_mask,
               reference.dropout_block: reference.dropout_block_mask}
-
-DTYPES = [np.float16, np.float32, np.float64]
-try:
-    import ml_dtypes
-
-    DTYPES.append(ml_dtypes.bfloat16)
-except ImportError:  # an optional extra
-    pass
 
 
 def whole(x, p, *, stream=0, offset=0, mode="upscale_in_train"):

@@ -13,8 +13,7 @@ da = pytest.importorskip("dask.array")  # the `dask` extra; part of the `test` e
 import dask  # noqa: E402
 
 import pydropout.dask as pdd  # noqa: E402
-
-SEED = 0x0123456789ABCDEF
+from helpers import SEED  # noqa: E402
 
 
 def expected(x, p, *, stream=0, offset=0, mode="upscale_in_train"):

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 import struct
 import subprocess
@@ -24,12 +23,9 @@ import pytest
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from conftest import forced_simd as simd, forced_threads as threads
+from helpers import ROOT, SIMD_LEVELS, TWO32, TWO64, forced_simd as simd, forced_threads as threads
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "kernel_vectors.txt"
-TWO32, TWO64 = 1 << 32, 1 << 64
-LEVELS = pydropout.supported_simd_levels()
 
 
 def bits(a: np.ndarray) -> bytes:
@@ -43,7 +39,7 @@ def bits(a: np.ndarray) -> bytes:
 CARRY_OFFSETS = [4 * TWO32 * m - r for m in (1, 2, 2**30 - 1) for r in (1, 2, 3, 4, 5, 63, 64, 65, 130)]
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_block_counter_carries_match_reference(level):
     x = np.arange(1, 201, dtype=np.float32)
     with simd(level):
@@ -66,7 +62,7 @@ def test_spec_carry_vector():
     assert [f"{w:08x}" for w in words] == ["64c992ad", "325045ac", "d9412d6a", "59dd3f68"]
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_last_words_of_the_stream(level):
     # the stream ends at word 2**64 - 1: the last block's counter is (2**32 - 1, 2**30 - 1)
     x = np.linspace(-3, 3, 130).astype(np.float64)
@@ -144,19 +140,6 @@ def test_offsets_outside_the_stream_are_rejected(bad):
     assert g.get_state() == (0, 0, 5)
 
 
-def test_an_exhausted_state_round_trips():
-    g = pydropout.Generator(4, offset=TWO64 - 3)
-    pydropout.dropout_mask(3, 0.5, generator=g)
-    state = g.get_state()
-    assert state == (4, 0, TWO64)
-    h = pydropout.Generator(0)
-    h.set_state(state)
-    assert h.get_state() == state
-    with pytest.raises(ValueError, match="2\\*\\*64"):
-        pydropout.dropout_mask(1, 0.5, generator=h)
-    assert h.get_state() == state
-
-
 # -- more than 2**31 elements ------------------------------------------------------------
 
 BIG = 2**31 + 77  # past the signed 32-bit range
@@ -174,6 +157,7 @@ def _mem_available() -> int:
     return 1 << 62
 
 
+@pytest.mark.slow  # 256 MiB of mask
 def test_mask_of_more_than_two31_elements():
     # 256 MiB of mask, drawn by the threads; checked at probe positions against the stream
     seed, stream, offset = 0xFEEDFACE, 2, 4 * TWO32 - 1000  # the block counter also carries
@@ -193,6 +177,7 @@ def test_mask_of_more_than_two31_elements():
     del m
 
 
+@pytest.mark.slow  # 4 GiB of output
 def test_forward_of_more_than_two31_float16_elements():
     n = 2**31 + 70
     need = n * 2 + (1 << 30)
@@ -310,7 +295,7 @@ def test_kernel_vectors_match_the_core_and_the_reference():
                 if not have_bf16:
                     continue
                 xa = _as_bf16(xa)
-            for level in LEVELS:
+            for level in SIMD_LEVELS:
                 with simd(level):
                     yy = np.empty_like(xa)
                     mm = np.empty((n + 7) // 8, np.uint8)
@@ -323,7 +308,7 @@ def test_kernel_vectors_match_the_core_and_the_reference():
         elif kind == "mask":
             n, seed, stream, offset, t, drop_all = (int(v) for v in rec[1:7])
             m = _unhex(rec[7])
-            for level in LEVELS:
+            for level in SIMD_LEVELS:
                 with simd(level):
                     mm = np.empty((n + 7) // 8, np.uint8)
                     _core.mask(mm, n, t, bool(drop_all), seed, stream, offset)
@@ -342,7 +327,7 @@ def test_kernel_vectors_match_the_core_and_the_reference():
                 if not have_bf16:
                     continue
                 xa = _as_bf16(xa)
-            for level in LEVELS:
+            for level in SIMD_LEVELS:
                 with simd(level):
                     yy = np.empty_like(xa)
                     _core.apply(xa, yy, mask, code, s, bool(apply))
@@ -354,6 +339,7 @@ def test_kernel_vectors_match_the_core_and_the_reference():
     assert n_checked > 90
 
 
+@pytest.mark.slow  # a cross-compiled build, then qemu
 def test_neon_kernels_under_qemu(tmp_path):
     """scripts/neon_qemu.sh aarch64: cross-compile, run the kernel driver under qemu-user."""
     missing = [t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "bash") if shutil.which(t) is None]

@@ -11,9 +11,9 @@ import pytest
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from helpers import DOWN, DTYPES, UP
 
 IMPLS = {"core": pydropout, "reference": ref}
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
 
 
 class Env:
@@ -104,7 +104,7 @@ def test_not_array_like(name):
 
 
 def test_supported_dtypes_are_accepted():
-    for dt in (np.float16, np.float32, np.float64, ml_dtypes.bfloat16):
+    for dt in DTYPES:
         y = pydropout.dropout(np.ones(3, dt), 0.5, generator=pydropout.Generator(0))
         assert y.dtype == np.dtype(dt)
     # array-likes: Python floats become float64

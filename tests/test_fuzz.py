@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from helpers import SIMD_LEVELS, TWO64
 
 try:
     import ml_dtypes
@@ -50,8 +51,6 @@ except ImportError:  # pragma: no cover
     ml_dtypes = None
 
 SCALE = float(os.environ.get("PYDROPOUT_FUZZ_EXAMPLES", "1"))
-LEVELS = tuple(pydropout.supported_simd_levels())
-TWO64 = 1 << 64
 GUARD = 24  # bytes before and after every array
 
 
@@ -250,7 +249,7 @@ def gen_specs(draw, hostile=True):
     return GenSpec(kind, junk=junk)
 
 
-LEVEL = st.sampled_from(LEVELS)
+LEVEL = st.sampled_from(SIMD_LEVELS)
 DEFAULT_STATE = (0x0123456789ABCDEF, 3, 4 * 2**32 - 37)
 
 
@@ -653,7 +652,7 @@ SHAPES = st.one_of(
 
 
 @fuzz_settings(300)
-@given(shape=SHAPES, p=P_VALUES, g=gen_specs(), level=st.sampled_from(LEVELS))
+@given(shape=SHAPES, p=P_VALUES, g=gen_specs(), level=st.sampled_from(SIMD_LEVELS))
 def test_dropout_mask(shape, p, g, level):
     def build():
         w = World([], {})
@@ -822,7 +821,7 @@ def test_small_functions(p, n):
 @given(n=st.integers(2 * 32768 - 70, 3 * 32768 + 70), nthreads=st.integers(2, 5),
        offset=st.one_of(st.integers(0, 2**40), st.integers(4 * 2**32 - 70000, 4 * 2**32)),
        p=st.sampled_from([0.1, 0.5, 1 / 3]), dtype=st.sampled_from(["<f2", "<f4", "<f8"]),
-       level=st.sampled_from(LEVELS), with_mask=st.booleans())
+       level=st.sampled_from(SIMD_LEVELS), with_mask=st.booleans())
 def test_dropout_threads(n, nthreads, offset, p, dtype, level, with_mask):
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     before = pydropout.get_num_threads()

@@ -5,17 +5,14 @@ the core on its own (tests/test_parity.py checks it against the reference)."""
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
 import pydropout.reference as ref
-from conftest import same_bits
+from helpers import DOWN, DTYPES, UP, same_bits
 
 IMPLS = {"core": pydropout, "reference": ref}
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
-DTYPES = [np.float16, np.float32, np.float64, ml_dtypes.bfloat16]
 
 
 def G(offset=0):

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-
-SEED = 0x0123456789ABCDEF
-TWO32 = 2**32
+from helpers import DTYPES, SEED, TWO32
 
 
 def _load_kat():
@@ -154,7 +151,7 @@ def test_packed_mask_row(name, isa):
 
 
 @pytest.mark.parametrize("name", MODULES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 def test_arange_row(name, dtype, isa):
     mod = MODULES[name]
     x = np.arange(1, 9, dtype=np.float32).astype(dtype)

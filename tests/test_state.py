@@ -9,16 +9,7 @@ import pytest
 
 import pydropout as pd
 from pydropout import reference as ref
-from conftest import assert_same_bits
-
-try:
-    import ml_dtypes
-
-    BF16 = [np.dtype(ml_dtypes.bfloat16)]
-except ImportError:  # the bfloat16 extra is optional
-    BF16 = []
-
-DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)] + BF16
+from helpers import DTYPES, assert_same_bits
 
 
 def data(shape, dtype, seed=5):

@@ -13,7 +13,7 @@ import numpy as np
 
 import pydropout
 import pydropout.reference as ref
-from conftest import same_bits
+from helpers import same_bits
 
 T = 8  # Python threads
 
