@@ -516,35 +516,70 @@ def arg(data, hostile, name, valid, bad):
     return data.draw(bad if hostile in (name, "all") else valid, label=name)
 
 
+@dataclass
+class CallArgs:
+    """The arguments the dropout functions share: x (or grad), p, mode, the generator, out
+    and noise_shape, each drawn valid unless ``hostile`` names it (or is "all")."""
+
+    xspec: ArraySpec
+    xkind: str
+    p: Any
+    mode: Any
+    g: Any  # a generator spec; None where the function takes no generator
+    okind: str
+    ospec: Any
+    nspec: Any
+
+    @classmethod
+    def draw(cls, data, hostile, generator: bool = True, x=None) -> "CallArgs":
+        xspec, xkind = x if x is not None else arg(data, hostile, "x", x_arguments(False), x_arguments())
+        p = arg(data, hostile, "p", P_VALID, P_VALUES)
+        mode = arg(data, hostile, "mode", MODES_VALID, MODES)
+        g = arg(data, hostile, "generator", gen_specs(False), gen_specs()) if generator else None
+        okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
+        ndim = len(xspec.shape)
+        nspec = arg(data, hostile, "noise", noise_specs(ndim, False), noise_specs(ndim))
+        return cls(xspec, xkind, p, mode, g, okind, ospec, nspec)
+
+    def world(self):
+        """A new world holding x and out: (world, x, out)."""
+        w = World([], {})
+        x = add_x(w, self.xspec, self.xkind)
+        return w, x, add_out(w, x, self.okind, self.ospec)
+
+    def generator(self, w: World):
+        gen = self.g.build()
+        w.gens.append(gen)
+        return gen
+
+    def noise(self, x: Built):
+        return make_noise(self.nspec, x_shape(x))
+
+    def add_out_and_noise(self, w: World, x: Built, out) -> World:
+        """Pass out= and noise_shape= where they were drawn; return the world."""
+        if self.okind != "none":
+            w.kwargs["out"] = out
+        if self.nspec is not None:
+            w.kwargs["noise_shape"] = self.noise(x)
+        return w
+
+
 @fuzz_settings(700)
 @given(hostile=HOSTILE, training=st.sampled_from([True, True, True, False, 1, 0, None, "yes", np.bool_(False)]),
        inplace=st.sampled_from([False, False, False, True, 1, None, np.bool_(True)]), data=st.data())
 def test_dropout(hostile, training, inplace, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+    a = CallArgs.draw(data, hostile)
     use_mode = data.draw(st.booleans())
 
     def build():
-        w = World([], {})
-        x = add_x(w, xspec, xkind)
-        out = add_out(w, x, okind, ospec)
+        w, x, out = a.world()
         if inplace and x.buffer is not None and all(b is not x for b in w.writable):
             w.writable.append(x)
-        gen = g.build()
-        w.gens.append(gen)
-        w.args = [x.array, p, training, inplace]
-        w.kwargs = {"generator": gen}
+        w.args = [x.array, a.p, training, inplace]
+        w.kwargs = {"generator": a.generator(w)}
         if use_mode:
-            w.kwargs["mode"] = mode
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = make_noise(nspec, x_shape(x))
-        return w
+            w.kwargs["mode"] = a.mode
+        return a.add_out_and_noise(w, x, out)
 
     check(pydropout.dropout, ref.dropout, build, data.draw(LEVEL))
 
@@ -552,26 +587,13 @@ def test_dropout(hostile, training, inplace, data):
 @fuzz_settings(300)
 @given(hostile=HOSTILE, data=st.data())
 def test_dropout_with_mask(hostile, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+    a = CallArgs.draw(data, hostile)
 
     def build():
-        w = World([], {})
-        x = add_x(w, xspec, xkind)
-        out = add_out(w, x, okind, ospec)
-        gen = g.build()
-        w.gens.append(gen)
-        w.args = [x.array, p]
-        w.kwargs = {"generator": gen, "mode": mode}
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = make_noise(nspec, x_shape(x))
-        return w
+        w, x, out = a.world()
+        w.args = [x.array, a.p]
+        w.kwargs = {"generator": a.generator(w), "mode": a.mode}
+        return a.add_out_and_noise(w, x, out)
 
     check(pydropout.dropout_with_mask, ref.dropout_with_mask, build, data.draw(LEVEL))
 
@@ -583,18 +605,12 @@ MASK_KINDS = MASK_VALID + ["short", "long", "int8", "bool", "2d", "list", "none"
 @fuzz_settings(400)
 @given(hostile=HOSTILE, mseed=st.integers(0, 2**32 - 1), data=st.data())
 def test_dropout_backward(hostile, mseed, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
+    a = CallArgs.draw(data, hostile, generator=False)
     mkind = arg(data, hostile, "mask", st.sampled_from(MASK_VALID), st.sampled_from(MASK_KINDS))
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
 
     def build():
-        w = World([], {})
-        grad = add_x(w, xspec, xkind)
-        out = add_out(w, grad, okind, ospec)
-        noise = make_noise(nspec, x_shape(grad))
+        w, grad, out = a.world()
+        noise = a.noise(grad)
         try:
             n = math.prod(noise) if isinstance(noise, tuple) and all(
                 isinstance(d, int) and d >= 0 for d in noise) else int(np.size(grad.array))
@@ -632,13 +648,9 @@ def test_dropout_backward(hostile, mseed, data):
             m = [255] * nb
         else:
             m = None
-        w.args = [grad.array, m, p]
-        w.kwargs = {"mode": mode}
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = noise
-        return w
+        w.args = [grad.array, m, a.p]
+        w.kwargs = {"mode": a.mode}
+        return a.add_out_and_noise(w, grad, out)
 
     check(pydropout.dropout_backward, ref.dropout_backward, build, data.draw(LEVEL))
 
@@ -1036,16 +1048,13 @@ def _derived(kind: str, fn_name: str, shape, p, noise, seed: int):
 @given(hostile=HOSTILE, data=st.data())
 def test_variants_blocks_and_states(name, hostile, data):
     params = FORWARDS[name]
+    block_x = None
     if name == "dropout_block_mask":
         shp = data.draw(shapes(max_dims=4, max_size=200), label="shape")
-        xspec, xkind = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
-    else:
-        xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+        block_x = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
+    a = CallArgs.draw(data, hostile, x=block_x)
+    xspec, xkind, p, mode, g, okind, ospec, nspec = (
+        a.xspec, a.xkind, a.p, a.mode, a.g, a.okind, a.ospec, a.nspec)
     training = data.draw(st.sampled_from([True, True, False, 1, None]), label="training")
     inplace = data.draw(st.sampled_from([False, False, True, None]), label="inplace")
     channels_last = data.draw(st.sampled_from([False, True, False, None, "yes"]), label="channels_last")
