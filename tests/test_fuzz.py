@@ -319,7 +319,15 @@ def run(fn: Callable, world: World, level: Optional[str] = None):
         _core._set_simd(previous)
 
 
+def _state_like(v):
+    """A DropoutState: compared whole, by value."""
+    return hasattr(v, "seed") and hasattr(v, "kind") and not isinstance(v, np.ndarray)
+
+
 def same_result(a, b, world_a: World, world_b: World) -> None:
+    if _state_like(a):
+        assert type(a) is type(b) and a == b, (a, b)
+        return
     if isinstance(a, tuple):
         assert isinstance(b, tuple) and len(a) == len(b)
         for u, v in zip(a, b):
@@ -960,25 +968,6 @@ def test_huge_thread_count_error_names_the_argument():
 
 
 # -- the variants, the state functions and block keying -------------------------------------------
-
-def _state_like(v):
-    return hasattr(v, "seed") and hasattr(v, "kind") and not isinstance(v, np.ndarray)
-
-
-_old_same_result = same_result
-
-
-def same_result(a, b, world_a, world_b):  # noqa: F811 - extends the comparison to DropoutState
-    if _state_like(a):
-        assert type(a) is type(b) and a == b, (a, b)
-        return
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple) and len(a) == len(b)
-        for u, v in zip(a, b):
-            same_result(u, v, world_a, world_b)
-        return
-    _old_same_result(a, b, world_a, world_b)
-
 
 # parameters of each public function: how to draw them
 FORWARDS = {
