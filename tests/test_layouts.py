@@ -142,6 +142,13 @@ def test_eval_returns(name):
 # out= and inplace through views
 
 
+def assert_unchanged_outside(make_view, base, before):
+    """Nothing of ``base`` outside the elements of ``make_view(base)`` differs from ``before``."""
+    marks = np.ones(base.shape, bool)
+    make_view(marks)[...] = False
+    assert same_bits(base[marks], before[marks])
+
+
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_out_view_writes_only_the_view(name, dtype):
@@ -156,10 +163,8 @@ def test_out_view_writes_only_the_view(name, dtype):
         before = backing.copy()
         y = mod.dropout(x, 0.5, generator=G(), out=out)
         assert y is out and same_bits(out, expected)
-        if np.shares_memory(out, backing):  # nothing outside the view changed
-            marks = np.ones(backing.shape, bool)
-            make_out(marks)[...] = False
-            assert same_bits(backing[marks], before[marks])
+        if np.shares_memory(out, backing):
+            assert_unchanged_outside(make_out, backing, before)
         y, m = mod.dropout_with_mask(x, 0.5, generator=G(), out=out)
         assert y is out and same_bits(out, expected) and same_bits(m, mask)
         assert mod.dropout_backward(x, mask, 0.5, out=out) is out
@@ -178,10 +183,8 @@ def test_inplace_on_views(name, mode):
         before = base.copy()
         y = mod.dropout(x, 0.5, inplace=True, mode=mode, generator=G())
         assert y is x and same_bits(x, expected)
-        if np.shares_memory(x, base):  # nothing outside the view changed
-            marks = np.ones(base.shape, bool)
-            make_view(marks)[...] = False
-            assert same_bits(base[marks], before[marks])
+        if np.shares_memory(x, base):
+            assert_unchanged_outside(make_view, base, before)
         # out=x together with inplace=True is the same call
         x = make_view(data((8, 9)))
         assert mod.dropout(x, 0.5, inplace=True, out=x, mode=mode, generator=G()) is x
