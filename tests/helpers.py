@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 import pydropout
+import pydropout.reference as ref
 from pydropout import _core
 
 try:
@@ -24,6 +25,9 @@ except ImportError:  # the bfloat16 extra is optional
     ml_dtypes = None
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]  # the source tree
+
+# the compiled path and the plain-NumPy reference: the same public functions, the same bits
+IMPLS = {"core": pydropout, "reference": ref}
 
 SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
 THREAD_COUNTS = (1, 2, 3, 8)

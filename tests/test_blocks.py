@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import pydropout
 from pydropout import _blocks, _core, reference
-from helpers import DTYPES, SEED
+from helpers import DTYPES, MODES, SEED
 
 FUNCS = [pydropout.dropout_block, reference.dropout_block]
 MASK_FUNCS = {pydropout.dropout_block: pydropout.dropout_block_mask,
@@ -70,7 +70,7 @@ def test_any_tiling_reproduces_the_whole(fn, shape):
 @pytest.mark.parametrize("fn", FUNCS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("p", [0.0, 1e-10, 0.5, 1.0])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 def test_dtypes_p_and_modes(fn, dtype, p, mode):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((12, 7, 10)).astype(dtype)

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 
 import pydropout
-import pydropout.reference as ref
 from pydropout import _core
-from helpers import DOWN, DTYPES, UP
-
-IMPLS = {"core": pydropout, "reference": ref}
+from helpers import DOWN, DTYPES, IMPLS, UP
 
 
 class Env:

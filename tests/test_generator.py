@@ -12,9 +12,7 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
-from helpers import MODES, PS, TWO64 as END, same_bits, unpack_mask
-
-IMPLS = {"core": pydropout, "reference": ref}
+from helpers import IMPLS, MODES, PS, TWO64 as END, same_bits, unpack_mask
 
 
 # ---------------------------------------------------------------------------------------

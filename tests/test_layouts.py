@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 
 import pydropout
-import pydropout.reference as ref
-from helpers import DOWN, DTYPES, UP, same_bits
-
-IMPLS = {"core": pydropout, "reference": ref}
+from helpers import DOWN, DTYPES, IMPLS, MODES, UP, same_bits
 
 
 def G(offset=0):
@@ -274,7 +271,7 @@ def test_noise_shape_equal_to_shape_is_plain_dropout(name):
 
 
 @pytest.mark.parametrize("mod", [pydropout, pydropout.reference], ids=["core", "reference"])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("training", [True, False])
 def test_zero_d_input_gives_a_zero_d_array(mod, mode, training):
     x = np.array(3.0, np.float32)

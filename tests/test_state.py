@@ -9,7 +9,7 @@ import pytest
 
 import pydropout as pd
 from pydropout import reference as ref
-from helpers import DTYPES, assert_same_bits
+from helpers import DTYPES, MODES, assert_same_bits
 
 
 def data(shape, dtype, seed=5):
@@ -69,7 +69,7 @@ def test_state_constructor_validates():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("p", [0.0, 1e-10, 0.3, 0.5, 1.0])
 @pytest.mark.parametrize("noise_shape", [None, (3, 1, 7), (1, 5, 1)])
 def test_dropout_state_backward_equals_mask_backward(dtype, mode, p, noise_shape):

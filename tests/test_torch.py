@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pydropout
-from helpers import DTYPES, SEED, unpack_mask as keep_bits
+from helpers import DTYPES, MODES, SEED, unpack_mask as keep_bits
 
 torch = pytest.importorskip("torch")
 pdt = pytest.importorskip("pydropout.torch")
@@ -35,7 +35,7 @@ def test_contract_example():
 
 
 @pytest.mark.parametrize("dtype", TORCH_DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 def test_forward_equals_pydropout(dtype, mode):
     x = torch.randn(7, 13, dtype=torch.float64).to(dtype)
     g = gen(stream=3)
@@ -70,7 +70,7 @@ def test_saved_mask_is_packed():
 
 def test_gradcheck_float64():
     x = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
-    for mode in ("upscale_in_train", "downscale_in_infer"):
+    for mode in MODES:
         # a fresh generator at the same state per call: the same mask every evaluation
         def f(t, mode=mode):
             return pdt.dropout(t, 0.3, mode=mode, generator=gen(11))
