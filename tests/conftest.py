@@ -27,6 +27,7 @@ for _name, _examples in (("ci", 40), ("thorough", 1000)):
     )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+
 def pytest_configure(config):
     # When a property fails, hypothesis imports libcst to suggest a patch; old
     # mypy_extensions releases warn on that import, which filterwarnings=error would turn

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import pydropout
 from pydropout import _blocks, _core, reference
-from helpers import DTYPES, MODES, SEED
+from helpers import DTYPES, MODES, SEED, SIMD_LEVELS
 
 FUNCS = [pydropout.dropout_block, reference.dropout_block]
 MASK_FUNCS = {pydropout.dropout_block: pydropout.dropout_block_mask,
@@ -112,7 +112,7 @@ def test_plan_prefers_few_calls():
     assert _blocks.Layout((64, 100_000), (64, 10**7), (0, 0)).plan() == ("runs", 1)
 
 
-@pytest.mark.parametrize("level", _core.supported_simd_levels())
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_simd_levels_agree(level):
     before = _core.simd_level()
     x = np.random.default_rng(6).standard_normal((40, 70)).astype(np.float32)
