@@ -1,13 +1,13 @@
-"""Shared test configuration: the hypothesis "ci" profile, the `isa` and `threads`
-fixtures, the bit comparisons and context managers that test modules import
-(`from conftest import same_bits`), and a guard that restores the process-wide state
-(SIMD level, thread count, default generator) after every test, so that tests never
-depend on their order.
+"""Test configuration only: the hypothesis profiles ("ci" by default, "thorough" with
+HYPOTHESIS_PROFILE=thorough), the report header, the `isa`, `threads`, `simd`,
+`num_threads` and `rng` fixtures, and a guard that restores the process-wide state (SIMD
+level, thread count, default generator) after every test, so that tests never depend on
+their order. What test modules import (lists, bit comparisons, context managers) is in
+helpers.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
@@ -16,23 +16,16 @@ from hypothesis import HealthCheck, settings
 
 import pydropout
 from pydropout import _core
+from helpers import SIMD_LEVELS, THREAD_COUNTS, forced_simd, forced_threads
 
-settings.register_profile(
-    "ci",
-    deadline=None,
-    max_examples=40,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "thorough",
-    deadline=None,
-    max_examples=1000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+for _name, _examples in (("ci", 40), ("thorough", 1000)):
+    settings.register_profile(
+        _name,
+        deadline=None,
+        max_examples=_examples,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
-THREAD_COUNTS = (1, 2, 3, 8)
 
 
 def pytest_configure(config):
@@ -51,56 +44,6 @@ def pytest_report_header(config):
         f"supported_simd_levels={list(SIMD_LEVELS)}, threads={pydropout.get_num_threads()}",
         f"pydropout build: compiler={info.get('compiler')}, openmp={info.get('openmp')}",
     ]
-
-
-def same_bits(a, b) -> bool:
-    """Same dtype, same shape and the same bytes in C order (NaN payloads and -0.0 count)."""
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def assert_same_bits(actual, expected, what=""):
-    """Assert :func:`same_bits`, naming the first differing element when they differ."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    a = np.ascontiguousarray(actual).reshape(-1)
-    b = np.ascontiguousarray(expected).reshape(-1)
-    if a.view(np.uint8).tobytes() == b.view(np.uint8).tobytes():
-        return
-    if a.dtype == np.uint8:
-        diff = np.flatnonzero(a != b)
-    else:
-        udt = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-        diff = np.flatnonzero(a.view(udt) != b.view(udt))
-    i = int(diff[0])
-    raise AssertionError(
-        f"{what}: {diff.size} of {a.size} elements differ; first at flat index {i}: "
-        f"{a[i]!r} ({a[i:i + 1].view(np.uint8).tobytes().hex()}) != "
-        f"{b[i]!r} ({b[i:i + 1].view(np.uint8).tobytes().hex()})"
-    )
-
-
-@contextlib.contextmanager
-def forced_simd(level: str):
-    """Run the block at SIMD level ``level`` and restore the previous level after."""
-    previous = pydropout.simd_level()
-    _core._set_simd(level)
-    try:
-        yield level
-    finally:
-        _core._set_simd(previous)
-
-
-@contextlib.contextmanager
-def forced_threads(n: int):
-    """Run the block with ``n`` threads and restore the previous count after."""
-    previous = pydropout.get_num_threads()
-    pydropout.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        pydropout.set_num_threads(previous)
 
 
 @pytest.fixture(autouse=True)

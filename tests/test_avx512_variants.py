@@ -18,7 +18,7 @@ import pytest
 
 import pydropout
 from pydropout import _core
-from conftest import assert_same_bits, forced_simd, forced_threads
+from helpers import MODES, assert_same_bits, forced_simd, forced_threads
 
 HAS_FP16 = _core._avx512fp16() != "unsupported"
 HAS_IFMA = _core._avx512ifma() != "unsupported"
@@ -87,7 +87,7 @@ def test_cannot_turn_on_without_the_instructions(name):
 @needs_fp16
 @pytest.mark.parametrize("ifma", IFMA_STATES, ids=lambda v: "ifma" if v else "shift")
 @pytest.mark.parametrize("on", [True, False], ids=["fp16", "no-fp16"])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_half_value_matches_the_reference(on, ifma, mode):
     """Each of the 65536 bit patterns, scaled by every class of 1/(1-p) (rounded up, down,
     overflowing to inf), kept or dropped, at word offsets 0 and 3 (the funnel shift)."""

@@ -9,19 +9,11 @@ from hypothesis import strategies as st
 
 import pydropout
 from pydropout import _blocks, _core, reference
+from helpers import DTYPES, MODES, SEED, SIMD_LEVELS
 
-SEED = 0x0123456789ABCDEF
 FUNCS = [pydropout.dropout_block, reference.dropout_block]
 MASK_FUNCS = {pydropout.dropout_block: pydropout.dropout_block_mask,
               reference.dropout_block: reference.dropout_block_mask}
-
-DTYPES = [np.float16, np.float32, np.float64]
-try:
-    import ml_dtypes
-
-    DTYPES.append(ml_dtypes.bfloat16)
-except ImportError:  # an optional extra
-    pass
 
 
 def whole(x, p, *, stream=0, offset=0, mode="upscale_in_train"):
@@ -78,7 +70,7 @@ def test_any_tiling_reproduces_the_whole(fn, shape):
 @pytest.mark.parametrize("fn", FUNCS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("p", [0.0, 1e-10, 0.5, 1.0])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 def test_dtypes_p_and_modes(fn, dtype, p, mode):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((12, 7, 10)).astype(dtype)
@@ -120,7 +112,7 @@ def test_plan_prefers_few_calls():
     assert _blocks.Layout((64, 100_000), (64, 10**7), (0, 0)).plan() == ("runs", 1)
 
 
-@pytest.mark.parametrize("level", _core.supported_simd_levels())
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_simd_levels_agree(level):
     before = _core.simd_level()
     x = np.random.default_rng(6).standard_normal((40, 70)).astype(np.float32)

@@ -8,7 +8,7 @@ import pytest
 
 import pydropout
 from pydropout import _core
-from conftest import assert_same_bits
+from helpers import assert_same_bits
 
 MIB = 1 << 20
 STREAM_BYTES = 8 * MIB  # outputs this large are streamed (csrc/dropout.hpp, kStreamBytes)

@@ -13,8 +13,7 @@ da = pytest.importorskip("dask.array")  # the `dask` extra; part of the `test` e
 import dask  # noqa: E402
 
 import pydropout.dask as pdd  # noqa: E402
-
-SEED = 0x0123456789ABCDEF
+from helpers import MODES, SEED  # noqa: E402
 
 
 def expected(x, p, *, stream=0, offset=0, mode="upscale_in_train"):
@@ -55,7 +54,7 @@ def test_any_chunking_equals_the_whole(shape, chunks):
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float64])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 def test_dtypes_modes_and_backward(dtype, mode):
     x = np.random.default_rng(2).standard_normal((24, 40)).astype(dtype)
     a = da.from_array(x, chunks=(7, 9))

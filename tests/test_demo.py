@@ -25,6 +25,7 @@ def quick_run(tmp_path_factory):
     return r, out
 
 
+@pytest.mark.slow  # trains the demo's models
 def test_quick_demo_runs_and_writes_figures(quick_run):
     r, out = quick_run
     assert r.returncode == 0, r.stderr
@@ -52,6 +53,7 @@ def _final_means(path):
     return means
 
 
+@pytest.mark.slow  # trains the demo's models
 def test_dropout_narrows_the_train_test_gap(quick_run):
     _, out = quick_run
     m = _final_means(out / "digits_history.csv")

@@ -3,15 +3,12 @@ and a backward pass that uses the mask of the last training forward."""
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
 import pydropout.reference as ref
-from conftest import same_bits
-
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
+from helpers import DOWN, DTYPES, UP, same_bits
 
 
 def data(shape=(8, 16), dtype=np.float32, seed=0):
@@ -39,8 +36,7 @@ def test_train_and_eval():
     assert layer.p == 0.7 and repr(layer) == "Dropout(p=0.7, inplace=False)"
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, ml_dtypes.bfloat16],
-                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 @pytest.mark.parametrize("mode", [UP, DOWN])
 def test_forward_is_dropout_with_mask(dtype, mode):
     x = data(dtype=dtype)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import shutil
 import struct
 import subprocess
@@ -24,12 +23,9 @@ import pytest
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from conftest import forced_simd as simd, forced_threads as threads
+from helpers import BFLOAT16, ROOT, SIMD_LEVELS, TWO32, TWO64, forced_simd as simd, forced_threads as threads
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "data" / "kernel_vectors.txt"
-TWO32, TWO64 = 1 << 32, 1 << 64
-LEVELS = pydropout.supported_simd_levels()
 
 
 def bits(a: np.ndarray) -> bytes:
@@ -43,7 +39,7 @@ def bits(a: np.ndarray) -> bytes:
 CARRY_OFFSETS = [4 * TWO32 * m - r for m in (1, 2, 2**30 - 1) for r in (1, 2, 3, 4, 5, 63, 64, 65, 130)]
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_block_counter_carries_match_reference(level):
     x = np.arange(1, 201, dtype=np.float32)
     with simd(level):
@@ -66,7 +62,7 @@ def test_spec_carry_vector():
     assert [f"{w:08x}" for w in words] == ["64c992ad", "325045ac", "d9412d6a", "59dd3f68"]
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_last_words_of_the_stream(level):
     # the stream ends at word 2**64 - 1: the last block's counter is (2**32 - 1, 2**30 - 1)
     x = np.linspace(-3, 3, 130).astype(np.float64)
@@ -144,19 +140,6 @@ def test_offsets_outside_the_stream_are_rejected(bad):
     assert g.get_state() == (0, 0, 5)
 
 
-def test_an_exhausted_state_round_trips():
-    g = pydropout.Generator(4, offset=TWO64 - 3)
-    pydropout.dropout_mask(3, 0.5, generator=g)
-    state = g.get_state()
-    assert state == (4, 0, TWO64)
-    h = pydropout.Generator(0)
-    h.set_state(state)
-    assert h.get_state() == state
-    with pytest.raises(ValueError, match="2\\*\\*64"):
-        pydropout.dropout_mask(1, 0.5, generator=h)
-    assert h.get_state() == state
-
-
 # -- more than 2**31 elements ------------------------------------------------------------
 
 BIG = 2**31 + 77  # past the signed 32-bit range
@@ -174,6 +157,7 @@ def _mem_available() -> int:
     return 1 << 62
 
 
+@pytest.mark.slow  # 256 MiB of mask
 def test_mask_of_more_than_two31_elements():
     # 256 MiB of mask, drawn by the threads; checked at probe positions against the stream
     seed, stream, offset = 0xFEEDFACE, 2, 4 * TWO32 - 1000  # the block counter also carries
@@ -193,6 +177,7 @@ def test_mask_of_more_than_two31_elements():
     del m
 
 
+@pytest.mark.slow  # 4 GiB of output
 def test_forward_of_more_than_two31_float16_elements():
     n = 2**31 + 70
     need = n * 2 + (1 << 30)
@@ -269,91 +254,80 @@ def _unhex(s: str) -> bytes:
     return b"" if s == "-" else bytes.fromhex(s)
 
 
-_STORAGE = {0: np.uint16, 1: np.uint16, 2: np.float32, 3: np.float64}
+_STORAGE = {0: np.float16, 2: np.float32, 3: np.float64}
 
 
-def _array(code: int, raw: bytes) -> np.ndarray:
-    if code == 0:
-        return np.frombuffer(raw, np.float16).copy()
-    if code == 1:  # bfloat16 through the core's storage type; the reference needs ml_dtypes
-        return np.frombuffer(raw, np.uint16).copy()
+def _input(code: int, raw: bytes):
+    """A record's input array; None for bfloat16 (code 1) where ml_dtypes is missing."""
+    if code == 1:  # bfloat16: the core's storage type, viewed as ml_dtypes' bfloat16
+        return None if BFLOAT16 is None else np.frombuffer(raw, np.uint16).copy().view(BFLOAT16)
     return np.frombuffer(raw, _STORAGE[code]).copy()
 
 
-def _as_bf16(a: np.ndarray):
-    ml_dtypes = pytest.importorskip("ml_dtypes")
-    return a.view(ml_dtypes.bfloat16)
+def _double(bits64: int) -> float:
+    return struct.unpack("<d", struct.pack("<Q", bits64))[0]
+
+
+def _kernel_case(rec):
+    """(expected output bytes, call) for a forward, mask or apply record; call(backend)
+    runs the record on ``_core`` or the reference's NumPy backend and returns the outputs.
+    None where the record's dtype is unavailable."""
+    kind = rec[0]
+    if kind == "forward":
+        code, n, seed, stream, offset, t, drop_all, apply, sbits = (int(v) for v in rec[1:10])
+        x = _input(code, _unhex(rec[10]))
+
+        def call(backend):
+            y, m = np.empty_like(x), np.empty((n + 7) // 8, np.uint8)
+            s = _double(sbits)
+            backend.forward(x, y, m, code, t, bool(drop_all), s, bool(apply), seed, stream, offset)
+            return [y, m]
+
+        return None if x is None else ([_unhex(rec[11]), _unhex(rec[12])], call)
+    if kind == "mask":
+        n, seed, stream, offset, t, drop_all = (int(v) for v in rec[1:7])
+
+        def call(backend):
+            m = np.empty((n + 7) // 8, np.uint8)
+            backend.mask(m, n, t, bool(drop_all), seed, stream, offset)
+            return [m]
+
+        return [_unhex(rec[7])], call
+    assert kind == "apply", rec[:1]
+    code, n, apply, sbits = (int(v) for v in rec[1:5])
+    x = _input(code, _unhex(rec[5]))
+    mask = None if rec[6] == "none" else np.frombuffer(_unhex(rec[6]), np.uint8).copy()
+
+    def call(backend):
+        y = np.empty_like(x)
+        backend.apply(x, y, mask, code, _double(sbits), bool(apply))
+        return [y]
+
+    return None if x is None else ([_unhex(rec[7])], call)
 
 
 def test_kernel_vectors_match_the_core_and_the_reference():
     """The vectors the aarch64 build is checked against are what x86 and NumPy compute."""
-    try:
-        import ml_dtypes  # noqa: F401
-
-        have_bf16 = True
-    except ImportError:  # pragma: no cover
-        have_bf16 = False
     n_checked = 0
     for rec in _records():
-        kind = rec[0]
-        if kind == "philox":
+        if rec[0] == "philox":
             c, k, r = rec[1:5], rec[5:7], rec[7:11]
             got = _core.philox4x32([int(v) for v in c], [int(v) for v in k])
             assert list(got) == [int(v) for v in r]
             continue
-        if kind == "forward":
-            code, n, seed, stream, offset, t, drop_all, apply, sbits = (int(v) for v in rec[1:10])
-            x, y, m = (_unhex(v) for v in rec[10:13])
-            s = struct.unpack("<d", struct.pack("<Q", sbits))[0]
-            xa = _array(code, x)
-            if code == 1:
-                if not have_bf16:
-                    continue
-                xa = _as_bf16(xa)
-            for level in LEVELS:
-                with simd(level):
-                    yy = np.empty_like(xa)
-                    mm = np.empty((n + 7) // 8, np.uint8)
-                    _core.forward(xa, yy, mm, code, t, bool(drop_all), s, bool(apply), seed, stream, offset)
-                    assert bits(yy) == y and bits(mm) == m, (rec[:9], level)
-            yy = np.empty_like(xa)
-            mm = np.empty((n + 7) // 8, np.uint8)
-            ref._NumpyBackend.forward(xa, yy, mm, code, t, bool(drop_all), s, bool(apply), seed, stream, offset)
-            assert bits(yy) == y and bits(mm) == m, rec[:9]
-        elif kind == "mask":
-            n, seed, stream, offset, t, drop_all = (int(v) for v in rec[1:7])
-            m = _unhex(rec[7])
-            for level in LEVELS:
-                with simd(level):
-                    mm = np.empty((n + 7) // 8, np.uint8)
-                    _core.mask(mm, n, t, bool(drop_all), seed, stream, offset)
-                    assert bits(mm) == m
-            mm = np.empty((n + 7) // 8, np.uint8)
-            ref._NumpyBackend.mask(mm, n, t, bool(drop_all), seed, stream, offset)
-            assert bits(mm) == m
-        elif kind == "apply":
-            code, n, apply, sbits = (int(v) for v in rec[1:5])
-            x = _unhex(rec[5])
-            mask = None if rec[6] == "none" else np.frombuffer(_unhex(rec[6]), np.uint8).copy()
-            y = _unhex(rec[7])
-            s = struct.unpack("<d", struct.pack("<Q", sbits))[0]
-            xa = _array(code, x)
-            if code == 1:
-                if not have_bf16:
-                    continue
-                xa = _as_bf16(xa)
-            for level in LEVELS:
-                with simd(level):
-                    yy = np.empty_like(xa)
-                    _core.apply(xa, yy, mask, code, s, bool(apply))
-                    assert bits(yy) == y
-            yy = np.empty_like(xa)
-            ref._NumpyBackend.apply(xa, yy, mask, code, s, bool(apply))
-            assert bits(yy) == y
+        case = _kernel_case(rec)
+        if case is None:
+            continue
+        expected, call = case
+        for level in SIMD_LEVELS:
+            with simd(level):
+                assert [bits(a) for a in call(_core)] == expected, (rec[:9], level)
+        assert [bits(a) for a in call(ref._NumpyBackend)] == expected, rec[:9]
         n_checked += 1
     assert n_checked > 90
 
 
+@pytest.mark.slow  # a cross-compiled build, then qemu
 def test_neon_kernels_under_qemu(tmp_path):
     """scripts/neon_qemu.sh aarch64: cross-compile, run the kernel driver under qemu-user."""
     missing = [t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "bash") if shutil.which(t) is None]

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 
 import pydropout
-import pydropout.reference as ref
 from pydropout import _core
-
-IMPLS = {"core": pydropout, "reference": ref}
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
+from helpers import DOWN, DTYPES, IMPLS, UP
 
 
 class Env:
@@ -104,7 +101,7 @@ def test_not_array_like(name):
 
 
 def test_supported_dtypes_are_accepted():
-    for dt in (np.float16, np.float32, np.float64, ml_dtypes.bfloat16):
+    for dt in DTYPES:
         y = pydropout.dropout(np.ones(3, dt), 0.5, generator=pydropout.Generator(0))
         assert y.dtype == np.dtype(dt)
     # array-likes: Python floats become float64
@@ -131,24 +128,26 @@ def _p_calls(p):
     ]
 
 
+def _every_call_raises(name, calls, error, match):
+    """Each ``call(module, env)`` raises ``error`` matching ``match`` and leaves a fresh
+    Env untouched."""
+    for call in calls:
+        env = Env()
+        with pytest.raises(error, match=match):
+            call(IMPLS[name], env)
+        env.assert_untouched()
+
+
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("p", BAD_P_VALUES, ids=repr)
 def test_p_out_of_range(name, p):
-    for what, call in _p_calls(p):
-        env = Env()
-        with pytest.raises(ValueError, match=r"^p must be in \[0, 1\]"):
-            call(IMPLS[name], env)
-        env.assert_untouched()
+    _every_call_raises(name, [call for _, call in _p_calls(p)], ValueError, r"^p must be in \[0, 1\]")
 
 
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("p", BAD_P_TYPES, ids=repr)
 def test_p_not_a_number(name, p):
-    for what, call in _p_calls(p):
-        env = Env()
-        with pytest.raises(TypeError, match=r"^p must be a real number"):
-            call(IMPLS[name], env)
-        env.assert_untouched()
+    _every_call_raises(name, [call for _, call in _p_calls(p)], TypeError, r"^p must be a real number")
 
 
 BAD_MODES = ["upscale", "", "UPSCALE_IN_TRAIN", None, 1, UP.encode()]
@@ -164,11 +163,7 @@ def test_unknown_mode(name, mode):
         lambda m, e: m.dropout_with_mask(e.x, 0.5, mode=mode, out=e.out),
         lambda m, e: m.dropout_backward(e.grad, e.mask, 0.5, mode=mode, out=e.out),
     ]
-    for call in calls:
-        env = Env()
-        with pytest.raises(ValueError, match=r"^mode must be"):
-            call(IMPLS[name], env)
-        env.assert_untouched()
+    _every_call_raises(name, calls, ValueError, r"^mode must be")
 
 
 def _bad_outs(e):
@@ -256,7 +251,6 @@ def test_inplace_errors(name):
 
 @pytest.mark.parametrize("name", IMPLS)
 def test_bad_noise_shape(name):
-    mod = IMPLS[name]
     bad = [
         ((3, 5), ValueError, r"^noise_shape \(3, 5\) is not broadcastable"),
         ((4, 2), ValueError, r"^noise_shape \(4, 2\) is not broadcastable"),
@@ -267,32 +261,23 @@ def test_bad_noise_shape(name):
         (1.5, TypeError, r"^noise_shape must be a tuple of ints"),
     ]
     for noise, exc, match in bad:
-        for call in (
+        _every_call_raises(name, [
             lambda m, e: m.dropout(e.x, 0.5, noise_shape=noise, generator=e.gen, out=e.out),
             lambda m, e: m.dropout(e.x, 0.5, False, noise_shape=noise),
             lambda m, e: m.dropout_with_mask(e.x, 0.5, noise_shape=noise),
             lambda m, e: m.dropout_backward(e.grad, e.mask, 0.5, noise_shape=noise, out=e.out),
-        ):
-            env = Env()
-            with pytest.raises(exc, match=match):
-                call(mod, env)
-            env.assert_untouched()
+        ], exc, match)
 
 
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("generator", [np.random.default_rng(0), 5, "gen", pydropout.Generator])
 def test_bad_generator(name, generator):
-    mod = IMPLS[name]
-    for call in (
-        lambda e: mod.dropout(e.x, 0.5, generator=generator, out=e.out),
-        lambda e: mod.dropout(e.x, 0.5, False, generator=generator),
-        lambda e: mod.dropout_with_mask(e.x, 0.5, generator=generator),
-        lambda e: mod.dropout_mask(8, 0.5, generator=generator),
-    ):
-        env = Env()
-        with pytest.raises(TypeError, match=r"^generator must be a pydropout.Generator"):
-            call(env)
-        env.assert_untouched()
+    _every_call_raises(name, [
+        lambda m, e: m.dropout(e.x, 0.5, generator=generator, out=e.out),
+        lambda m, e: m.dropout(e.x, 0.5, False, generator=generator),
+        lambda m, e: m.dropout_with_mask(e.x, 0.5, generator=generator),
+        lambda m, e: m.dropout_mask(8, 0.5, generator=generator),
+    ], TypeError, r"^generator must be a pydropout.Generator")
     with pytest.raises(TypeError, match=r"^generator must be a pydropout.Generator"):
         pydropout.Dropout(generator=generator)
 

@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from helpers import SIMD_LEVELS, TWO64
 
 try:
     import ml_dtypes
@@ -50,8 +51,6 @@ except ImportError:  # pragma: no cover
     ml_dtypes = None
 
 SCALE = float(os.environ.get("PYDROPOUT_FUZZ_EXAMPLES", "1"))
-LEVELS = tuple(pydropout.supported_simd_levels())
-TWO64 = 1 << 64
 GUARD = 24  # bytes before and after every array
 
 
@@ -250,7 +249,7 @@ def gen_specs(draw, hostile=True):
     return GenSpec(kind, junk=junk)
 
 
-LEVEL = st.sampled_from(LEVELS)
+LEVEL = st.sampled_from(SIMD_LEVELS)
 DEFAULT_STATE = (0x0123456789ABCDEF, 3, 4 * 2**32 - 37)
 
 
@@ -320,7 +319,15 @@ def run(fn: Callable, world: World, level: Optional[str] = None):
         _core._set_simd(previous)
 
 
+def _state_like(v):
+    """A DropoutState: compared whole, by value."""
+    return hasattr(v, "seed") and hasattr(v, "kind") and not isinstance(v, np.ndarray)
+
+
 def same_result(a, b, world_a: World, world_b: World) -> None:
+    if _state_like(a):
+        assert type(a) is type(b) and a == b, (a, b)
+        return
     if isinstance(a, tuple):
         assert isinstance(b, tuple) and len(a) == len(b)
         for u, v in zip(a, b):
@@ -517,35 +524,70 @@ def arg(data, hostile, name, valid, bad):
     return data.draw(bad if hostile in (name, "all") else valid, label=name)
 
 
+@dataclass
+class CallArgs:
+    """The arguments the dropout functions share: x (or grad), p, mode, the generator, out
+    and noise_shape, each drawn valid unless ``hostile`` names it (or is "all")."""
+
+    xspec: ArraySpec
+    xkind: str
+    p: Any
+    mode: Any
+    g: Any  # a generator spec; None where the function takes no generator
+    okind: str
+    ospec: Any
+    nspec: Any
+
+    @classmethod
+    def draw(cls, data, hostile, generator: bool = True, x=None) -> "CallArgs":
+        xspec, xkind = x if x is not None else arg(data, hostile, "x", x_arguments(False), x_arguments())
+        p = arg(data, hostile, "p", P_VALID, P_VALUES)
+        mode = arg(data, hostile, "mode", MODES_VALID, MODES)
+        g = arg(data, hostile, "generator", gen_specs(False), gen_specs()) if generator else None
+        okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
+        ndim = len(xspec.shape)
+        nspec = arg(data, hostile, "noise", noise_specs(ndim, False), noise_specs(ndim))
+        return cls(xspec, xkind, p, mode, g, okind, ospec, nspec)
+
+    def world(self):
+        """A new world holding x and out: (world, x, out)."""
+        w = World([], {})
+        x = add_x(w, self.xspec, self.xkind)
+        return w, x, add_out(w, x, self.okind, self.ospec)
+
+    def generator(self, w: World):
+        gen = self.g.build()
+        w.gens.append(gen)
+        return gen
+
+    def noise(self, x: Built):
+        return make_noise(self.nspec, x_shape(x))
+
+    def add_out_and_noise(self, w: World, x: Built, out) -> World:
+        """Pass out= and noise_shape= where they were drawn; return the world."""
+        if self.okind != "none":
+            w.kwargs["out"] = out
+        if self.nspec is not None:
+            w.kwargs["noise_shape"] = self.noise(x)
+        return w
+
+
 @fuzz_settings(700)
 @given(hostile=HOSTILE, training=st.sampled_from([True, True, True, False, 1, 0, None, "yes", np.bool_(False)]),
        inplace=st.sampled_from([False, False, False, True, 1, None, np.bool_(True)]), data=st.data())
 def test_dropout(hostile, training, inplace, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+    a = CallArgs.draw(data, hostile)
     use_mode = data.draw(st.booleans())
 
     def build():
-        w = World([], {})
-        x = add_x(w, xspec, xkind)
-        out = add_out(w, x, okind, ospec)
+        w, x, out = a.world()
         if inplace and x.buffer is not None and all(b is not x for b in w.writable):
             w.writable.append(x)
-        gen = g.build()
-        w.gens.append(gen)
-        w.args = [x.array, p, training, inplace]
-        w.kwargs = {"generator": gen}
+        w.args = [x.array, a.p, training, inplace]
+        w.kwargs = {"generator": a.generator(w)}
         if use_mode:
-            w.kwargs["mode"] = mode
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = make_noise(nspec, x_shape(x))
-        return w
+            w.kwargs["mode"] = a.mode
+        return a.add_out_and_noise(w, x, out)
 
     check(pydropout.dropout, ref.dropout, build, data.draw(LEVEL))
 
@@ -553,26 +595,13 @@ def test_dropout(hostile, training, inplace, data):
 @fuzz_settings(300)
 @given(hostile=HOSTILE, data=st.data())
 def test_dropout_with_mask(hostile, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+    a = CallArgs.draw(data, hostile)
 
     def build():
-        w = World([], {})
-        x = add_x(w, xspec, xkind)
-        out = add_out(w, x, okind, ospec)
-        gen = g.build()
-        w.gens.append(gen)
-        w.args = [x.array, p]
-        w.kwargs = {"generator": gen, "mode": mode}
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = make_noise(nspec, x_shape(x))
-        return w
+        w, x, out = a.world()
+        w.args = [x.array, a.p]
+        w.kwargs = {"generator": a.generator(w), "mode": a.mode}
+        return a.add_out_and_noise(w, x, out)
 
     check(pydropout.dropout_with_mask, ref.dropout_with_mask, build, data.draw(LEVEL))
 
@@ -584,18 +613,12 @@ MASK_KINDS = MASK_VALID + ["short", "long", "int8", "bool", "2d", "list", "none"
 @fuzz_settings(400)
 @given(hostile=HOSTILE, mseed=st.integers(0, 2**32 - 1), data=st.data())
 def test_dropout_backward(hostile, mseed, data):
-    xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
+    a = CallArgs.draw(data, hostile, generator=False)
     mkind = arg(data, hostile, "mask", st.sampled_from(MASK_VALID), st.sampled_from(MASK_KINDS))
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
 
     def build():
-        w = World([], {})
-        grad = add_x(w, xspec, xkind)
-        out = add_out(w, grad, okind, ospec)
-        noise = make_noise(nspec, x_shape(grad))
+        w, grad, out = a.world()
+        noise = a.noise(grad)
         try:
             n = math.prod(noise) if isinstance(noise, tuple) and all(
                 isinstance(d, int) and d >= 0 for d in noise) else int(np.size(grad.array))
@@ -633,13 +656,9 @@ def test_dropout_backward(hostile, mseed, data):
             m = [255] * nb
         else:
             m = None
-        w.args = [grad.array, m, p]
-        w.kwargs = {"mode": mode}
-        if okind != "none":
-            w.kwargs["out"] = out
-        if nspec is not None:
-            w.kwargs["noise_shape"] = noise
-        return w
+        w.args = [grad.array, m, a.p]
+        w.kwargs = {"mode": a.mode}
+        return a.add_out_and_noise(w, grad, out)
 
     check(pydropout.dropout_backward, ref.dropout_backward, build, data.draw(LEVEL))
 
@@ -653,7 +672,7 @@ SHAPES = st.one_of(
 
 
 @fuzz_settings(300)
-@given(shape=SHAPES, p=P_VALUES, g=gen_specs(), level=st.sampled_from(LEVELS))
+@given(shape=SHAPES, p=P_VALUES, g=gen_specs(), level=st.sampled_from(SIMD_LEVELS))
 def test_dropout_mask(shape, p, g, level):
     def build():
         w = World([], {})
@@ -822,7 +841,7 @@ def test_small_functions(p, n):
 @given(n=st.integers(2 * 32768 - 70, 3 * 32768 + 70), nthreads=st.integers(2, 5),
        offset=st.one_of(st.integers(0, 2**40), st.integers(4 * 2**32 - 70000, 4 * 2**32)),
        p=st.sampled_from([0.1, 0.5, 1 / 3]), dtype=st.sampled_from(["<f2", "<f4", "<f8"]),
-       level=st.sampled_from(LEVELS), with_mask=st.booleans())
+       level=st.sampled_from(SIMD_LEVELS), with_mask=st.booleans())
 def test_dropout_threads(n, nthreads, offset, p, dtype, level, with_mask):
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     before = pydropout.get_num_threads()
@@ -950,25 +969,6 @@ def test_huge_thread_count_error_names_the_argument():
 
 # -- the variants, the state functions and block keying -------------------------------------------
 
-def _state_like(v):
-    return hasattr(v, "seed") and hasattr(v, "kind") and not isinstance(v, np.ndarray)
-
-
-_old_same_result = same_result
-
-
-def same_result(a, b, world_a, world_b):  # noqa: F811 - extends the comparison to DropoutState
-    if _state_like(a):
-        assert type(a) is type(b) and a == b, (a, b)
-        return
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple) and len(a) == len(b)
-        for u, v in zip(a, b):
-            same_result(u, v, world_a, world_b)
-        return
-    _old_same_result(a, b, world_a, world_b)
-
-
 # parameters of each public function: how to draw them
 FORWARDS = {
     "dropout1d": ["x", "p", "training", "inplace", "channels_last", "generator", "out"],
@@ -1037,16 +1037,13 @@ def _derived(kind: str, fn_name: str, shape, p, noise, seed: int):
 @given(hostile=HOSTILE, data=st.data())
 def test_variants_blocks_and_states(name, hostile, data):
     params = FORWARDS[name]
+    block_x = None
     if name == "dropout_block_mask":
         shp = data.draw(shapes(max_dims=4, max_size=200), label="shape")
-        xspec, xkind = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
-    else:
-        xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
-    p = arg(data, hostile, "p", P_VALID, P_VALUES)
-    mode = arg(data, hostile, "mode", MODES_VALID, MODES)
-    g = arg(data, hostile, "generator", gen_specs(False), gen_specs())
-    okind, ospec = arg(data, hostile, "out", out_specs(xspec, False), out_specs(xspec))
-    nspec = arg(data, hostile, "noise", noise_specs(len(xspec.shape), False), noise_specs(len(xspec.shape)))
+        block_x = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
+    a = CallArgs.draw(data, hostile, x=block_x)
+    xspec, xkind, p, mode, g, okind, ospec, nspec = (
+        a.xspec, a.xkind, a.p, a.mode, a.g, a.okind, a.ospec, a.nspec)
     training = data.draw(st.sampled_from([True, True, False, 1, None]), label="training")
     inplace = data.draw(st.sampled_from([False, False, True, None]), label="inplace")
     channels_last = data.draw(st.sampled_from([False, True, False, None, "yes"]), label="channels_last")

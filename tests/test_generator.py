@@ -12,16 +12,7 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
-from conftest import same_bits
-
-IMPLS = {"core": pydropout, "reference": ref}
-PS = (0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0)
-MODES = ("upscale_in_train", "downscale_in_infer")
-END = 2**64
-
-
-def bits(mask, n):
-    return np.unpackbits(mask, count=n, bitorder="little").astype(bool)
+from helpers import IMPLS, MODES, PS, TWO64 as END, same_bits, unpack_mask
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,7 +194,7 @@ def test_streams_and_seeds_differ():
     for seed in (0, 1, 2**32, 2**63):
         for stream in (0, 1, 5, 2**32, 2**63):
             g = pydropout.Generator(seed, stream=stream)
-            masks[seed, stream] = bits(pydropout.dropout_mask(n, 0.5, generator=g), n)
+            masks[seed, stream] = unpack_mask(pydropout.dropout_mask(n, 0.5, generator=g), n)
     keys = list(masks)
     for i, a in enumerate(keys):
         for b in keys[i + 1:]:
@@ -227,10 +218,10 @@ def test_offset_shifts_the_stream(name):
     mod = IMPLS[name]
     n = 300
     start = 4 * 2**32 - 100  # across a carry into the block counter's high word
-    whole = bits(mod.dropout_mask(n + 200, 0.5, generator=pydropout.Generator(
+    whole = unpack_mask(mod.dropout_mask(n + 200, 0.5, generator=pydropout.Generator(
         8, stream=2, offset=start)), n + 200)
     for k in (0, 1, 2, 3, 4, 5, 63, 64, 65, 100, 199, 200):
-        part = bits(mod.dropout_mask(n, 0.5, generator=pydropout.Generator(
+        part = unpack_mask(mod.dropout_mask(n, 0.5, generator=pydropout.Generator(
             8, stream=2, offset=start + k)), n)
         np.testing.assert_array_equal(part, whole[k:k + n])
 
@@ -281,7 +272,7 @@ def test_call_ending_exactly_at_end_of_stream(name):
     y, mask = mod.dropout_with_mask(x, 0.5, generator=g)
     assert g.offset == END
     keep = ref.stream_words(3, 0, END - 10, 10) >= 2**31
-    np.testing.assert_array_equal(bits(mask, 10), keep)
+    np.testing.assert_array_equal(unpack_mask(mask, 10), keep)
     np.testing.assert_array_equal(y, np.where(keep, 2 * x, 0.0))
     # an empty call still works at the end; any word more does not
     assert mod.dropout(np.ones(0, np.float32), 0.5, generator=g).shape == (0,)
@@ -292,20 +283,23 @@ def test_call_ending_exactly_at_end_of_stream(name):
     assert g.offset == END
 
 
-def test_exhausted_generator_state_round_trips():
+@pytest.mark.parametrize("seed,stream,n", [(3, 2, 4), (4, 0, 3)])
+def test_exhausted_generator_state_round_trips(seed, stream, n):
     """A generator whose last call ended exactly at 2**64 reports offset 2**64; that
-    state must go back in through set_state, pickle and copy."""
-    g = pydropout.Generator(3, stream=2, offset=END - 4)
-    pydropout.dropout_mask(4, 0.5, generator=g)
+    state must go back in through set_state, pickle and copy, and a call from it raises
+    and leaves it as it was."""
+    g = pydropout.Generator(seed, stream=stream, offset=END - n)
+    pydropout.dropout_mask(n, 0.5, generator=g)
     state = g.get_state()
-    assert state == (3, 2, END)
+    assert state == (seed, stream, END)
     h = pydropout.Generator(0)
     h.set_state(state)
     assert h.get_state() == state
     assert pickle.loads(pickle.dumps(g)).get_state() == state
     assert copy.deepcopy(g).get_state() == state
-    with pytest.raises(ValueError, match="offset"):
+    with pytest.raises(ValueError, match=r"offset.*2\*\*64"):
         pydropout.dropout_mask(1, 0.5, generator=h)
+    assert h.get_state() == state
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,9 +324,9 @@ def test_chunk_invariance(dtype, mode, isa):
             g = pydropout.Generator(state[0], stream=state[1], offset=state[2] + int(a))
             y, m = pydropout.dropout_with_mask(x[a:b], 0.3, mode=mode, generator=g)
             ys.append(y)
-            ms.append(bits(m, b - a))
+            ms.append(unpack_mask(m, b - a))
         assert same_bits(np.concatenate(ys), y_whole)
-        np.testing.assert_array_equal(np.concatenate(ms), bits(m_whole, n))
+        np.testing.assert_array_equal(np.concatenate(ms), unpack_mask(m_whole, n))
 
 
 def test_chunk_invariance_of_rows_and_large_pieces(num_threads):
@@ -348,7 +342,7 @@ def test_chunk_invariance_of_rows_and_large_pieces(num_threads):
         pieces = [pydropout.dropout(flat[a:b], 0.5, generator=pydropout.Generator(5, offset=17 + a))
                   for a, b in zip(cuts[:-1], cuts[1:])]
     assert same_bits(np.concatenate(pieces), whole.reshape(-1))
-    masks = [bits(pydropout.dropout_mask(b - a, 0.5, generator=pydropout.Generator(
+    masks = [unpack_mask(pydropout.dropout_mask(b - a, 0.5, generator=pydropout.Generator(
         5, offset=17 + a)), b - a) for a, b in zip(cuts[:-1], cuts[1:])]
     np.testing.assert_array_equal(np.concatenate(masks), whole.reshape(-1) != 0)
 

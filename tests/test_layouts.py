@@ -5,17 +5,11 @@ the core on its own (tests/test_parity.py checks it against the reference)."""
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
-import pydropout.reference as ref
-from conftest import same_bits
-
-IMPLS = {"core": pydropout, "reference": ref}
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
-DTYPES = [np.float16, np.float32, np.float64, ml_dtypes.bfloat16]
+from helpers import DOWN, DTYPES, IMPLS, MODES, UP, same_bits
 
 
 def G(offset=0):
@@ -145,6 +139,13 @@ def test_eval_returns(name):
 # out= and inplace through views
 
 
+def assert_unchanged_outside(make_view, base, before):
+    """Nothing of ``base`` outside the elements of ``make_view(base)`` differs from ``before``."""
+    marks = np.ones(base.shape, bool)
+    make_view(marks)[...] = False
+    assert same_bits(base[marks], before[marks])
+
+
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_out_view_writes_only_the_view(name, dtype):
@@ -159,10 +160,8 @@ def test_out_view_writes_only_the_view(name, dtype):
         before = backing.copy()
         y = mod.dropout(x, 0.5, generator=G(), out=out)
         assert y is out and same_bits(out, expected)
-        if np.shares_memory(out, backing):  # nothing outside the view changed
-            marks = np.ones(backing.shape, bool)
-            make_out(marks)[...] = False
-            assert same_bits(backing[marks], before[marks])
+        if np.shares_memory(out, backing):
+            assert_unchanged_outside(make_out, backing, before)
         y, m = mod.dropout_with_mask(x, 0.5, generator=G(), out=out)
         assert y is out and same_bits(out, expected) and same_bits(m, mask)
         assert mod.dropout_backward(x, mask, 0.5, out=out) is out
@@ -181,10 +180,8 @@ def test_inplace_on_views(name, mode):
         before = base.copy()
         y = mod.dropout(x, 0.5, inplace=True, mode=mode, generator=G())
         assert y is x and same_bits(x, expected)
-        if np.shares_memory(x, base):  # nothing outside the view changed
-            marks = np.ones(base.shape, bool)
-            make_view(marks)[...] = False
-            assert same_bits(base[marks], before[marks])
+        if np.shares_memory(x, base):
+            assert_unchanged_outside(make_view, base, before)
         # out=x together with inplace=True is the same call
         x = make_view(data((8, 9)))
         assert mod.dropout(x, 0.5, inplace=True, out=x, mode=mode, generator=G()) is x
@@ -274,7 +271,7 @@ def test_noise_shape_equal_to_shape_is_plain_dropout(name):
 
 
 @pytest.mark.parametrize("mod", [pydropout, pydropout.reference], ids=["core", "reference"])
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("training", [True, False])
 def test_zero_d_input_gives_a_zero_d_array(mod, mode, training):
     x = np.array(3.0, np.float32)

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 import pydropout
+from helpers import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 PKG = pathlib.Path(pydropout.__file__).resolve().parent
 HEAVY = ("torch", "dask", "distributed", "matplotlib", "tqdm", "sklearn", "pandas", "scipy")
 

@@ -29,20 +29,9 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
-from conftest import assert_same_bits
+from helpers import DTYPES_BY_NAME, MODES, PS, SIMD_LEVELS, THREAD_COUNTS, assert_same_bits
 
-SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
-THREAD_COUNTS = (1, 2, 3, 8)
 GRAIN = 32768
-
-DTYPES = {
-    "float16": np.dtype(np.float16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-}
-PS = (0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0)
-MODES = ("upscale_in_train", "downscale_in_infer")
 # 127..129 and 191..193 end on either side of 2, 3 and 4 groups of 64 words (the
 # kernels make groups two at a time)
 SMALL_SIZES = (0, 1, *range(3, 66), 127, 128, 129, 191, 192, 193, 1000)
@@ -72,7 +61,7 @@ def make_x(shape, dtype, rng, special=True):
     dtype = np.dtype(dtype)
     n = math.prod(shape)
     v = rng.standard_normal(n) * 3
-    info = ml_dtypes.finfo(dtype) if dtype == DTYPES["bfloat16"] else np.finfo(dtype)
+    info = ml_dtypes.finfo(dtype) if dtype == DTYPES_BY_NAME["bfloat16"] else np.finfo(dtype)
     x = v.astype(dtype)
     if special and n:
         specials = np.array(
@@ -102,12 +91,12 @@ def gen(state):
 @functools.lru_cache(maxsize=None)
 def _small_cases(dtype_name, p):
     """Reference results for every small size and mode (shared by the SIMD levels)."""
-    rng = np.random.default_rng([PS.index(p), list(DTYPES).index(dtype_name)])
+    rng = np.random.default_rng([PS.index(p), list(DTYPES_BY_NAME).index(dtype_name)])
     cases = []
     for k, (size, mode) in enumerate(itertools.product(SMALL_SIZES, MODES)):
         state = STATES[k % len(STATES)]
-        x = make_x((size,), DTYPES[dtype_name], rng)
-        grad = make_x((size,), DTYPES[dtype_name], rng)
+        x = make_x((size,), DTYPES_BY_NAME[dtype_name], rng)
+        grad = make_x((size,), DTYPES_BY_NAME[dtype_name], rng)
         g = gen(state)
         y, mask = ref.dropout_with_mask(x, p, mode=mode, generator=g)
         assert g.offset == state[2] + size
@@ -117,7 +106,7 @@ def _small_cases(dtype_name, p):
 
 
 @pytest.mark.parametrize("p", PS)
-@pytest.mark.parametrize("dtype_name", DTYPES)
+@pytest.mark.parametrize("dtype_name", DTYPES_BY_NAME)
 def test_small_sizes(dtype_name, p, isa):
     for size, mode, state, x, grad, y_ref, mask_ref, dx_ref in _small_cases(dtype_name, p):
         what = f"{dtype_name} n={size} p={p} {mode} state={state} isa={isa}"
@@ -165,8 +154,8 @@ LARGE = [  # (dtype, p, mode, n): every p, dtype and mode appears
 @pytest.mark.parametrize("dtype_name, p, mode, n", LARGE)
 def test_large(dtype_name, p, mode, n, simd, num_threads):
     rng = np.random.default_rng(n)
-    x = make_x((n,), DTYPES[dtype_name], rng)
-    grad = make_x((n,), DTYPES[dtype_name], rng)
+    x = make_x((n,), DTYPES_BY_NAME[dtype_name], rng)
+    grad = make_x((n,), DTYPES_BY_NAME[dtype_name], rng)
     state = (n, 3, 2**40 + 5)
     y_ref, mask_ref = ref.dropout_with_mask(x, p, mode=mode, generator=gen(state))
     dx_ref = ref.dropout_backward(grad, mask_ref, p, mode=mode)
@@ -211,9 +200,9 @@ def _aligned_empty(n, dtype, misalign=0):
     return buf[start:start + n * dtype.itemsize].view(dtype)
 
 
-@pytest.mark.parametrize("dtype_name", DTYPES)
+@pytest.mark.parametrize("dtype_name", DTYPES_BY_NAME)
 def test_streaming_stores(dtype_name, simd, num_threads):
-    dtype, n = DTYPES[dtype_name], STREAMING_SIZES[dtype_name]
+    dtype, n = DTYPES_BY_NAME[dtype_name], STREAMING_SIZES[dtype_name]
     assert n * dtype.itemsize > 8 << 20
     x = make_x((n,), dtype, np.random.default_rng(n))
     state = (n, 1, 2**32 * 4 - 77)
@@ -287,7 +276,7 @@ LAYOUT_CASES = [
     (layout, dest, dtype_name)
     for layout in LAYOUTS
     for dest in DESTINATIONS
-    for dtype_name in DTYPES
+    for dtype_name in DTYPES_BY_NAME
     if not (layout == "broadcast" and dest in ("out_is_x", "inplace"))  # read-only
 ]
 
@@ -309,7 +298,7 @@ def _destination_run(fn, x, dest, dtype, rng_seed, out_views):
 
 def _check_layout(layout, dest, dtype_name, make, p, mode, state, level, threads, simd,
                   num_threads, seed, out_views=OUT_VIEWS):
-    dtype = DTYPES[dtype_name]
+    dtype = DTYPES_BY_NAME[dtype_name]
     what = f"{layout} {dest} {dtype_name} p={p} {mode} isa={level} threads={threads}"
 
     def fresh():
@@ -387,7 +376,7 @@ def test_layouts(layout, dest, dtype_name, simd, num_threads):
     level, threads = COMBOS[k % len(COMBOS)]
     p = PS[k % len(PS)]
     mode = MODES[(k // len(PS)) % 2]
-    _check_layout(layout, dest, dtype_name, _layout_maker(layout, DTYPES[dtype_name]), p, mode,
+    _check_layout(layout, dest, dtype_name, _layout_maker(layout, DTYPES_BY_NAME[dtype_name]), p, mode,
                   STATES[k % len(STATES)], level, threads, simd, num_threads, seed=k)
 
 
@@ -409,7 +398,7 @@ OUT_VIEWS_LARGE = {2: ((1040, 521), lambda a: a[::2, :0:-1]), 1: ((811201,), lam
                          ids=[c[0] for c in LARGE_LAYOUTS])
 def test_layouts_large(layout, dest, dtype_name, shape, view, threads, simd, num_threads):
     k = [c[0] for c in LARGE_LAYOUTS].index(layout)
-    dtype = DTYPES[dtype_name]
+    dtype = DTYPES_BY_NAME[dtype_name]
 
     def make(rng):
         return view(make_x(shape, dtype, rng))
@@ -422,7 +411,7 @@ def test_layouts_large(layout, dest, dtype_name, shape, view, threads, simd, num
 @pytest.mark.parametrize("dtype_name", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("kind", ["byteswapped", "unaligned"])
 def test_byteswapped_and_unaligned(kind, dtype_name, isa):
-    dtype = DTYPES[dtype_name]
+    dtype = DTYPES_BY_NAME[dtype_name]
     x = make_x((5, 41), dtype, np.random.default_rng(3))
     if kind == "byteswapped":
         xv = x.astype(dtype.newbyteorder())
@@ -442,10 +431,10 @@ def test_byteswapped_and_unaligned(kind, dtype_name, isa):
         assert_same_bits(dx.astype(dtype), ref.dropout_backward(x, mask_ref, 0.4), kind)
 
 
-@pytest.mark.parametrize("dtype_name", DTYPES)
+@pytest.mark.parametrize("dtype_name", DTYPES_BY_NAME)
 @pytest.mark.parametrize("mode", MODES)
 def test_eval_parity(dtype_name, mode):
-    x = make_x((3, 37), DTYPES[dtype_name], np.random.default_rng(8))[:, ::2]
+    x = make_x((3, 37), DTYPES_BY_NAME[dtype_name], np.random.default_rng(8))[:, ::2]
     for p in PS:
         g = pydropout.Generator(1)
         y = pydropout.dropout(x, p, training=False, mode=mode, generator=g)
@@ -474,9 +463,9 @@ NOISE_CASES = [  # (x shape, noise shape)
 @pytest.mark.parametrize("xshape, noise", NOISE_CASES)
 def test_noise_shape(xshape, noise, simd, num_threads):
     k = NOISE_CASES.index((xshape, noise))
-    dtype_name = list(DTYPES)[k % 4]
+    dtype_name = list(DTYPES_BY_NAME)[k % 4]
     p, mode = PS[k % len(PS)], MODES[k % 2]
-    x = make_x(xshape, DTYPES[dtype_name], np.random.default_rng(k))
+    x = make_x(xshape, DTYPES_BY_NAME[dtype_name], np.random.default_rng(k))
     state = STATES[k % len(STATES)]
     nn = math.prod(d if d is not None else xshape[i + len(xshape) - len(noise)]
                    for i, d in enumerate(noise))

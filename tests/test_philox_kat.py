@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import pathlib
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-
-SEED = 0x0123456789ABCDEF
-TWO32 = 2**32
+from helpers import DTYPES, IMPLS, SEED, TWO32
 
 
 def _load_kat():
@@ -40,8 +37,6 @@ STREAM_ROWS = [
 ]
 STREAM_ROWS = [(q, o, [int(w, 16) for w in ws.split()]) for q, o, ws in STREAM_ROWS]
 ROW_IDS = ["offset0", "offset6", "stream5", "carry"]
-
-MODULES = {"core": pydropout, "reference": ref}
 
 
 def test_kat_file_has_the_three_vectors():
@@ -112,7 +107,7 @@ def _words_via_api(mod, n, gen_state):
 def test_stream_rows_through_public_api(stream, offset, expected, isa):
     state = (SEED, stream, offset)
     n = len(expected)
-    for name, mod in MODULES.items():
+    for name, mod in IMPLS.items():
         # the expected word itself is kept, one more drops it: the word is pinned exactly
         for i, w in enumerate(expected):
             assert _kept(mod, n, w, state)[i], (name, i)
@@ -132,9 +127,9 @@ def test_threshold_of_p_0_3():
     assert pydropout.effective_p(0) == 0.0
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", IMPLS)
 def test_packed_mask_row(name, isa):
-    mod = MODULES[name]
+    mod = IMPLS[name]
     gen = pydropout.Generator(SEED)
     mask = mod.dropout_mask(20, 0.3, generator=gen)
     assert mask.dtype == np.uint8 and mask.shape == (3,)
@@ -153,10 +148,10 @@ def test_packed_mask_row(name, isa):
     )
 
 
-@pytest.mark.parametrize("name", MODULES)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("name", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 def test_arange_row(name, dtype, isa):
-    mod = MODULES[name]
+    mod = IMPLS[name]
     x = np.arange(1, 9, dtype=np.float32).astype(dtype)
     gen = pydropout.Generator(SEED)
     y = mod.dropout(x, 0.5, generator=gen)

@@ -22,7 +22,7 @@ import pytest
 
 import pydropout
 import pydropout.reference as ref
-from conftest import forced_threads as threads
+from helpers import forced_threads as threads
 
 BIG = 1 << 18  # elements: several OpenMP chunks per call
 
@@ -278,6 +278,7 @@ def _mixed_calls(count, g, layer):
 SANITIZED = "sanitize" in pydropout._core.build_info().get("flags", "")
 
 
+@pytest.mark.slow  # 126,000 calls, measured twice
 def test_no_leak_over_100000_calls():
     g = pydropout.Generator(0)
     layer = pydropout.Dropout(0.5, generator=g)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,16 +16,11 @@ from hypothesis.extra import numpy as hnp
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from conftest import same_bits
+from helpers import DTYPES, MODES, PS, SIMD_LEVELS, UP, same_bits
 
-SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
-DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64),
-          np.dtype(ml_dtypes.bfloat16)]
 U64 = st.integers(0, 2**64 - 1)
-P = st.one_of(st.sampled_from([0.0, 1e-10, 0.1, 0.5, 0.9, 1 - 1e-10, 1.0]),
-              st.floats(0.0, 1.0))
-MODE = st.sampled_from([UP, DOWN])
+P = st.one_of(st.sampled_from(PS), st.floats(0.0, 1.0))
+MODE = st.sampled_from(MODES)
 
 
 @st.composite

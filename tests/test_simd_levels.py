@@ -18,8 +18,8 @@ import pytest
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
+from helpers import SIMD_LEVELS
 
-SIMD_LEVELS = tuple(pydropout.supported_simd_levels())
 ORDER = ("scalar", "neon", "avx2", "avx512")  # PYDROPOUT_SIMD caps at a level in this order
 
 SCRIPT = r"""

@@ -9,16 +9,7 @@ import pytest
 
 import pydropout as pd
 from pydropout import reference as ref
-from conftest import assert_same_bits
-
-try:
-    import ml_dtypes
-
-    BF16 = [np.dtype(ml_dtypes.bfloat16)]
-except ImportError:  # the bfloat16 extra is optional
-    BF16 = []
-
-DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)] + BF16
+from helpers import DTYPES, MODES, assert_same_bits
 
 
 def data(shape, dtype, seed=5):
@@ -78,7 +69,7 @@ def test_state_constructor_validates():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("p", [0.0, 1e-10, 0.3, 0.5, 1.0])
 @pytest.mark.parametrize("noise_shape", [None, (3, 1, 7), (1, 5, 1)])
 def test_dropout_state_backward_equals_mask_backward(dtype, mode, p, noise_shape):

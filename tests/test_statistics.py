@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 import pydropout
+from helpers import DOWN, DTYPES, unpack_mask as keep_bits
 
 N = 1 << 20
-UP, DOWN = "upscale_in_train", "downscale_in_infer"
 
 
 def six_sigma(p, n):
     return 6 * math.sqrt(p * (1 - p) / n)
-
-
-def keep_bits(mask, n):
-    return np.unpackbits(mask, count=n, bitorder="little").astype(bool)
 
 
 @pytest.mark.parametrize("p", [1e-3, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999])
@@ -57,8 +52,7 @@ def test_tiny_and_extreme_p():
     assert keep_bits(pydropout.dropout_mask(n, 0.0, generator=pydropout.Generator(1)), n).all()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16],
-                         ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_mean_preserved(dtype, p):
     """upscale_in_train: E[y] = x. For x_i = c the mean of y is s * c * keep_rate, so

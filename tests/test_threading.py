@@ -13,7 +13,7 @@ import numpy as np
 
 import pydropout
 import pydropout.reference as ref
-from conftest import same_bits
+from helpers import same_bits
 
 T = 8  # Python threads
 
@@ -119,22 +119,22 @@ def test_shared_default_generator_and_fast_path(num_threads):
 
 def test_independent_generators_match_serial_reference(num_threads):
     """Each thread has its own generator: every result is exactly the serial reference."""
-    expected = {}
-    for k in range(T):
+    def calls(mod, k, results):
+        """Thread k's calls on its own generator; returns the generator."""
         g = pydropout.Generator(1000 + k, stream=k)
         for n in sizes_of(k):
             x = inputs(k, n)
-            y, m = ref.dropout_with_mask(x, 0.3, mode="downscale_in_infer", generator=g)
-            expected[k, n] = (y, m, ref.dropout_backward(x, m, 0.3))
+            y, m = mod.dropout_with_mask(x, 0.3, mode="downscale_in_infer", generator=g)
+            results[k, n] = (y, m, mod.dropout_backward(x, m, 0.3))
+        return g
+
+    expected = {}
+    for k in range(T):
+        calls(ref, k, expected)
     got = {}
 
     def work(k):
-        g = pydropout.Generator(1000 + k, stream=k)
-        for n in sizes_of(k):
-            x = inputs(k, n)
-            y, m = pydropout.dropout_with_mask(x, 0.3, mode="downscale_in_infer", generator=g)
-            got[k, n] = (y, m, pydropout.dropout_backward(x, m, 0.3))
-        assert g.offset == sum(sizes_of(k))
+        assert calls(pydropout, k, got).offset == sum(sizes_of(k))
 
     for threads in (1, 8):
         got.clear()

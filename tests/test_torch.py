@@ -6,18 +6,13 @@ import numpy as np
 import pytest
 
 import pydropout
+from helpers import DTYPES, MODES, SEED, unpack_mask as keep_bits
 
 torch = pytest.importorskip("torch")
 pdt = pytest.importorskip("pydropout.torch")
 
-SEED = 0x0123456789ABCDEF
-DTYPES = [torch.float16, torch.float32, torch.float64]
-try:
-    import ml_dtypes  # noqa: F401
-
-    DTYPES.append(torch.bfloat16)
-except ImportError:  # pragma: no cover - bfloat16 needs ml_dtypes
-    pass
+# torch's dtypes of the same names (bfloat16 where ml_dtypes is installed)
+TORCH_DTYPES = [getattr(torch, d.name) for d in DTYPES]
 
 
 def gen(seed=SEED, **kw):
@@ -34,17 +29,13 @@ def numpy_of(t):
     return t.numpy().copy()
 
 
-def keep_bits(mask, n):
-    return np.unpackbits(mask, count=n, bitorder="little").astype(bool)
-
-
 def test_contract_example():
     y = pdt.dropout(torch.arange(1.0, 9.0), 0.5, generator=gen())
     assert y.tolist() == [2, 4, 0, 0, 10, 0, 0, 16]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+@pytest.mark.parametrize("dtype", TORCH_DTYPES, ids=str)
+@pytest.mark.parametrize("mode", MODES)
 def test_forward_equals_pydropout(dtype, mode):
     x = torch.randn(7, 13, dtype=torch.float64).to(dtype)
     g = gen(stream=3)
@@ -55,7 +46,7 @@ def test_forward_equals_pydropout(dtype, mode):
     assert g.offset == x.numel()  # the generator advanced exactly as pydropout's would
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", TORCH_DTYPES, ids=str)
 def test_gradient_is_the_analytic_one(dtype):
     p = 0.4
     x = torch.randn(5, 11, dtype=torch.float64).to(dtype).requires_grad_()
@@ -79,7 +70,7 @@ def test_saved_mask_is_packed():
 
 def test_gradcheck_float64():
     x = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
-    for mode in ("upscale_in_train", "downscale_in_infer"):
+    for mode in MODES:
         # a fresh generator at the same state per call: the same mask every evaluation
         def f(t, mode=mode):
             return pdt.dropout(t, 0.3, mode=mode, generator=gen(11))

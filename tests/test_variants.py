@@ -11,17 +11,7 @@ import pytest
 import pydropout as pd
 from pydropout import _core
 from pydropout import reference as ref
-from conftest import assert_same_bits, forced_simd as simd, forced_threads as threads
-
-try:
-    import ml_dtypes
-
-    BF16 = [np.dtype(ml_dtypes.bfloat16)]
-except ImportError:  # the bfloat16 extra is optional
-    BF16 = []
-
-DTYPES = [np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)] + BF16
-SEED = 0x0123456789ABCDEF
+from helpers import DTYPES, SEED, assert_same_bits, forced_simd as simd, forced_threads as threads
 
 
 def bits(a):
