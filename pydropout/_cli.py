@@ -132,11 +132,12 @@ def _writable_dir(path: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    missing = [mod for mod in ("matplotlib", "sklearn", "tqdm") if not _importable(mod)]
+    from . import _demo  # NumPy only: the demo's own packages are imported as it runs
+
+    missing = [pkg for mod, pkg in _demo.REQUIREMENTS.items() if not _importable(mod)]
     if missing:
-        raise CLIError(f"demo needs {', '.join(missing)}: pip install 'pydropout[demo]'")
+        raise CLIError(_demo.requirements_hint(missing))
     out = _writable_dir(args.out)
-    from . import _demo
 
     try:
         _demo.run(out, quick=args.quick, seed=args.seed, progress=not args.no_progress,
