@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "epoch, and fit a 1-D regression with and without dropout. Writes "
                     "digits.png, regression.png and digits_history.csv to --out.")
     demo.add_argument("--quick", action="store_true",
-                      help="smaller networks and fewer epochs (about 10 s)")
+                      help="100 epochs on the digits instead of 200 (about 10 s)")
     demo.add_argument("--seed", type=_seed, default=0,
                       help="seed of weights, batches and masks; a run repeats exactly (default 0)")
     demo.add_argument("--out", default="demo-out", metavar="DIR",

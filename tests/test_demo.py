@@ -20,7 +20,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 pytest.importorskip("tqdm")
 
-from pydropout import _cli, _demo  # noqa: E402  (after the skips: it needs the demo extra)
+from pydropout import _cli, _demo  # after the skips: _demo needs the demo extra
 
 # the pydropout this file imported (a checkout or the installed package), for subprocesses
 # that run outside the source tree
@@ -32,12 +32,23 @@ def _env():
     return dict(os.environ, PYTHONPATH=_ROOT + (os.pathsep + path if path else ""))
 
 
+def _children_cpu_s():
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
+    cpu0 = _children_cpu_s()
     r = subprocess.run([sys.executable, "-m", "pydropout", "demo", "--quick", "--seed", "0",
                         "--out", str(out), "--no-progress"], capture_output=True, text=True,
                        timeout=600, cwd=out, env=_env())
+    r.cpu_s = _children_cpu_s() - cpu0
     return r, out
 
 
@@ -63,6 +74,14 @@ def test_quick_demo_runs_and_writes_figures(quick_run):
         assert run_name in text
     assert "train loss" in text and "test acc" in text and "loss gap" in text
     assert "1-D regression" in text and "test MSE" in text
+
+
+def test_quick_demo_is_quick(quick_run):
+    """--quick is the README's first command: well under a minute (it takes ~8 s of CPU)."""
+    r, _ = quick_run
+    assert r.returncode == 0, r.stderr
+    if r.cpu_s == r.cpu_s:  # CPU time, not wall time: other work on the machine does not count
+        assert r.cpu_s < 40, r.cpu_s
 
 
 def _final_means(path):
