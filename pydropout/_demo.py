@@ -37,13 +37,6 @@ import pydropout
 REQUIREMENTS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "tqdm"}
 
 
-def missing_requirements() -> List[str]:
-    """PyPI names of the packages the demo needs that cannot be imported."""
-    import importlib.util
-
-    return [pkg for mod, pkg in REQUIREMENTS.items() if importlib.util.find_spec(mod) is None]
-
-
 def requirements_hint(missing: Sequence[str]) -> str:
     """One line: what is missing (PyPI names) and the commands that install it."""
     return (f"demo needs {', '.join(missing)}: pip install {' '.join(REQUIREMENTS.values())} "
