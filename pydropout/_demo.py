@@ -8,8 +8,11 @@ Two experiments from the lecture dropout comes from (Hinton et al. 2012, Srivast
   and once with :class:`pydropout.Dropout` layers in each scaling mode. Without dropout it
   memorises the training set and the test loss climbs; with dropout the gap between train
   and test stays narrow.
-* **regression**: a wide network fitting a few noisy points of a 1-D function, with and
-  without dropout, and the spread of Monte Carlo dropout predictions around the dropout fit.
+* **regression**: a wide network (1-1024-1) fitted to 20 noisy points of a 1-D function.
+  Without dropout it passes through every point (training error ~0) and zigzags between
+  them; with dropout on its hidden units the curve is smoother and its error on held-out
+  points is lower. Monte Carlo dropout (one mask per pass, 100 passes) gives a band that is
+  narrow on the data and widens away from it.
 
 Everything random is drawn from explicit seeds (NumPy's ``default_rng`` for weights and
 batches, :class:`pydropout.Generator` for masks), so ``--seed`` repeats a run exactly.
@@ -29,6 +32,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import pydropout
+
+# what the demo imports beyond NumPy: module name -> the PyPI package that installs it
+REQUIREMENTS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "tqdm"}
+
+
+def requirements_hint(missing: Sequence[str]) -> str:
+    """One line: what is missing (PyPI names) and the commands that install it."""
+    return (f"demo needs {', '.join(missing)}: pip install {' '.join(REQUIREMENTS.values())} "
+            f"(or, in a clone of pydropout, pip install \".[demo]\")")
+
 
 NO_DROPOUT = "no dropout"
 RUNS = (
@@ -51,17 +64,18 @@ class Config:
     decay: bool = True            # cosine learning-rate decay over the epochs
     p_input: float = 0.2          # dropout on the 64 pixels
     p_hidden: float = 0.5         # dropout after each hidden layer
-    reg_points: int = 20          # noisy points in the 1-D regression
-    reg_noise: float = 0.4        # their noise's standard deviation
-    reg_width: int = 256
-    reg_steps: int = 3000
+    reg_points: int = 20          # noisy training points in the 1-D regression
+    reg_test: int = 200           # held-out noisy points (the test error)
+    reg_noise: float = 0.4        # the noise's standard deviation
+    reg_width: int = 1024         # one wide hidden layer: 1-1024-1
+    reg_steps: int = 10000        # full-batch Adam steps (enough to interpolate without dropout)
     reg_lr: float = 5e-3
-    reg_p: float = 0.2
+    reg_p: float = 0.5            # dropout on the hidden units
     mc_samples: int = 100         # Monte Carlo dropout passes for the regression band
 
 
 FULL = Config()
-QUICK = Config(epochs=100, reg_width=128, reg_steps=2000, mc_samples=50)
+QUICK = Config(epochs=100)  # the regression is cheap: the same in both
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,26 +306,52 @@ def format_summary(hists: Sequence[History]) -> str:
     return "\n".join(lines)
 
 
-def write_history_csv(path: str, hists: Sequence[History]) -> None:
+def digits_settings(cfg: Config, seed: int, quick: bool, n_test: int) -> Dict[str, Any]:
+    """What a digits run depends on, as written into every row of the CSV."""
+    return {"seed": seed, "quick": int(quick), "n_train": cfg.n_train, "n_test": n_test,
+            "hidden": "-".join(str(k) for k in cfg.hidden), "epochs": cfg.epochs,
+            "batch": cfg.batch, "optimizer": cfg.optimizer, "lr": cfg.lr,
+            "lr_decay": "cosine" if cfg.decay else "none"}
+
+
+def write_history_csv(path: str, hists: Sequence[History], cfg: Optional[Config] = None,
+                      settings: Optional[Dict[str, Any]] = None) -> None:
+    """One row per run and epoch: the metrics, then the run's settings (its mode and dropout
+    rates, and ``settings``: the seed, sizes and optimiser), so that each row stands alone."""
+    settings = settings or {}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "epoch", "train_loss", "test_loss", "train_acc", "test_acc"])
+        w.writerow(["run", "epoch", "train_loss", "test_loss", "train_acc", "test_acc",
+                    "mode", "p_input", "p_hidden", *settings])
         for h in hists:
+            p_in = cfg.p_input if (cfg is not None and h.mode) else 0.0
+            p_hid = cfg.p_hidden if (cfg is not None and h.mode) else 0.0
             for e in range(len(h.train_loss)):
                 w.writerow([h.name, e + 1, f"{h.train_loss[e]:.6f}", f"{h.test_loss[e]:.6f}",
-                            f"{h.train_acc[e]:.6f}", f"{h.test_acc[e]:.6f}"])
+                            f"{h.train_acc[e]:.6f}", f"{h.test_acc[e]:.6f}", h.mode or "none",
+                            p_in, p_hid, *settings.values()])
 
 
 _COLORS = {NO_DROPOUT: "#d62728", "upscale_in_train": "#1f77b4", "downscale_in_infer": "#2ca02c"}
 
 
-def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int) -> None:
+def digits_title(cfg: Config, n_test: int, seed: int, quick: bool) -> str:
+    hid = "-".join(str(k) for k in cfg.hidden)
+    run = f"{'quick' if quick else 'full'} run ({cfg.epochs} epochs)"
+    return (f"8x8 digits, seed {seed}, {run}: no dropout against dropout in both scaling "
+            f"modes, upscale_in_train and downscale_in_infer\n"
+            f"{cfg.n_train} training / {n_test} test images, MLP 64-{hid}-10, dropout "
+            f"p={cfg.p_input} on pixels and p={cfg.p_hidden} on hidden units")
+
+
+def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int, *,
+                seed: int = 0, quick: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.9), constrained_layout=True)
     for h in hists:
         c = _COLORS[h.mode or NO_DROPOUT]
         ep = np.arange(1, len(h.train_loss) + 1)
@@ -330,99 +370,195 @@ def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int) -
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[2].legend(loc="lower right")
-    hid = "-".join(str(k) for k in cfg.hidden)
-    fig.suptitle(f"8x8 digits, {cfg.n_train} training / {n_test} test images, MLP 64-{hid}-10, "
-                 f"dropout p={cfg.p_input} on pixels, p={cfg.p_hidden} on hidden units",
-                 fontsize=12)
+    fig.suptitle(digits_title(cfg, n_test, seed, quick), fontsize=12)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------
 # experiment 2: 1-D regression
+#
+# 20 noisy points of a smooth function, a network wide enough to pass through all of them
+# (1-1024-1, ReLU), full-batch Adam until it does. Without dropout it fits the noise: the
+# training error goes to ~0 and the curve zigzags from point to point. With dropout on the
+# hidden units it cannot rely on any one unit to bend the curve towards a single point: the
+# fit is smoother, its training error stays near the noise level and its error on held-out
+# points of the same function is lower. Monte Carlo dropout (training-mode passes, one mask
+# per pass for the whole curve) gives a band that is narrow on the data and widens outside it.
+
+REG_RANGE = (-2.0, 2.0)   # the training inputs
+REG_VIEW = (-2.6, 2.6)    # the plotted range (outside REG_RANGE: extrapolation)
+TARGET_TEXT = "sin(3x) + 0.3x"
 
 
 def _target(x: np.ndarray) -> np.ndarray:
     return np.sin(3.0 * x) + 0.3 * x
 
 
-def regression_data(cfg: Config, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+@dataclass
+class RegressionData:
+    x: np.ndarray        # (reg_points, 1) training inputs, float32, sorted
+    y: np.ndarray        # (reg_points, 1) their noisy targets
+    x_test: np.ndarray   # (reg_test, 1) held-out inputs in the same range
+    y_test: np.ndarray   # (reg_test, 1) their noisy targets
+
+
+def regression_data(cfg: Config, seed: int) -> RegressionData:
+    """Training points on a jittered grid over REG_RANGE (no two nearly on top of each other),
+    held-out points uniform over it; both with Gaussian noise of sd ``cfg.reg_noise``."""
+    lo, hi = REG_RANGE
     rng = np.random.default_rng(seed + 1)
-    x = np.sort(rng.uniform(-2.0, 2.0, cfg.reg_points)).astype(np.float32)
-    y = (_target(x) + cfg.reg_noise * rng.standard_normal(cfg.reg_points)).astype(np.float32)
-    return x[:, None], y[:, None]
+    n = cfg.reg_points
+    step = (hi - lo) / n
+    x = lo + step * (np.arange(n) + 0.5 + 0.35 * rng.uniform(-1.0, 1.0, n))
+    y = _target(x) + cfg.reg_noise * rng.standard_normal(n)
+    rt = np.random.default_rng(seed + 3)
+    xt = rt.uniform(lo, hi, cfg.reg_test)
+    yt = _target(xt) + cfg.reg_noise * rt.standard_normal(cfg.reg_test)
+    col = lambda a: a.astype(np.float32)[:, None]  # noqa: E731
+    return RegressionData(col(x), col(y), col(xt), col(yt))
 
 
-def train_regression(cfg: Config, seed: int, p: Optional[float]) -> MLP:
-    """Full-batch Adam on mean squared error; dropout (if ``p``) after both hidden layers."""
-    x, y = regression_data(cfg, seed)
-    gen = pydropout.Generator(seed, stream=1)
-    drops: List[Optional[pydropout.Dropout]] = [None, None, None]
+def train_regression(cfg: Config, seed: int, p: Optional[float],
+                     data: Optional[RegressionData] = None) -> MLP:
+    """Full-batch Adam on mean squared error; dropout (if ``p``) on the hidden units.
+
+    Both networks (with and without dropout) start from the same weights.
+    """
+    d = data if data is not None else regression_data(cfg, seed)
+    drops: List[Optional[pydropout.Dropout]] = [None, None]
     if p:
-        drops = [None, pydropout.Dropout(p, generator=gen), pydropout.Dropout(p, generator=gen)]
+        drops[1] = pydropout.Dropout(p, generator=pydropout.Generator(seed, stream=1))
     rng = np.random.default_rng(seed + 2)
-    net = MLP((1, cfg.reg_width, cfg.reg_width, 1), rng, drops)
-    # first-layer kinks spread over the input range (zero biases would put them all at x = 0)
-    net.b[0][:] = -net.W[0][0] * rng.uniform(-2.5, 2.5, cfg.reg_width).astype(np.float32)
+    net = MLP((1, cfg.reg_width, 1), rng, drops)
+    # the units' kinks spread over a little more than the plotted range (zero biases would
+    # put them all at x = 0, and the curve could bend nowhere else)
+    net.b[0][:] = -net.W[0][0] * rng.uniform(-2.75, 2.75, cfg.reg_width).astype(np.float32)
     opt = Adam(net.params, cfg.reg_lr)
     net.train(True)
     for step in range(cfg.reg_steps):
         opt.lr = cfg.reg_lr * (1.0 - step / cfg.reg_steps)  # linear decay: settle, don't jitter
-        out = net.forward(x)
-        opt.step(net.backward((2.0 / len(x)) * (out - y)))
+        out = net.forward(d.x)
+        opt.step(net.backward((2.0 / len(d.x)) * (out - d.y)))
     net.train(False)
     return net
 
 
-def mc_predict(net: MLP, x: np.ndarray, samples: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of ``samples`` training-mode (Monte Carlo) passes."""
-    net.train(True)
-    preds = np.stack([net.forward(x)[:, 0] for _ in range(samples)])
-    net.train(False)
-    return preds.mean(axis=0), preds.std(axis=0)
+def mc_predict(net: MLP, x: np.ndarray, samples: int,
+               generator: pydropout.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over ``samples`` Monte Carlo dropout passes.
+
+    Each pass draws one mask per dropout layer and shares it over all rows of ``x``
+    (``noise_shape=(1, width)``): a pass is one sub-network, one whole curve.
+    """
+    preds = []
+    for _ in range(samples):
+        h = x
+        for k, (W, b) in enumerate(zip(net.W, net.b)):
+            if k > 0:
+                h = np.maximum(h, 0.0)
+            drop = net.drops[k]
+            if drop is not None:
+                h = pydropout.dropout(h, drop.p, mode=drop.mode, noise_shape=(1, h.shape[1]),
+                                      generator=generator)
+            h = h @ W + b
+        preds.append(h[:, 0])
+    stack = np.stack(preds)
+    return stack.mean(axis=0), stack.std(axis=0)
 
 
-def plot_regression(path: str, cfg: Config, seed: int, plain: MLP,
-                    dropped: MLP) -> Dict[str, float]:
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+
+
+def regression_metrics(cfg: Config, seed: int, data: RegressionData, plain: MLP,
+                       dropped: MLP) -> Dict[str, Any]:
+    """Errors of both fits and the Monte Carlo band, with the curves the figure draws."""
+    lo, hi = REG_RANGE
+    grid = np.linspace(REG_VIEW[0], REG_VIEW[1], 521, dtype=np.float32)[:, None]
+    inside = (grid[:, 0] >= lo) & (grid[:, 0] <= hi)
+    truth = _target(grid[:, 0].astype(np.float64))
+    gen = pydropout.Generator(seed, stream=2)
+    mc_mean, mc_std = mc_predict(dropped, np.concatenate([grid, data.x]), cfg.mc_samples, gen)
+    g = len(grid)
+    far = np.abs(grid[:, 0]) >= hi + 0.3
+    m: Dict[str, Any] = {"grid": grid[:, 0], "truth": truth,
+                         "mc_mean": mc_mean[:g], "mc_std": mc_std[:g]}
+    for key, net in (("no_dropout", plain), ("dropout", dropped)):
+        curve = net.forward(grid)[:, 0]
+        m["curve_" + key] = curve
+        m["train_mse_" + key] = _mse(net.forward(data.x), data.y)
+        m["test_mse_" + key] = _mse(net.forward(data.x_test), data.y_test)
+        m["true_mse_" + key] = _mse(curve[inside], truth[inside])
+    # how far each curve goes up and down over the training range (its total variation):
+    # the true function's, or much more for a curve that swings to reach every noisy point
+    m["variation_truth"] = float(np.abs(np.diff(truth[inside])).sum())
+    for key in ("no_dropout", "dropout"):
+        m["variation_" + key] = float(np.abs(np.diff(m["curve_" + key][inside])).sum())
+    m["band_on_data"] = float(2.0 * mc_std[g:].mean())   # half-width (2 sd) at the points
+    m["band_outside"] = float(2.0 * mc_std[:g][far].mean())  # ... 0.3 or more outside the range
+    return m
+
+
+def _fmt_mse(v: float) -> str:
+    return f"{v:.3f}" if v >= 5e-4 else f"{v:.0e}".replace("e-0", "e-")
+
+
+def format_regression(cfg: Config, m: Dict[str, Any]) -> str:
+    head = (f"  {'run':<16}  {'train MSE':>9}  {'test MSE':>8}  {'MSE against the true function':>29}")
+    lines = [head]
+    for label, key in (("no dropout", "no_dropout"), (f"dropout p={cfg.reg_p}", "dropout")):
+        lines.append(f"  {label:<16}  {m['train_mse_' + key]:>9.4g}  {m['test_mse_' + key]:>8.4f}"
+                     f"  {m['true_mse_' + key]:>29.4f}")
+    lines.append(f"  (noise variance {cfg.reg_noise ** 2:.2f}: the least test MSE a fit can have)")
+    lo, hi = REG_RANGE
+    lines.append(f"  up-and-down length (total variation) over [{lo:g}, {hi:g}]: no dropout "
+                 f"{m['variation_no_dropout']:.1f}, dropout {m['variation_dropout']:.1f}, "
+                 f"true function {m['variation_truth']:.1f}")
+    lines.append(f"  Monte Carlo dropout ({cfg.mc_samples} masks), 2 sd: {m['band_on_data']:.3f} "
+                 f"at the training points, {m['band_outside']:.3f} beyond their range (|x| >= "
+                 f"{REG_RANGE[1] + 0.3:g})")
+    return "\n".join(lines)
+
+
+def plot_regression(path: str, cfg: Config, data: RegressionData, m: Dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x, y = regression_data(cfg, seed)
-    grid = np.linspace(-2.6, 2.6, 400, dtype=np.float32)[:, None]
-    f_plain = plain.forward(grid)[:, 0]
-    f_drop = dropped.forward(grid)[:, 0]
-    mc_mean, mc_std = mc_predict(dropped, grid, cfg.mc_samples)
-    truth = _target(grid[:, 0])
-
-    fig, ax = plt.subplots(figsize=(9, 5.6), constrained_layout=True)
-    ax.fill_between(grid[:, 0], mc_mean - 2 * mc_std, mc_mean + 2 * mc_std, color="#1f77b4",
-                    alpha=0.18, lw=0, label="Monte Carlo dropout: mean \u00b1 2 sd")
-    ax.plot(grid[:, 0], truth, color="0.35", ls=":", lw=1.8, label="true function")
-    ax.plot(grid[:, 0], f_plain, color=_COLORS[NO_DROPOUT], lw=2.0, label="no dropout")
-    ax.plot(grid[:, 0], f_drop, color="#1f77b4", lw=2.2,
-            label=f"dropout p={cfg.reg_p} (evaluation)")
-    ax.scatter(x[:, 0], y[:, 0], color="k", s=28, zorder=5, label=f"{cfg.reg_points} noisy points")
-    ax.axvspan(-2.6, -2.0, color="0.93", lw=0, zorder=0)
-    ax.axvspan(2.0, 2.6, color="0.93", lw=0, zorder=0)
-    ax.set(title=f"1-D regression, MLP 1-{cfg.reg_width}-{cfg.reg_width}-1 "
-                 f"(grey: outside the training range)",
-           xlabel="x", ylabel="y", xlim=(-2.6, 2.6), ylim=(-3, 3))
+    lo, hi = REG_RANGE
+    x = m["grid"]
+    fig, ax = plt.subplots(figsize=(10, 6.2), constrained_layout=True)
+    ax.axvspan(REG_VIEW[0], lo, color="0.93", lw=0, zorder=0)
+    ax.axvspan(hi, REG_VIEW[1], color="0.93", lw=0, zorder=0)
+    band = ax.fill_between(x, m["mc_mean"] - 2 * m["mc_std"], m["mc_mean"] + 2 * m["mc_std"],
+                           color="#1f77b4", alpha=0.16, lw=0, zorder=1,
+                           label=f"Monte Carlo dropout, {cfg.mc_samples} masks: mean \u00b1 2 sd")
+    held = ax.scatter(data.x_test[:, 0], data.y_test[:, 0], s=9, color="0.55", alpha=0.55,
+                      lw=0, zorder=2, label=f"{cfg.reg_test} held-out points (test MSE)")
+    (true,) = ax.plot(x, m["truth"], color="0.2", ls=":", lw=2.0, zorder=3,
+                      label=f"true function {TARGET_TEXT}")
+    (plain,) = ax.plot(x, m["curve_no_dropout"], color=_COLORS[NO_DROPOUT], lw=2.0, zorder=4,
+                       label=f"no dropout: train MSE {_fmt_mse(m['train_mse_no_dropout'])}, "
+                             f"test MSE {_fmt_mse(m['test_mse_no_dropout'])}")
+    (drop,) = ax.plot(x, m["curve_dropout"], color="#1f77b4", lw=2.4, zorder=4,
+                      label=f"dropout p={cfg.reg_p}: train MSE {_fmt_mse(m['train_mse_dropout'])}"
+                            f", test MSE {_fmt_mse(m['test_mse_dropout'])}")
+    train = ax.scatter(data.x[:, 0], data.y[:, 0], s=42, color="k", zorder=5,
+                       label=f"{cfg.reg_points} training points (noise sd {cfg.reg_noise})")
+    ax.set_title(f"1-D regression: MLP 1-{cfg.reg_width}-1 (ReLU), {cfg.reg_steps} full-batch "
+                 f"Adam steps; grey: outside the training range", fontsize=12)
+    ax.set(xlabel="x", ylabel="y", xlim=REG_VIEW, ylim=(-3.2, 3.2))
+    ax.xaxis.label.set_size(12)
+    ax.yaxis.label.set_size(12)
+    ax.tick_params(labelsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, fontsize=9, frameon=False)
+    # column-wise: the two fits and the band, then what they are measured against
+    ax.legend(handles=[plain, drop, band, train, held, true], loc="upper center",
+              bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=10.5, frameon=False)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-    inside = np.abs(grid[:, 0]) <= 2.0
-    fit_plain = float(np.mean((plain.forward(x) - y) ** 2))
-    fit_drop = float(np.mean((dropped.forward(x) - y) ** 2))
-    return {
-        "train_mse_no_dropout": fit_plain,
-        "train_mse_dropout": fit_drop,
-        "true_mse_no_dropout": float(np.mean((f_plain - truth)[inside] ** 2)),
-        "true_mse_dropout": float(np.mean((f_drop - truth)[inside] ** 2)),
-    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -472,20 +608,22 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
 
     os.makedirs(out_dir, exist_ok=True)
     digits_png = os.path.join(out_dir, "digits.png")
-    plot_digits(digits_png, hists, cfg, len(data[3]))
+    plot_digits(digits_png, hists, cfg, len(data[3]), seed=seed, quick=quick)
     csv_path = os.path.join(out_dir, "digits_history.csv")
-    write_history_csv(csv_path, hists)
+    write_history_csv(csv_path, hists, cfg, digits_settings(cfg, seed, quick, len(data[3])))
 
-    say(f"\n[2/2] 1-D regression: {cfg.reg_points} noisy points, MLP 1-{cfg.reg_width}-"
-        f"{cfg.reg_width}-1, {cfg.reg_steps} full-batch steps, without and with dropout "
-        f"p={cfg.reg_p}")
-    plain = train_regression(cfg, seed, None)
-    dropped = train_regression(cfg, seed, cfg.reg_p)
+    say(f"\n[2/2] 1-D regression: {cfg.reg_points} points of {TARGET_TEXT} with noise sd "
+        f"{cfg.reg_noise}, MLP 1-{cfg.reg_width}-1 (ReLU), {cfg.reg_steps} full-batch Adam "
+        f"steps (lr {cfg.reg_lr}), without and with dropout p={cfg.reg_p}; test error on "
+        f"{cfg.reg_test} held-out points")
+    rdata = regression_data(cfg, seed)
+    plain = train_regression(cfg, seed, None, rdata)
+    dropped = train_regression(cfg, seed, cfg.reg_p, rdata)
+    reg = regression_metrics(cfg, seed, rdata, plain, dropped)
     reg_png = os.path.join(out_dir, "regression.png")
-    reg = plot_regression(reg_png, cfg, seed, plain, dropped)
-    say("  mean squared error  on the noisy points  against the true function")
-    for label, key in (("no dropout", "no_dropout"), (f"dropout p={cfg.reg_p}", "dropout")):
-        say(f"  {label:<18}{reg['train_mse_' + key]:>21.4f}  {reg['true_mse_' + key]:>23.4f}")
+    plot_regression(reg_png, cfg, rdata, reg)
+    say(format_regression(cfg, reg))
+    reg = {k: v for k, v in reg.items() if not isinstance(v, np.ndarray)}  # the numbers
 
     say(f"\nwrote {digits_png}, {reg_png}, {csv_path} ({time.perf_counter() - t0:.1f} s)")
     return {"histories": hists, "regression": reg,

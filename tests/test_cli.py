@@ -77,7 +77,7 @@ def test_demo_without_its_dependencies(monkeypatch, capsys):
     monkeypatch.setattr(_cli, "_importable", lambda name: name != "sklearn")
     assert _cli.main(["demo", "--quick"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "sklearn" in err and "pydropout[demo]" in err
+    assert err.count("\n") == 1 and "scikit-learn" in err and '".[demo]"' in err
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
