@@ -155,7 +155,7 @@ class Generator:
         return f"Generator(seed={seed}, stream={stream}, offset={offset})"
 
 
-def _rebuild(cls: type, state: _State) -> Generator:
+def _rebuild(cls: "type[Generator]", state: _State) -> Generator:
     g = cls.__new__(cls)
     g.__setstate__(state)
     return g
