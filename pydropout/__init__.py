@@ -114,7 +114,17 @@ def __getattr__(name: str) -> Any:
     try:
         module_name, attr = _WHERE[name]
     except KeyError:
-        raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
+        if name == "_core":  # the compiled core, or the installed build of it (_load)
+            module_name, attr = "._compiled", "_core"
+        elif name.startswith("_") and not name.endswith("__"):  # a private module
+            try:
+                return importlib.import_module("." + name, __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # the module exists, something it imports does not
+            raise AttributeError(f"module 'pydropout' has no attribute {name!r}")
+        else:
+            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
     value: Any = importlib.import_module(module_name, __name__)
     for part in attr.split(".") if attr else ():
         value = getattr(value, part)

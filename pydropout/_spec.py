@@ -6,6 +6,7 @@ own copy of this arithmetic, so that the parity tests compare two independent co
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Tuple
 
@@ -22,6 +23,7 @@ def threshold(p: float) -> int:
     return int(math.floor(p * TWO32))
 
 
+@functools.lru_cache(maxsize=512)  # a pure function of (p, dtype), called on every call
 def scale(p: float, dt: np.dtype) -> float:
     """dtype(1 / (1 - p)) computed in float64 and rounded once to the dtype; 0 at p == 1."""
     if p == 1.0:
@@ -44,6 +46,7 @@ def round_to(v: Any, dt: np.dtype) -> np.ndarray:
         return a.astype(dt)
 
 
+@functools.lru_cache(maxsize=512)
 def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
     """(a, b, c) of alpha dropout rounded to ``dt``: kept ``x * a + b``, dropped ``c``.
 
