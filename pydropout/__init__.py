@@ -58,42 +58,21 @@ if TYPE_CHECKING:
     manual_seed = _api.manual_seed
 
 __all__ = [
-    "AlphaDropout",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-    "DropoutState",
-    "FeatureAlphaDropout",
+    # layers
+    "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     "GaussianDropout",
-    "Generator",
-    "__version__",
-    "alpha_dropout",
-    "alpha_dropout_backward",
-    "alpha_dropout_with_mask",
-    "alpha_dropout_with_state",
-    "default_generator",
-    "dropout",
-    "dropout1d",
-    "dropout2d",
-    "dropout3d",
-    "dropout_backward",
-    "dropout_block",
-    "dropout_block_mask",
-    "dropout_mask",
-    "dropout_with_mask",
-    "dropout_with_state",
-    "effective_p",
-    "feature_alpha_dropout",
-    "gaussian_dropout",
-    "gaussian_dropout_backward",
-    "gaussian_dropout_with_state",
-    "get_num_threads",
-    "manual_seed",
-    "reference",
-    "set_num_threads",
-    "simd_level",
-    "supported_simd_levels",
+    # state and generators
+    "DropoutState", "Generator", "default_generator", "manual_seed",
+    # functions
+    "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
+    "alpha_dropout_with_state", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
+    "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
+    "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
+    # the machine
+    "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
+    # the others
+    "__version__", "reference",
 ]
 
 # Where each public name lives, loaded on first use (PEP 562), so that

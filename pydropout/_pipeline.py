@@ -285,13 +285,8 @@ class Pipeline:
 
     def alpha_train(self, x: Any, p: Any, *, inplace: Any, noise_shape: Any, generator: Any,
                     out: Any, keep: Optional[str]) -> Tuple[np.ndarray, Any]:
-        xa = ck.as_float_array(x)
-        p = ck.check_p(p)
-        inplace = ck.check_inplace(x, inplace, out)
-        if out is not None:
-            ck.check_out(out, xa.shape, xa.dtype)
-        noise = ck.check_noise_shape(noise_shape, xa.shape)
-        gen = self._generator(generator)
+        xa, p, _, inplace, noise, gen = self._check_dropout(x, p, inplace, UPSCALE, noise_shape,
+                                                            generator, out)
         nn = xa.size if noise is None else math.prod(noise)
         mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         t, drop_all = self._keep_rule(p)

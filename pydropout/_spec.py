@@ -58,10 +58,10 @@ def alpha_constants(p: float, dt: np.dtype) -> Tuple[float, float, float]:
     if p == 1.0:
         return 0.0, 0.0, 0.0
     a = 1.0 / math.sqrt((ALPHA * ALPHA * p + 1.0) * (1.0 - p))
-    b = ALPHA * a * p
-    c = b - ALPHA * a
-    r = round_to([a, b, c], dt)
-    return float(r[0]), float(r[1]), float(r[2])
+    alpha_a = ALPHA * a  # b = (ALPHA * a) * p and c = b - ALPHA * a, in this order
+    b = alpha_a * p
+    rounded = round_to((a, b, b - alpha_a), dt).tolist()
+    return rounded[0], rounded[1], rounded[2]
 
 
 def gaussian_sigma(p: float) -> float:

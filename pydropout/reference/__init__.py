@@ -28,24 +28,18 @@ register_generator(Generator)
 
 _api = Api(NumpyBackend())
 
-dropout = _api.dropout
-dropout_with_mask = _api.dropout_with_mask
-dropout_with_state = _api.dropout_with_state
-dropout_backward = _api.dropout_backward
-dropout_mask = _api.dropout_mask
-dropout_block = _api.dropout_block
-dropout_block_mask = _api.dropout_block_mask
-dropout1d = _api.dropout1d
-dropout2d = _api.dropout2d
-dropout3d = _api.dropout3d
-alpha_dropout = _api.alpha_dropout
-alpha_dropout_with_mask = _api.alpha_dropout_with_mask
-alpha_dropout_with_state = _api.alpha_dropout_with_state
-alpha_dropout_backward = _api.alpha_dropout_backward
+# the functions of pydropout, family by family, bound to the NumPy backend
+dropout, dropout_with_mask, dropout_with_state, dropout_backward, dropout_mask = (
+    _api.dropout, _api.dropout_with_mask, _api.dropout_with_state, _api.dropout_backward,
+    _api.dropout_mask)
+dropout_block, dropout_block_mask = _api.dropout_block, _api.dropout_block_mask
+dropout1d, dropout2d, dropout3d = _api.dropout1d, _api.dropout2d, _api.dropout3d
+alpha_dropout, alpha_dropout_with_mask, alpha_dropout_with_state, alpha_dropout_backward = (
+    _api.alpha_dropout, _api.alpha_dropout_with_mask, _api.alpha_dropout_with_state,
+    _api.alpha_dropout_backward)
 feature_alpha_dropout = _api.feature_alpha_dropout
-gaussian_dropout = _api.gaussian_dropout
-gaussian_dropout_with_state = _api.gaussian_dropout_with_state
-gaussian_dropout_backward = _api.gaussian_dropout_backward
+gaussian_dropout, gaussian_dropout_with_state, gaussian_dropout_backward = (
+    _api.gaussian_dropout, _api.gaussian_dropout_with_state, _api.gaussian_dropout_backward)
 
 __all__ = [
     "Generator",

@@ -12,7 +12,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from ._checks import check_gaussian_p, check_p
+from .._checks import check_gaussian_p, check_p  # the shared argument checks
 from ._philox import stream_words
 
 __all__ = [

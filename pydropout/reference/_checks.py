@@ -10,8 +10,6 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import numpy as np
-
 TWO64 = 1 << 64
 
 
@@ -34,24 +32,3 @@ def state_offset(value: Any) -> int:
         if operator.index(value) == TWO64:
             return TWO64
     return u64(value, "offset")
-
-
-def check_p(p: Any, name: str = "p") -> float:
-    """A drop probability in [0, 1] as a float."""
-    if isinstance(p, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {type(p).__name__}")
-    try:
-        value = float(p)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number in [0, 1], got {type(p).__name__}") from exc
-    if not (0.0 <= value <= 1.0):  # NaN fails too
-        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
-    return value
-
-
-def check_gaussian_p(p: Any, name: str = "p") -> float:
-    """p in [0, 1): Gaussian dropout's variance p / (1 - p) is infinite at p == 1."""
-    value = check_p(p, name)
-    if value == 1.0:
-        raise ValueError("p must be in [0, 1) for Gaussian dropout (variance p / (1 - p)), got 1")
-    return value
