@@ -85,7 +85,8 @@ def _meta(array: "da.Array", dtype: Any) -> np.ndarray:
     return np.empty((0,) * array.ndim, dtype)
 
 
-def dropout(array, p=0.5, training=True, *, mode=UPSCALE, generator=None):
+def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE,
+            generator: Any = None) -> "da.Array":
     """:func:`pydropout.dropout` of a ``dask.array``, lazily, chunk by chunk.
 
     Parameters
@@ -118,7 +119,8 @@ def dropout(array, p=0.5, training=True, *, mode=UPSCALE, generator=None):
                             token="pydropout-dropout")
 
 
-def dropout_with_mask(array, p=0.5, *, mode=UPSCALE, generator=None):
+def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, generator: Any = None
+                      ) -> Tuple["da.Array", "da.Array"]:
     """Training-mode :func:`dropout` that also returns where elements were kept.
 
     Returns
@@ -140,7 +142,7 @@ def dropout_with_mask(array, p=0.5, *, mode=UPSCALE, generator=None):
     return y, keep
 
 
-def dropout_backward(grad, keep, p, *, mode=UPSCALE):
+def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> "da.Array":
     """:func:`pydropout.dropout_backward` over dask arrays, with the ``keep`` array of
     :func:`dropout_with_mask` in place of the packed mask (rechunked to grad's chunks
     where they differ)."""
