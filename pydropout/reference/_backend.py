@@ -19,8 +19,10 @@ from ._philox import CHUNK, chunks, stream_words, words_at
 
 __all__ = ["NumpyBackend"]
 
-#: block elements per step when each element's word is computed on its own
-_GATHER = CHUNK // 4
+#: block elements per step when each element's word is computed on its own, and elements
+#: per step of Gaussian dropout (about 15 float64 temporaries each): a few MiB
+_GATHER = CHUNK // 8
+_NORMAL = CHUNK // 4
 
 
 def _select(x: np.ndarray, keep: np.ndarray, s: float, apply: bool) -> np.ndarray:
@@ -138,7 +140,7 @@ class NumpyBackend:
     def gaussian(x, y, sigma, seed, stream, offset) -> None:
         """y = x * dtype(1 + sigma * z_i), z_i the normal deviate of word offset + i."""
         xf, yf = _flat(x), _flat(y)
-        for lo, hi in chunks(xf.size):
+        for lo, hi in chunks(xf.size, _NORMAL):
             z = _arith.normal_from_words(stream_words(seed, stream, offset + lo, hi - lo))
             noise = _arith.noise_factors(z, sigma, x.dtype)
             with np.errstate(all="ignore"):

@@ -25,7 +25,7 @@ _ROUNDS = 10
 
 #: elements per step of the chunked loops (a multiple of 8, so chunks are whole mask
 #: bytes): the uint64 temporaries of a step stay at a few MiB
-CHUNK = 1 << 19
+CHUNK = 1 << 18
 
 
 def chunks(n: int, size: int = CHUNK) -> Iterator[Tuple[int, int]]:
