@@ -378,68 +378,56 @@ def test_generator_threads_reserve_disjoint_words():
 
 # -- (b) SPEC.md section 2's vectors without the compiled core ---------------------------------
 
-SPEC_SCRIPT = r'''
+SPEC_SCRIPT = r"""
 import importlib, sys, types
 import numpy as np
 root, how = sys.argv[1], sys.argv[2]
-sys.modules["pydropout._core"] = None  # importing it now raises ImportError
+sys.modules["pydropout._core"] = None  # importing it now raises ImportError,
 sys.modules["pydropout._load"] = None  # and so does loading an installed build in its place
 if how == "package":
     try:
-        import pydropout
+        import pydropout, pydropout.reference
     except ImportError as exc:
-        print("EAGER", exc)
-        sys.exit(0)
-    import pydropout.reference
+        sys.exit(print("EAGER", exc))
 else:  # by path: packages without their __init__, so only pydropout/reference/*.py run
     for name, path in (("pydropout", "/pydropout"), ("pydropout.reference", "/pydropout/reference")):
-        mod = types.ModuleType(name)
-        mod.__path__ = [root + path]
-        sys.modules[name] = mod
-P = importlib.import_module("pydropout.reference._philox")
-A = importlib.import_module("pydropout.reference._arith")
-G = importlib.import_module("pydropout.reference._generator")
-B = importlib.import_module("pydropout.reference._backend")
-
-def hexs(words):
-    return " ".join(f"{int(w):08x}" for w in words)
-
-kat = [((0, 0, 0, 0), (0, 0), "6627e8d5 e169c58d bc57ac4c 9b00dbd8"),
-       ((2**32 - 1,) * 4, (2**32 - 1,) * 2, "408f276d 41c83b0e a20bc7c6 6d5451fd"),
-       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-        "d16cfe09 94fdcceb 5001e420 24126ea1")]
-for ctr, key, want in kat:
+        sys.modules[name] = types.ModuleType(name)
+        sys.modules[name].__path__ = [root + path]
+P, A, G, B = (importlib.import_module("pydropout.reference." + m)
+              for m in ("_philox", "_arith", "_generator", "_backend"))
+hexs = lambda words: " ".join(f"{int(w):08x}" for w in words)
+S, M = 0x0123456789ABCDEF, 2**32 - 1
+for ctr, key, want in [((0, 0, 0, 0), (0, 0), "6627e8d5 e169c58d bc57ac4c 9b00dbd8"),
+                       ((M,) * 4, (M, M), "408f276d 41c83b0e a20bc7c6 6d5451fd"),
+                       ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+                        "d16cfe09 94fdcceb 5001e420 24126ea1")]:
     assert hexs(P.philox4x32_10(ctr, key)) == want, (ctr, key)
-S = 0x0123456789ABCDEF
-rows = [(0, 0, 8, "b850222e c58cb04b 14a7a020 7a84fff9 adca1466 523e0d85 65401425 b299da3f"),
-        (0, 6, 4, "65401425 b299da3f f7ce299f 823ccb40"),
-        (5, 0, 4, "b341ed12 7899c9cc 8d35f144 68eba6fb"),
-        (0, 4 * 2**32 - 2, 4, "64c992ad 325045ac d9412d6a 59dd3f68")]
-for stream, offset, n, want in rows:
+for stream, offset, n, want in [
+        (0, 0, 8, "b850222e c58cb04b 14a7a020 7a84fff9 adca1466 523e0d85 65401425 b299da3f"),
+        (0, 6, 4, "65401425 b299da3f f7ce299f 823ccb40"), (5, 0, 4, "b341ed12 7899c9cc 8d35f144 68eba6fb"),
+        (0, 4 * 2**32 - 2, 4, "64c992ad 325045ac d9412d6a 59dd3f68")]:
     assert hexs(P.stream_words(S, stream, offset, n)) == want, (stream, offset)
-be = B.NumpyBackend()
+be, gen = B.NumpyBackend(), G.Generator(S)
 assert be.threshold(0.3) == 1288490188
-gen = G.Generator(S)
-seed, stream, offset = gen._reserve(20)
 mask = np.empty(3, np.uint8)
-be.mask(mask, 20, be.threshold(0.3), False, seed, stream, offset)
-assert mask.tobytes().hex(" ") == "fb b7 0f", mask
+be.mask(mask, 20, be.threshold(0.3), False, *gen._reserve(20))
+assert mask.tobytes().hex(" ") == "fb b7 0f" and gen.offset == 20, mask
 assert np.array_equal(np.packbits(A.keep_mask(20, 0.3, S), bitorder="little"), mask)
-x = np.arange(1, 9, dtype=np.float32)
-y = np.empty_like(x)
+x, y = np.arange(1, 9, dtype=np.float32), np.empty(8, np.float32)
 be.forward(x, y, None, be.threshold(0.5), False, be.scale(0.5, x.dtype), True, S, 0, 0)
 assert y.tolist() == [2, 4, 0, 0, 10, 0, 0, 16], y
-if how == "package" and hasattr(pydropout.reference, "dropout"):
-    r = pydropout.reference
-    got = r.dropout(x, 0.5, generator=r.Generator(S))
-    assert got.tolist() == [2, 4, 0, 0, 10, 0, 0, 16], got
+if how == "package" and hasattr(pydropout.reference, "dropout"):  # the public reference too
+    y = pydropout.reference.dropout(x, 0.5, generator=pydropout.reference.Generator(S))
+    assert y.tolist() == [2, 4, 0, 0, 10, 0, 0, 16], y
 assert sys.modules["pydropout._core"] is None, "pydropout._core was loaded"
-print("OK", sorted(m for m in sys.modules if m.startswith("pydropout")))
-'''
+print("OK", sorted(m for m, v in sys.modules.items() if m.startswith("pydropout") and v))
+"""
 
 
 @pytest.mark.parametrize("how", ["path", "package"])
 def test_spec_vectors_without_core(how):
+    """``path`` loads only pydropout/reference/*.py; ``package`` imports pydropout itself,
+    which works once pydropout/__init__.py no longer loads the compiled core eagerly."""
     res = subprocess.run([sys.executable, "-c", SPEC_SCRIPT, str(ROOT), how], cwd=str(ROOT),
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
@@ -451,48 +439,40 @@ def test_spec_vectors_without_core(how):
 # -- (c) no import of the compiled core ---------------------------------------------------------
 
 
-def _imports(path: Path, package: str):
-    """Absolute names of the modules a file imports (relative ones resolved), anywhere in it."""
-    names, strings = set(), set()
+def _imported(path: Path):
+    """Absolute names a file imports anywhere in it (relative imports resolved), and the
+    pydropout files they are."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            names.add(base)
-            names.update(f"{base}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            strings.add(node.value)
-    return names, strings
-
-
-def _module_file(name: str):
-    rel = name.split(".")[1:]
-    for cand in (PKG.joinpath(*rel, "__init__.py"), PKG.joinpath(*rel).with_suffix(".py")):
-        if rel and cand.is_file():
-            return cand
-    return None
+                base = ".".join(package.split(".")[: 1 - node.level or None] + [base]).strip(".")
+            names.update([base] + [f"{base}.{a.name}" for a in node.names])
+        elif isinstance(node, ast.Constant) and node.value == "pydropout._core":
+            names.add(node.value)  # importlib.import_module("pydropout._core") and the like
+    files = []
+    for name in names:
+        parts = name.split(".")
+        if parts[0] == "pydropout" and len(parts) > 1:
+            for f in (PKG.joinpath(*parts[1:], "__init__.py"), PKG.joinpath(*parts[1:]).with_suffix(".py")):
+                if f.is_file():
+                    files.append(f)
+                    break
+    return names, files
 
 
 def test_reference_never_imports_core():
-    todo = sorted(REF_DIR.glob("*.py"))
+    todo, seen = sorted(REF_DIR.glob("*.py")), set()
     assert todo, "pydropout/reference/ has no modules"
-    seen = set()
-    while todo:
+    while todo:  # every module of pydropout/reference/ and every pydropout module they import
         path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        rel = path.relative_to(ROOT).with_suffix("").parts
-        package = ".".join(rel[:-1])  # the package a relative import starts from
-        names, strings = _imports(path, package)
-        bad = {n for n in names if n == "pydropout._core" or n.endswith("._core") or n == "_core"}
-        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
-        assert "pydropout._core" not in strings, f"{path.relative_to(ROOT)} names pydropout._core"
-        for n in names:  # follow the pydropout modules it imports
-            f = _module_file(n) if n.startswith("pydropout.") else None
-            if f is not None:
-                todo.append(f)
+        if path not in seen:
+            seen.add(path)
+            names, files = _imported(path)
+            bad = sorted(n for n in names if n.split(".")[-1] == "_core")
+            assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+            todo.extend(files)
