@@ -164,20 +164,22 @@ class NumpyBackend:
             yield lo, hi, keep
 
     @classmethod
-    def block_forward(cls, x, y, mask, t, drop_all, s, apply, full_shape, origin, seed, stream,
-                      offset) -> None:
+    def block_forward(
+        cls, x, y, mask, t, drop_all, s, apply, full_shape, origin, seed, stream, offset
+    ) -> None:
         """Block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)."""
         xf, yf = _flat(x), _flat(y)
-        for lo, hi, keep in cls._block_keep(t, drop_all, tuple(x.shape), full_shape, origin,
-                                            seed, stream, offset):
+        for lo, hi, keep in cls._block_keep(
+            t, drop_all, tuple(x.shape), full_shape, origin, seed, stream, offset
+        ):
             yf[lo:hi] = _select(xf[lo:hi], keep, s, apply)
             if mask is not None:
                 mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
 
     @classmethod
-    def block_mask(cls, mask, t, drop_all, shape, full_shape, origin, seed, stream,
-                   offset) -> None:
+    def block_mask(cls, mask, t, drop_all, shape, full_shape, origin, seed, stream, offset) -> None:
         """The packed keep bits of a block of ``shape`` (as :meth:`block_forward` draws)."""
-        for lo, hi, keep in cls._block_keep(t, drop_all, tuple(shape), full_shape, origin,
-                                            seed, stream, offset):
+        for lo, hi, keep in cls._block_keep(
+            t, drop_all, tuple(shape), full_shape, origin, seed, stream, offset
+        ):
             mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
