@@ -35,6 +35,8 @@ def _select(x: np.ndarray, keep: np.ndarray, s: float, apply: bool) -> np.ndarra
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
+    """The flat view of a C-contiguous buffer (a reshape of any other would be a copy)."""
+    assert a.flags.c_contiguous, "the pipeline passes C-contiguous buffers"
     return a.reshape(-1)
 
 
