@@ -318,6 +318,11 @@ def test_constants_match_compiled_api(dtype):
 
 
 def test_threshold_and_contiguous():
+    protocol = (
+        "threshold scale eval_factor alpha_constants gaussian_sigma contiguous empty multiply "
+        "forward mask apply broadcast_mask alpha_apply gaussian block_forward block_mask"
+    )
+    assert all(callable(getattr(BE, name)) for name in protocol.split())
     assert BE.threshold(0.3) == 1288490188 and BE.threshold(0.5) == 2**31 and BE.threshold(0.0) == 0
     assert BE.scale(1.0, np.float32) == 0.0 and BE.scale(0.5, np.float16) == 2.0
     a = np.arange(12.0).reshape(3, 4)

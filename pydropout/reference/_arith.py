@@ -13,7 +13,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from ._checks import check_gaussian_p, check_p
-from ._philox import stream_words
+from ._philox import keep_bits, stream_words
 
 __all__ = [
     "ALPHA",
@@ -198,6 +198,5 @@ def gaussian_noise(
 def keep_mask(n: int, p: float, seed: int, stream: int = 0, offset: int = 0) -> np.ndarray:
     """Boolean keep decision of elements ``0 .. n - 1`` (SPEC.md section 1)."""
     p = check_p(p)
-    if p == 1.0:
-        return np.zeros(int(n), bool)
-    return stream_words(seed, stream, offset, n) >= np.uint32(threshold(p))
+    drop_all = p == 1.0
+    return keep_bits(0 if drop_all else threshold(p), drop_all, seed, stream, offset, int(n))

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _arith, _bits
 from ._generator import Generator, default_generator
-from ._philox import CHUNK, chunks, stream_words, words_at
+from ._philox import CHUNK, chunks, keep_bits, stream_words, words_at
 
 __all__ = ["NumpyBackend"]
 
@@ -98,10 +98,7 @@ class NumpyBackend:
         """Element i draws word offset + i, kept iff word >= t (none with drop_all)."""
         xf, yf = _flat(x), _flat(y)
         for lo, hi in chunks(xf.size):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            else:
-                keep = stream_words(seed, stream, offset + lo, hi - lo) >= np.uint32(t)
+            keep = keep_bits(t, drop_all, seed, stream, offset + lo, hi - lo)
             yf[lo:hi] = _select(xf[lo:hi], keep, s, apply)
             if mask is not None:
                 mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
@@ -110,10 +107,7 @@ class NumpyBackend:
     def mask(mask, n, t, drop_all, seed, stream, offset) -> None:
         """The packed keep bits of n elements."""
         for lo, hi in chunks(int(n)):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            else:
-                keep = stream_words(seed, stream, offset + lo, hi - lo) >= np.uint32(t)
+            keep = keep_bits(t, drop_all, seed, stream, offset + lo, hi - lo)
             mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
 
     @staticmethod
@@ -156,10 +150,8 @@ class NumpyBackend:
         run = None if drop_all else _bits.block_run(shape, full_shape, origin)
         step = CHUNK if drop_all or run is not None else _GATHER
         for lo, hi in chunks(n, step):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            elif run is not None:  # one contiguous run of words
-                keep = stream_words(seed, stream, offset + run + lo, hi - lo) >= np.uint32(t)
+            if drop_all or run is not None:  # one contiguous run of words
+                keep = keep_bits(t, drop_all, seed, stream, offset + (run or 0) + lo, hi - lo)
             else:
                 index = _bits.block_words(shape, full_shape, origin, offset, lo, hi)
                 keep = words_at(seed, stream, index) >= np.uint32(t)
