@@ -13,7 +13,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from .._checks import check_gaussian_p, check_p  # the shared argument checks
-from ._philox import stream_words
+from ._philox import keep_bits, stream_words
 
 __all__ = [
     "ALPHA",
@@ -103,6 +103,7 @@ _TWO_M32 = _hex("0x1p-32")
 _MID = 2147483647.5  # (2**32 - 1) / 2
 
 # numerator and denominator polynomials, constant term first
+# fmt: off
 _A = [_hex(h) for h in (
     "0x1.b18d91e9eef75p+1", "0x1.0a4888b1a436ep+7", "0x1.ece5d2213c0ccp+10",
     "0x1.ad1d8cd4ee71dp+13", "0x1.66c3e869b752ap+15", "0x1.06c1c55b78f20p+16",
@@ -119,6 +120,7 @@ _D = [_hex(h) for h in (
     "0x1.0000000000000p+0", "0x1.06cefbb46a449p+1", "0x1.ad278e6526633p+0",
     "0x1.61292f23385c9p-1", "0x1.2f5123394f040p-3", "0x1.f207a7eab17bfp-7",
     "0x1.1f18cbfdf2728p-11", "0x1.20d3f686439e4p-30")]
+# fmt: on
 # 2 / (2k + 1) for k = 10 down to 1: the series of 2 atanh(s) / s - 2 in powers of s**2
 _ATANH = [2.0 / (2 * k + 1) for k in range(10, 0, -1)]
 
@@ -183,8 +185,9 @@ def noise_factors(z: np.ndarray, sigma: float, dtype: Any) -> np.ndarray:
     return round_to(1.0 + sigma * z, dtype)
 
 
-def gaussian_noise(n: int, p: float, seed: int, stream: int = 0, offset: int = 0,
-                   dtype: Any = np.float64) -> np.ndarray:
+def gaussian_noise(
+    n: int, p: float, seed: int, stream: int = 0, offset: int = 0, dtype: Any = np.float64
+) -> np.ndarray:
     """The multiplicative noise of Gaussian dropout for elements ``0 .. n - 1``, in ``dtype``:
     ``dtype(1 + sigma * z)`` with ``sigma = sqrt(p / (1 - p))`` (16-bit types via float32)."""
     p = check_gaussian_p(p)
@@ -195,6 +198,5 @@ def gaussian_noise(n: int, p: float, seed: int, stream: int = 0, offset: int = 0
 def keep_mask(n: int, p: float, seed: int, stream: int = 0, offset: int = 0) -> np.ndarray:
     """Boolean keep decision of elements ``0 .. n - 1`` (SPEC.md section 1)."""
     p = check_p(p)
-    if p == 1.0:
-        return np.zeros(int(n), bool)
-    return stream_words(seed, stream, offset, n) >= np.uint32(threshold(p))
+    drop_all = p == 1.0
+    return keep_bits(0 if drop_all else threshold(p), drop_all, seed, stream, offset, int(n))

@@ -15,12 +15,14 @@ import numpy as np
 
 from . import _arith, _bits
 from ._generator import Generator, default_generator
-from ._philox import CHUNK, chunks, stream_words, words_at
+from ._philox import CHUNK, chunks, keep_bits, stream_words, words_at
 
 __all__ = ["NumpyBackend"]
 
-#: block elements per step when each element's word is computed on its own
-_GATHER = CHUNK // 4
+#: block elements per step when each element's word is computed on its own, and elements
+#: per step of Gaussian dropout (about 15 float64 temporaries each): a few MiB
+_GATHER = CHUNK // 8
+_NORMAL = CHUNK // 4
 
 
 def _select(x: np.ndarray, keep: np.ndarray, s: float, apply: bool) -> np.ndarray:
@@ -33,6 +35,8 @@ def _select(x: np.ndarray, keep: np.ndarray, s: float, apply: bool) -> np.ndarra
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
+    """The flat view of a C-contiguous buffer (a reshape of any other would be a copy)."""
+    assert a.flags.c_contiguous, "the pipeline passes C-contiguous buffers"
     return a.reshape(-1)
 
 
@@ -94,10 +98,7 @@ class NumpyBackend:
         """Element i draws word offset + i, kept iff word >= t (none with drop_all)."""
         xf, yf = _flat(x), _flat(y)
         for lo, hi in chunks(xf.size):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            else:
-                keep = stream_words(seed, stream, offset + lo, hi - lo) >= np.uint32(t)
+            keep = keep_bits(t, drop_all, seed, stream, offset + lo, hi - lo)
             yf[lo:hi] = _select(xf[lo:hi], keep, s, apply)
             if mask is not None:
                 mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
@@ -106,10 +107,7 @@ class NumpyBackend:
     def mask(mask, n, t, drop_all, seed, stream, offset) -> None:
         """The packed keep bits of n elements."""
         for lo, hi in chunks(int(n)):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            else:
-                keep = stream_words(seed, stream, offset + lo, hi - lo) >= np.uint32(t)
+            keep = keep_bits(t, drop_all, seed, stream, offset + lo, hi - lo)
             mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
 
     @staticmethod
@@ -138,7 +136,7 @@ class NumpyBackend:
     def gaussian(x, y, sigma, seed, stream, offset) -> None:
         """y = x * dtype(1 + sigma * z_i), z_i the normal deviate of word offset + i."""
         xf, yf = _flat(x), _flat(y)
-        for lo, hi in chunks(xf.size):
+        for lo, hi in chunks(xf.size, _NORMAL):
             z = _arith.normal_from_words(stream_words(seed, stream, offset + lo, hi - lo))
             noise = _arith.noise_factors(z, sigma, x.dtype)
             with np.errstate(all="ignore"):
@@ -152,30 +150,30 @@ class NumpyBackend:
         run = None if drop_all else _bits.block_run(shape, full_shape, origin)
         step = CHUNK if drop_all or run is not None else _GATHER
         for lo, hi in chunks(n, step):
-            if drop_all:
-                keep = np.zeros(hi - lo, bool)
-            elif run is not None:  # one contiguous run of words
-                keep = stream_words(seed, stream, offset + run + lo, hi - lo) >= np.uint32(t)
+            if drop_all or run is not None:  # one contiguous run of words
+                keep = keep_bits(t, drop_all, seed, stream, offset + (run or 0) + lo, hi - lo)
             else:
                 index = _bits.block_words(shape, full_shape, origin, offset, lo, hi)
                 keep = words_at(seed, stream, index) >= np.uint32(t)
             yield lo, hi, keep
 
     @classmethod
-    def block_forward(cls, x, y, mask, t, drop_all, s, apply, full_shape, origin, seed, stream,
-                      offset) -> None:
+    def block_forward(
+        cls, x, y, mask, t, drop_all, s, apply, full_shape, origin, seed, stream, offset
+    ) -> None:
         """Block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)."""
         xf, yf = _flat(x), _flat(y)
-        for lo, hi, keep in cls._block_keep(t, drop_all, tuple(x.shape), full_shape, origin,
-                                            seed, stream, offset):
+        for lo, hi, keep in cls._block_keep(
+            t, drop_all, tuple(x.shape), full_shape, origin, seed, stream, offset
+        ):
             yf[lo:hi] = _select(xf[lo:hi], keep, s, apply)
             if mask is not None:
                 mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
 
     @classmethod
-    def block_mask(cls, mask, t, drop_all, shape, full_shape, origin, seed, stream,
-                   offset) -> None:
+    def block_mask(cls, mask, t, drop_all, shape, full_shape, origin, seed, stream, offset) -> None:
         """The packed keep bits of a block of ``shape`` (as :meth:`block_forward` draws)."""
-        for lo, hi, keep in cls._block_keep(t, drop_all, tuple(shape), full_shape, origin,
-                                            seed, stream, offset):
+        for lo, hi, keep in cls._block_keep(
+            t, drop_all, tuple(shape), full_shape, origin, seed, stream, offset
+        ):
             mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)

@@ -52,8 +52,9 @@ def _start(origin: Sequence[int], full_shape: Sequence[int]) -> int:
     return sum(o * s for o, s in zip(origin, c_strides(full_shape)))
 
 
-def block_run(shape: Sequence[int], full_shape: Sequence[int],
-              origin: Sequence[int]) -> Optional[int]:
+def block_run(
+    shape: Sequence[int], full_shape: Sequence[int], origin: Sequence[int]
+) -> Optional[int]:
     """The flat index in the full array of the block's first element when the block's words
     are one contiguous run (after its first axis longer than 1, every axis spans the whole
     array), else None."""
@@ -64,8 +65,14 @@ def block_run(shape: Sequence[int], full_shape: Sequence[int],
     return None
 
 
-def block_words(shape: Sequence[int], full_shape: Sequence[int], origin: Sequence[int],
-                offset: int, lo: int, hi: int) -> np.ndarray:
+def block_words(
+    shape: Sequence[int],
+    full_shape: Sequence[int],
+    origin: Sequence[int],
+    offset: int,
+    lo: int,
+    hi: int,
+) -> np.ndarray:
     """Word index (uint64) of block elements ``lo .. hi - 1`` in C order: ``offset +
     ravel_multi_index(origin + idx, full_shape)``. Every index is below 2**64 when
     ``offset + prod(full_shape) <= 2**64``."""

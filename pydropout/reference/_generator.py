@@ -43,7 +43,7 @@ class Generator:
     copy. A call whose words would pass 2**64 raises ValueError and changes nothing.
     """
 
-    __slots__ = ("_lock", "_seed", "_stream", "_offset")
+    __slots__ = ("_lock", "_seed", "_stream", "_offset", "__weakref__")
 
     def __init__(self, seed: Any = None, *, stream: Any = 0, offset: Any = 0) -> None:
         self._lock = threading.Lock()
@@ -155,7 +155,7 @@ class Generator:
         return f"Generator(seed={seed}, stream={stream}, offset={offset})"
 
 
-def _rebuild(cls: "type[Generator]", state: _State) -> Generator:
+def _rebuild(cls: Any, state: _State) -> Generator:
     g = cls.__new__(cls)
     g.__setstate__(state)
     return g

@@ -25,7 +25,7 @@ _ROUNDS = 10
 
 #: elements per step of the chunked loops (a multiple of 8, so chunks are whole mask
 #: bytes): the uint64 temporaries of a step stay at a few MiB
-CHUNK = 1 << 19
+CHUNK = 1 << 18
 
 
 def chunks(n: int, size: int = CHUNK) -> Iterator[Tuple[int, int]]:
@@ -42,7 +42,12 @@ def _rounds(c0, c1, c2, c3, k0, k1):
             k1 = (k1 + _BUMP1) & _LOW
         hi0 = c0 * _MUL0  # < 2**64: exact
         hi1 = c2 * _MUL1
-        c0, c1, c2, c3 = (hi1 >> _SHIFT) ^ c1 ^ k0, hi1 & _LOW, (hi0 >> _SHIFT) ^ c3 ^ k1, hi0 & _LOW
+        c0, c1, c2, c3 = (
+            (hi1 >> _SHIFT) ^ c1 ^ k0,
+            hi1 & _LOW,
+            (hi0 >> _SHIFT) ^ c3 ^ k1,
+            hi0 & _LOW,
+        )
     return c0, c1, c2, c3
 
 
@@ -57,8 +62,14 @@ def philox4x32_10(counter: Any, key: Any) -> np.ndarray:
 
 def _blocks(seed: int, stream: int, block: np.ndarray) -> np.ndarray:
     """The four words of each block number in ``block`` (uint64), shape ``block.shape + (4,)``."""
-    out = _rounds(block & _LOW, block >> _SHIFT, np.uint64(stream & 0xFFFFFFFF),
-                  np.uint64(stream >> 32), np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32))
+    out = _rounds(
+        block & _LOW,
+        block >> _SHIFT,
+        np.uint64(stream & 0xFFFFFFFF),
+        np.uint64(stream >> 32),
+        np.uint64(seed & 0xFFFFFFFF),
+        np.uint64(seed >> 32),
+    )
     words = np.empty(block.shape + (4,), np.uint32)
     for lane, v in enumerate(out):
         words[..., lane] = v  # 32-bit values: the narrowing is exact
