@@ -94,7 +94,7 @@ def __getattr__(name: str) -> Any:
         module_name, attr = _WHERE[name]
     except KeyError:
         if name == "_core":  # the compiled core, or the installed build of it (_load)
-            module_name, attr = "._compiled", "_core"
+            module_name, attr = "._load", "core"
         elif name.startswith("_") and not name.endswith("__"):  # a private module
             try:
                 return importlib.import_module("." + name, __name__)

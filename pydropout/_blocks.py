@@ -41,7 +41,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _core
+from ._load import core as _core
 
 # Cost model of the plans, in nanoseconds (rough single-thread figures on an AVX-512 CPU;
 # only the speed of a plan depends on them, never its result).

@@ -17,13 +17,7 @@ import numpy as np
 
 from . import _blocks, _checks, _spec
 from ._api import Api
-
-try:
-    from . import _core
-except ImportError:  # a source checkout: use the installed build of the extension
-    from ._load import installed_core
-
-    _core = installed_core()
+from ._load import core as _core
 
 Generator = _core.Generator
 Generator.__doc__ = """Generator(seed=None, *, stream=0, offset=0)
