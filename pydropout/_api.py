@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from ._checks import UPSCALE
-from ._pipeline import Pipeline
+from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
 
 _TWO32 = 4294967296.0
@@ -50,7 +50,7 @@ _CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability 
 class Api:
     """The public functions over one backend (see the module docstring)."""
 
-    def __init__(self, backend: Any):
+    def __init__(self, backend: Backend):
         self.backend = backend
         self.pipeline = Pipeline(backend)
         self.default_generator = backend.default_generator

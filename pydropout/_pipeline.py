@@ -13,14 +13,14 @@ Every operator of :mod:`pydropout._api` runs these steps, in this order:
 6. **copy into** ``out`` (or ``x``) when the kernel could not write there directly.
 
 Steps 2 to 6 are :meth:`Pipeline.execute`; the ``*_train``, ``*_backward`` and
-``*_eval`` methods are step 1 for each operator followed by it. The backend protocol is
-in docs (BACKEND.md): every array it receives is already checked and contiguous.
+``*_eval`` methods are step 1 for each operator followed by it. A backend implements
+:class:`Backend`; every array it receives is already checked and contiguous.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -30,6 +30,55 @@ from ._state import DropoutState, check_state, resolve_noise
 
 Key = Optional[Tuple[int, int, int]]
 Shape = Tuple[int, ...]
+
+
+class Backend(Protocol):
+    """What the pipeline needs of a backend (``_compiled.CompiledBackend``, over the C++
+    core, and ``reference._backend.NumpyBackend``, plain NumPy).
+
+    Arrays are native, aligned and C-contiguous, ``x``/``y`` of one shape and dtype (``y``
+    may be ``x`` itself); flat element ``i`` is the i-th in C order. ``mask`` is a packed
+    uint8 mask (bit ``i % 8`` of byte ``i // 8``), ``t = floor(p * 2**32)`` the keep
+    threshold (element kept iff its word ``>= t``), ``drop_all`` is ``p == 1`` (no word
+    compared), ``apply`` whether kept elements are multiplied by ``s``. Element ``i`` of a
+    kernel that draws uses word ``offset + i`` of the stream ``(seed, stream)``.
+    """
+
+    default_generator: Any
+
+    # the contract's arithmetic
+    def threshold(self, p: float) -> int: ...
+    def scale(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1/(1-p)); 0 at p == 1
+    def eval_factor(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1 - p)
+    def alpha_constants(self, p: float, dtype: np.dtype) -> Tuple[float, float, float]: ...
+    def gaussian_sigma(self, p: float) -> float: ...  # sqrt(p / (1 - p))
+
+    # buffers
+    def contiguous(self, a: np.ndarray) -> np.ndarray: ...
+    def empty(self, shape: Shape, dtype: np.dtype, like: np.ndarray) -> np.ndarray: ...
+    def multiply(self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
+                 ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
+
+    # kernels
+    def forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                drop_all: bool, s: float, apply: bool, seed: int, stream: int,
+                offset: int) -> None: ...
+    def mask(self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int,
+             offset: int) -> None: ...
+    def apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
+              apply: bool) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
+    def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
+    def alpha_apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
+                    b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
+    def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
+                 offset: int) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
+    def block_forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                      drop_all: bool, s: float, apply: bool, full_shape: Shape, origin: Shape,
+                      seed: int, stream: int, offset: int) -> None: ...
+    def block_mask(self, mask: np.ndarray, t: int, drop_all: bool, shape: Shape,
+                   full_shape: Shape, origin: Shape, seed: int, stream: int,
+                   offset: int) -> None: ...
+    # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)
 
 
 def _direct(target: np.ndarray, src: np.ndarray) -> bool:
@@ -68,7 +117,7 @@ def _words(key: Key, state: Optional[DropoutState]) -> Tuple[int, int, int]:
 class Pipeline:
     """Checks and the one execution path of every operator over ``backend``."""
 
-    def __init__(self, backend: Any):
+    def __init__(self, backend: Backend):
         self.backend = backend
         self.default_generator = backend.default_generator
 
