@@ -12,6 +12,7 @@ The runtime signatures keep the plain form SPEC.md gives (``help()`` and
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
@@ -50,7 +51,8 @@ _CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability 
 class Api:
     """The public functions over one backend (see the module docstring)."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, home: Optional[str] = None):
+        self.home = home  # "module:attribute" where this instance is published
         self.backend = backend
         self.pipeline = Pipeline(backend)
         self.default_generator = backend.default_generator
@@ -60,6 +62,16 @@ class Api:
         self._fast_with_mask: Optional[Callable[..., Any]] = getattr(
             backend, "dropout_with_mask_fast", None)
         self._fast_backward: Optional[Callable[..., Any]] = getattr(backend, "backward_fast", None)
+
+    def __repr__(self) -> str:
+        return f"<pydropout API over {type(self.backend).__name__}>"
+
+    def __reduce__(self) -> Any:
+        # the published instance, by name (as a pickled function is), never a copy of it
+        # with a copy of its default generator
+        if self.home is None:
+            raise TypeError("an Api that is not published in a module cannot be pickled")
+        return (_published, (self.home,))
 
     # -- dropout ---------------------------------------------------------------------------
     def dropout(self, x: ArrayLike, p: float = 0.5, training: bool = True,
@@ -432,6 +444,13 @@ OPERATORS = (
     "alpha_dropout_with_state", "alpha_dropout_backward", "gaussian_dropout",
     "gaussian_dropout_with_state", "gaussian_dropout_backward",
 )
+
+
+def _published(home: str) -> Api:
+    module, _, attr = home.partition(":")
+    api = getattr(importlib.import_module(module), attr)
+    assert isinstance(api, Api)
+    return api
 
 
 def _plain_signature(f: Callable[..., Any]) -> None:

@@ -1,6 +1,6 @@
 """The compiled backend: the pipeline's kernels and arithmetic over ``pydropout._core``.
 
-``api: Api = Api(CompiledBackend())`` is what ``pydropout`` exports. The backend adds the C++
+``api: Api = Api(CompiledBackend(), home=f"{__name__}:api")`` is what ``pydropout`` exports. The backend adds the C++
 fast hooks (``dropout_fast``, ``dropout_with_mask_fast``, ``backward_fast``): for the
 common case (no ``out``, no noise shape, a compiled generator) they check and compute a
 call in one step, and return None for anything else, which then runs the pipeline.
@@ -149,7 +149,7 @@ class CompiledBackend:
         _blocks.block_mask(mask, t, drop_all, layout, seed, stream, offset)
 
 
-api: Api = Api(CompiledBackend())
+api: Api = Api(CompiledBackend(), home=f"{__name__}:api")
 
 
 # -- the machine: facts of the compiled core, not operators ---------------------------------

@@ -26,7 +26,7 @@ from ._philox import philox4x32_10, stream_words
 
 register_generator(Generator)
 
-_api = Api(NumpyBackend())
+_api = Api(NumpyBackend(), home=f"{__name__}:_api")
 
 # the functions of pydropout, family by family, bound to the NumPy backend
 dropout, dropout_with_mask, dropout_with_state, dropout_backward, dropout_mask = (
