@@ -48,6 +48,11 @@ _CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability 
     """
 
 
+def _no_fast(*args: Any) -> None:
+    """The fast hook of a backend that has none: every call runs the pipeline."""
+    return None
+
+
 class Api:
     """The public functions over one backend (see the module docstring)."""
 
@@ -58,10 +63,10 @@ class Api:
         self.default_generator = backend.default_generator
         # optional fast hooks of the backend for the common case: each returns None when
         # the call is not one it handles, and the pipeline then runs
-        self._fast_dropout: Optional[Callable[..., Any]] = getattr(backend, "dropout_fast", None)
-        self._fast_with_mask: Optional[Callable[..., Any]] = getattr(
-            backend, "dropout_with_mask_fast", None)
-        self._fast_backward: Optional[Callable[..., Any]] = getattr(backend, "backward_fast", None)
+        self._fast_dropout: Callable[..., Any] = getattr(backend, "dropout_fast", _no_fast)
+        self._fast_with_mask: Callable[..., Any] = getattr(backend, "dropout_with_mask_fast",
+                                                           _no_fast)
+        self._fast_backward: Callable[..., Any] = getattr(backend, "backward_fast", _no_fast)
 
     def __repr__(self) -> str:
         return f"<pydropout API over {type(self.backend).__name__}>"
@@ -127,11 +132,10 @@ class Api:
         array([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.], dtype=float32)
         """
         if training and out is None and noise_shape is None and mode == UPSCALE and not inplace:
-            fast = self._fast_dropout
-            if fast is not None:
-                y = fast(x, p, generator)
-                if y is not None:
-                    return y
+            fast = self._fast_dropout  # (a local: an attribute load, not a method look-up)
+            y = fast(x, p, generator)
+            if y is not None:
+                return y
         if not training:
             return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
         return self.pipeline.dropout_train(x, p, inplace=inplace, mode=mode,
@@ -153,10 +157,9 @@ class Api:
         """
         if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
             fast = self._fast_with_mask
-            if fast is not None:
-                r = fast(x, p, generator, mode == UPSCALE)
-                if r is not None:
-                    return r
+            r = fast(x, p, generator, mode == UPSCALE)
+            if r is not None:
+                return r
         return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
                                            noise_shape=noise_shape, generator=generator,
                                            out=out, keep="mask")
@@ -203,10 +206,9 @@ class Api:
         """
         if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
             fast = self._fast_backward
-            if fast is not None:
-                dx = fast(grad, mask, p, mode == UPSCALE)
-                if dx is not None:
-                    return dx
+            dx = fast(grad, mask, p, mode == UPSCALE)
+            if dx is not None:
+                return dx
         return self.pipeline.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape,
                                               out=out)
 
