@@ -101,7 +101,7 @@ def __getattr__(name: str) -> Any:
             except ModuleNotFoundError as exc:
                 if exc.name != f"{__name__}.{name}":
                     raise  # the module exists, something it imports does not
-            raise AttributeError(f"module 'pydropout' has no attribute {name!r}")
+            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
         else:
             raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
     value: Any = importlib.import_module(module_name, __name__)

@@ -459,8 +459,8 @@ def _plain_signature(f: Callable[..., Any]) -> None:
     """Show ``f``'s signature without annotations at runtime, as SPEC.md writes it."""
     sig = inspect.signature(f)
     params = [q.replace(annotation=inspect.Parameter.empty) for q in sig.parameters.values()]
-    setattr(f, "__signature__", sig.replace(parameters=params,
-                                            return_annotation=inspect.Signature.empty))
+    plain = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    setattr(f, "__signature__", plain)  # noqa: B010 (mypy: functions have no such attribute)
 
 
 for _name in OPERATORS + ("effective_p", "manual_seed"):

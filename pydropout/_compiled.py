@@ -46,11 +46,12 @@ Examples
 """
 # A compiled class has no signature that inspect can read; this is the one its
 # constructor checks (stream and offset keyword-only).
-setattr(Generator, "__signature__", inspect.Signature([
+_SIGNATURE = inspect.Signature([
     inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
     inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
     inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
-]))
+])
+setattr(Generator, "__signature__", _SIGNATURE)  # noqa: B010 (mypy: not in the stub)
 _checks.register_generator(Generator)
 default_generator = _core.default_generator
 _checks.share_default_generator(default_generator)

@@ -47,11 +47,11 @@ class _Layer:
         """The drop probability actually used: ``t / 2**32`` (see :func:`effective_p`)."""
         return api.effective_p(self.p)
 
-    def train(self, mode: bool = True) -> "_Layer":
+    def train(self, mode: bool = True) -> _Layer:
         self.training = bool(mode)
         return self
 
-    def eval(self) -> "_Layer":
+    def eval(self) -> _Layer:
         return self.train(False)
 
     def __call__(self, x: Any) -> np.ndarray:

@@ -37,7 +37,7 @@ from ._checks import UPSCALE
 __all__ = ["dropout", "dropout_with_mask", "dropout_backward"]
 
 
-def _as_dask(array: Any, name: str) -> "da.Array":
+def _as_dask(array: Any, name: str) -> da.Array:
     if not isinstance(array, da.Array):
         array = da.asarray(ck.as_float_array(array, name))
     ck.check_dtype(array.dtype, name)
@@ -74,19 +74,19 @@ def _backward_chunk(grad, keep, p, mode):
     return pydropout.dropout_backward(grad, mask, p, mode=mode)
 
 
-def _reserve(array: "da.Array", p: Any, mode: Any, generator: Any):
+def _reserve(array: da.Array, p: Any, mode: Any, generator: Any):
     p = ck.check_p(p)
     mode = ck.check_mode(mode)
     gen = ck.check_generator(generator, pydropout.default_generator)
     return p, mode, gen._reserve(array.size)  # after every check: a failure changes nothing
 
 
-def _meta(array: "da.Array", dtype: Any) -> np.ndarray:
+def _meta(array: da.Array, dtype: Any) -> np.ndarray:
     return np.empty((0,) * array.ndim, dtype)
 
 
 def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE,
-            generator: Any = None) -> "da.Array":
+            generator: Any = None) -> da.Array:
     """:func:`pydropout.dropout` of a ``dask.array``, lazily, chunk by chunk.
 
     Parameters
@@ -120,7 +120,7 @@ def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UP
 
 
 def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, generator: Any = None
-                      ) -> Tuple["da.Array", "da.Array"]:
+                      ) -> Tuple[da.Array, da.Array]:
     """Training-mode :func:`dropout` that also returns where elements were kept.
 
     Returns
@@ -142,7 +142,7 @@ def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, genera
     return y, keep
 
 
-def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> "da.Array":
+def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> da.Array:
     """:func:`pydropout.dropout_backward` over dask arrays, with the ``keep`` array of
     :func:`dropout_with_mask` in place of the packed mask (rechunked to grad's chunks
     where they differ)."""
