@@ -112,4 +112,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(__all__))
+    # the public names and the module's own dunders (not the helpers imported above)
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})
