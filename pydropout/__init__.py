@@ -7,100 +7,110 @@ iff ``word >= floor(p * 2**32)``; kept elements are scaled in training
 thread count and machine, and ``pydropout.reference`` reproduces them in plain NumPy.
 """
 
-import os as _os
+from __future__ import annotations
 
-# The CPUs this process may run on, read before the compiled core loads: with
-# OMP_PROC_BIND set, OpenMP binds the importing thread to a single CPU as it loads, and
-# threads started from it later (another library's pool) would inherit that one CPU.
-_START_CPUS: "frozenset[int] | None"
-try:
-    _START_CPUS = frozenset(_os.sched_getaffinity(0))
-except (AttributeError, OSError):  # not Linux
-    _START_CPUS = None
-
-try:
-    from . import _core
-except ImportError:  # a source checkout: use the installed build of the extension
-    from ._load import installed_core
-
-    _core = installed_core()
-
-from . import reference
-from ._api import (
-    Dropout,
-    DropoutState,
-    Generator,
-    default_generator,
-    dropout,
-    dropout_backward,
-    dropout_mask,
-    dropout_with_mask,
-    dropout_with_state,
-    get_num_threads,
-    manual_seed,
-    set_num_threads,
-    simd_level,
-    supported_simd_levels,
-)
-from ._blocks import dropout_block, dropout_block_mask
-from ._common import effective_p
-from ._variants import (
-    AlphaDropout,
-    Dropout1d,
-    Dropout2d,
-    Dropout3d,
-    FeatureAlphaDropout,
-    GaussianDropout,
-    alpha_dropout,
-    alpha_dropout_backward,
-    alpha_dropout_with_mask,
-    alpha_dropout_with_state,
-    dropout1d,
-    dropout2d,
-    dropout3d,
-    feature_alpha_dropout,
-    gaussian_dropout,
-    gaussian_dropout_backward,
-    gaussian_dropout_with_state,
-)
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from . import reference
+    from ._compiled import (
+        Generator,
+        default_generator,
+        get_num_threads,
+        set_num_threads,
+        simd_level,
+        supported_simd_levels,
+    )
+    from ._compiled import api as _api
+    from ._layers import (
+        AlphaDropout,
+        Dropout,
+        Dropout1d,
+        Dropout2d,
+        Dropout3d,
+        FeatureAlphaDropout,
+        GaussianDropout,
+    )
+    from ._state import DropoutState
+
+    alpha_dropout = _api.alpha_dropout
+    alpha_dropout_backward = _api.alpha_dropout_backward
+    alpha_dropout_with_mask = _api.alpha_dropout_with_mask
+    alpha_dropout_with_state = _api.alpha_dropout_with_state
+    dropout = _api.dropout
+    dropout1d = _api.dropout1d
+    dropout2d = _api.dropout2d
+    dropout3d = _api.dropout3d
+    dropout_backward = _api.dropout_backward
+    dropout_block = _api.dropout_block
+    dropout_block_mask = _api.dropout_block_mask
+    dropout_mask = _api.dropout_mask
+    dropout_with_mask = _api.dropout_with_mask
+    dropout_with_state = _api.dropout_with_state
+    effective_p = _api.effective_p
+    feature_alpha_dropout = _api.feature_alpha_dropout
+    gaussian_dropout = _api.gaussian_dropout
+    gaussian_dropout_backward = _api.gaussian_dropout_backward
+    gaussian_dropout_with_state = _api.gaussian_dropout_with_state
+    manual_seed = _api.manual_seed
+
 __all__ = [
-    "AlphaDropout",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-    "DropoutState",
-    "FeatureAlphaDropout",
+    # layers
+    "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     "GaussianDropout",
-    "Generator",
-    "__version__",
-    "alpha_dropout",
-    "alpha_dropout_backward",
-    "alpha_dropout_with_mask",
-    "alpha_dropout_with_state",
-    "default_generator",
-    "dropout",
-    "dropout1d",
-    "dropout2d",
-    "dropout3d",
-    "dropout_backward",
-    "dropout_block",
-    "dropout_block_mask",
-    "dropout_mask",
-    "dropout_with_mask",
-    "dropout_with_state",
-    "effective_p",
-    "feature_alpha_dropout",
-    "gaussian_dropout",
-    "gaussian_dropout_backward",
-    "gaussian_dropout_with_state",
-    "get_num_threads",
-    "manual_seed",
-    "reference",
-    "set_num_threads",
-    "simd_level",
-    "supported_simd_levels",
+    # state and generators
+    "DropoutState", "Generator", "default_generator", "manual_seed",
+    # functions
+    "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
+    "alpha_dropout_with_state", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
+    "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
+    "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
+    # the machine
+    "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
+    # the others
+    "__version__", "reference",
 ]
+
+# Where each public name lives, loaded on first use (PEP 562), so that
+# ``import pydropout.reference`` works without (and never loads) the compiled core.
+_LAYERS = ("AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+           "FeatureAlphaDropout", "GaussianDropout")
+_MACHINE = ("Generator", "default_generator", "get_num_threads", "set_num_threads",
+            "simd_level", "supported_simd_levels")
+_WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"),
+                                      "reference": (".reference", "")}
+_WHERE.update({n: ("._layers", n) for n in _LAYERS})
+_WHERE.update({n: ("._compiled", n) for n in _MACHINE})
+_WHERE.update({n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE
+               and n != "__version__"})
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _WHERE[name]
+    except KeyError:
+        if name == "_core":  # the compiled core, or the installed build of it (_load)
+            module_name, attr = "._load", "core"
+        elif name.startswith("_") and not name.endswith("__"):  # a private module
+            try:
+                return importlib.import_module("." + name, __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # the module exists, something it imports does not
+            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
+        else:
+            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
+    value: Any = importlib.import_module(module_name, __name__)
+    for part in attr.split(".") if attr else ():
+        value = getattr(value, part)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> List[str]:
+    # the public names and the module's own dunders (not the helpers imported above)
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})

@@ -1,364 +1,467 @@
-"""The public functions over the compiled core: validation, defaults, docstrings."""
+"""The public functions, each written once: signature, annotations, docstring.
+
+:class:`Api` binds them to a backend: ``pydropout`` is ``Api(CompiledBackend())``
+(:mod:`pydropout._compiled`, over the C++ core) and ``pydropout.reference`` is
+``Api(NumpyBackend())`` (plain NumPy). A method checks nothing itself: it takes the
+optional fast hook of its backend for the common case, else runs the one call pipeline
+(:mod:`pydropout._pipeline`), which checks, draws and writes.
+
+The runtime signatures keep the plain form SPEC.md gives (``help()`` and
+``inspect.signature`` show no annotations); the annotations are for type checkers.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from . import _common, _core
-from ._common import DOWNSCALE, UPSCALE
+from . import _checks as ck
+from ._checks import UPSCALE
+from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
 
-Generator = _core.Generator
-Generator.__doc__ = """Generator(seed=None, *, stream=0, offset=0)
+_TWO32 = 4294967296.0
 
-The state of a Philox4x32-10 stream: ``(seed, stream, offset)``, integers in [0, 2**64).
+Array = np.ndarray
+ShapeLike = Union[int, Sequence[int]]
+NoiseShape = Optional[Sequence[Optional[int]]]
+#: a ``pydropout.Generator`` or a ``pydropout.reference.Generator`` (see ``_checks``)
+GeneratorLike = Any
 
-Word ``j`` of the stream is lane ``j % 4`` of the Philox block with counter
-``(j // 4, stream)`` and key ``seed``. A call over ``n`` elements draws words
-``offset .. offset + n - 1`` and advances ``offset`` by ``n``, whatever ``p`` is;
-evaluation-mode calls draw nothing. ``seed=None`` seeds from the operating system's
-entropy. Streams give independent sequences under one seed (one per layer, per
-worker, per sample). A generator may be shared between threads: each call reserves
-its words atomically, so concurrent calls draw disjoint words.
+_CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability ``p``.
 
-Attributes ``seed``, ``stream`` and ``offset`` are readable and writable;
-``get_state()`` returns ``(seed, stream, offset)``, ``set_state(state)`` restores it,
-``manual_seed(seed)`` sets the seed and rewinds the offset to 0. Generators pickle and
-copy. A call whose words would pass 2**64 raises ValueError and changes nothing.
+    Like ``torch.nn.functional.dropout{k}d``: ``x`` is ``(N, C, {sp})`` or, without a
+    batch, ``(C, {sp})``; with ``channels_last=True`` ``(N, {sp}, C)`` or ``({sp}, C)``
+    (Keras SpatialDropout, MLX). The mask is drawn over the noise shape ``(N, C, {ones})``
+    (``(C, {ones})`` unbatched), consuming ``N * C`` words, so each channel is kept and
+    scaled by ``dtype(1 / (1 - p))`` or zeroed as a whole. An unbatched input gives the
+    result of the batched one with ``N = 1``. Any other rank raises ValueError (torch
+    warns instead, and reads a 3-D input of ``dropout2d`` as ``(N, C, L)``).
 
-Examples
---------
->>> g = pydropout.Generator(0x0123456789ABCDEF)
->>> y = pydropout.dropout(np.ones(8, np.float32), 0.5, generator=g)
->>> g.offset
-8
-"""
-# A compiled class has no signature that inspect can read; this is the one its
-# constructor checks (stream and offset keyword-only).
-setattr(Generator, "__signature__", inspect.Signature([
-    inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
-    inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
-    inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
-]))
-default_generator = _core.default_generator
-_fast = _core.dropout_fast
-_fast_with_mask = _core.dropout_with_mask_fast
-_fast_backward = _core.backward_fast
-
-
-class _CoreBackend:
-    forward = staticmethod(_core.forward)
-    mask = staticmethod(_core.mask)
-    apply = staticmethod(_core.apply)
-
-    @staticmethod
-    def empty(shape, dtype, like=None):
-        # large outputs start at `like`'s offset within a cache line (see pyarrays.hpp)
-        return _core.empty(list(shape), np.dtype(dtype), like)
-
-
-_front = _common.Frontend(_CoreBackend(), Generator, default_generator)
-
-
-def dropout(x, p=0.5, training=True, inplace=False, *, mode=UPSCALE, noise_shape=None,
-            generator=None, out=None):
-    """Randomly zero elements of ``x`` with probability ``p``.
-
-    Parameters
-    ----------
-    x : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
-        Input of any shape and memory layout. Element ``i`` is the i-th element in
-        logical C order, whatever the strides.
-    p : float
-        Drop probability in [0, 1]. An element is kept when its 32-bit Philox word is
-        ``>= floor(p * 2**32)``; ``p == 1`` drops everything.
-    training : bool
-        In evaluation mode nothing is drawn: ``"upscale_in_train"`` returns ``x``
-        itself, ``"downscale_in_infer"`` returns ``x * dtype(1 - p)``.
-    inplace : bool
-        Write the result into ``x`` (which must be a writeable ndarray) and return it.
-    mode : {"upscale_in_train", "downscale_in_infer"}
-        ``"upscale_in_train"`` (torch.nn.Dropout) multiplies kept elements by
-        ``dtype(1 / (1 - p))``; ``"downscale_in_infer"`` (Srivastava et al. 2014) keeps
-        them as they are and scales by ``1 - p`` at evaluation.
-    noise_shape : tuple of int, optional
-        Draw the mask over this shape (broadcastable to ``x.shape``; ``None`` entries
-        take x's dimension) and broadcast it, as Keras does.
-    generator : pydropout.Generator, optional
-        Source of the words; ``pydropout.default_generator`` when None. The call
-        consumes ``x.size`` words (``prod(noise_shape)`` with a noise shape).
-    out : ndarray, optional
-        Destination with x's shape and dtype; may be a strided view.
-
-    Returns
-    -------
-    numpy.ndarray
-        Dropped elements are exactly ``+0.0`` (also where ``x`` is NaN or inf).
-
-    Raises
-    ------
-    TypeError
-        ``x`` is not array-like or has another dtype; ``generator`` is not a Generator.
-    ValueError
-        ``p`` outside [0, 1] or NaN, an unknown ``mode``, ``out`` of another shape or
-        dtype or read-only, ``inplace=True`` on a read-only array, a ``noise_shape``
-        that does not broadcast. Nothing is changed when a call fails.
-
-    Examples
-    --------
-    >>> import numpy as np, pydropout
-    >>> x = np.arange(1, 9, dtype=np.float32)
-    >>> pydropout.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
-    array([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.], dtype=float32)
+    This is ``pydropout.dropout(x, p, training, inplace, noise_shape=...)``; evaluation
+    returns ``x`` itself. The backward is ``dropout_backward(grad, mask, p,
+    noise_shape=(N, C, {ones}))`` or use :class:`Dropout{k}d`.
     """
-    if training and out is None and noise_shape is None and mode == UPSCALE and not inplace:
-        y = _fast(x, p, generator)
-        if y is not None:
-            return y
-    return _front.dropout(x, p, training, inplace, mode=mode, noise_shape=noise_shape,
-                          generator=generator, out=out)
 
 
-def dropout_with_mask(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None):
-    """Training-mode :func:`dropout` that also returns the packed mask.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        The output and a 1-D ``uint8`` mask of ``ceil(n / 8)`` bytes: bit ``i % 8``
-        (least significant first) of byte ``i // 8`` is 1 where element ``i`` was kept.
-        With a ``noise_shape`` the mask indexes that shape. Unpack it with
-        ``numpy.unpackbits(mask, count=n, bitorder="little")``.
-    """
-    if out is None and noise_shape is None and (mode == UPSCALE or mode == DOWNSCALE):
-        r = _fast_with_mask(x, p, generator, mode == UPSCALE)
-        if r is not None:
-            return r
-    return _front.dropout_with_mask(x, p, mode=mode, noise_shape=noise_shape,
-                                    generator=generator, out=out)
+def _no_fast(*args: Any) -> None:
+    """The fast hook of a backend that has none: every call runs the pipeline."""
+    return None
 
 
-def dropout_with_state(x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None):
-    """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
+class Api:
+    """The public functions over one backend (see the module docstring)."""
 
-    The state is the generator state the call started from plus its shape, ``p``, mode and
-    noise shape: a few bytes, immutable and hashable. :func:`dropout_backward` accepts it
-    in place of the mask and draws the same words again (one fused pass over the
-    gradient), giving bit for bit the gradient the mask would give.
-
-    Returns
-    -------
-    (numpy.ndarray, DropoutState)
-
-    Examples
-    --------
-    >>> import numpy as np, pydropout
-    >>> x = np.arange(1, 9, dtype=np.float32)
-    >>> y, state = pydropout.dropout_with_state(x, 0.5, generator=pydropout.Generator(7))
-    >>> dx = pydropout.dropout_backward(np.ones_like(x), state, 0.5)
-    >>> bool(np.array_equal(dx != 0, y != 0))
-    True
-    """
-    return _front.dropout_with_state(x, p, mode=mode, noise_shape=noise_shape,
-                                     generator=generator, out=out)
-
-
-def dropout_backward(grad, mask, p, *, mode=UPSCALE, noise_shape=None, out=None):
-    """Gradient of dropout: ``grad * dtype(1 / (1 - p))`` where kept, ``+0.0`` where dropped.
-
-    ``mask`` is the packed mask of the forward pass (never a fresh draw), or the
-    :class:`DropoutState` returned by :func:`dropout_with_state`, from which the same keep
-    decisions are drawn again (same result, bit for bit). With
-    ``mode="downscale_in_infer"`` kept gradients pass unscaled. ``mode``, ``p`` and
-    ``noise_shape`` must be those of the forward pass; with a state a mismatch raises
-    ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
-    mask raises TypeError: a backward never draws fresh randomness.
-    """
-    if out is None and noise_shape is None and (mode == UPSCALE or mode == DOWNSCALE):
-        dx = _fast_backward(grad, mask, p, mode == UPSCALE)
-        if dx is not None:
-            return dx
-    return _front.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape, out=out)
-
-
-def dropout_mask(shape, p, *, generator=None):
-    """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
-    return _front.dropout_mask(shape, p, generator=generator)
-
-
-def manual_seed(seed):
-    """Reseed ``pydropout.default_generator``: seed ``seed``, stream 0, offset 0."""
-    default_generator.set_state((seed, 0, 0))
-    return default_generator
-
-
-def simd_level() -> str:
-    """The SIMD level in use: ``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``."""
-    return _core.simd_level()
-
-
-def supported_simd_levels() -> list:
-    """Every SIMD level this CPU can run, lowest first."""
-    return list(_core.supported_simd_levels())
-
-
-def set_num_threads(n) -> None:
-    """Threads used for large arrays (small ones always stay on the calling thread)."""
-    if isinstance(n, (bool, float)) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if not 1 <= n < 2**31:
-        raise ValueError(f"n must be in [1, 2**31), got {n}")
-    _core.set_num_threads(int(n))
-
-
-def get_num_threads() -> int:
-    """Threads used for large arrays (``PYDROPOUT_NUM_THREADS``, else OpenMP's default)."""
-    return _core.get_num_threads()
-
-
-class _Layer:
-    """What every dropout layer shares: ``p``, ``training``, ``train``/``eval``, ``repr``."""
-
-    _default_save = "mask"
-
-    def __init__(self, p, inplace, generator, save):
-        self.p = p
-        self.inplace = bool(inplace)
-        self.generator = _common.check_generator(generator, None, Generator)
-        self.save = _common.check_save(save)
-        self.training = True
-        self._saved = None  # the packed mask or the DropoutState of the last training forward
-        self._shape = None
-        self._p_forward = None
-
-    @property
-    def p(self) -> float:
-        return self._p
-
-    @p.setter
-    def p(self, value) -> None:
-        self._check_p(value)
-        self._p = value
-
-    _check_p = staticmethod(_common.check_p)
-
-    @property
-    def effective_p(self) -> float:
-        """The drop probability actually used: ``t / 2**32`` (see :func:`effective_p`)."""
-        return _common.effective_p(self.p)
-
-    def train(self, mode: bool = True):
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def __call__(self, x):
-        return self.forward(x)
-
-    def _remember(self, saved, shape, p) -> None:
-        self._saved, self._shape, self._p_forward = saved, shape, p
-
-    def _grad_for_backward(self, grad):
-        if self._saved is None:
-            raise RuntimeError("backward() needs a forward() in training mode first")
-        g = _common.as_float_array(grad, "grad")
-        if g.shape != self._shape:
-            raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
-        return grad
-
-    def extra_repr(self) -> str:
-        s = f"p={self.p}, inplace={self.inplace}"
-        if self.save != self._default_save:
-            s += f", save={self.save!r}"
-        return s
+    def __init__(self, backend: Backend, home: Optional[str] = None):
+        self.home = home  # "module:attribute" where this instance is published
+        self.backend = backend
+        self.pipeline = Pipeline(backend)
+        self.default_generator = backend.default_generator
+        # optional fast hooks of the backend for the common case: each returns None when
+        # the call is not one it handles, and the pipeline then runs
+        self._fast_dropout: Callable[..., Any] = getattr(backend, "dropout_fast", _no_fast)
+        self._fast_with_mask: Callable[..., Any] = getattr(backend, "dropout_with_mask_fast",
+                                                           _no_fast)
+        self._fast_backward: Callable[..., Any] = getattr(backend, "backward_fast", _no_fast)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
+        return f"<pydropout API over {type(self.backend).__name__}>"
+
+    def __reduce__(self) -> Any:
+        # the published instance, by name (as a pickled function is), never a copy of it
+        # with a copy of its default generator
+        if self.home is None:
+            raise TypeError("an Api that is not published in a module cannot be pickled")
+        return (_published, (self.home,))
+
+    # -- dropout ---------------------------------------------------------------------------
+    def dropout(self, x: ArrayLike, p: float = 0.5, training: bool = True,
+                inplace: bool = False, *, mode: str = UPSCALE, noise_shape: NoiseShape = None,
+                generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        """Randomly zero elements of ``x`` with probability ``p``.
+
+        Parameters
+        ----------
+        x : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
+            Input of any shape and memory layout. Element ``i`` is the i-th element in
+            logical C order, whatever the strides.
+        p : float
+            Drop probability in [0, 1]. An element is kept when its 32-bit Philox word is
+            ``>= floor(p * 2**32)``; ``p == 1`` drops everything.
+        training : bool
+            In evaluation mode nothing is drawn: ``"upscale_in_train"`` returns ``x``
+            itself, ``"downscale_in_infer"`` returns ``x * dtype(1 - p)``.
+        inplace : bool
+            Write the result into ``x`` (which must be a writeable ndarray) and return it.
+        mode : {"upscale_in_train", "downscale_in_infer"}
+            ``"upscale_in_train"`` (torch.nn.Dropout) multiplies kept elements by
+            ``dtype(1 / (1 - p))``; ``"downscale_in_infer"`` (Srivastava et al. 2014) keeps
+            them as they are and scales by ``1 - p`` at evaluation.
+        noise_shape : tuple of int, optional
+            Draw the mask over this shape (broadcastable to ``x.shape``; ``None`` entries
+            take x's dimension) and broadcast it, as Keras does.
+        generator : pydropout.Generator, optional
+            Source of the words; ``pydropout.default_generator`` when None. The call
+            consumes ``x.size`` words (``prod(noise_shape)`` with a noise shape).
+        out : ndarray, optional
+            Destination with x's shape and dtype; may be a strided view.
+
+        Returns
+        -------
+        numpy.ndarray
+            Dropped elements are exactly ``+0.0`` (also where ``x`` is NaN or inf).
+
+        Raises
+        ------
+        TypeError
+            ``x`` is not array-like or has another dtype; ``generator`` is not a Generator.
+        ValueError
+            ``p`` outside [0, 1] or NaN, an unknown ``mode``, ``out`` of another shape or
+            dtype or read-only, ``inplace=True`` on a read-only array, a ``noise_shape``
+            that does not broadcast. Nothing is changed when a call fails.
+
+        Examples
+        --------
+        >>> import numpy as np, pydropout
+        >>> x = np.arange(1, 9, dtype=np.float32)
+        >>> pydropout.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
+        array([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.], dtype=float32)
+        """
+        if training and out is None and noise_shape is None and mode == UPSCALE and not inplace:
+            fast = self._fast_dropout  # (a local: an attribute load, not a method look-up)
+            y = fast(x, p, generator)
+            if y is not None:
+                return y
+        if not training:
+            return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
+        return self.pipeline.dropout_train(x, p, inplace=inplace, mode=mode,
+                                           noise_shape=noise_shape, generator=generator,
+                                           out=out, keep=None)[0]
+
+    def dropout_with_mask(self, x: ArrayLike, p: float = 0.5, *, mode: str = UPSCALE,
+                          noise_shape: NoiseShape = None, generator: GeneratorLike = None,
+                          out: Optional[Array] = None) -> Tuple[Array, Array]:
+        """Training-mode :func:`dropout` that also returns the packed mask.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The output and a 1-D ``uint8`` mask of ``ceil(n / 8)`` bytes: bit ``i % 8``
+            (least significant first) of byte ``i // 8`` is 1 where element ``i`` was kept.
+            With a ``noise_shape`` the mask indexes that shape. Unpack it with
+            ``numpy.unpackbits(mask, count=n, bitorder="little")``.
+        """
+        if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
+            fast = self._fast_with_mask
+            r = fast(x, p, generator, mode == UPSCALE)
+            if r is not None:
+                return r
+        return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
+                                           noise_shape=noise_shape, generator=generator,
+                                           out=out, keep="mask")
+
+    def dropout_with_state(self, x: ArrayLike, p: float = 0.5, *, mode: str = UPSCALE,
+                           noise_shape: NoiseShape = None, generator: GeneratorLike = None,
+                           out: Optional[Array] = None) -> Tuple[Array, DropoutState]:
+        """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
+
+        The state is the generator state the call started from plus its shape, ``p``, mode and
+        noise shape: a few bytes, immutable and hashable. :func:`dropout_backward` accepts it
+        in place of the mask and draws the same words again (one fused pass over the
+        gradient), giving bit for bit the gradient the mask would give.
+
+        Returns
+        -------
+        (numpy.ndarray, DropoutState)
+
+        Examples
+        --------
+        >>> import numpy as np, pydropout
+        >>> x = np.arange(1, 9, dtype=np.float32)
+        >>> y, state = pydropout.dropout_with_state(x, 0.5, generator=pydropout.Generator(7))
+        >>> dx = pydropout.dropout_backward(np.ones_like(x), state, 0.5)
+        >>> bool(np.array_equal(dx != 0, y != 0))
+        True
+        """
+        return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
+                                           noise_shape=noise_shape, generator=generator,
+                                           out=out, keep="state")
+
+    def dropout_backward(self, grad: ArrayLike, mask: Union[Array, DropoutState], p: float, *,
+                         mode: str = UPSCALE, noise_shape: NoiseShape = None,
+                         out: Optional[Array] = None) -> Array:
+        """Gradient of dropout: ``grad * dtype(1 / (1 - p))`` where kept, ``+0.0`` where dropped.
+
+        ``mask`` is the packed mask of the forward pass (never a fresh draw), or the
+        :class:`DropoutState` returned by :func:`dropout_with_state`, from which the same keep
+        decisions are drawn again (same result, bit for bit). With
+        ``mode="downscale_in_infer"`` kept gradients pass unscaled. ``mode``, ``p`` and
+        ``noise_shape`` must be those of the forward pass; with a state a mismatch raises
+        ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
+        mask raises TypeError: a backward never draws fresh randomness.
+        """
+        if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
+            fast = self._fast_backward
+            dx = fast(grad, mask, p, mode == UPSCALE)
+            if dx is not None:
+                return dx
+        return self.pipeline.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape,
+                                              out=out)
+
+    def dropout_mask(self, shape: ShapeLike, p: float, *, generator: GeneratorLike = None
+                     ) -> Array:
+        """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
+        return self.pipeline.dropout_mask(shape, p, generator=generator)
+
+    def effective_p(self, p: float) -> float:
+        """The drop probability actually used for ``p``: t / 2**32 (1.0 for p == 1)."""
+        p = ck.check_p(p)
+        if p == 1.0:
+            return 1.0
+        return self.backend.threshold(p) / _TWO32
+
+    def manual_seed(self, seed: int) -> Any:
+        """Reseed ``pydropout.default_generator``: seed ``seed``, stream 0, offset 0."""
+        self.default_generator.set_state((seed, 0, 0))
+        return self.default_generator
+
+    # -- blocks ----------------------------------------------------------------------------
+    def dropout_block(self, x_block: ArrayLike, p: float, *, full_shape: Sequence[int],
+                      origin: Sequence[int], seed: int, stream: int = 0, offset: int = 0,
+                      training: bool = True, mode: str = UPSCALE, out: Optional[Array] = None,
+                      return_mask: bool = False) -> Union[Array, Tuple[Array, Array]]:
+        """Dropout of one block of a larger logical array, keyed by its place in the whole.
+
+        Block element ``idx`` draws word ``offset + ravel_multi_index(origin + idx,
+        full_shape)`` of the stream ``(seed, stream)``. Cutting an array into blocks in any
+        way and dropping each block with this function gives exactly
+        ``pydropout.dropout(full, p, generator=Generator(seed, stream=stream, offset=offset))``,
+        whichever machine computes which block. The full array never needs to exist.
+
+        Parameters
+        ----------
+        x_block : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
+            The block, with as many dimensions as ``full_shape``; any memory layout.
+        p : float
+            Drop probability in [0, 1] (the keep rule of :func:`pydropout.dropout`).
+        full_shape : tuple of int
+            Shape of the logical array the block belongs to.
+        origin : tuple of int
+            Index in the full array of the block's first element; the block must fit:
+            ``origin[i] + x_block.shape[i] <= full_shape[i]``.
+        seed, stream, offset : int
+            Generator state of the whole array, each in [0, 2**64); ``offset +
+            prod(full_shape)`` must not pass 2**64. Take them from
+            ``generator._reserve(prod(full_shape))`` or ``generator.get_state()`` (then
+            advance the generator yourself) so that later calls draw fresh words.
+        training : bool
+            Evaluation mode draws nothing, exactly as :func:`pydropout.dropout`.
+        mode : {"upscale_in_train", "downscale_in_infer"}
+            Scaling convention (see :func:`pydropout.dropout`).
+        out : ndarray, optional
+            Destination with the block's shape and dtype.
+        return_mask : bool
+            Also return the block's packed keep mask (bit ``i`` is block element ``i`` in
+            C order), as :func:`pydropout.dropout_with_mask` does for a whole array.
+
+        Returns
+        -------
+        numpy.ndarray, or (numpy.ndarray, numpy.ndarray) with ``return_mask=True``
+
+        Raises
+        ------
+        TypeError
+            An unsupported dtype; a non-integer seed, stream, offset, origin or full_shape.
+        ValueError
+            ``p`` outside [0, 1], an unknown mode, a block whose rank differs from
+            ``full_shape``'s or that does not fit at ``origin``, a seed/stream/offset outside
+            [0, 2**64) or an offset whose words would pass 2**64, a bad ``out``.
+
+        Examples
+        --------
+        >>> import numpy as np, pydropout
+        >>> x = np.arange(1, 13, dtype=np.float32).reshape(3, 4)
+        >>> whole = pydropout.dropout(x, 0.5, generator=pydropout.Generator(7))
+        >>> right = pydropout.dropout_block(x[:, 2:], 0.5, full_shape=(3, 4), origin=(0, 2), seed=7)
+        >>> bool((right == whole[:, 2:]).all())
+        True
+        """
+        return self.pipeline.dropout_block(x_block, p, full_shape=full_shape, origin=origin,
+                                           seed=seed, stream=stream, offset=offset,
+                                           training=training, mode=mode, out=out,
+                                           return_mask=return_mask)
+
+    def dropout_block_mask(self, shape: ShapeLike, p: float, *, full_shape: Sequence[int],
+                           origin: Sequence[int], seed: int, stream: int = 0, offset: int = 0
+                           ) -> Array:
+        """Only the packed keep mask of a block of ``shape`` at ``origin`` of ``full_shape``.
+
+        The bits :func:`dropout_block` would keep (bit ``i`` is block element ``i`` in C order;
+        ``ceil(prod(shape) / 8)`` bytes), as :func:`pydropout.dropout_mask` is for a whole array.
+        """
+        return self.pipeline.dropout_block_mask(shape, p, full_shape=full_shape, origin=origin,
+                                                seed=seed, stream=stream, offset=offset)
+
+    # -- channel dropout -------------------------------------------------------------------
+    def _channel(self, x: ArrayLike, p: float, training: bool, inplace: bool, spatial: int,
+                 channels_last: bool, generator: GeneratorLike, out: Optional[Array],
+                 name: str) -> Array:
+        shape = ck.as_float_array(x).shape
+        noise = ck.channel_noise_shape(shape, spatial, bool(channels_last), name)
+        return self.dropout(x, p, training, inplace, noise_shape=noise, generator=generator,
+                            out=out)
+
+    def dropout1d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
+                  inplace: bool = False, *, channels_last: bool = False,
+                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        return self._channel(x, p, training, inplace, 1, channels_last, generator, out,
+                             "dropout1d")
+
+    def dropout2d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
+                  inplace: bool = False, *, channels_last: bool = False,
+                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        return self._channel(x, p, training, inplace, 2, channels_last, generator, out,
+                             "dropout2d")
+
+    def dropout3d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
+                  inplace: bool = False, *, channels_last: bool = False,
+                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        return self._channel(x, p, training, inplace, 3, channels_last, generator, out,
+                             "dropout3d")
+
+    dropout1d.__doc__ = _CHANNEL_DOC.format(k=1, sp="L", ones="1")
+    dropout2d.__doc__ = _CHANNEL_DOC.format(k=2, sp="H, W", ones="1, 1")
+    dropout3d.__doc__ = _CHANNEL_DOC.format(k=3, sp="D, H, W", ones="1, 1, 1")
+
+    # -- alpha dropout ---------------------------------------------------------------------
+    def alpha_dropout(self, x: ArrayLike, p: float = 0.5, training: bool = False,
+                      inplace: bool = False, *, noise_shape: NoiseShape = None,
+                      generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        """Alpha dropout (Klambauer et al. 2017), for SELU networks: keeps mean and variance.
+
+        Element ``i`` is kept when its word is ``>= floor(p * 2**32)``, as in :func:`dropout`.
+        With torch's constants (``ALPHA = 1.7580993408473766``, alpha' = -ALPHA), computed in
+        float64 and rounded to the dtype (16-bit types via float32)::
+
+            a = 1 / sqrt((ALPHA**2 * p + 1) * (1 - p))
+            b = ALPHA * a * p
+            kept:    (x * a) + b        two correctly rounded operations in the dtype
+            dropped: c = b - ALPHA * a  (= a * alpha' + b), whatever x holds (a select)
+
+        ``training`` defaults to False, as in torch; evaluation returns ``x`` itself.
+        ``p == 0`` returns a copy of ``x``, ``p == 1`` all ``+0.0``; both still consume
+        ``x.size`` words (``prod(noise_shape)`` with a noise shape). Backward:
+        :func:`alpha_dropout_backward`.
+        """
+        if not training:
+            return self.pipeline.variant_eval(x, p, inplace, out, noise_shape, generator)
+        return self.pipeline.alpha_train(x, p, inplace=inplace, noise_shape=noise_shape,
+                                         generator=generator, out=out, keep=None)[0]
+
+    def feature_alpha_dropout(self, x: ArrayLike, p: float = 0.5, training: bool = False,
+                              inplace: bool = False, *, channels_last: bool = False,
+                              generator: GeneratorLike = None, out: Optional[Array] = None
+                              ) -> Array:
+        """Alpha dropout of whole channels, as ``torch.nn.functional.feature_alpha_dropout``.
+
+        ``x`` is ``(N, C, ...)`` with at least two dimensions (``(N, ..., C)`` with
+        ``channels_last``); the mask is drawn over ``(N, C, 1, ...)`` and every element of a
+        dropped channel becomes the constant ``c`` of :func:`alpha_dropout`.
+        """
+        noise = ck.feature_noise_shape(ck.as_float_array(x).shape, bool(channels_last))
+        return self.alpha_dropout(x, p, training, inplace, noise_shape=noise,
+                                  generator=generator, out=out)
+
+    def alpha_dropout_with_mask(self, x: ArrayLike, p: float = 0.5, *,
+                                noise_shape: NoiseShape = None, generator: GeneratorLike = None,
+                                out: Optional[Array] = None) -> Tuple[Array, Array]:
+        """Training-mode :func:`alpha_dropout` that also returns the packed keep mask."""
+        return self.pipeline.alpha_train(x, p, inplace=False, noise_shape=noise_shape,
+                                         generator=generator, out=out, keep="mask")
+
+    def alpha_dropout_with_state(self, x: ArrayLike, p: float = 0.5, *,
+                                 noise_shape: NoiseShape = None, generator: GeneratorLike = None,
+                                 out: Optional[Array] = None) -> Tuple[Array, DropoutState]:
+        """Training-mode :func:`alpha_dropout` that returns a :class:`DropoutState` for the backward."""
+        return self.pipeline.alpha_train(x, p, inplace=False, noise_shape=noise_shape,
+                                         generator=generator, out=out, keep="state")
+
+    def alpha_dropout_backward(self, grad: ArrayLike, mask: Union[Array, DropoutState],
+                               p: float, *, noise_shape: NoiseShape = None,
+                               out: Optional[Array] = None) -> Array:
+        """Gradient of alpha dropout: ``grad * a`` where kept, ``+0.0`` where dropped.
+
+        ``mask`` is the packed mask of the forward pass or its :class:`DropoutState`
+        (the keep decisions are drawn again; bit-identical). ``a`` is the dtype's
+        constant of :func:`alpha_dropout`.
+        """
+        return self.pipeline.alpha_backward(grad, mask, p, noise_shape=noise_shape, out=out)
+
+    # -- Gaussian dropout ------------------------------------------------------------------
+    def gaussian_dropout(self, x: ArrayLike, p: float, training: bool = True, *,
+                         generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+        """Gaussian dropout (Srivastava et al. 2014, section 10; Keras GaussianDropout).
+
+        Multiplies every element by noise from N(1, p / (1 - p)): element ``i`` draws word
+        ``w = word(seed, stream, offset + i)`` (so a call consumes ``x.size`` words, as
+        :func:`dropout` does), ``z`` is the standard normal quantile of
+        ``u = (w + 0.5) / 2**32`` (:func:`pydropout.reference.normal_from_words`: Wichura's
+        AS241 with a logarithm made of + - * /, ``|z| <= 6.338``), the noise is
+        ``dtype(1 + sigma * z)`` with ``sigma = sqrt(p / (1 - p))`` (float64, then rounded to
+        the dtype; 16-bit types via float32) and ``y = x * noise`` in the dtype. The compiled
+        core and the reference agree bit for bit.
+
+        ``p`` must be in [0, 1): at ``p == 1`` the variance is infinite (ValueError).
+        ``p == 0`` gives noise 1 (``y == x``). Evaluation returns ``x`` itself. The backward,
+        :func:`gaussian_dropout_backward`, redraws the same noise from the state of
+        :func:`gaussian_dropout_with_state`; nothing is stored.
+        """
+        if not training:
+            return self.pipeline.variant_eval(x, p, False, out, None, generator,
+                                              ck.check_gaussian_p)
+        return self.pipeline.gaussian_train(x, p, generator=generator, out=out)[0]
+
+    def gaussian_dropout_with_state(self, x: ArrayLike, p: float, *,
+                                    generator: GeneratorLike = None, out: Optional[Array] = None
+                                    ) -> Tuple[Array, DropoutState]:
+        """Training-mode :func:`gaussian_dropout` that returns ``(y, DropoutState)``."""
+        return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
+
+    def gaussian_dropout_backward(self, grad: ArrayLike, state: DropoutState, p: float, *,
+                                  out: Optional[Array] = None) -> Array:
+        """Gradient of Gaussian dropout: ``grad * noise``, the noise drawn again from ``state``."""
+        return self.pipeline.gaussian_backward(grad, state, p, out=out)
 
 
-class Dropout(_Layer):
-    """Dropout layer, like ``torch.nn.Dropout``, over NumPy arrays, with a backward pass.
-
-    Parameters
-    ----------
-    p : float
-        Drop probability in [0, 1].
-    inplace : bool
-        Forward writes into its input.
-    mode : {"upscale_in_train", "downscale_in_infer"}
-        Scaling convention (see :func:`dropout`).
-    generator : pydropout.Generator, optional
-        Source of randomness; the default generator when None.
-    save : {"mask", "state"}
-        What a training forward keeps for ``backward``: the packed mask (``n / 8``
-        bytes), or a :class:`DropoutState` (a few bytes) from which ``backward`` draws
-        the same keep decisions again. Both give the same gradient, bit for bit.
-
-    ``forward`` (or calling the layer) in training mode keeps the mask or state;
-    ``backward(grad)`` applies the one of the last training forward (with its ``p``).
-    ``effective_p`` is the drop probability actually used.
-    """
-
-    def __init__(self, p=0.5, inplace=False, *, mode=UPSCALE, generator=None, save="mask"):
-        super().__init__(p, inplace, generator, save)
-        self.mode = _common.check_mode(mode)
-        self._noise = None
-
-    def _noise_shape(self, x):
-        """The shape the mask is drawn over (None: x's shape); channel dropout overrides it."""
-        return None
-
-    def forward(self, x):
-        noise = self._noise_shape(x)
-        if not self.training:
-            return dropout(x, self.p, False, self.inplace, mode=self.mode, noise_shape=noise)
-        state = self.save == "state"
-        if noise is None and not state and not self.inplace:
-            fast = _fast_with_mask(x, self.p, self.generator, self.mode == UPSCALE)
-            if fast is not None:
-                self._remember(fast[1], fast[0].shape, self.p)
-                self._noise = None
-                return fast[0]
-        r = _front._run(x, self.p, inplace=self.inplace, mode=self.mode, noise_shape=noise,
-                        generator=self.generator, out=None, want_mask=not state,
-                        want_state=state)
-        y = r[0]
-        self._remember(r[2] if state else r[1], y.shape, self.p)
-        self._noise = noise
-        return y
-
-    def backward(self, grad):
-        """Gradient with respect to the input of the last training forward."""
-        grad = self._grad_for_backward(grad)
-        return dropout_backward(grad, self._saved, self._p_forward, mode=self.mode,
-                                noise_shape=self._noise)
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.mode != UPSCALE:
-            s += f", mode={self.mode!r}"
-        return s
+#: the public operators (every backend); ``manual_seed`` and ``effective_p`` are exported
+#: by ``pydropout`` only
+OPERATORS = (
+    "dropout", "dropout_with_mask", "dropout_with_state", "dropout_backward", "dropout_mask",
+    "dropout_block", "dropout_block_mask", "dropout1d", "dropout2d", "dropout3d",
+    "alpha_dropout", "feature_alpha_dropout", "alpha_dropout_with_mask",
+    "alpha_dropout_with_state", "alpha_dropout_backward", "gaussian_dropout",
+    "gaussian_dropout_with_state", "gaussian_dropout_backward",
+)
 
 
-__all__ = [
-    "DOWNSCALE",
-    "UPSCALE",
-    "Dropout",
-    "DropoutState",
-    "Generator",
-    "default_generator",
-    "dropout",
-    "dropout_backward",
-    "dropout_mask",
-    "dropout_with_mask",
-    "dropout_with_state",
-    "get_num_threads",
-    "manual_seed",
-    "set_num_threads",
-    "simd_level",
-    "supported_simd_levels",
-]
+def _published(home: str) -> Api:
+    module, _, attr = home.partition(":")
+    api = getattr(importlib.import_module(module), attr)
+    assert isinstance(api, Api)
+    return api
+
+
+def _plain_signature(f: Callable[..., Any]) -> None:
+    """Show ``f``'s signature without annotations at runtime, as SPEC.md writes it."""
+    sig = inspect.signature(f)
+    params = [q.replace(annotation=inspect.Parameter.empty) for q in sig.parameters.values()]
+    plain = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+    setattr(f, "__signature__", plain)  # noqa: B010 (mypy: functions have no such attribute)
+
+
+for _name in OPERATORS + ("effective_p", "manual_seed"):
+    _plain_signature(getattr(Api, _name))

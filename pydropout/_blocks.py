@@ -1,4 +1,4 @@
-"""Block keying: the dropout of one block of a larger logical array.
+"""Block keying on the compiled path: how the core draws one block of a larger array.
 
 A block of shape ``b`` whose first element sits at multi-index ``origin`` of a logical
 array of shape ``full_shape`` is dropped exactly as that part of the whole would be:
@@ -36,16 +36,12 @@ Either way every element draws the same word, so the plans differ only in speed.
 from __future__ import annotations
 
 import math
-import operator
-from typing import Any, List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _common, _core
-from ._common import UPSCALE
-
-_TWO64 = 1 << 64
+from ._load import core as _core
 
 # Cost model of the plans, in nanoseconds (rough single-thread figures on an AVX-512 CPU;
 # only the speed of a plan depends on them, never its result).
@@ -58,22 +54,7 @@ _APPLY = 0.15  # per element: pack the gathered bits and apply them
 _ROW = 4.5  # per contiguous row of the strided gather
 _MAX_SPAN = 1 << 22  # words unpacked at once by the span plan (bytes of scratch)
 
-__all__ = ["dropout_block", "dropout_block_mask", "Layout"]
-
-
-def check_u64(value: Any, name: str) -> int:
-    """An integer in [0, 2**64): TypeError if not an integer, ValueError if out of range."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(value).__name__}")
-    try:
-        v = operator.index(value)
-    except TypeError as exc:
-        raise TypeError(
-            f"{name} must be an integer in [0, 2**64), got {type(value).__name__}"
-        ) from exc
-    if not 0 <= v < _TWO64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
-    return int(v)
+__all__ = ["Layout", "block_forward", "block_mask"]
 
 
 class Layout:
@@ -146,90 +127,6 @@ class Layout:
         return best
 
 
-def check_layout(shape: Tuple[int, ...], full_shape: Any, origin: Any, name: str) -> Layout:
-    full = _common.check_shape(full_shape, "full_shape")
-    org = _common.check_shape(origin, "origin", negative="must be non-negative")
-    if len(org) != len(full):
-        raise ValueError(
-            f"origin {org} has {len(org)} dimensions, full_shape {full} has {len(full)}"
-        )
-    if len(shape) != len(full):
-        raise ValueError(
-            f"{name} has {len(shape)} dimensions (shape {shape}), full_shape {full} has {len(full)}"
-        )
-    for axis, (o, b, f) in enumerate(zip(org, shape, full)):
-        if o + b > f:
-            raise ValueError(
-                f"block of shape {shape} at origin {org} does not fit in full_shape {full} "
-                f"(axis {axis}: {o} + {b} > {f})"
-            )
-    return Layout(shape, full, org)
-
-
-def check_words(layout: Layout, seed: Any, stream: Any, offset: Any) -> Tuple[int, int, int]:
-    seed = check_u64(seed, "seed")
-    stream = check_u64(stream, "stream")
-    offset = check_u64(offset, "offset")
-    if offset + layout.full_size > _TWO64:
-        raise ValueError(
-            f"offset {offset} + {layout.full_size} words of full_shape {layout.full_shape} "
-            "would pass 2**64: the stream never wraps"
-        )
-    return seed, stream, offset
-
-
-class BlockFrontend:
-    """``dropout_block`` and ``dropout_block_mask`` over one backend (compiled or NumPy).
-
-    The backend provides ``forward(x, y, mask, code, t, drop_all, s, apply, layout, seed,
-    stream, offset)`` and ``mask(mask, t, drop_all, layout, seed, stream, offset)`` on
-    C-contiguous blocks; everything else (checks, evaluation mode, ``out=``) is here.
-    """
-
-    def __init__(self, backend: Any):
-        self.backend = backend
-
-    def dropout_block(self, x_block, p, *, full_shape, origin, seed, stream=0, offset=0,
-                      training=True, mode=UPSCALE, out=None, return_mask=False):
-        xa = _common.as_float_array(x_block, "x_block")
-        p = _common.check_p(p)
-        mode = _common.check_mode(mode)
-        code = _common.dtype_code(xa.dtype, "x_block")
-        layout = check_layout(xa.shape, full_shape, origin, "x_block")
-        seed, stream, offset = check_words(layout, seed, stream, offset)
-        if out is not None:
-            _common.check_out(out, xa.shape, xa.dtype)
-        if not training:
-            if return_mask:
-                raise ValueError("return_mask=True needs training=True: evaluation draws no mask")
-            return _common.eval_dropout(x_block, xa, p, mode, out)
-
-        xc = _common.flat_contiguous(xa)
-        direct = out is not None and _common.Frontend._direct(out, xc)
-        y = out if direct else np.empty(xa.shape, xc.dtype)
-        mask = np.empty(_common.mask_nbytes(layout.size), np.uint8) if return_mask else None
-        drop_all = p == 1.0
-        t = 0 if drop_all else _common.threshold(p)
-        apply = mode == UPSCALE
-        s = _common.scale_value(p, xc.dtype) if apply else 1.0
-        self.backend.forward(xc, y, mask, code, t, drop_all, s, apply, layout, seed, stream, offset)
-        if out is not None and not direct:
-            np.copyto(out, y)
-            y = out
-        return (y, mask) if return_mask else y
-
-    def dropout_block_mask(self, shape, p, *, full_shape, origin, seed, stream=0, offset=0):
-        dims = _common.check_shape(shape)
-        p = _common.check_p(p)
-        layout = check_layout(dims, full_shape, origin, "shape")
-        seed, stream, offset = check_words(layout, seed, stream, offset)
-        mask = np.empty(_common.mask_nbytes(layout.size), np.uint8)
-        drop_all = p == 1.0
-        t = 0 if drop_all else _common.threshold(p)
-        self.backend.mask(mask, t, drop_all, layout, seed, stream, offset)
-        return mask
-
-
 def _span_keep(layout: Layout, k: int, t: int, seed: int, stream: int, offset: int) -> np.ndarray:
     """Packed keep bits of the block: a mask call over the span of each slice over axes k.."""
     sub = layout.shape[k:]
@@ -260,114 +157,39 @@ def _span_keep(layout: Layout, k: int, t: int, seed: int, stream: int, offset: i
     return np.packbits(keep, bitorder="little")
 
 
-class _CoreBlockBackend:
-    """The compiled kernels driven over the runs or spans of a block (see the module doc)."""
+def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], code: int, t: int,
+            drop_all: bool, s: float, apply: bool, layout: Layout, seed: int, stream: int,
+            offset: int) -> None:
+    """The fused forward pass over a C-contiguous block (with its keep bits into ``mask``)."""
+    n = layout.size
+    if n == 0:
+        return
+    if drop_all or t == 0:  # no word decides anything: one call over the whole block
+        _core.forward(x, y, mask, code, t, drop_all, s, apply, seed, stream, 0)
+        return
+    kind, k = layout.plan()
+    if kind == "span":
+        keep = _span_keep(layout, k, t, seed, stream, offset)
+        if mask is not None:
+            mask[...] = keep
+        _core.apply(x, y, keep, code, s, apply)
+        return
+    # runs: every contiguous run in one call of the fused forward kernel
+    starts = layout.prefix_offsets(k) + np.uint64(offset + layout.start)
+    _core.forward_runs(x, y, mask, code, t, s, apply, seed, stream, starts, n // starts.size)
 
-    @staticmethod
-    def forward(x, y, mask, code, t, drop_all, s, apply, layout, seed, stream, offset):
-        n = layout.size
-        if n == 0:
-            return
-        if drop_all or t == 0:  # no word decides anything: one call over the whole block
-            _core.forward(x, y, mask, code, t, drop_all, s, apply, seed, stream, 0)
-            return
-        kind, k = layout.plan()
-        if kind == "span":
-            keep = _span_keep(layout, k, t, seed, stream, offset)
-            if mask is not None:
-                mask[...] = keep
-            _core.apply(x, y, keep, code, s, apply)
-            return
-        # runs: every contiguous run in one call of the fused forward kernel
+
+def block_mask(mask: np.ndarray, t: int, drop_all: bool, layout: Layout, seed: int, stream: int,
+         offset: int) -> None:
+    """The packed keep bits of a block."""
+    if layout.size == 0:
+        return
+    if drop_all or t == 0:
+        _core.mask(mask, layout.size, t, drop_all, seed, stream, 0)
+        return
+    kind, k = layout.plan()
+    if kind == "runs":
         starts = layout.prefix_offsets(k) + np.uint64(offset + layout.start)
-        _core.forward_runs(x, y, mask, code, t, s, apply, seed, stream, starts, n // starts.size)
-
-    @staticmethod
-    def mask(mask, t, drop_all, layout, seed, stream, offset):
-        if layout.size == 0:
-            return
-        if drop_all or t == 0:
-            _core.mask(mask, layout.size, t, drop_all, seed, stream, 0)
-            return
-        kind, k = layout.plan()
-        if kind == "runs":
-            starts = layout.prefix_offsets(k) + np.uint64(offset + layout.start)
-            _core.mask_runs(mask, t, seed, stream, starts, layout.size // starts.size)
-        else:
-            mask[...] = _span_keep(layout, k, t, seed, stream, offset)
-
-
-_front = BlockFrontend(_CoreBlockBackend())
-
-
-def dropout_block(x_block, p, *, full_shape, origin, seed, stream=0, offset=0, training=True,
-                  mode=UPSCALE, out=None, return_mask=False):
-    """Dropout of one block of a larger logical array, keyed by its place in the whole.
-
-    Block element ``idx`` draws word ``offset + ravel_multi_index(origin + idx,
-    full_shape)`` of the stream ``(seed, stream)``. Cutting an array into blocks in any
-    way and dropping each block with this function gives exactly
-    ``pydropout.dropout(full, p, generator=Generator(seed, stream=stream, offset=offset))``,
-    whichever machine computes which block. The full array never needs to exist.
-
-    Parameters
-    ----------
-    x_block : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
-        The block, with as many dimensions as ``full_shape``; any memory layout.
-    p : float
-        Drop probability in [0, 1] (the keep rule of :func:`pydropout.dropout`).
-    full_shape : tuple of int
-        Shape of the logical array the block belongs to.
-    origin : tuple of int
-        Index in the full array of the block's first element; the block must fit:
-        ``origin[i] + x_block.shape[i] <= full_shape[i]``.
-    seed, stream, offset : int
-        Generator state of the whole array, each in [0, 2**64); ``offset +
-        prod(full_shape)`` must not pass 2**64. Take them from
-        ``generator._reserve(prod(full_shape))`` or ``generator.get_state()`` (then
-        advance the generator yourself) so that later calls draw fresh words.
-    training : bool
-        Evaluation mode draws nothing, exactly as :func:`pydropout.dropout`.
-    mode : {"upscale_in_train", "downscale_in_infer"}
-        Scaling convention (see :func:`pydropout.dropout`).
-    out : ndarray, optional
-        Destination with the block's shape and dtype.
-    return_mask : bool
-        Also return the block's packed keep mask (bit ``i`` is block element ``i`` in
-        C order), as :func:`pydropout.dropout_with_mask` does for a whole array.
-
-    Returns
-    -------
-    numpy.ndarray, or (numpy.ndarray, numpy.ndarray) with ``return_mask=True``
-
-    Raises
-    ------
-    TypeError
-        An unsupported dtype; a non-integer seed, stream, offset, origin or full_shape.
-    ValueError
-        ``p`` outside [0, 1], an unknown mode, a block whose rank differs from
-        ``full_shape``'s or that does not fit at ``origin``, a seed/stream/offset outside
-        [0, 2**64) or an offset whose words would pass 2**64, a bad ``out``.
-
-    Examples
-    --------
-    >>> import numpy as np, pydropout
-    >>> x = np.arange(1, 13, dtype=np.float32).reshape(3, 4)
-    >>> whole = pydropout.dropout(x, 0.5, generator=pydropout.Generator(7))
-    >>> right = pydropout.dropout_block(x[:, 2:], 0.5, full_shape=(3, 4), origin=(0, 2), seed=7)
-    >>> bool((right == whole[:, 2:]).all())
-    True
-    """
-    return _front.dropout_block(x_block, p, full_shape=full_shape, origin=origin, seed=seed,
-                                stream=stream, offset=offset, training=training, mode=mode,
-                                out=out, return_mask=return_mask)
-
-
-def dropout_block_mask(shape, p, *, full_shape, origin, seed, stream=0, offset=0):
-    """Only the packed keep mask of a block of ``shape`` at ``origin`` of ``full_shape``.
-
-    The bits :func:`dropout_block` would keep (bit ``i`` is block element ``i`` in C order;
-    ``ceil(prod(shape) / 8)`` bytes), as :func:`pydropout.dropout_mask` is for a whole array.
-    """
-    return _front.dropout_block_mask(shape, p, full_shape=full_shape, origin=origin, seed=seed,
-                                     stream=stream, offset=offset)
+        _core.mask_runs(mask, t, seed, stream, starts, layout.size // starts.size)
+    else:
+        mask[...] = _span_keep(layout, k, t, seed, stream, offset)

@@ -1,17 +1,20 @@
-"""Find the compiled core when the package is imported from a source checkout.
+"""Load the compiled core: ``core`` is ``pydropout._core``, wherever it was built.
 
 ``pip install .`` puts the extension ``pydropout/_core*.so`` in site-packages, but
 ``python -m pydropout`` (or any ``python`` started in the repository root) imports the
 ``pydropout/`` folder of the checkout first, where there is no compiled module. Then the
-installed distribution's build of the extension is loaded in its place.
+installed distribution's build of the extension is loaded in its place. Every module that
+calls the core imports it from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import importlib.util
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 
 def installed_core() -> ModuleType:
@@ -41,3 +44,17 @@ def installed_core() -> ModuleType:
         "pydropout's compiled core (pydropout/_core) is not built: install the package "
         "(pip install .) or build it in place (pip install -e .)"
     )
+
+
+def load_core() -> ModuleType:
+    """``pydropout._core``: the extension next to this file, else the installed build."""
+    try:
+        return importlib.import_module("pydropout._core")
+    except ImportError:  # a source checkout: use the installed build of the extension
+        return installed_core()
+
+
+if TYPE_CHECKING:
+    from . import _core as core
+else:
+    core = load_core()

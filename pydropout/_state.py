@@ -10,28 +10,12 @@ picklable, and it never draws anything by itself.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, Optional, Tuple
 
-from ._common import MODES, UPSCALE, check_p, check_shape
+from ._checks import MODES, U64_END, UPSCALE, check_p, check_shape, check_u64
 
 #: what produced a state, and so which backward accepts it
 KINDS = ("dropout", "alpha", "gaussian")
-
-_U64 = 1 << 64
-
-
-def _u64(value: Any, name: str) -> int:
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    try:
-        v = operator.index(value)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from exc
-    if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
-    return v
-
 
 class DropoutState:
     """The randomness of one training forward pass, as a small immutable token.
@@ -60,9 +44,9 @@ class DropoutState:
 
     def __init__(self, seed, stream, offset, shape, p, mode=UPSCALE, noise_shape=None,
                  kind="dropout"):
-        seed = _u64(seed, "seed")
-        stream = _u64(stream, "stream")
-        offset = _u64(offset, "offset")
+        seed = check_u64(seed, "seed", "an integer")
+        stream = check_u64(stream, "stream", "an integer")
+        offset = check_u64(offset, "offset", "an integer")
         shape = check_shape(shape, "shape")
         p = check_p(p)
         if not isinstance(kind, str) or kind not in KINDS:
@@ -86,7 +70,7 @@ class DropoutState:
         if kind == "gaussian" and noise_shape is not None:
             raise ValueError("a Gaussian dropout state has no noise_shape")
         words = math.prod(shape if noise_shape is None else noise_shape)
-        if offset + words > _U64:
+        if offset + words > U64_END:
             raise ValueError(f"offset {offset} + {words} words would pass 2**64")
         object.__setattr__(
             self, "_fields", (seed, stream, offset, shape, p, mode, noise_shape, kind)
@@ -146,15 +130,6 @@ def check_state(state: Any, kind: str, p: float, shape: Tuple[int, ...], name: s
     if tuple(shape) != state.shape:
         raise ValueError(f"grad has shape {tuple(shape)}, the forward pass had {state.shape}")
     return state
-
-
-def reject_generator(obj: Any, generator_cls: type, name: str = "mask") -> None:
-    """A backward never draws: a live Generator where a mask or state belongs is an error."""
-    if isinstance(obj, generator_cls):
-        raise TypeError(
-            f"{name} must be the packed mask or the DropoutState of the forward pass, not a "
-            "Generator: a backward never draws fresh randomness"
-        )
 
 
 def resolve_noise(noise_shape: Optional[Tuple[int, ...]], state_noise: Optional[Tuple[int, ...]]

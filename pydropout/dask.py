@@ -29,17 +29,18 @@ except ImportError as exc:  # an optional extra
         "pydropout.dask needs dask.array: pip install 'pydropout[dask]'"
     ) from exc
 
-from . import _api, _common
-from ._blocks import dropout_block, dropout_block_mask
-from ._common import UPSCALE
+import pydropout
+
+from . import _checks as ck
+from ._checks import UPSCALE
 
 __all__ = ["dropout", "dropout_with_mask", "dropout_backward"]
 
 
-def _as_dask(array: Any, name: str) -> "da.Array":
+def _as_dask(array: Any, name: str) -> da.Array:
     if not isinstance(array, da.Array):
-        array = da.asarray(_common.as_float_array(array, name))
-    _common.dtype_code(array.dtype, name)
+        array = da.asarray(ck.as_float_array(array, name))
+    ck.check_dtype(array.dtype, name)
     if any(isinstance(d, float) and math.isnan(d) for d in array.shape):
         raise ValueError(
             f"{name} has unknown chunk sizes (shape {array.shape}); "
@@ -53,38 +54,39 @@ def _origin(block_info: dict) -> Tuple[int, ...]:
 
 
 def _dropout_chunk(x, p, mode, full_shape, seed, stream, offset, block_info=None):
-    return dropout_block(x, p, full_shape=full_shape, origin=_origin(block_info), seed=seed,
+    return pydropout.dropout_block(x, p, full_shape=full_shape, origin=_origin(block_info), seed=seed,
                          stream=stream, offset=offset, mode=mode)
 
 
 def _keep_chunk(p, full_shape, seed, stream, offset, block_info=None):
     shape = block_info[None]["chunk-shape"]
-    mask = dropout_block_mask(shape, p, full_shape=full_shape, origin=_origin(block_info),
+    mask = pydropout.dropout_block_mask(shape, p, full_shape=full_shape, origin=_origin(block_info),
                               seed=seed, stream=stream, offset=offset)
     return np.unpackbits(mask, count=math.prod(shape), bitorder="little").view(bool).reshape(shape)
 
 
 def _eval_chunk(x, p, mode):
-    return _api.dropout(x, p, False, mode=mode)
+    return pydropout.dropout(x, p, False, mode=mode)
 
 
 def _backward_chunk(grad, keep, p, mode):
     mask = np.packbits(np.asarray(keep, bool), bitorder="little")
-    return _api.dropout_backward(grad, mask, p, mode=mode)
+    return pydropout.dropout_backward(grad, mask, p, mode=mode)
 
 
-def _reserve(array: "da.Array", p: Any, mode: Any, generator: Any):
-    p = _common.check_p(p)
-    mode = _common.check_mode(mode)
-    gen = _common.check_generator(generator, _api.default_generator, _api.Generator)
+def _reserve(array: da.Array, p: Any, mode: Any, generator: Any):
+    p = ck.check_p(p)
+    mode = ck.check_mode(mode)
+    gen = ck.check_generator(generator, pydropout.default_generator)
     return p, mode, gen._reserve(array.size)  # after every check: a failure changes nothing
 
 
-def _meta(array: "da.Array", dtype: Any) -> np.ndarray:
+def _meta(array: da.Array, dtype: Any) -> np.ndarray:
     return np.empty((0,) * array.ndim, dtype)
 
 
-def dropout(array, p=0.5, training=True, *, mode=UPSCALE, generator=None):
+def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE,
+            generator: Any = None) -> da.Array:
     """:func:`pydropout.dropout` of a ``dask.array``, lazily, chunk by chunk.
 
     Parameters
@@ -104,9 +106,9 @@ def dropout(array, p=0.5, training=True, *, mode=UPSCALE, generator=None):
     """
     array = _as_dask(array, "array")
     if not training:
-        p = _common.check_p(p)
-        mode = _common.check_mode(mode)
-        _common.check_generator(generator, None, _api.Generator)
+        p = ck.check_p(p)
+        mode = ck.check_mode(mode)
+        ck.check_generator(generator)
         if mode == UPSCALE:
             return array
         return array.map_blocks(_eval_chunk, p, mode, dtype=array.dtype,
@@ -117,7 +119,8 @@ def dropout(array, p=0.5, training=True, *, mode=UPSCALE, generator=None):
                             token="pydropout-dropout")
 
 
-def dropout_with_mask(array, p=0.5, *, mode=UPSCALE, generator=None):
+def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, generator: Any = None
+                      ) -> Tuple[da.Array, da.Array]:
     """Training-mode :func:`dropout` that also returns where elements were kept.
 
     Returns
@@ -139,13 +142,13 @@ def dropout_with_mask(array, p=0.5, *, mode=UPSCALE, generator=None):
     return y, keep
 
 
-def dropout_backward(grad, keep, p, *, mode=UPSCALE):
+def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> da.Array:
     """:func:`pydropout.dropout_backward` over dask arrays, with the ``keep`` array of
     :func:`dropout_with_mask` in place of the packed mask (rechunked to grad's chunks
     where they differ)."""
     grad = _as_dask(grad, "grad")
-    p = _common.check_p(p)
-    mode = _common.check_mode(mode)
+    p = ck.check_p(p)
+    mode = ck.check_mode(mode)
     if not isinstance(keep, da.Array):
         keep = da.asarray(keep)
     if keep.dtype != bool:

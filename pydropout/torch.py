@@ -18,7 +18,7 @@ forward pass, and the backward draws the same mask again.
 
 Layers: ``Dropout``, ``Dropout1d``, ``Dropout2d``, ``Dropout3d``, ``AlphaDropout``,
 ``FeatureAlphaDropout``; functions: ``dropout``, ``dropout1d/2d/3d``, ``alpha_dropout``,
-``feature_alpha_dropout``; and ``benchmark()`` against torch's own dropout.
+``feature_alpha_dropout``.
 
 Differences from ``torch.nn``:
 
@@ -42,16 +42,15 @@ Importing ``pydropout`` never imports torch; importing ``pydropout.torch`` does.
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 import pydropout
 
-from ._common import UPSCALE, check_generator, check_mode, check_p
+from . import _spec
+from ._checks import UPSCALE, check_generator, check_mode, check_p, check_save
 
 __all__ = [
     "AlphaDropout",
@@ -61,7 +60,6 @@ __all__ = [
     "Dropout3d",
     "FeatureAlphaDropout",
     "alpha_dropout",
-    "benchmark",
     "dropout",
     "dropout1d",
     "dropout2d",
@@ -115,7 +113,7 @@ def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
     p = check_p(p)
     check_mode(mode)
-    check_generator(generator, None, pydropout.Generator)
+    check_generator(generator)
     return p
 
 
@@ -182,21 +180,15 @@ def _evaluate(input: torch.Tensor, p: float, mode: str, inplace: bool) -> torch.
     if mode == UPSCALE:
         return input  # the very tensor, as torch does
     np_dtype = _NUMPY_DTYPES.get(input.dtype) or _bfloat16() or np.float32
-    factor = float(np.array(1.0 - p, dtype=np.float64).astype(np_dtype))  # dtype(1 - p)
+    factor = _spec.eval_factor(p, np.dtype(np_dtype))  # dtype(1 - p)
     return input.mul_(factor) if inplace else input * factor
-
-
-def _check_save(save: Any) -> str:
-    if save not in ("mask", "state"):
-        raise ValueError(f"save must be 'mask' or 'state', got {save!r}")
-    return str(save)
 
 
 def _run(input: torch.Tensor, p: Any, training: bool, inplace: bool, mode: Any,
          generator: Any, noise_shape: Optional[tuple], save: Any) -> torch.Tensor:
     _as_numpy(input)  # device, layout and dtype checks before anything else
     p = _check_training_args(p, mode, generator)
-    save = _check_save(save)
+    save = check_save(save)
     if not training:
         return _evaluate(input, p, mode, bool(inplace))
     return _DropoutFunction.apply(input, p, mode, noise_shape, generator, bool(inplace), save)
@@ -384,8 +376,8 @@ class _DropoutNd(torch.nn.Module):
         self.p = p
         self.inplace = inplace
         self.mode = check_mode(mode)
-        self.generator = check_generator(generator, None, pydropout.Generator)
-        self.save = _check_save(save)
+        self.generator = check_generator(generator)
+        self.save = check_save(save)
 
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
@@ -452,7 +444,7 @@ class _AlphaDropoutBase(torch.nn.Module):
         check_p(p)
         self.p = p
         self.inplace = inplace
-        self.generator = check_generator(generator, None, pydropout.Generator)
+        self.generator = check_generator(generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -471,35 +463,3 @@ class FeatureAlphaDropout(_AlphaDropoutBase):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return feature_alpha_dropout(input, self.p, self.training, self.inplace,
                                      generator=self.generator)
-
-
-# ---------------------------------------------------------------------------------------
-# benchmark
-
-
-def benchmark(sizes: Sequence[int] = (2**16, 2**20, 2**24), p: float = 0.5,
-              dtype: torch.dtype = torch.float32, repeat: int = 5) -> List[Dict[str, Any]]:
-    """Time forward + backward of ``torch.nn.functional.dropout`` and :func:`dropout`.
-
-    For each size, the best of ``repeat`` runs of ``y = f(x, p); y.backward(g)`` on a
-    1-D tensor that requires grad. Returns one row per (size, implementation) with the
-    seconds and the bytes a fused implementation must move (read x, write y, read g,
-    write dx), so ``row["bytes"] / row["seconds"]`` is an effective bandwidth.
-    """
-    rows: List[Dict[str, Any]] = []
-    impls = (("torch", torch.nn.functional.dropout), ("pydropout.torch", dropout))
-    for n in sizes:
-        x = torch.randn(int(n), dtype=dtype, requires_grad=True)
-        g = torch.ones(int(n), dtype=dtype)
-        for name, fn in impls:
-            best = math.inf
-            for _ in range(repeat):
-                x.grad = None
-                t0 = time.perf_counter()
-                fn(x, p).backward(g)
-                best = min(best, time.perf_counter() - t0)
-            rows.append({"impl": name, "n": int(n), "dtype": str(dtype).replace("torch.", ""),
-                         "p": p, "seconds": best, "bytes": 4 * int(n) * x.element_size(),
-                         "threads_torch": torch.get_num_threads(),
-                         "threads_pydropout": pydropout.get_num_threads()})
-    return rows

@@ -275,9 +275,3 @@ def test_save_state_keeps_no_tensor():
     assert repr(layer) == "Dropout(p=0.3, inplace=False, save='state')"
     with pytest.raises(ValueError, match="save"):
         pdt.Dropout(0.3, save="everything")
-
-
-def test_benchmark_runs():
-    rows = pdt.benchmark(sizes=(1000,), repeat=1)
-    assert [r["impl"] for r in rows] == ["torch", "pydropout.torch"]
-    assert all(r["seconds"] > 0 and r["bytes"] == 16000 for r in rows)

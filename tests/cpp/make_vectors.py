@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 import pydropout.reference as ref
-from pydropout import Generator, _common
+from pydropout import Generator, _checks, _spec
 
 try:
     import ml_dtypes
@@ -100,11 +100,11 @@ def inputs(rng: np.random.Generator, dt: np.dtype, n: int, avoid_zero: bool,
 
 def forward_record(code, dt, n, seed, stream, offset, p, upscale, rng) -> str:
     drop_all = p == 1.0
-    t = 0 if drop_all else _common.threshold(p)
-    s = _common.scale_value(p, dt) if upscale else 1.0
+    t = 0 if drop_all else _spec.threshold(p)
+    s = _spec.scale(p, dt) if upscale else 1.0
     inf_scale = upscale and not np.isfinite(s)
     x = inputs(rng, dt, n, avoid_zero=inf_scale, s=s)
-    mode = _common.UPSCALE if upscale else _common.DOWNSCALE
+    mode = _checks.UPSCALE if upscale else _checks.DOWNSCALE
     g = Generator(seed, stream=stream, offset=offset)
     y, m = ref.dropout_with_mask(x, p, mode=mode, generator=g)
     sb = struct.unpack("<Q", struct.pack("<d", s))[0]
@@ -144,7 +144,7 @@ def records():
     for n, offset, p in [(1, 0, 0.5), (20, 0, 0.3), (70, 5, 0.5), (333, 4 * 2**32 - 100, 0.75),
                          (64, TWO64 - 64, 0.5), (100, 2, 1.0), (9, 1, 0.0)]:
         drop_all = p == 1.0
-        t = 0 if drop_all else _common.threshold(p)
+        t = 0 if drop_all else _spec.threshold(p)
         m = ref.dropout_mask(n, p, generator=Generator(SEED, stream=1, offset=offset))
         yield f"mask {n} {SEED} 1 {offset} {t} {int(drop_all)} {hexs(m)}"
 
@@ -152,10 +152,10 @@ def records():
         for n, upscale, with_mask in [(0, True, True), (5, True, True), (64, False, True),
                                       (131, True, True), (70, True, False)]:
             p = 1 / 3
-            s = _common.scale_value(p, dt) if upscale else 1.0
+            s = _spec.scale(p, dt) if upscale else 1.0
             x = inputs(rng, dt, n, avoid_zero=False, s=s)
             mask = np.packbits(rng.integers(0, 2, n).astype(bool), bitorder="little")
-            mode = _common.UPSCALE if upscale else _common.DOWNSCALE
+            mode = _checks.UPSCALE if upscale else _checks.DOWNSCALE
             if with_mask:
                 y = ref.dropout_backward(x, mask, p, mode=mode)
             else:  # no mask: every element kept

@@ -1,0 +1,177 @@
+"""The compiled backend: the pipeline's kernels and arithmetic over ``pydropout._core``.
+
+``api: Api = Api(CompiledBackend(), home=f"{__name__}:api")`` is what ``pydropout`` exports. The backend adds the C++
+fast hooks (``dropout_fast``, ``dropout_with_mask_fast``, ``backward_fast``): for the
+common case (no ``out``, no noise shape, a compiled generator) they check and compute a
+call in one step, and return None for anything else, which then runs the pipeline.
+The block plans of the compiled path are in :mod:`pydropout._blocks`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from . import _blocks, _checks, _spec
+from ._api import Api
+from ._load import core as _core
+
+Generator = _core.Generator
+Generator.__doc__ = """Generator(seed=None, *, stream=0, offset=0)
+
+The state of a Philox4x32-10 stream: ``(seed, stream, offset)``, integers in [0, 2**64).
+
+Word ``j`` of the stream is lane ``j % 4`` of the Philox block with counter
+``(j // 4, stream)`` and key ``seed``. A call over ``n`` elements draws words
+``offset .. offset + n - 1`` and advances ``offset`` by ``n``, whatever ``p`` is;
+evaluation-mode calls draw nothing. ``seed=None`` seeds from the operating system's
+entropy. Streams give independent sequences under one seed (one per layer, per
+worker, per sample). A generator may be shared between threads: each call reserves
+its words atomically, so concurrent calls draw disjoint words.
+
+Attributes ``seed``, ``stream`` and ``offset`` are readable and writable;
+``get_state()`` returns ``(seed, stream, offset)``, ``set_state(state)`` restores it,
+``manual_seed(seed)`` sets the seed and rewinds the offset to 0. Generators pickle and
+copy. A call whose words would pass 2**64 raises ValueError and changes nothing.
+
+Examples
+--------
+>>> g = pydropout.Generator(0x0123456789ABCDEF)
+>>> y = pydropout.dropout(np.ones(8, np.float32), 0.5, generator=g)
+>>> g.offset
+8
+"""
+# A compiled class has no signature that inspect can read; this is the one its
+# constructor checks (stream and offset keyword-only).
+_SIGNATURE = inspect.Signature([
+    inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
+    inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
+])
+setattr(Generator, "__signature__", _SIGNATURE)  # noqa: B010 (mypy: not in the stub)
+_checks.register_generator(Generator)
+default_generator = _core.default_generator
+_checks.share_default_generator(default_generator)
+
+# dtype codes of the C++ KernelTable
+_F16, _BF16, _F32, _F64 = 0, 1, 2, 3
+
+
+def _code(dt: np.dtype) -> int:
+    if dt.kind == "f":
+        return _F16 if dt.itemsize == 2 else (_F32 if dt.itemsize == 4 else _F64)
+    return _BF16  # the only other dtype the checks let through
+
+
+class CompiledBackend:
+    """The backend protocol (BACKEND.md) over the C++ kernels."""
+
+    default_generator = default_generator
+    dropout_fast = staticmethod(_core.dropout_fast)
+    dropout_with_mask_fast = staticmethod(_core.dropout_with_mask_fast)
+    backward_fast = staticmethod(_core.backward_fast)
+
+    threshold = staticmethod(_spec.threshold)
+    scale = staticmethod(_spec.scale)
+    eval_factor = staticmethod(_spec.eval_factor)
+    alpha_constants = staticmethod(_spec.alpha_constants)
+    gaussian_sigma = staticmethod(_spec.gaussian_sigma)
+
+    # -- buffers -------------------------------------------------------------------------------
+    @staticmethod
+    def contiguous(a: np.ndarray) -> np.ndarray:
+        if a.dtype.byteorder not in ("=", "|") and not a.dtype.isnative:
+            a = a.astype(a.dtype.newbyteorder("="))
+        if a.flags.c_contiguous and a.flags.aligned:
+            return a
+        return np.array(a, order="C", copy=True)
+
+    @staticmethod
+    def empty(shape: Tuple[int, ...], dtype: np.dtype, like: Optional[np.ndarray] = None
+              ) -> np.ndarray:
+        # large outputs start at `like`'s offset within a cache line (see pyarrays.hpp)
+        return _core.empty(list(shape), np.dtype(dtype), like)
+
+    @staticmethod
+    def multiply(x: np.ndarray, factor: float, out: Optional[np.ndarray]) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            y = np.multiply(x, np.array(factor, dtype=x.dtype), out=out)
+        return y if out is not None else np.asarray(y)  # a 0-d array stays an array
+
+    # -- kernels -------------------------------------------------------------------------------
+    @staticmethod
+    def forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                drop_all: bool, s: float, apply: bool, seed: int, stream: int,
+                offset: int) -> None:
+        _core.forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, seed, stream, offset)
+
+    @staticmethod
+    def mask(mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int,
+             offset: int) -> None:
+        _core.mask(mask, n, t, drop_all, seed, stream, offset)
+
+    @staticmethod
+    def apply(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
+              apply: bool) -> None:
+        _core.apply(x, y, mask, _code(x.dtype), s, apply)
+
+    @staticmethod
+    def broadcast_mask(mask: np.ndarray, noise: Tuple[int, ...], shape: Tuple[int, ...]
+                       ) -> np.ndarray:
+        bits = np.unpackbits(mask, count=math.prod(noise), bitorder="little").reshape(noise)
+        return np.packbits(np.broadcast_to(bits, shape), bitorder="little")
+
+    @staticmethod
+    def alpha_apply(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
+                    b: float, c: float) -> None:
+        _core.alpha_apply(x, y, mask, _code(x.dtype), a, b, c)
+
+    @staticmethod
+    def gaussian(x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
+                 offset: int) -> None:
+        _core.gaussian(x, y, _code(x.dtype), sigma, seed, stream, offset)
+
+    @staticmethod
+    def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                      drop_all: bool, s: float, apply: bool, full_shape: Tuple[int, ...],
+                      origin: Tuple[int, ...], seed: int, stream: int, offset: int) -> None:
+        layout = _blocks.Layout(x.shape, full_shape, origin)
+        _blocks.block_forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, layout, seed,
+                              stream, offset)
+
+    @staticmethod
+    def block_mask(mask: np.ndarray, t: int, drop_all: bool, shape: Tuple[int, ...],
+                   full_shape: Tuple[int, ...], origin: Tuple[int, ...], seed: int,
+                   stream: int, offset: int) -> None:
+        layout = _blocks.Layout(shape, full_shape, origin)
+        _blocks.block_mask(mask, t, drop_all, layout, seed, stream, offset)
+
+
+api: Api = Api(CompiledBackend(), home=f"{__name__}:api")
+
+
+# -- the machine: facts of the compiled core, not operators ---------------------------------
+
+
+def simd_level() -> str:
+    """The SIMD level in use: ``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``."""
+    return _core.simd_level()
+
+
+def supported_simd_levels() -> List[str]:
+    """Every SIMD level this CPU can run, lowest first."""
+    return list(_core.supported_simd_levels())
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used for large arrays (small ones always stay on the calling thread)."""
+    _core.set_num_threads(_checks.check_num_threads(n))
+
+
+def get_num_threads() -> int:
+    """Threads used for large arrays (``PYDROPOUT_NUM_THREADS``, else OpenMP's default)."""
+    return _core.get_num_threads()
+

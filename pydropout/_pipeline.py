@@ -1,0 +1,394 @@
+"""The one call pipeline, over a backend (the compiled core or plain NumPy).
+
+Every operator of :mod:`pydropout._api` runs these steps, in this order:
+
+1. **checks** (:mod:`pydropout._checks`): every argument, before anything is allocated,
+   drawn or written, so that a failed call changes nothing;
+2. **contiguous input**: native byte order, aligned, C-contiguous (element ``i`` is the
+   i-th element in logical C order, whatever the strides);
+3. **destination**: ``out``, or ``x`` itself with ``inplace``, written directly when the
+   kernel can, else a new C-contiguous array;
+4. **reserve words** from the generator (atomically, after every check and allocation);
+5. **backend kernel** on the flat buffers (``_kernel_*`` below choose which);
+6. **copy into** ``out`` (or ``x``) when the kernel could not write there directly.
+
+Steps 2 to 6 are :meth:`Pipeline.execute`; the ``*_train``, ``*_backward`` and
+``*_eval`` methods are step 1 for each operator followed by it. A backend implements
+:class:`Backend`; every array it receives is already checked and contiguous.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional, Protocol, Tuple
+
+import numpy as np
+
+from . import _checks as ck
+from ._checks import UPSCALE
+from ._state import DropoutState, check_state, resolve_noise
+
+Key = Optional[Tuple[int, int, int]]
+Shape = Tuple[int, ...]
+
+
+class Backend(Protocol):
+    """What the pipeline needs of a backend (``_compiled.CompiledBackend``, over the C++
+    core, and ``reference._backend.NumpyBackend``, plain NumPy).
+
+    Arrays are native, aligned and C-contiguous, ``x``/``y`` of one shape and dtype (``y``
+    may be ``x`` itself); flat element ``i`` is the i-th in C order. ``mask`` is a packed
+    uint8 mask (bit ``i % 8`` of byte ``i // 8``), ``t = floor(p * 2**32)`` the keep
+    threshold (element kept iff its word ``>= t``), ``drop_all`` is ``p == 1`` (no word
+    compared), ``apply`` whether kept elements are multiplied by ``s``. Element ``i`` of a
+    kernel that draws uses word ``offset + i`` of the stream ``(seed, stream)``.
+    """
+
+    default_generator: Any
+
+    # the contract's arithmetic
+    def threshold(self, p: float) -> int: ...
+    def scale(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1/(1-p)); 0 at p == 1
+    def eval_factor(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1 - p)
+    def alpha_constants(self, p: float, dtype: np.dtype) -> Tuple[float, float, float]: ...
+    def gaussian_sigma(self, p: float) -> float: ...  # sqrt(p / (1 - p))
+
+    # buffers
+    def contiguous(self, a: np.ndarray) -> np.ndarray: ...
+    def empty(self, shape: Shape, dtype: np.dtype, like: np.ndarray) -> np.ndarray: ...
+    def multiply(self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
+                 ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
+
+    # kernels
+    def forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                drop_all: bool, s: float, apply: bool, seed: int, stream: int,
+                offset: int) -> None: ...
+    def mask(self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int,
+             offset: int) -> None: ...
+    def apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
+              apply: bool) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
+    def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
+    def alpha_apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
+                    b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
+    def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
+                 offset: int) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
+    def block_forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
+                      drop_all: bool, s: float, apply: bool, full_shape: Shape, origin: Shape,
+                      seed: int, stream: int, offset: int) -> None: ...
+    def block_mask(self, mask: np.ndarray, t: int, drop_all: bool, shape: Shape,
+                   full_shape: Shape, origin: Shape, seed: int, stream: int,
+                   offset: int) -> None: ...
+    # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)
+
+
+def _direct(target: np.ndarray, src: np.ndarray) -> bool:
+    """Can a kernel write straight into ``target`` while reading ``src``?"""
+    if not (target.flags.c_contiguous and target.flags.aligned and target.dtype.isnative):
+        return False
+    if target is src:
+        return True
+    if np.may_share_memory(target, src):
+        # the very same buffer is fine (element i reads then writes i); any other overlap
+        # is not
+        return (
+            target.__array_interface__["data"][0] == src.__array_interface__["data"][0]
+            and target.strides == src.strides
+        )
+    return True
+
+
+def _identity(x: Any, xa: np.ndarray, out: Optional[np.ndarray]) -> np.ndarray:
+    """Evaluation without a factor: ``x`` itself (or copied into ``out``)."""
+    if out is not None:
+        if out is not xa:
+            np.copyto(out, xa)
+        return out
+    return x if isinstance(x, np.ndarray) else xa
+
+
+def _words(key: Key, state: Optional[DropoutState]) -> Tuple[int, int, int]:
+    """The first word of a kernel: the words just reserved, or those of a forward's state."""
+    if state is not None:
+        return state.seed, state.stream, state.offset
+    assert key is not None
+    return key
+
+
+class Pipeline:
+    """Checks and the one execution path of every operator over ``backend``."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.default_generator = backend.default_generator
+
+    # -- steps 2 to 6 ----------------------------------------------------------------------
+    def execute(self, x: Any, xa: np.ndarray, out: Optional[np.ndarray], inplace: bool,
+                gen: Any, words: int, kernel: Callable[..., None], *args: Any
+                ) -> Tuple[np.ndarray, Key]:
+        """Run ``kernel(xc, y, key, *args)`` and return ``(result, key)``.
+
+        ``xc`` is the contiguous input, ``y`` the buffer the kernel writes and ``key`` the
+        ``(seed, stream, offset)`` of the ``words`` reserved from ``gen`` (None without a
+        generator).
+        """
+        backend = self.backend
+        xc = backend.contiguous(xa)
+        final = out if out is not None else (x if inplace else None)
+        if final is not None and _direct(final, xc):
+            y = final
+        else:
+            y = backend.empty(xa.shape, xc.dtype, xc)
+        key = gen._reserve(words) if gen is not None else None
+        kernel(xc, y, key, *args)
+        if final is not None and y is not final:
+            np.copyto(final, y)
+            y = final
+        return y, key
+
+    # -- step 5: the kernels -----------------------------------------------------------------
+    def _kernel_dropout(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: Any, t: int,
+                        drop_all: bool, s: float, apply: bool, noise: Optional[Shape],
+                        state: Any = None) -> None:
+        """y = keep ? x (* s) : +0, the keep bits drawn from ``key`` (or ``state``)."""
+        backend = self.backend
+        seed, stream, offset = _words(key, state)
+        if noise is None:
+            backend.forward(xc, y, mask, t, drop_all, s, apply, seed, stream, offset)
+            return
+        nn = math.prod(noise)
+        if mask is None:
+            mask = np.empty(ck.mask_nbytes(nn), np.uint8)
+        backend.mask(mask, nn, t, drop_all, seed, stream, offset)
+        full = backend.broadcast_mask(mask, noise, xc.shape)
+        backend.apply(xc, y, full, s, apply and not drop_all)
+
+    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, full: np.ndarray, s: float,
+                      apply: bool) -> None:
+        self.backend.apply(xc, y, full, s, apply)
+
+    def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
+                      drop_all: bool, p: float, noise: Optional[Shape]) -> None:
+        assert key is not None
+        backend = self.backend
+        backend.mask(mask, math.prod(noise) if noise is not None else xc.size, t, drop_all, *key)
+        if p == 0.0:
+            backend.apply(xc, y, None, 1.0, False)  # everything kept: y = x exactly
+            return
+        full = mask if noise is None else backend.broadcast_mask(mask, noise, xc.shape)
+        a, b, c = backend.alpha_constants(p, xc.dtype)
+        backend.alpha_apply(xc, y, full, a, b, c)
+
+    def _kernel_gaussian(self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float,
+                         state: Any = None) -> None:
+        seed, stream, offset = _words(key, state)
+        self.backend.gaussian(xc, y, sigma, seed, stream, offset)
+
+    def _kernel_block(self, xc: np.ndarray, y: np.ndarray, key: Key, *args: Any) -> None:
+        self.backend.block_forward(xc, y, *args)
+
+    # -- helpers of step 1 -------------------------------------------------------------------
+    def _generator(self, generator: Any) -> Any:
+        """``generator``, or the default (``pydropout.default_generator`` once the core has
+        loaded, else the backend's own)."""
+        return ck.check_generator(generator, ck.default_generator(self.default_generator))
+
+    def _keep_rule(self, p: float) -> Tuple[int, bool]:
+        drop_all = p == 1.0
+        return (0 if drop_all else self.backend.threshold(p)), drop_all
+
+    def _check_dropout(self, x: Any, p: Any, inplace: Any, mode: Any, noise_shape: Any,
+                       generator: Any, out: Any, name: str = "x"):
+        xa = ck.as_float_array(x, name)
+        p = ck.check_p(p)
+        mode = ck.check_mode(mode)
+        inplace = ck.check_inplace(x, inplace, out)
+        if out is not None:
+            ck.check_out(out, xa.shape, xa.dtype)
+        noise = ck.check_noise_shape(noise_shape, xa.shape)
+        gen = self._generator(generator)
+        return xa, p, mode, inplace, noise, gen
+
+    # -- plain dropout -----------------------------------------------------------------------
+    def dropout_eval(self, x: Any, p: Any, inplace: Any, mode: Any, noise_shape: Any,
+                     generator: Any, out: Any) -> np.ndarray:
+        """Evaluation mode: checked exactly as in training, nothing drawn."""
+        xa, p, mode, inplace, _, _ = self._check_dropout(x, p, inplace, mode, noise_shape,
+                                                         generator, out)
+        return self._scale_eval(x, xa, p, mode, out, inplace)
+
+    def _scale_eval(self, x: Any, xa: np.ndarray, p: float, mode: str, out: Any,
+                    inplace: bool = False) -> np.ndarray:
+        if mode == UPSCALE:
+            return _identity(x, xa, out)
+        target = out if out is not None else (x if inplace else None)
+        return self.backend.multiply(xa, self.backend.eval_factor(p, xa.dtype), target)
+
+    def dropout_train(self, x: Any, p: Any, *, inplace: Any, mode: Any, noise_shape: Any,
+                      generator: Any, out: Any, keep: Optional[str]) -> Tuple[np.ndarray, Any]:
+        """Training mode: ``(y, token)``, the token the packed mask (``keep="mask"``), a
+        :class:`DropoutState` (``keep="state"``) or None."""
+        xa, p, mode, inplace, noise, gen = self._check_dropout(x, p, inplace, mode, noise_shape,
+                                                               generator, out)
+        nn = xa.size if noise is None else math.prod(noise)
+        ck.check_room(gen, nn)
+        mask = np.empty(ck.mask_nbytes(nn), np.uint8) if keep == "mask" else None
+        t, drop_all = self._keep_rule(p)
+        apply = mode == UPSCALE
+        s = self.backend.scale(p, xa.dtype) if apply else 1.0
+        y, key = self.execute(x, xa, out, inplace, gen, nn, self._kernel_dropout, mask, t,
+                              drop_all, s, apply, noise)
+        if keep == "state":
+            assert key is not None
+            return y, DropoutState(*key, xa.shape, p, mode, noise, "dropout")
+        return y, mask
+
+    def dropout_backward(self, grad: Any, mask: Any, p: Any, *, mode: Any, noise_shape: Any,
+                         out: Any) -> np.ndarray:
+        ck.reject_generator(mask)
+        ga = ck.as_float_array(grad, "grad")
+        p = ck.check_p(p)
+        mode = ck.check_mode(mode)
+        apply = mode == UPSCALE
+        if isinstance(mask, DropoutState):  # the forward's words drawn again
+            check_state(mask, "dropout", p, ga.shape)
+            if mode != mask.mode:
+                raise ValueError(
+                    f"mode {mode!r} does not match the forward pass's {mask.mode!r}"
+                )
+            if noise_shape is not None:
+                resolve_noise(ck.check_noise_shape(noise_shape, ga.shape), mask.noise_shape)
+            if out is not None:
+                ck.check_out(out, ga.shape, ga.dtype)
+            t, drop_all = self._keep_rule(p)
+            s = self.backend.scale(p, ga.dtype) if apply else 1.0
+            return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
+                                drop_all, s, apply, mask.noise_shape, mask)[0]
+        noise = ck.check_noise_shape(noise_shape, ga.shape)
+        mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
+        if out is not None:
+            ck.check_out(out, ga.shape, ga.dtype)
+        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
+        if apply and p == 1.0:
+            full = np.zeros_like(full)  # nothing survives p == 1
+        s = self.backend.scale(p, ga.dtype) if apply else 1.0
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, s, apply)[0]
+
+    def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
+        dims = ck.check_shape(shape)
+        p = ck.check_p(p)
+        gen = self._generator(generator)
+        n = math.prod(dims)
+        ck.check_room(gen, n)
+        mask = np.empty(ck.mask_nbytes(n), np.uint8)
+        t, drop_all = self._keep_rule(p)
+        seed, stream, offset = gen._reserve(n)
+        self.backend.mask(mask, n, t, drop_all, seed, stream, offset)
+        return mask
+
+    # -- blocks ------------------------------------------------------------------------------
+    def dropout_block(self, x_block: Any, p: Any, *, full_shape: Any, origin: Any, seed: Any,
+                      stream: Any, offset: Any, training: Any, mode: Any, out: Any,
+                      return_mask: Any) -> Any:
+        xa = ck.as_float_array(x_block, "x_block")
+        p = ck.check_p(p)
+        mode = ck.check_mode(mode)
+        full, org = ck.check_block(xa.shape, full_shape, origin, "x_block")
+        seed, stream, offset = ck.check_block_words(full, math.prod(full), seed, stream, offset)
+        if out is not None:
+            ck.check_out(out, xa.shape, xa.dtype)
+        if not training:
+            if return_mask:
+                raise ValueError("return_mask=True needs training=True: evaluation draws no mask")
+            return self._scale_eval(x_block, xa, p, mode, out)
+        mask = np.empty(ck.mask_nbytes(xa.size), np.uint8) if return_mask else None
+        t, drop_all = self._keep_rule(p)
+        apply = mode == UPSCALE
+        s = self.backend.scale(p, xa.dtype) if apply else 1.0
+        y, _ = self.execute(x_block, xa, out, False, None, 0, self._kernel_block, mask, t,
+                            drop_all, s, apply, full, org, seed, stream, offset)
+        return (y, mask) if return_mask else y
+
+    def dropout_block_mask(self, shape: Any, p: Any, *, full_shape: Any, origin: Any, seed: Any,
+                           stream: Any, offset: Any) -> np.ndarray:
+        dims = ck.check_shape(shape)
+        p = ck.check_p(p)
+        full, org = ck.check_block(dims, full_shape, origin, "shape")
+        seed, stream, offset = ck.check_block_words(full, math.prod(full), seed, stream, offset)
+        mask = np.empty(ck.mask_nbytes(math.prod(dims)), np.uint8)
+        t, drop_all = self._keep_rule(p)
+        self.backend.block_mask(mask, t, drop_all, dims, full, org, seed, stream, offset)
+        return mask
+
+    # -- the variants ------------------------------------------------------------------------
+    def variant_eval(self, x: Any, p: Any, inplace: Any, out: Any, noise_shape: Any,
+                     generator: Any, check: Callable[[Any], float] = ck.check_p) -> np.ndarray:
+        """Evaluation of alpha and Gaussian dropout: checked, nothing drawn, ``x`` itself."""
+        xa = ck.as_float_array(x)
+        check(p)
+        ck.check_inplace(x, inplace, out)
+        if out is not None:
+            ck.check_out(out, xa.shape, xa.dtype)
+        ck.check_noise_shape(noise_shape, xa.shape)
+        self._generator(generator)
+        return _identity(x, xa, out)
+
+    def alpha_train(self, x: Any, p: Any, *, inplace: Any, noise_shape: Any, generator: Any,
+                    out: Any, keep: Optional[str]) -> Tuple[np.ndarray, Any]:
+        xa, p, _, inplace, noise, gen = self._check_dropout(x, p, inplace, UPSCALE, noise_shape,
+                                                            generator, out)
+        nn = xa.size if noise is None else math.prod(noise)
+        mask = np.empty(ck.mask_nbytes(nn), np.uint8)
+        t, drop_all = self._keep_rule(p)
+        y, key = self.execute(x, xa, out, inplace, gen, nn, self._kernel_alpha, mask, t,
+                              drop_all, p, noise)
+        if keep == "state":
+            assert key is not None
+            return y, DropoutState(*key, xa.shape, p, None, noise, "alpha")
+        return y, mask
+
+    def alpha_backward(self, grad: Any, mask: Any, p: Any, *, noise_shape: Any, out: Any
+                       ) -> np.ndarray:
+        """``grad * a`` where kept, ``+0.0`` where dropped (``a`` of the dtype)."""
+        ck.reject_generator(mask)
+        ga = ck.as_float_array(grad, "grad")
+        p = ck.check_p(p)
+        noise = ck.check_noise_shape(noise_shape, ga.shape)
+        state = None
+        if isinstance(mask, DropoutState):
+            state = check_state(mask, "alpha", p, ga.shape, "mask")
+            resolve_noise(noise, state.noise_shape)
+        else:
+            mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
+        if out is not None:
+            ck.check_out(out, ga.shape, ga.dtype)
+        a = self.backend.alpha_constants(p, ga.dtype)[0]
+        if state is not None:
+            t, drop_all = self._keep_rule(p)
+            return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
+                                drop_all, a, True, state.noise_shape, state)[0]
+        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
+        if p == 1.0:
+            full = np.zeros_like(full)  # nothing survives p == 1
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, a, True)[0]
+
+    def gaussian_train(self, x: Any, p: Any, *, generator: Any, out: Any
+                       ) -> Tuple[np.ndarray, DropoutState]:
+        xa = ck.as_float_array(x)
+        p = ck.check_gaussian_p(p)
+        if out is not None:
+            ck.check_out(out, xa.shape, xa.dtype)
+        gen = self._generator(generator)
+        y, key = self.execute(x, xa, out, False, gen, xa.size, self._kernel_gaussian,
+                              self.backend.gaussian_sigma(p))
+        assert key is not None
+        return y, DropoutState(*key, xa.shape, p, None, None, "gaussian")
+
+    def gaussian_backward(self, grad: Any, state: Any, p: Any, *, out: Any) -> np.ndarray:
+        ck.reject_generator(state, "state")
+        ga = ck.as_float_array(grad, "grad")
+        p = ck.check_gaussian_p(p)
+        check_state(state, "gaussian", p, ga.shape)
+        if out is not None:
+            ck.check_out(out, ga.shape, ga.dtype)
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_gaussian,
+                            self.backend.gaussian_sigma(p), state)[0]
