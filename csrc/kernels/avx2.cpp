@@ -4,23 +4,27 @@
 // bits in element order.
 // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
 // expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
-// are AND-ed to +0.0. Scalar spec: philox.hpp and scalar.cpp.
+// are AND-ed to +0.0. The variants: variants-inl.hpp, vectorised for AVX2.
+// Scalar spec: core/philox.hpp and scalar.cpp.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "../dispatch.hpp"
+#include "../core/convert.hpp"
+#include "../core/normal.hpp"
+#include "../core/philox.hpp"
+#include "../dispatch/kernels.hpp"
+#include "../dispatch/target.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#elif defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#endif
+PYDROPOUT_TARGET_PUSH("avx2,fma,f16c")
 
 namespace pydropout {
 namespace avx2 {
+
+#include "ops-inl.hpp"
+#include "stores-inl.hpp"
 
 // bit pair j of the index (bits 2j, 2j + 1) moved to bits 4j, 4j + 1
 constexpr uint16_t spread_entry(int m) {
@@ -35,7 +39,7 @@ struct SpreadTable {
 constexpr SpreadTable kSpreadTable{};
 static const uint16_t* const kSpread = kSpreadTable.v;
 
-struct Ops {
+struct Ops : OpsDefaults<Ops> {
   // Per-call key material: the round keys broadcast once into vectors, so the rounds
   // XOR them straight from memory instead of holding them in the 16 registers.
   struct Ctx {
@@ -65,8 +69,8 @@ struct Ops {
   template <int kSets>
   __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block, uint32_t threshold,
                                uint16_t* out) {
-    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53);
-    const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57);
+    const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
+    const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
     const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
     __m256i a[kSets], b[kSets];
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block)),
@@ -117,7 +121,6 @@ struct Ops {
   // (benchmarks/ab_builds.py).
   static constexpr int kSets = 5;
   static constexpr int kGroups = 5;
-  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
   static_assert((4 * kGroups) % kSets == 0, "whole runs of sets");
   static inline void keep(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out) {
     uint16_t q[4 * kGroups];
@@ -148,25 +151,9 @@ struct Ops {
 
   static inline void stream_fence() { _mm_sfence(); }
 
-  // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
-  template <bool kStream> static inline void store(float* p, __m256 v) {
-    if (kStream) _mm256_stream_ps(p, v); else _mm256_storeu_ps(p, v);
-  }
-  template <bool kStream> static inline void store(double* p, __m256d v) {
-    if (kStream) _mm256_stream_pd(p, v); else _mm256_storeu_pd(p, v);
-  }
-  template <bool kStream> static inline void store(void* p, __m128i v) {
-    if (kStream) _mm_stream_si128(reinterpret_cast<__m128i*>(p), v);
-    else _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
-  }
-
-  template <class T, bool kScale, bool kStream, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale, kStream>(x, y, bits, s);
-  }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
+  static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       const __m256 keep = _mm256_castsi256_ps(lanes32(bits >> (8 * v)));
@@ -177,7 +164,7 @@ struct Ops {
   }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
+  static inline void apply64(const double* x, double* y, uint64_t bits, double s) {
     const __m256d s_f64x4 = _mm256_set1_pd(s);
     for (int v = 0; v < 16; ++v) {
       const __m256d keep = _mm256_castsi256_pd(lanes64(bits >> (4 * v)));
@@ -188,7 +175,7 @@ struct Ops {
   }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       __m128i x_f16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
@@ -201,7 +188,7 @@ struct Ops {
   }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       __m128i x_bf16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
@@ -227,19 +214,16 @@ struct Ops {
 };
 
 #include "loop-inl.hpp"
+#include "variants-inl.hpp"
 
 }  // namespace avx2
 }  // namespace pydropout
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#elif defined(__clang__)
-#pragma clang attribute pop
-#endif
+PYDROPOUT_TARGET_POP
 
 namespace pydropout {
 namespace avx2 {
 #include "table-inl.hpp"
-void register_kernels(KernelTable& table) { fill_table(table); }
+void fill(Kernels& t) { fill_table(t); }
 }  // namespace avx2
 }  // namespace pydropout

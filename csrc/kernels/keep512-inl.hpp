@@ -1,7 +1,8 @@
 // keep512-inl.hpp: the keep bits of Philox groups on AVX-512, around the rounds of the
-// including namespace. No include guard: included inside each AVX-512 variant's namespace
-// and target region (avx512.cpp), after a `rounds<kSets>(keys, c0, c1, c2, c3)` that takes
-// 32-bit words in the low halves of 64-bit lanes and leaves the output words there.
+// including namespace. No include guard: included inside each AVX-512 tier's namespace
+// and target region, after ops-inl.hpp and a `rounds<kSets>(keys, c0, c1, c2, c3)`
+// (avx512_rounds-inl.hpp or avx512_ifma_rounds-inl.hpp) that takes 32-bit words in the low
+// halves of 64-bit lanes and leaves the output words there.
 
 // Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
 // Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.
@@ -45,16 +46,15 @@ __attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t blo
 }
 
 // What loop-inl.hpp asks an Ops for to get keep bits (two groups a call), over the
-// keep_groups above: each AVX-512 variant's Ops takes it from its own namespace.
-struct KeepOps {
-  using Ctx = Keys;
+// keep_groups above: each AVX-512 tier's Ops takes it from its own namespace.
+struct KeepOps : OpsDefaults<KeepOps> {
   static constexpr int kGroups = 2;
   static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
     uint64_t bits;
     keep_groups<1>(keys, block, threshold, &bits);
     return bits;
   }
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
+  static inline void keep(const Keys& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
     keep_groups<2>(keys, block, threshold, out);
   }
 };

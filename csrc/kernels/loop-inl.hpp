@@ -1,14 +1,16 @@
 // loop-inl.hpp: the generic forward / mask / apply loops over an `Ops` type.
-// No include guard: each ISA's .cpp includes it inside its own namespace and target
-// region, after defining
-//   Ops::Ctx -> the per-call key material, constructed from Keys
+// No include guard: each tier's .cpp includes it inside its own namespace and target
+// region, after defining an Ops (over OpsDefaults of ops-inl.hpp, which gives the
+// defaults marked *) with
+//   Ops::Ctx -> the per-call key material, constructed from Keys (*: Keys itself)
 //   Ops::keep64(ctx, block, threshold) -> keep bits of words [4*block, 4*block + 64)
 //   Ops::kGroups, Ops::keep(ctx, block, threshold, out) -> out[g] = keep64(block + 16g),
-//     g < kGroups: several groups at once, where the ISA gains from it
-//   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
-//   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
+//     g < kGroups: several groups at once, where the ISA gains from it (*: one group)
+//   Ops::apply64<kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64,
+//     overloaded on the element type
+//   Ops::stream_fence() -> orders streaming stores (*: none)
 //   Ops::kPrefetchBytes -> how far ahead of each forward window to prefetch the input
-//     (0: none)
+//     (*: 0, none)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
 // 64-byte boundaries of y.
 
@@ -56,7 +58,7 @@ static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits
   alignas(64) T out[64];
   std::memset(in, 0, sizeof(in));
   std::memcpy(in, x, count * sizeof(T));
-  Ops::template apply64<T, kScale, false>(in, out, bits, s);
+  Ops::template apply64<kScale, false>(in, out, bits, s);
   std::memcpy(y, out, count * sizeof(T));
 }
 
@@ -152,7 +154,7 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
           for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
             __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l, 0, 3);
         }
-        Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
+        Ops::template apply64<kScale, kStream>(x + start, y + start, bits, s);  // main loop
       } else {
         apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail
       }
@@ -177,7 +179,7 @@ static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
       if (e0 % 8 == 0) std::memcpy(&bits, mask + i / 8, 8);
       else bits = load_mask_bits(mask, n, i, 64);
     }
-    Ops::template apply64<T, kScale, kStream>(x + i, y + i, bits, s);
+    Ops::template apply64<kScale, kStream>(x + i, y + i, bits, s);
   }
   if (i < n) {  // tail
     const uint64_t count = n - i;
@@ -226,7 +228,7 @@ static void apply_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
   }
 }
 
-static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
+[[maybe_unused]] static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
                        uint32_t threshold) {
   forward_loop<float, false, false, true, false>(nullptr, nullptr, mask, n, keys, word0,
                                                  threshold, 1.0f);

@@ -5,18 +5,24 @@
 // add. Kept lanes are selected with vtst masks built from the keep bits; dropped lanes
 // are AND-ed to +0.0. float16 goes through FCVTL / FCVTN (round to nearest even, NaN
 // payload kept and quieted), bfloat16 through integer rounding as in convert.hpp.
-// Scalar spec: philox.hpp and scalar.cpp.
+// The variants: variants-inl.hpp. Scalar spec: core/philox.hpp and scalar.cpp.
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "../dispatch.hpp"
+#include "../core/convert.hpp"
+#include "../core/normal.hpp"
+#include "../core/philox.hpp"
+#include "../dispatch/kernels.hpp"
 
 namespace pydropout {
 namespace neon {
 
-struct Ops {
+#include "ops-inl.hpp"
+
+struct Ops : OpsDefaults<Ops> {
   static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
     const uint64x2_t p_lo = vmull_u32(vget_low_u32(a), vdup_n_u32(m));
     const uint64x2_t p_hi = vmull_high_u32(a, vdupq_n_u32(m));
@@ -38,8 +44,8 @@ struct Ops {
     uint32x4_t c3 = vdupq_n_u32(keys.stream_hi);
     for (int round = 0; round < 10; ++round) {
       uint32x4_t hi0, lo0, hi1, lo1;
-      mulhilo(c0, 0xD2511F53u, hi0, lo0);
-      mulhilo(c2, 0xCD9E8D57u, hi1, lo1);
+      mulhilo(c0, kPhiloxM0, hi0, lo0);
+      mulhilo(c2, kPhiloxM1, hi1, lo1);
       c0 = veorq_u32(veorq_u32(hi1, c1), vdupq_n_u32(keys.k0[round]));
       c1 = lo1;
       c2 = veorq_u32(veorq_u32(hi0, c3), vdupq_n_u32(keys.k1[round]));
@@ -63,14 +69,6 @@ struct Ops {
     return bits;
   }
 
-  // one group per keep call
-  using Ctx = Keys;
-  static constexpr int kGroups = 1;
-  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
-    out[0] = keep64(keys, block, threshold);
-  }
-
   // lane masks from keep bits
   static inline uint32x4_t lanes32(uint64_t nibble) {
     const uint32x4_t sel = {1, 2, 4, 8};
@@ -86,15 +84,9 @@ struct Ops {
   }
 
   // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
-  static inline void stream_fence() {}
 
-  template <class T, bool kScale, bool kStream, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale>(x, y, bits, s);
-  }
-
-  template <bool kScale>
-  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
     const float32x4_t s_f32x4 = vdupq_n_f32(s);
     for (int v = 0; v < 16; ++v) {
       float32x4_t x_f32x4 = vld1q_f32(x + 4 * v);
@@ -104,8 +96,8 @@ struct Ops {
     }
   }
 
-  template <bool kScale>
-  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const double* x, double* y, uint64_t bits, double s) {
     const float64x2_t s_f64x2 = vdupq_n_f64(s);
     for (int v = 0; v < 32; ++v) {
       float64x2_t x_f64x2 = vld1q_f64(x + 2 * v);
@@ -115,8 +107,8 @@ struct Ops {
     }
   }
 
-  template <bool kScale>
-  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
     const float32x4_t s_f32x4 = vdupq_n_f32(s);
     for (int v = 0; v < 8; ++v) {
       uint16x8_t x_f16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
@@ -140,8 +132,8 @@ struct Ops {
     return vbslq_u32(nan, qnan, r);
   }
 
-  template <bool kScale>
-  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const float32x4_t s_f32x4 = vdupq_n_f32(s);
     for (int v = 0; v < 8; ++v) {
       uint16x8_t x_bf16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
@@ -158,9 +150,10 @@ struct Ops {
 };
 
 #include "loop-inl.hpp"
+#include "variants-inl.hpp"
 #include "table-inl.hpp"
 
-void register_kernels(KernelTable& table) { fill_table(table); }
+void fill(Kernels& t) { fill_table(t); }
 
 }  // namespace neon
 }  // namespace pydropout

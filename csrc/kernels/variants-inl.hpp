@@ -1,46 +1,12 @@
-// variants-inl.hpp: the element loops of the dropout variants, written as plain C++ that
-// the compiler vectorises (no intrinsics). No include guard: variants.cpp includes it once
-// per SIMD level, inside that level's namespace and target region. Every arithmetic step
-// is one IEEE operation (-ffp-contract=off), so every level gives the same bits, and
-// pydropout/reference.py repeats the steps in NumPy. The constants, WordKeys and
-// VariantTable come from variants.cpp.
-
-// ---- words ------------------------------------------------------------------------------
-// Words 4 * block .. 4 * block + 63 of the stream, in order: 16 Philox blocks side by side
-// (the loops over b vectorise; the rounds are philox.hpp's).
-static inline void words64(const WordKeys& k, uint64_t block, uint32_t* out) {
-  uint32_t c0[16], c1[16], c2[16], c3[16];
-  for (int b = 0; b < 16; ++b) {
-    const uint64_t blk = block + static_cast<uint64_t>(b);
-    c0[b] = static_cast<uint32_t>(blk);
-    c1[b] = static_cast<uint32_t>(blk >> 32);
-    c2[b] = k.stream_lo;
-    c3[b] = k.stream_hi;
-  }
-  uint32_t k0 = k.k0, k1 = k.k1;
-  for (int round = 0; round < kPhiloxRounds; ++round) {
-    if (round > 0) {
-      k0 += kPhiloxW0;
-      k1 += kPhiloxW1;
-    }
-    for (int b = 0; b < 16; ++b) {
-      const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * c0[b];
-      const uint64_t p1 = static_cast<uint64_t>(kPhiloxM1) * c2[b];
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[b] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[b] ^ k1;
-      c1[b] = static_cast<uint32_t>(p1);
-      c3[b] = static_cast<uint32_t>(p0);
-      c0[b] = n0;
-      c2[b] = n2;
-    }
-  }
-  for (int b = 0; b < 16; ++b) {
-    out[4 * b] = c0[b];
-    out[4 * b + 1] = c1[b];
-    out[4 * b + 2] = c2[b];
-    out[4 * b + 3] = c3[b];
-  }
-}
+// variants-inl.hpp: the element loops of the dropout variants (core/variants.hpp), written as
+// plain C++ that the compiler vectorises (no intrinsics). No include guard: each tier's .cpp
+// that has its own variants includes it inside its namespace and target region (the
+// others keep their base tier's). Every arithmetic step is one IEEE operation
+// (-ffp-contract=off), so every tier gives the same bits, and pydropout's NumPy reference
+// repeats the steps. The words are core/philox.hpp's, the constants core/normal.hpp's.
+// The kernel files are compiled with -fno-math-errno and -fno-trapping-math
+// (CMakeLists.txt), which change no result: they only let sqrt be inlined and both
+// branches of the normal transform be computed and selected, so that its loop vectorises.
 
 // ---- the normal transform ----------------------------------------------------------------
 static inline double horner8(const double* c, double r) {
@@ -151,7 +117,7 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
 
 // ---- Gaussian dropout: y = x * dtype(1 + sigma * z(word)) ----------------------------------
 template <class T>
-static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys& keys,
+static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys,
                            uint64_t word0, double sigma) {
   using A = Arith<T>;
   const T* x = static_cast<const T*>(xv);
@@ -161,7 +127,7 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys&
   uint64_t block = word0 >> 2;
   uint64_t skip = word0 & 3;  // words of the first block before element 0
   for (uint64_t i = 0; i < n; block += 16) {
-    words64(keys, block, w);
+    stream_words<16>(keys, block, w);
     const uint64_t count = n - i < 64 - skip ? n - i : 64 - skip;
     normal_batch(w + skip, z, count);  // main loop
     for (uint64_t j = 0; j < count; ++j) {
@@ -172,3 +138,5 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys&
     skip = 0;
   }
 }
+
+#define PYDROPOUT_VARIANTS_INL 1  // table-inl.hpp fills the variants' entries too

@@ -1,6 +1,6 @@
-// pyarrays.hpp: the checks and conventions shared by every binding (bindings.cpp,
-// variants.cpp): arrays reach the kernels C-contiguous and aligned with a known dtype
-// code, large outputs come from buffers.hpp, and the GIL is released around big calls.
+// arrays.hpp: the checks and conventions shared by every binding (register_*.cpp): arrays
+// reach the kernels C-contiguous and aligned with a known dtype code, large outputs come
+// from core/buffers.hpp, and the GIL is released around big calls.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "buffers.hpp"
-#include "dropout.hpp"
+#include "../core/buffers.hpp"
+#include "../core/dropout.hpp"
 
 namespace pydropout {
 namespace py = pybind11;
@@ -54,7 +54,7 @@ inline uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
   return static_cast<uint8_t*>(const_cast<void*>(m.data()));
 }
 
-// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
+// An uninitialised C-contiguous array. Large ones come from core/buffers.hpp: 64-byte
 // aligned, so kernels can stream their output past the cache, and recycled.
 // `like`: the input the kernel will read along with this output. An output large enough to
 // be streamed then starts at the input's offset within a 64-byte line: the kernel's
