@@ -190,6 +190,18 @@ const Kernels& active_kernels() {
   return d.table[d.active.load(std::memory_order_relaxed)];
 }
 
+void set_active_tier(Tier tier) {
+  Dispatch& d = dispatch();
+  std::lock_guard<std::mutex> g(d.lock);
+  for (const TierDef& def : kTiers) {
+    if (def.tier != tier) continue;
+    d.isa = def.isa;
+    d.ifma = tier == Tier::avx512_ifma || tier == Tier::avx512_ifma_fp16;
+    d.fp16 = tier == Tier::avx512_fp16 || tier == Tier::avx512_ifma_fp16;
+  }
+  d.choose();
+}
+
 bool has_avx512fp16() { return dispatch().has_fp16(); }
 bool has_avx512ifma() { return dispatch().has_ifma(); }
 

@@ -36,6 +36,7 @@ std::vector<Tier> supported_tiers();  // every tier this CPU (and this build) su
 Tier active_tier();
 const Kernels& tier_kernels(Tier tier);  // a supported tier
 const Kernels& active_kernels();
+void set_active_tier(Tier tier);  // a supported tier: its level and AVX-512 switches
 
 // The AVX-512 tiers in use: float16 arithmetic with AVX512-FP16 where the CPU has it (the
 // default there; PYDROPOUT_AVX512FP16=0 turns it off), and Philox's high halves with IFMA

@@ -1,6 +1,6 @@
-// kernel_test.cpp: checks every kernel table this machine supports against the vectors
+// kernel_test.cpp: checks every kernel tier this machine supports against the vectors
 // of tests/data/kernel_vectors.txt (computed by pydropout.reference). Built and run by
-// scripts/neon_qemu.sh natively (scalar, AVX2, AVX-512) and for aarch64 under qemu-user
+// scripts/neon_qemu.sh natively (scalar, AVX2, the AVX-512 tiers) and for aarch64 under qemu-user
 // (scalar, NEON). Each record is checked through the kernel entry points directly
 // (whole array in one call, and cut into pieces at every 64-element boundary as the
 // threads cut it) and through the whole-array drivers of dispatch.cpp.
@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "../../csrc/dispatch.hpp"
-#include "../../csrc/dropout.hpp"
-#include "../../csrc/philox.hpp"
+#include "../../csrc/core/dropout.hpp"
+#include "../../csrc/core/philox.hpp"
+#include "../../csrc/dispatch/dispatch.hpp"
 
 using namespace pydropout;
 using Bytes = std::vector<uint8_t>;
@@ -77,7 +77,7 @@ std::vector<uint64_t> cuts(uint64_t n) {
   return c;
 }
 
-void check_forward(const KernelTable& t, const std::string& isa, std::istringstream& in, int line) {
+void check_forward(const Kernels& t, const std::string& isa, std::istringstream& in, int line) {
   int code, drop_all, apply;
   uint64_t n, seed, stream, offset, sbits;
   uint32_t threshold;
@@ -117,7 +117,7 @@ void check_forward(const KernelTable& t, const std::string& isa, std::istringstr
   expect(gy.body() == y && gm.body() == m && gy.guards_ok() && gm.guards_ok(), tag + " (driver)", line);
 }
 
-void check_mask(const KernelTable& t, const std::string& isa, std::istringstream& in, int line) {
+void check_mask(const Kernels& t, const std::string& isa, std::istringstream& in, int line) {
   uint64_t n, seed, stream, offset;
   uint32_t threshold;
   int drop_all;
@@ -139,7 +139,7 @@ void check_mask(const KernelTable& t, const std::string& isa, std::istringstream
   expect(gm.body() == m && gm.guards_ok(), tag + " (driver)", line);
 }
 
-void check_apply(const KernelTable& t, const std::string& isa, std::istringstream& in, int line) {
+void check_apply(const Kernels& t, const std::string& isa, std::istringstream& in, int line) {
   int code, apply;
   uint64_t n, sbits;
   std::string xs, ms, ys;
@@ -191,10 +191,10 @@ int main(int argc, char** argv) {
   for (std::string s; std::getline(file, s);) lines.push_back(s);
 
   set_num_threads(1);
-  for (Isa isa : supported_isas()) {
-    set_active_isa(isa);
-    const KernelTable& t = active_table();
-    const std::string name = isa_name(isa);
+  for (Tier tier : supported_tiers()) {
+    set_active_tier(tier);
+    const Kernels& t = active_kernels();
+    const std::string name = tier_name(tier);
     const int before = failures, checks_before = checks;
     for (size_t i = 0; i < lines.size(); ++i) {
       std::istringstream in(lines[i]);
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       else if (kind == "mask") check_mask(t, name, in, line);
       else if (kind == "apply") check_apply(t, name, in, line);
     }
-    std::printf("%-7s %5d checks, %d failures\n", name.c_str(), checks - checks_before, failures - before);
+    std::printf("%-16s %5d checks, %d failures\n", name.c_str(), checks - checks_before, failures - before);
   }
   std::printf("%s: %d checks over %zu records, %d failures\n", failures ? "FAILED" : "OK", checks,
               lines.size(), failures);
