@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < buf.size(); i += 64, block += 16)  // buf.size() % 64 == 0
       pydropout::stream_words<16>(keys, block, &buf[i]);
 
-    if (std::fwrite(buf.data(), sizeof(uint32_t), buf.size(), stdout) != buf.size()) return 0;  // reader done
+    if (std::fwrite(buf.data(), sizeof(uint32_t), buf.size(), stdout) != buf.size())
+      return 0;  // reader done
   }
 }

@@ -15,11 +15,14 @@
 namespace pydropout {
 
 void register_arrays(py::module_& m) {
-  m.def("empty", [](std::vector<py::ssize_t> shape, py::dtype dt, py::object like) {
-    const void* lp = nullptr;
-    if (!like.is_none()) lp = py::cast<py::array>(like).data();
-    return empty_array(dt, shape, lp);
-  }, py::arg("shape"), py::arg("dtype"), py::arg("like") = py::none());
+  m.def(
+      "empty",
+      [](std::vector<py::ssize_t> shape, py::dtype dt, py::object like) {
+        const void* lp = nullptr;
+        if (!like.is_none()) lp = py::cast<py::array>(like).data();
+        return empty_array(dt, shape, lp);
+      },
+      py::arg("shape"), py::arg("dtype"), py::arg("like") = py::none());
 
   m.def("_buffer_cached_bytes", &buffer_cached_bytes);
   m.def("_buffer_trim", &buffer_trim);

@@ -33,7 +33,8 @@ uint64_t u64_arg(py::handle h, const char* name) {
     return v;
   }
   if (negative < 0) throw py::error_already_set();
-  throw py::value_error(std::string(name) + " must be in [0, 2**64), got " + std::string(py::str(idx)));
+  throw py::value_error(std::string(name) + " must be in [0, 2**64), got " +
+                        std::string(py::str(idx)));
 }
 
 uint64_t entropy_seed() {
@@ -83,7 +84,8 @@ void register_generator(py::module_& m) {
              g->offset = u64_arg(offset, "offset");
              return g;
            }),
-           py::arg("seed") = py::none(), py::kw_only(), py::arg("stream") = 0, py::arg("offset") = 0)
+           py::arg("seed") = py::none(), py::kw_only(), py::arg("stream") = 0,
+           py::arg("offset") = 0)
       .def_property(
           "seed", [](const Generator& g) { return std::get<0>(g.state()); },
           [](Generator& g, py::object v) {
@@ -105,50 +107,56 @@ void register_generator(py::module_& m) {
             std::lock_guard<std::mutex> l(g.lock);
             g.offset = o;
           })
-      .def("get_state", [](const Generator& g) {
-        const auto s = g.state();
-        return py::make_tuple(std::get<0>(s), std::get<1>(s), to_pyint(std::get<2>(s)));
-      })
-      .def("set_state",
-           [](Generator& g, py::object state) {
-             if (py::isinstance<py::dict>(state)) {
-               py::dict d = state;
-               for (const char* key : {"seed", "stream", "offset"}) {
-                 if (!d.contains(key))
-                   throw py::value_error(std::string("state must have the keys seed, stream and offset; ") +
-                                         key + " is missing");
-               }
-               const uint64_t seed = u64_arg(d["seed"], "seed");
-               const uint64_t stream = u64_arg(d["stream"], "stream");
-               g.set(seed, stream, state_offset_arg(d["offset"]));
-               return;
-             }
-             if (!PySequence_Check(state.ptr()))
-               throw py::type_error("state must be a (seed, stream, offset) tuple, got " +
-                                    type_name(state));
-             py::sequence s = py::reinterpret_borrow<py::sequence>(state);
-             if (py::isinstance<py::str>(state) || py::isinstance<py::bytes>(state) || py::len(s) != 3)
-               throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers");
-             const uint64_t seed = u64_arg(s[0], "seed");
-             const uint64_t stream = u64_arg(s[1], "stream");
-             g.set(seed, stream, state_offset_arg(s[2]));
-           },
-           py::arg("state"))
-      .def("manual_seed",
-           [](Generator& g, py::object seed) -> Generator& {
-             const uint64_t s = u64_arg(seed, "seed");
-             std::lock_guard<std::mutex> l(g.lock);
-             g.seed = s;
-             g.offset = 0;
-             return g;
-           },
-           py::arg("seed"), py::return_value_policy::reference)
-      .def("_reserve",
-           [](Generator& g, py::object n) {
-             const auto s = g.reserve(u64_arg(n, "n"));
-             return py::make_tuple(std::get<0>(s), std::get<1>(s), std::get<2>(s));
-           },
-           py::arg("n"))
+      .def("get_state",
+           [](const Generator& g) {
+             const auto s = g.state();
+             return py::make_tuple(std::get<0>(s), std::get<1>(s), to_pyint(std::get<2>(s)));
+           })
+      .def(
+          "set_state",
+          [](Generator& g, py::object state) {
+            if (py::isinstance<py::dict>(state)) {
+              py::dict d = state;
+              for (const char* key : {"seed", "stream", "offset"}) {
+                if (!d.contains(key))
+                  throw py::value_error(
+                      std::string("state must have the keys seed, stream and offset; ") + key +
+                      " is missing");
+              }
+              const uint64_t seed = u64_arg(d["seed"], "seed");
+              const uint64_t stream = u64_arg(d["stream"], "stream");
+              g.set(seed, stream, state_offset_arg(d["offset"]));
+              return;
+            }
+            if (!PySequence_Check(state.ptr()))
+              throw py::type_error("state must be a (seed, stream, offset) tuple, got " +
+                                   type_name(state));
+            py::sequence s = py::reinterpret_borrow<py::sequence>(state);
+            if (py::isinstance<py::str>(state) || py::isinstance<py::bytes>(state) ||
+                py::len(s) != 3)
+              throw py::value_error("state must be a (seed, stream, offset) tuple of 3 integers");
+            const uint64_t seed = u64_arg(s[0], "seed");
+            const uint64_t stream = u64_arg(s[1], "stream");
+            g.set(seed, stream, state_offset_arg(s[2]));
+          },
+          py::arg("state"))
+      .def(
+          "manual_seed",
+          [](Generator& g, py::object seed) -> Generator& {
+            const uint64_t s = u64_arg(seed, "seed");
+            std::lock_guard<std::mutex> l(g.lock);
+            g.seed = s;
+            g.offset = 0;
+            return g;
+          },
+          py::arg("seed"), py::return_value_policy::reference)
+      .def(
+          "_reserve",
+          [](Generator& g, py::object n) {
+            const auto s = g.reserve(u64_arg(n, "n"));
+            return py::make_tuple(std::get<0>(s), std::get<1>(s), std::get<2>(s));
+          },
+          py::arg("n"))
       .def("__repr__",
            [](const Generator& g) {
              const auto s = g.state();

@@ -24,9 +24,9 @@ bool native_float_dtype(const py::array& a, DType& dt) {
   const char bo = d.byteorder();
   if (bo == '>') return false;
   switch (d.num()) {
-    case 23: dt = DType::f16; return true;   // NPY_HALF
-    case 11: dt = DType::f32; return true;   // NPY_FLOAT
-    case 12: dt = DType::f64; return true;   // NPY_DOUBLE
+    case 23: dt = DType::f16; return true;  // NPY_HALF
+    case 11: dt = DType::f32; return true;  // NPY_FLOAT
+    case 12: dt = DType::f64; return true;  // NPY_DOUBLE
     default: return false;
   }
 }
@@ -60,9 +60,12 @@ bool fast_p(py::handle h, double& p) {
 }
 
 bool fast_generator(py::handle h, Generator*& gen) {
-  if (h.is_none()) gen = &default_generator();
-  else if (py::isinstance<Generator>(h)) gen = &py::cast<Generator&>(h);
-  else return false;
+  if (h.is_none())
+    gen = &default_generator();
+  else if (py::isinstance<Generator>(h))
+    gen = &py::cast<Generator&>(h);
+  else
+    return false;
   return true;
 }
 
@@ -92,18 +95,17 @@ py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
 
 void register_ops(py::module_& m) {
   // forward(x, y, mask, dtype_code, threshold, drop_all, scale, apply_scale, seed, stream, offset)
-  m.def("forward",
-        [](py::array x, py::array y, py::object mask, int dtype_code, int64_t threshold,
-           bool drop_all, double scale, bool apply_scale, uint64_t seed, uint64_t stream,
-           uint64_t offset) {
-          const ArrayInfo info = check_pair(x, y, dtype_code);
-          uint8_t* mp = mask_ptr(mask, info.n, true);
-          const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
-          const Scale s{apply_scale, scale};
-          const void* src = x.data();
-          void* dst = y.mutable_data();
-          maybe_nogil(info.n, [&] { dropout_forward(info.dt, src, dst, mp, info.n, d, s); });
-        });
+  m.def("forward", [](py::array x, py::array y, py::object mask, int dtype_code, int64_t threshold,
+                      bool drop_all, double scale, bool apply_scale, uint64_t seed, uint64_t stream,
+                      uint64_t offset) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { dropout_forward(info.dt, src, dst, mp, info.n, d, s); });
+  });
 
   m.def("mask", [](py::array mask, uint64_t n, int64_t threshold, bool drop_all, uint64_t seed,
                    uint64_t stream, uint64_t offset) {
@@ -163,31 +165,35 @@ void register_ops(py::module_& m) {
     return fast_forward(a, true, false);
   });
   // dropout_with_mask_fast(x, p, gen, upscale) -> (y, mask)
-  m.def("dropout_with_mask_fast", [](py::handle xh, py::handle ph, py::handle gh, bool upscale) -> py::object {
-    FastArgs a;
-    if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
-    return fast_forward(a, upscale, true);
-  });
+  m.def("dropout_with_mask_fast",
+        [](py::handle xh, py::handle ph, py::handle gh, bool upscale) -> py::object {
+          FastArgs a;
+          if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen))
+            return py::none();
+          return fast_forward(a, upscale, true);
+        });
   // backward_fast(grad, mask, p, upscale) -> dx (p < 1)
-  m.def("backward_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
-    FastArgs a;
-    if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
-      return py::none();
-    py::array mask = py::reinterpret_borrow<py::array>(mh);
-    const uint64_t n = static_cast<uint64_t>(a.x.size());
-    if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
-        !(mask.flags() & py::array::c_style) || static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
-      return py::none();
-    std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
-    py::array y = empty_array(a.x.dtype(), shape, a.x.data());
-    const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
-    const void* src = a.x.data();
-    const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-    void* dst = y.mutable_data();
-    const DType dt = a.dt;
-    maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
-    return std::move(y);
-  });
+  m.def(
+      "backward_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
+        FastArgs a;
+        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
+          return py::none();
+        py::array mask = py::reinterpret_borrow<py::array>(mh);
+        const uint64_t n = static_cast<uint64_t>(a.x.size());
+        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+            !(mask.flags() & py::array::c_style) ||
+            static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
+          return py::none();
+        std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+        py::array y = empty_array(a.x.dtype(), shape, a.x.data());
+        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+        const void* src = a.x.data();
+        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+        void* dst = y.mutable_data();
+        const DType dt = a.dt;
+        maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
+        return std::move(y);
+      });
 }
 
 }  // namespace pydropout

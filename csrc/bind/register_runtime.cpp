@@ -35,7 +35,8 @@ void register_runtime(py::module_& m) {
   m.def("_set_simd", [](const std::string& name) {
     Isa isa;
     if (!parse_isa(name, isa))
-      throw py::value_error("unknown SIMD level " + name + "; expected scalar, avx2, avx512 or neon");
+      throw py::value_error("unknown SIMD level " + name +
+                            "; expected scalar, avx2, avx512 or neon");
     for (Isa s : supported_isas()) {
       if (s == isa) {
         set_active_isa(isa);

@@ -13,16 +13,16 @@ namespace pydropout {
 
 void register_variants(py::module_& m) {
   // alpha_apply(x, y, mask, dtype_code, a, b, c): y = bit ? x * a + b : c
-  m.def("alpha_apply", [](py::array x, py::array y, py::object mask, int code, double a, double b,
-                          double c) {
-    const ArrayInfo info = check_pair(x, y, code);
-    const DType dt = info.dt;
-    const uint64_t n = info.n;
-    const uint8_t* mp = mask_ptr(mask, n, false);
-    const void* src = x.data();
-    void* dst = y.mutable_data();
-    maybe_nogil(n, [&] { alpha_apply(dt, src, dst, mp, n, a, b, c); });
-  });
+  m.def("alpha_apply",
+        [](py::array x, py::array y, py::object mask, int code, double a, double b, double c) {
+          const ArrayInfo info = check_pair(x, y, code);
+          const DType dt = info.dt;
+          const uint64_t n = info.n;
+          const uint8_t* mp = mask_ptr(mask, n, false);
+          const void* src = x.data();
+          void* dst = y.mutable_data();
+          maybe_nogil(n, [&] { alpha_apply(dt, src, dst, mp, n, a, b, c); });
+        });
 
   // gaussian(x, y, dtype_code, sigma, seed, stream, offset): y = x * dtype(1 + sigma * z)
   m.def("gaussian", [](py::array x, py::array y, int code, double sigma, uint64_t seed,

@@ -25,23 +25,29 @@ void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n
   const size_t es = dtype_size(dt);
   const Kernels& t = active_kernels();
   if (d.drop_all) {  // p == 1: every element is +0.0 and no word is compared
-    parallel_chunks(n, [&](uint64_t b, uint64_t e) {
-      std::memset(static_cast<char*>(y) + b * es, 0, (e - b) * es);
-      if (mask) std::memset(mask + b / 8, 0, (e - b + 7) / 8);
-    }, kMemoryCost);
+    parallel_chunks(
+        n,
+        [&](uint64_t b, uint64_t e) {
+          std::memset(static_cast<char*>(y) + b * es, 0, (e - b) * es);
+          if (mask) std::memset(mask + b / 8, 0, (e - b + 7) / 8);
+        },
+        kMemoryCost);
     return;
   }
   if (d.threshold == 0) {  // every word is >= 0: all kept, no word needs drawing
     const ApplyFn apply = t.apply[static_cast<int>(dt)];
     const bool stream = use_stream(y, n * es, es);
-    parallel_chunks(n, [&](uint64_t b, uint64_t e) {
-      apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es, nullptr, e - b, s,
-            stream);
-      if (mask) {
-        std::memset(mask + b / 8, 0xff, (e - b) / 8);
-        if ((e - b) % 8) mask[e / 8] = static_cast<uint8_t>((1u << ((e - b) % 8)) - 1u);
-      }
-    }, kMemoryCost);
+    parallel_chunks(
+        n,
+        [&](uint64_t b, uint64_t e) {
+          apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es, nullptr,
+                e - b, s, stream);
+          if (mask) {
+            std::memset(mask + b / 8, 0xff, (e - b) / 8);
+            if ((e - b) % 8) mask[e / 8] = static_cast<uint8_t>((1u << ((e - b) % 8)) - 1u);
+          }
+        },
+        kMemoryCost);
     return;
   }
   const Keys keys = make_keys(d.seed, d.stream);
@@ -62,7 +68,8 @@ void dropout_mask(uint8_t* mask, uint64_t n, const Draw& d) {
   }
   const Keys keys = make_keys(d.seed, d.stream);
   const MaskFn fn = active_kernels().mask;
-  parallel_chunks(n, [&](uint64_t b, uint64_t e) { fn(mask + b / 8, e - b, keys, d.offset + b, d.threshold); });
+  parallel_chunks(
+      n, [&](uint64_t b, uint64_t e) { fn(mask + b / 8, e - b, keys, d.offset + b, d.threshold); });
 }
 
 void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n,
@@ -70,17 +77,21 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
   const size_t es = dtype_size(dt);
   const ApplyFn apply = active_kernels().apply[static_cast<int>(dt)];
   const bool stream = use_stream(y, n * es, es);
-  parallel_chunks(n, [&](uint64_t b, uint64_t e) {
-    apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
-          mask ? mask + b / 8 : nullptr, e - b, s, stream);
-  }, kMemoryCost);
+  parallel_chunks(
+      n,
+      [&](uint64_t b, uint64_t e) {
+        apply(static_cast<const char*>(x) + b * es, static_cast<char*>(y) + b * es,
+              mask ? mask + b / 8 : nullptr, e - b, s, stream);
+      },
+      kMemoryCost);
 }
 
 void parallel_copy(const void* src, void* dst, uint64_t nbytes) {
   // the bandwidth ceiling of the benchmarks: the same threads and chunking as a forward pass
   parallel_chunks(nbytes / 4, [&](uint64_t b, uint64_t e) {
     const uint64_t end = e * 4 == (nbytes / 4) * 4 ? nbytes : e * 4;
-    std::memcpy(static_cast<char*>(dst) + b * 4, static_cast<const char*>(src) + b * 4, end - b * 4);
+    std::memcpy(static_cast<char*>(dst) + b * 4, static_cast<const char*>(src) + b * 4,
+                end - b * 4);
   });
   if (nbytes < 4) std::memcpy(dst, src, nbytes);
 }
@@ -106,11 +117,14 @@ void for_runs(uint64_t runs, uint64_t len, const Fn& fn) {
   const uint64_t octets = (runs + 7) / 8;
   // 64 units per octet of runs; a run costs its elements plus about one extra group
   const double cost = static_cast<double>(len + 64) / 8.0;
-  parallel_chunks(octets * 64, [&](uint64_t b, uint64_t e) {
-    const uint64_t r0 = b / 64 * 8;
-    const uint64_t r1 = std::min(runs, e / 64 * 8);
-    if (r0 < r1) fn(r0, r1);
-  }, cost);
+  parallel_chunks(
+      octets * 64,
+      [&](uint64_t b, uint64_t e) {
+        const uint64_t r0 = b / 64 * 8;
+        const uint64_t r1 = std::min(runs, e / 64 * 8);
+        if (r0 < r1) fn(r0, r1);
+      },
+      cost);
 }
 
 }  // namespace

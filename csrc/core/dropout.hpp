@@ -18,8 +18,12 @@ constexpr int kNumDTypes = 4;
 inline size_t dtype_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
 // Storage types for the 16-bit floats (bit patterns; converted in kernels).
-struct Half { uint16_t bits; };
-struct BFloat16 { uint16_t bits; };
+struct Half {
+  uint16_t bits;
+};
+struct BFloat16 {
+  uint16_t bits;
+};
 
 // Where the words of one call come from.
 struct Draw {
@@ -51,8 +55,7 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
 // of a larger array (block keying). d.offset is unused; d.drop_all / threshold 0 are the
 // caller's to special-case (they draw nothing).
 void dropout_forward_runs(DType dt, const void* x, void* y, uint8_t* mask, uint64_t runs,
-                          uint64_t len, const uint64_t* word_starts, const Draw& d,
-                          const Scale& s);
+                          uint64_t len, const uint64_t* word_starts, const Draw& d, const Scale& s);
 void dropout_mask_runs(uint8_t* mask, uint64_t runs, uint64_t len, const uint64_t* word_starts,
                        const Draw& d);
 

@@ -24,7 +24,7 @@ inline uint16_t double_to_half(double v) {
     return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0)));
   }
   int e;
-  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  std::frexp(a, &e);                                 // a = m * 2^e, m in [0.5, 1)
   double q = std::nearbyint(std::ldexp(a, 11 - e));  // in [1024, 2048]
   if (q == 2048.0) {
     q = 1024.0;

@@ -42,8 +42,7 @@ constexpr Keys make_keys(uint64_t seed, uint64_t stream) {
 // over b at its own width.
 template <int N>
 __attribute__((always_inline)) inline void philox_rounds(const Keys& keys, uint32_t* c0,
-                                                         uint32_t* c1, uint32_t* c2,
-                                                         uint32_t* c3) {
+                                                         uint32_t* c1, uint32_t* c2, uint32_t* c3) {
   for (int round = 0; round < kPhiloxRounds; ++round) {
     for (int b = 0; b < N; ++b) {
       const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * c0[b];

@@ -30,8 +30,8 @@ void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t
   });
 }
 
-void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
-                      uint64_t stream, uint64_t offset, double sigma) {
+void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
+                      uint64_t offset, double sigma) {
   const size_t es = dtype_size(dt);
   const GaussianFn fn = active_kernels().gaussian[static_cast<int>(dt)];
   const Keys keys = make_keys(seed, stream);
@@ -48,8 +48,7 @@ void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t see
 
 void normal_from_words(const uint32_t* w, double* z, uint64_t n) {
   const NormalFn fn = active_kernels().normal;
-  parallel_chunks(
-      n, [&](uint64_t lo, uint64_t hi) { fn(w + lo, z + lo, hi - lo); }, kGaussianCost);
+  parallel_chunks(n, [&](uint64_t lo, uint64_t hi) { fn(w + lo, z + lo, hi - lo); }, kGaussianCost);
 }
 
 }  // namespace pydropout

@@ -26,7 +26,7 @@ void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t
 
 // y[i] = x[i] * noise(word(seed, stream, offset + i)), noise = dtype(1 + sigma * z) where
 // z = normal_from_word; 16-bit dtypes round the double to float32 first, then to the dtype.
-void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
-                      uint64_t stream, uint64_t offset, double sigma);
+void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
+                      uint64_t offset, double sigma);
 
 }  // namespace pydropout

@@ -49,8 +49,7 @@ constexpr TierDef kTiers[] = {
     {Tier::scalar, "scalar", Isa::scalar, Tier::scalar, [](const Cpu&) { return true; },
      &scalar::fill},
 #if defined(__x86_64__) || defined(_M_X64)
-    {Tier::avx2, "avx2", Isa::avx2, Tier::scalar, [](const Cpu& c) { return c.avx2; },
-     &avx2::fill},
+    {Tier::avx2, "avx2", Isa::avx2, Tier::scalar, [](const Cpu& c) { return c.avx2; }, &avx2::fill},
     {Tier::avx512, "avx512", Isa::avx512, Tier::avx2, [](const Cpu& c) { return c.avx512; },
      &avx512::fill},
     {Tier::avx512_ifma, "avx512_ifma", Isa::avx512, Tier::avx512,

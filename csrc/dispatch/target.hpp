@@ -10,7 +10,8 @@
   PYDROPOUT_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
 #define PYDROPOUT_TARGET_POP PYDROPOUT_PRAGMA(clang attribute pop)
 #elif defined(__GNUC__)
-#define PYDROPOUT_TARGET_PUSH(isa) PYDROPOUT_PRAGMA(GCC push_options) PYDROPOUT_PRAGMA(GCC target(isa))
+#define PYDROPOUT_TARGET_PUSH(isa) \
+  PYDROPOUT_PRAGMA(GCC push_options) PYDROPOUT_PRAGMA(GCC target(isa))
 #define PYDROPOUT_TARGET_POP PYDROPOUT_PRAGMA(GCC pop_options)
 #endif
 

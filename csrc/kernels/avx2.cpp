@@ -28,7 +28,8 @@ namespace avx2 {
 
 // bit pair j of the index (bits 2j, 2j + 1) moved to bits 4j, 4j + 1
 constexpr uint16_t spread_entry(int m) {
-  return static_cast<uint16_t>((m & 3) | ((m >> 2 & 3) << 4) | ((m >> 4 & 3) << 8) | ((m >> 6 & 3) << 12));
+  return static_cast<uint16_t>((m & 3) | ((m >> 2 & 3) << 4) | ((m >> 4 & 3) << 8) |
+                               ((m >> 6 & 3) << 12));
 }
 struct SpreadTable {
   uint16_t v[256];
@@ -47,8 +48,10 @@ struct Ops : OpsDefaults<Ops> {
     uint32_t stream_lo, stream_hi;
     explicit Ctx(const Keys& keys) : stream_lo(keys.stream_lo), stream_hi(keys.stream_hi) {
       for (int r = 0; r < 10; ++r) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(k[r]), _mm256_set1_epi32(static_cast<int>(keys.k0[r])));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(k[10 + r]), _mm256_set1_epi32(static_cast<int>(keys.k1[r])));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[r]),
+                           _mm256_set1_epi32(static_cast<int>(keys.k0[r])));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[10 + r]),
+                           _mm256_set1_epi32(static_cast<int>(keys.k1[r])));
       }
     }
   };
@@ -67,16 +70,16 @@ struct Ops : OpsDefaults<Ops> {
   // kSets sets of 4 consecutive blocks (set s, lane j: block + 4s + j) run interleaved.
   // Returns 16 keep bits per set in out[s] (bit 4j + l: word l of block 4s + j).
   template <int kSets>
-  __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block, uint32_t threshold,
-                               uint16_t* out) {
+  __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block,
+                                                  uint32_t threshold, uint16_t* out) {
     const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
     const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
     const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
     __m256i a[kSets], b[kSets];
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block)),
                                           _mm256_setr_epi64x(0, 1, 2, 3));
-    const __m256i stream = _mm256_set1_epi64x(static_cast<long long>(
-        (static_cast<uint64_t>(ctx.stream_hi) << 32) | ctx.stream_lo));
+    const __m256i stream = _mm256_set1_epi64x(
+        static_cast<long long>((static_cast<uint64_t>(ctx.stream_hi) << 32) | ctx.stream_lo));
 #pragma GCC unroll 8
     for (int s = 0; s < kSets; ++s) {
       a[s] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));  // the 64-bit block counter
@@ -89,8 +92,10 @@ struct Ops : OpsDefaults<Ops> {
         const __m256i p0 = _mm256_mul_epu32(a[s], m0);
         const __m256i p1 = _mm256_mul_epu32(b[s], m1);
         // (keys as memory operands: holding them would take registers the sets need)
-        const __m256i ta = _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], key(ctx, t)), high));
-        const __m256i tb = _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], key(ctx, 10 + t)), high));
+        const __m256i ta =
+            _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], key(ctx, t)), high));
+        const __m256i tb =
+            _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], key(ctx, 10 + t)), high));
         a[s] = _mm256_shuffle_epi32(ta, 0xB1);
         b[s] = _mm256_shuffle_epi32(tb, 0xB1);
       }
@@ -138,19 +143,21 @@ struct Ops : OpsDefaults<Ops> {
   // lane masks from 8 keep bits
   static inline __m256i lanes32(uint64_t byte) {
     const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel), sel);
+    return _mm256_cmpeq_epi32(
+        _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel), sel);
   }
   static inline __m256i lanes64(uint64_t nibble) {
     const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
-    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
+    return _mm256_cmpeq_epi64(
+        _mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
   }
   static inline __m128i lanes16(uint64_t byte) {
     const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
+    return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel),
+                           sel);
   }
 
   static inline void stream_fence() { _mm_sfence(); }
-
 
   template <bool kScale, bool kStream>
   static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
@@ -193,7 +200,8 @@ struct Ops : OpsDefaults<Ops> {
     for (int v = 0; v < 8; ++v) {
       __m128i x_bf16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
       if (kScale) {
-        const __m256 xf = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
+        const __m256 xf =
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
         const __m256i p = _mm256_castps_si256(_mm256_mul_ps(xf, s_f32x8));
         // round to nearest even; NaN becomes the canonical quiet NaN with its sign
         const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(1));
@@ -201,9 +209,9 @@ struct Ops : OpsDefaults<Ops> {
             _mm256_add_epi32(_mm256_add_epi32(p, _mm256_set1_epi32(0x7fff)), lsb), 16);
         const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x7fffffff)),
                                                _mm256_set1_epi32(0x7f800000));
-        const __m256i qnan = _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
-            _mm256_set1_epi32(0x7fc0));
+        const __m256i qnan =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
+                            _mm256_set1_epi32(0x7fc0));
         r = _mm256_blendv_epi8(r, qnan, nan);
         // pack 8 x 32-bit (values < 2^16) to 8 x 16-bit
         x_bf16x8 = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));

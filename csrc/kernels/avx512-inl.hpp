@@ -12,8 +12,8 @@ struct DataOps : KeepOps {
     for (int v = 0; v < 4; ++v) {
       const __mmask16 k = static_cast<__mmask16>(bits >> (16 * v));
       const __m512 x_f32x16 = _mm512_loadu_ps(x + 16 * v);
-      const __m512 y_f32x16 = kScale ? _mm512_maskz_mul_ps(k, x_f32x16, s_f32x16)
-                                     : _mm512_maskz_mov_ps(k, x_f32x16);
+      const __m512 y_f32x16 =
+          kScale ? _mm512_maskz_mul_ps(k, x_f32x16, s_f32x16) : _mm512_maskz_mov_ps(k, x_f32x16);
       store<kStream>(y + 16 * v, y_f32x16);
     }
   }
@@ -24,8 +24,8 @@ struct DataOps : KeepOps {
     for (int v = 0; v < 8; ++v) {
       const __mmask8 k = static_cast<__mmask8>(bits >> (8 * v));
       const __m512d x_f64x8 = _mm512_loadu_pd(x + 8 * v);
-      const __m512d y_f64x8 = kScale ? _mm512_maskz_mul_pd(k, x_f64x8, s_f64x8)
-                                     : _mm512_maskz_mov_pd(k, x_f64x8);
+      const __m512d y_f64x8 =
+          kScale ? _mm512_maskz_mul_pd(k, x_f64x8, s_f64x8) : _mm512_maskz_mov_pd(k, x_f64x8);
       store<kStream>(y + 8 * v, y_f64x8);
     }
   }
@@ -56,17 +56,18 @@ struct DataOps : KeepOps {
       const __m256i x_bf16x16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * v));
       __m256i y_bf16x16;
       if (kScale) {
-        const __m512 xf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x_bf16x16), 16));
+        const __m512 xf =
+            _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x_bf16x16), 16));
         const __m512i p = _mm512_castps_si512(_mm512_maskz_mul_ps(k, xf, s_f32x16));
         // round to nearest even; NaN becomes the canonical quiet NaN with its sign
         const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(p, 16), _mm512_set1_epi32(1));
         __m512i r = _mm512_srli_epi32(
             _mm512_add_epi32(_mm512_add_epi32(p, _mm512_set1_epi32(0x7fff)), lsb), 16);
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(
-            _mm512_and_si512(p, _mm512_set1_epi32(0x7fffffff)), exp_mask);
-        const __m512i qnan = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi32(p, 16), _mm512_set1_epi32(0x8000)),
-            _mm512_set1_epi32(0x7fc0));
+        const __mmask16 nan =
+            _mm512_cmpgt_epu32_mask(_mm512_and_si512(p, _mm512_set1_epi32(0x7fffffff)), exp_mask);
+        const __m512i qnan =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(p, 16), _mm512_set1_epi32(0x8000)),
+                            _mm512_set1_epi32(0x7fc0));
         r = _mm512_mask_blend_epi32(nan, r, qnan);
         y_bf16x16 = _mm512_cvtepi32_epi16(r);
       } else {

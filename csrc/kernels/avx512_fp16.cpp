@@ -40,8 +40,9 @@ struct Fp16Ops : Base {
       const __mmask32 k = static_cast<__mmask32>(bits >> (32 * v));
       const __m512i x_f16x32 = _mm512_loadu_si512(x + 32 * v);
       const __m512i y_f16x32 =
-          kScale ? _mm512_castph_si512(_mm512_maskz_mul_ph(k, _mm512_castsi512_ph(x_f16x32), s_f16x32))
-                 : _mm512_maskz_mov_epi16(k, x_f16x32);
+          kScale
+              ? _mm512_castph_si512(_mm512_maskz_mul_ph(k, _mm512_castsi512_ph(x_f16x32), s_f16x32))
+              : _mm512_maskz_mov_epi16(k, x_f16x32);
       store<kStream>(y + 32 * v, y_f16x32);
     }
   }

@@ -25,8 +25,8 @@ static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[
     const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[round]));
 #pragma GCC unroll 4
     for (int s = 0; s < kSets; ++s) {
-      const __m512i p0 = _mm512_mul_epu32(c0[s], m0);  // lo0 (and garbage above)
-      const __m512i p1 = _mm512_mul_epu32(c2[s], m1);  // lo1
+      const __m512i p0 = _mm512_mul_epu32(c0[s], m0);              // lo0 (and garbage above)
+      const __m512i p1 = _mm512_mul_epu32(c2[s], m1);              // lo1
       const __m512i h0 = _mm512_madd52hi_epu64(zero, c0[s], m0s);  // hi0, clean
       const __m512i h1 = _mm512_madd52hi_epu64(zero, c2[s], m1s);  // hi1, clean
       c0[s] = _mm512_maskz_ternarylogic_epi32(0x5555, h1, c1[s], k0, 0x96);  // hi1 ^ c1 ^ k0

@@ -20,10 +20,12 @@ static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[
     for (int s = 0; s < kSets; ++s) {
       const __m512i p0 = _mm512_mul_epu32(c0[s], m0);
       const __m512i p1 = _mm512_mul_epu32(c2[s], m1);
-      c0[s] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1[s], k0, 0x96);  // hi1 ^ c1 ^ k0
-      c2[s] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3[s], k1, 0x96);  // hi0 ^ c3 ^ k1
-      c1[s] = p1;  // lo1
-      c3[s] = p0;  // lo0
+      c0[s] =
+          _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1[s], k0, 0x96);  // hi1 ^ c1 ^ k0
+      c2[s] =
+          _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3[s], k1, 0x96);  // hi0 ^ c3 ^ k1
+      c1[s] = p1;                                                                 // lo1
+      c3[s] = p0;                                                                 // lo0
     }
   }
 }

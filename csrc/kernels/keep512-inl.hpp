@@ -9,16 +9,16 @@
 // Out of line: inlined into the loops, its 16 state registers compete with theirs
 // and spill (measured about 8 % slower).
 template <int kGroups>
-__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block, uint32_t threshold,
-                                                  uint64_t* out) {
+__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block,
+                                                  uint32_t threshold, uint64_t* out) {
   constexpr int kSets = 2 * kGroups;
   __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
   const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
   const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
 #pragma GCC unroll 4
   for (int s = 0; s < kSets; ++s) {
-    const __m512i ctr = _mm512_add_epi64(
-        base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
+    const __m512i ctr =
+        _mm512_add_epi64(base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
     c0[s] = ctr;
     c1[s] = _mm512_srli_epi64(ctr, 32);
     c2[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));

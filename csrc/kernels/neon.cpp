@@ -118,7 +118,8 @@ struct Ops : OpsDefaults<Ops> {
         const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(h), s_f32x4);
         x_f16x8 = vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(lo), hi));
       }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
+                vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
     }
   }
 
@@ -126,7 +127,8 @@ struct Ops : OpsDefaults<Ops> {
   static inline uint32x4_t round_bf16(uint32x4_t p) {
     const uint32x4_t lsb = vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(1));
     const uint32x4_t r = vshrq_n_u32(vaddq_u32(vaddq_u32(p, vdupq_n_u32(0x7fff)), lsb), 16);
-    const uint32x4_t nan = vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    const uint32x4_t nan =
+        vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
     const uint32x4_t qnan =
         vorrq_u32(vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7fc0));
     return vbslq_u32(nan, qnan, r);
@@ -144,7 +146,8 @@ struct Ops : OpsDefaults<Ops> {
         const uint32x4_t phi = round_bf16(vreinterpretq_u32_f32(vmulq_f32(hi, s_f32x4)));
         x_bf16x8 = vmovn_high_u32(vmovn_u32(plo), phi);
       }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
+                vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
     }
   }
 };

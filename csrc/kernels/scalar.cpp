@@ -40,21 +40,39 @@ struct Ops : OpsDefaults<Ops> {
   }
 
  private:
-  template <size_t N> struct Bits;
+  template <size_t N>
+  struct Bits;
 
-  template <bool kScale> static float scale_one(float v, float s) { return kScale ? v * s : v; }
-  template <bool kScale> static double scale_one(double v, double s) { return kScale ? v * s : v; }
-  template <bool kScale> static Half scale_one(Half v, float s) {
+  template <bool kScale>
+  static float scale_one(float v, float s) {
+    return kScale ? v * s : v;
+  }
+  template <bool kScale>
+  static double scale_one(double v, double s) {
+    return kScale ? v * s : v;
+  }
+  template <bool kScale>
+  static Half scale_one(Half v, float s) {
     return kScale ? Half{float_to_half(half_to_float(v.bits) * s)} : v;
   }
-  template <bool kScale> static BFloat16 scale_one(BFloat16 v, float s) {
+  template <bool kScale>
+  static BFloat16 scale_one(BFloat16 v, float s) {
     return kScale ? BFloat16{float_to_bf16(bf16_to_float(v.bits) * s)} : v;
   }
 };
 
-template <> struct Ops::Bits<2> { using type = uint16_t; };
-template <> struct Ops::Bits<4> { using type = uint32_t; };
-template <> struct Ops::Bits<8> { using type = uint64_t; };
+template <>
+struct Ops::Bits<2> {
+  using type = uint16_t;
+};
+template <>
+struct Ops::Bits<4> {
+  using type = uint32_t;
+};
+template <>
+struct Ops::Bits<8> {
+  using type = uint64_t;
+};
 
 #include "loop-inl.hpp"
 #include "variants-inl.hpp"

@@ -65,27 +65,32 @@ static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
 // 16-bit types compute in float32 and round once per operation; float32 has at least
 // 2p + 2 bits for both, so each operation is correctly rounded in the 16-bit type (as
 // NumPy computes float16 and ml_dtypes bfloat16).
-template <class T> struct Arith;
+template <class T>
+struct Arith;
 
-template <> struct Arith<float> {
+template <>
+struct Arith<float> {
   using C = float;
   static C load(float v) { return v; }
   static float store(C v) { return v; }
   static C from_double(double v) { return static_cast<float>(v); }
 };
-template <> struct Arith<double> {
+template <>
+struct Arith<double> {
   using C = double;
   static C load(double v) { return v; }
   static double store(C v) { return v; }
   static C from_double(double v) { return v; }
 };
-template <> struct Arith<Half> {
+template <>
+struct Arith<Half> {
   using C = float;
   static C load(Half v) { return half_to_float(v.bits); }
   static Half store(C v) { return Half{float_to_half(v)}; }
   static C from_double(double v) { return half_to_float(float_to_half(static_cast<float>(v))); }
 };
-template <> struct Arith<BFloat16> {
+template <>
+struct Arith<BFloat16> {
   using C = float;
   static C load(BFloat16 v) { return bf16_to_float(v.bits); }
   static BFloat16 store(C v) { return BFloat16{float_to_bf16(v)}; }
@@ -109,7 +114,7 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
       keep[j] = mask ? static_cast<uint8_t>((mask[(i + j) >> 3] >> ((i + j) & 7)) & 1u) : 1;
     for (uint64_t j = 0; j < count; ++j) {
       const C prod = A::load(A::store(A::load(x[i + j]) * av));  // rounded to the dtype
-      const T kept = A::store(prod + bv);                         // and again
+      const T kept = A::store(prod + bv);                        // and again
       y[i + j] = keep[j] ? kept : cv;  // a select: x never reaches a dropped element
     }
   }
@@ -117,8 +122,8 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
 
 // ---- Gaussian dropout: y = x * dtype(1 + sigma * z(word)) ----------------------------------
 template <class T>
-static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys,
-                           uint64_t word0, double sigma) {
+static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys, uint64_t word0,
+                           double sigma) {
   using A = Arith<T>;
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);

@@ -30,7 +30,8 @@ int checks = 0;
 Bytes unhex(const std::string& s) {
   Bytes out;
   if (s == "-") return out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(s.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < s.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoul(s.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -56,7 +57,8 @@ struct Guarded {
   static constexpr size_t kGuard = 128;
   Bytes buf;
   size_t n, at;
-  explicit Guarded(size_t nbytes, size_t shift = 0) : buf(nbytes + 2 * kGuard + 64, 0xA5), n(nbytes) {
+  explicit Guarded(size_t nbytes, size_t shift = 0)
+      : buf(nbytes + 2 * kGuard + 64, 0xA5), n(nbytes) {
     const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data()) + kGuard;
     at = kGuard + ((64 - p % 64) % 64) + shift % 64;
   }
@@ -82,11 +84,13 @@ void check_forward(const Kernels& t, const std::string& isa, std::istringstream&
   uint64_t n, seed, stream, offset, sbits;
   uint32_t threshold;
   std::string xs, ys, ms;
-  in >> code >> n >> seed >> stream >> offset >> threshold >> drop_all >> apply >> sbits >> xs >> ys >> ms;
+  in >> code >> n >> seed >> stream >> offset >> threshold >> drop_all >> apply >> sbits >> xs >>
+      ys >> ms;
   const Bytes x = unhex(xs), y = unhex(ys), m = unhex(ms);
   const size_t es = esize(code);
   const Scale scale{apply != 0, from_bits(sbits)};
-  const std::string tag = isa + " forward dtype " + std::to_string(code) + " n " + std::to_string(n);
+  const std::string tag =
+      isa + " forward dtype " + std::to_string(code) + " n " + std::to_string(n);
   if (!drop_all) {
     // the kernel entry point, whole and in pieces (as threads would run it), with plain
     // and with streaming stores, into aligned and misaligned outputs
@@ -101,20 +105,23 @@ void check_forward(const Kernels& t, const std::string& isa, std::istringstream&
           t.forward[code](x.data() + b * es, gy.data() + b * es, gm.data() + b / 8, e - b, keys,
                           offset + b, threshold, scale, streaming);
       }
-      const std::string how = std::string(pieces ? " (pieces)" : "") + (streaming ? " (stream)" : "");
+      const std::string how =
+          std::string(pieces ? " (pieces)" : "") + (streaming ? " (stream)" : "");
       expect(gy.body() == y, tag + how + ": output", line);
       expect(gm.body() == m, tag + how + ": mask", line);
       expect(gy.guards_ok() && gm.guards_ok(), tag + how + ": write outside the arrays", line);
     }
     Guarded gy(n * es, es);  // without a mask
-    t.forward[code](x.data(), gy.data(), nullptr, n, make_keys(seed, stream), offset, threshold, scale, false);
+    t.forward[code](x.data(), gy.data(), nullptr, n, make_keys(seed, stream), offset, threshold,
+                    scale, false);
     expect(gy.body() == y && gy.guards_ok(), tag + " (no mask): output", line);
   }
   // the whole-array driver (special cases of p, chunking)
   const Draw d{seed, stream, offset, threshold, drop_all != 0};
   Guarded gy(n * es), gm((n + 7) / 8);
   dropout_forward(static_cast<DType>(code), x.data(), gy.data(), gm.data(), n, d, scale);
-  expect(gy.body() == y && gm.body() == m && gy.guards_ok() && gm.guards_ok(), tag + " (driver)", line);
+  expect(gy.body() == y && gm.body() == m && gy.guards_ok() && gm.guards_ok(), tag + " (driver)",
+         line);
 }
 
 void check_mask(const Kernels& t, const std::string& isa, std::istringstream& in, int line) {
@@ -130,7 +137,8 @@ void check_mask(const Kernels& t, const std::string& isa, std::istringstream& in
     const Keys keys = make_keys(seed, stream);
     const std::vector<uint64_t> c = cuts(n);
     for (size_t k = 0; k + 1 < c.size(); ++k)
-      if (c[k + 1] > c[k]) t.mask(gm.data() + c[k] / 8, c[k + 1] - c[k], keys, offset + c[k], threshold);
+      if (c[k + 1] > c[k])
+        t.mask(gm.data() + c[k] / 8, c[k + 1] - c[k], keys, offset + c[k], threshold);
     expect(gm.body() == m && gm.guards_ok(), tag, line);
   }
   const Draw d{seed, stream, offset, threshold, drop_all != 0};
@@ -162,7 +170,8 @@ void check_apply(const Kernels& t, const std::string& isa, std::istringstream& i
     expect(gy.body() == y && gy.guards_ok(), tag + (streaming ? " (stream)" : ""), line);
   }
   Guarded gy2(n * es);
-  dropout_apply(static_cast<DType>(code), x.data(), gy2.data(), has_mask ? m.data() : nullptr, n, scale);
+  dropout_apply(static_cast<DType>(code), x.data(), gy2.data(), has_mask ? m.data() : nullptr, n,
+                scale);
   expect(gy2.body() == y && gy2.guards_ok(), tag + " (driver)", line);
 }
 
@@ -201,12 +210,17 @@ int main(int argc, char** argv) {
       std::string kind;
       in >> kind;
       const int line = static_cast<int>(i + 1);
-      if (kind == "philox") check_philox(in, line);
-      else if (kind == "forward") check_forward(t, name, in, line);
-      else if (kind == "mask") check_mask(t, name, in, line);
-      else if (kind == "apply") check_apply(t, name, in, line);
+      if (kind == "philox")
+        check_philox(in, line);
+      else if (kind == "forward")
+        check_forward(t, name, in, line);
+      else if (kind == "mask")
+        check_mask(t, name, in, line);
+      else if (kind == "apply")
+        check_apply(t, name, in, line);
     }
-    std::printf("%-16s %5d checks, %d failures\n", name.c_str(), checks - checks_before, failures - before);
+    std::printf("%-16s %5d checks, %d failures\n", name.c_str(), checks - checks_before,
+                failures - before);
   }
   std::printf("%s: %d checks over %zu records, %d failures\n", failures ? "FAILED" : "OK", checks,
               lines.size(), failures);
