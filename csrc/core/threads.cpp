@@ -14,7 +14,7 @@ namespace pydropout {
 
 namespace {
 std::atomic<bool> g_forked{false};
-void mark_forked_child() { g_forked.store(true); }
+[[maybe_unused]] void mark_forked_child() { g_forked.store(true); }
 const bool g_atfork_registered = [] {
 #if defined(PYDROPOUT_HAS_OPENMP) && defined(__unix__)
   pthread_atfork(nullptr, nullptr, &mark_forked_child);
