@@ -19,10 +19,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "../csrc/core/philox.hpp"  // the constants
+
 namespace {
 
-constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+constexpr uint32_t kM0 = pydropout::kPhiloxM0, kM1 = pydropout::kPhiloxM1;
+constexpr uint32_t kW0 = pydropout::kPhiloxW0, kW1 = pydropout::kPhiloxW1;
 
 struct Keys {
   alignas(32) uint32_t k0[10], k1[10];
@@ -304,7 +306,7 @@ void run(Row* rows, int count, const Keys& k, int iters, int passes) {
   for (int r = 0; r < count; ++r) std::printf("%-44s %.4f\n", rows[r].name, rows[r].best);
 }
 
-// The CPU features behind pydropout's "avx512" and "avx2" levels (csrc/dispatch.cpp), so
+// The CPU features behind pydropout's "avx512" and "avx2" levels (csrc/dispatch/dispatch.cpp), so
 // this program runs the rows of exactly the levels pydropout.supported_simd_levels() names.
 bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
