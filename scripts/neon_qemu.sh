@@ -17,7 +17,7 @@ what="${1:-all}"
 build="${PYDROPOUT_KERNEL_TEST_BUILD:-$root/build/kernel-test}"
 vectors="$root/tests/data/kernel_vectors.txt"
 # as CMakeLists.txt builds the extension: C++17, no contraction, OpenMP
-flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -fno-math-errno -fno-trapping-math -Wall -Wextra
+flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -fno-math-errno -Wall -Wextra
   -fopenmp -DPYDROPOUT_HAS_OPENMP=1)
 # the C++ core without its Python bindings: drivers, threads, dispatch, the scalar tier
 common=("$root/tests/cpp/kernel_test.cpp" "$root/csrc/core/drivers.cpp" "$root/csrc/core/threads.cpp"

@@ -85,14 +85,19 @@ bool env_is(const char* name, const char* value) {
   return env && std::strcmp(env, value) == 0;
 }
 
+// The level and the AVX-512 switches (effective at the avx512 level).
+struct Switches {
+  Isa isa = Isa::scalar;
+  bool ifma = false, fp16 = false;
+};
+
 struct Dispatch {
   Kernels table[kNumTiers];
   bool supported[kNumTiers] = {};
   std::vector<Isa> levels;  // lowest first
-  std::mutex lock;          // serialises the setters
-  Isa isa = Isa::scalar;
-  bool ifma = false, fp16 = false;  // the switches (effective at the AVX-512 level)
-  std::atomic<int> active{0};       // the tier in use: what every kernel call reads
+  std::mutex lock;          // guards sw
+  Switches sw;
+  std::atomic<int> active{0};  // tier_for(sw): what every kernel call reads
 
   Dispatch() {
     const Cpu cpu = detect_cpu();
@@ -105,26 +110,37 @@ struct Dispatch {
     for (Isa level : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512})
       if (supported[idx(tier_for(level, false, false))]) levels.push_back(level);
     // PYDROPOUT_SIMD caps the level: the best supported level not above the request.
-    isa = levels.back();
+    sw.isa = levels.back();
     if (const char* env = std::getenv("PYDROPOUT_SIMD")) {
       Isa cap;
       if (parse_isa(env, cap)) {
-        isa = Isa::scalar;
+        sw.isa = Isa::scalar;
         for (Isa level : levels)
-          if (static_cast<int>(level) <= static_cast<int>(cap)) isa = level;
+          if (static_cast<int>(level) <= static_cast<int>(cap)) sw.isa = level;
       }
     }
-    fp16 = has_fp16() && !env_is("PYDROPOUT_AVX512FP16", "0");
+    sw.fp16 = has_fp16() && !env_is("PYDROPOUT_AVX512FP16", "0");
     bool want_ifma = cpu.intel;  // faster on Intel's cores, slower on AMD Zen 4 (DESIGN.md)
     if (env_is("PYDROPOUT_AVX512IFMA", "0")) want_ifma = false;
     if (env_is("PYDROPOUT_AVX512IFMA", "1")) want_ifma = true;
-    ifma = has_ifma() && want_ifma;
-    choose();
+    sw.ifma = has_ifma() && want_ifma;
+    active.store(idx(tier_for(sw.isa, sw.ifma, sw.fp16)));
   }
 
   bool has_ifma() const { return supported[idx(Tier::avx512_ifma)]; }
   bool has_fp16() const { return supported[idx(Tier::avx512_fp16)]; }
-  void choose() { active.store(idx(tier_for(isa, ifma, fp16))); }
+
+  Switches read() {
+    std::lock_guard<std::mutex> g(lock);
+    return sw;
+  }
+  // every change of a switch chooses the tier again
+  template <class Fn>
+  void change(const Fn& fn) {
+    std::lock_guard<std::mutex> g(lock);
+    fn(sw);
+    active.store(idx(tier_for(sw.isa, sw.ifma, sw.fp16)));
+  }
 };
 
 Dispatch& dispatch() {
@@ -156,17 +172,9 @@ bool parse_isa(const std::string& name, Isa& out) {
 
 std::vector<Isa> supported_isas() { return dispatch().levels; }
 
-Isa active_isa() {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  return d.isa;
-}
-
+Isa active_isa() { return dispatch().read().isa; }
 void set_active_isa(Isa isa) {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  d.isa = isa;
-  d.choose();
+  dispatch().change([&](Switches& sw) { sw.isa = isa; });
 }
 
 const char* tier_name(Tier tier) {
@@ -190,44 +198,25 @@ const Kernels& active_kernels() {
 }
 
 void set_active_tier(Tier tier) {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
   for (const TierDef& def : kTiers) {
     if (def.tier != tier) continue;
-    d.isa = def.isa;
-    d.ifma = tier == Tier::avx512_ifma || tier == Tier::avx512_ifma_fp16;
-    d.fp16 = tier == Tier::avx512_fp16 || tier == Tier::avx512_ifma_fp16;
+    dispatch().change([&](Switches& sw) {
+      sw.isa = def.isa;
+      sw.ifma = tier == Tier::avx512_ifma || tier == Tier::avx512_ifma_fp16;
+      sw.fp16 = tier == Tier::avx512_fp16 || tier == Tier::avx512_ifma_fp16;
+    });
   }
-  d.choose();
 }
 
 bool has_avx512fp16() { return dispatch().has_fp16(); }
 bool has_avx512ifma() { return dispatch().has_ifma(); }
-
-bool avx512fp16_enabled() {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  return d.fp16;
-}
-
-bool avx512ifma_enabled() {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  return d.ifma;
-}
-
+bool avx512fp16_enabled() { return dispatch().read().fp16; }
+bool avx512ifma_enabled() { return dispatch().read().ifma; }
 void set_avx512fp16(bool on) {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  d.fp16 = on && d.has_fp16();
-  d.choose();
+  dispatch().change([&](Switches& sw) { sw.fp16 = on && dispatch().has_fp16(); });
 }
-
 void set_avx512ifma(bool on) {
-  Dispatch& d = dispatch();
-  std::lock_guard<std::mutex> g(d.lock);
-  d.ifma = on && d.has_ifma();
-  d.choose();
+  dispatch().change([&](Switches& sw) { sw.ifma = on && dispatch().has_ifma(); });
 }
 
 }  // namespace pydropout

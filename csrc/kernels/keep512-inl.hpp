@@ -1,8 +1,24 @@
-// keep512-inl.hpp: the keep bits of Philox groups on AVX-512, around the rounds of the
+// keep512-inl.hpp: the keep bits of Philox groups on AVX-512, around the `Round` of the
 // including namespace. No include guard: included inside each AVX-512 tier's namespace
-// and target region, after ops-inl.hpp and a `rounds<kSets>(keys, c0, c1, c2, c3)`
-// (avx512_rounds-inl.hpp or avx512_ifma_rounds-inl.hpp) that takes 32-bit words in the low
-// halves of 64-bit lanes and leaves the output words there.
+// and target region, after ops-inl.hpp and a `Round` (avx512_rounds-inl.hpp or
+// avx512_ifma_rounds-inl.hpp) whose step works on 32-bit words in the low halves of 64-bit
+// lanes and leaves the output words there.
+
+// Philox's ten rounds on kSets sets of 8 blocks, interleaved: a round is a chain of
+// multiply, shift and XOR, so four independent sets keep the vector pipes busier than two.
+template <int kSets>
+static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[kSets],
+                          __m512i (&c2)[kSets], __m512i (&c3)[kSets]) {
+  const Round round;
+  for (int s = 0; s < kSets; ++s) Round::prepare(c0[s], c2[s]);
+#pragma GCC unroll 10
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[r]));
+    const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[r]));
+#pragma GCC unroll 4
+    for (int s = 0; s < kSets; ++s) round.step(c0[s], c1[s], c2[s], c3[s], k0, k1);
+  }
+}
 
 // Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
 // Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.

@@ -2,52 +2,21 @@
 // 64-byte aligned (core/drivers.cpp). No include guard: included inside each x86 tier's
 // namespace and target region; a tier instantiates only the widths it has.
 
-template <bool kStream>
-static inline void store(float* p, __m256 v) {
-  if (kStream)
-    _mm256_stream_ps(p, v);
-  else
-    _mm256_storeu_ps(p, v);
-}
-template <bool kStream>
-static inline void store(double* p, __m256d v) {
-  if (kStream)
-    _mm256_stream_pd(p, v);
-  else
-    _mm256_storeu_pd(p, v);
-}
-template <bool kStream>
-static inline void store(void* p, __m128i v) {
-  if (kStream)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(p), v);
-  else
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
-}
-template <bool kStream>
-static inline void store(void* p, __m256i v) {
-  if (kStream)
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
-  else
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
-}
-template <bool kStream>
-static inline void store(float* p, __m512 v) {
-  if (kStream)
-    _mm512_stream_ps(p, v);
-  else
-    _mm512_storeu_ps(p, v);
-}
-template <bool kStream>
-static inline void store(double* p, __m512d v) {
-  if (kStream)
-    _mm512_stream_pd(p, v);
-  else
-    _mm512_storeu_pd(p, v);
-}
-template <bool kStream>
-static inline void store(void* p, __m512i v) {
-  if (kStream)
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
-  else
-    _mm512_storeu_si512(p, v);
-}
+// store<kStream>(p, v) for a pointer type P (as the caller holds it), a vector type V, the
+// pointer type A the intrinsics take, and the streaming and the unaligned store
+#define PYDROPOUT_STORE(P, V, A, STREAM, STOREU) \
+  template <bool kStream>                        \
+  static inline void store(P* p, V v) {          \
+    if (kStream)                                 \
+      STREAM(reinterpret_cast<A*>(p), v);        \
+    else                                         \
+      STOREU(reinterpret_cast<A*>(p), v);        \
+  }
+PYDROPOUT_STORE(float, __m256, float, _mm256_stream_ps, _mm256_storeu_ps)
+PYDROPOUT_STORE(double, __m256d, double, _mm256_stream_pd, _mm256_storeu_pd)
+PYDROPOUT_STORE(void, __m128i, __m128i, _mm_stream_si128, _mm_storeu_si128)
+PYDROPOUT_STORE(void, __m256i, __m256i, _mm256_stream_si256, _mm256_storeu_si256)
+PYDROPOUT_STORE(float, __m512, float, _mm512_stream_ps, _mm512_storeu_ps)
+PYDROPOUT_STORE(double, __m512d, double, _mm512_stream_pd, _mm512_storeu_pd)
+PYDROPOUT_STORE(void, __m512i, __m512i, _mm512_stream_si512, _mm512_storeu_si512)
+#undef PYDROPOUT_STORE

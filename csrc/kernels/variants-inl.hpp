@@ -4,9 +4,15 @@
 // others keep their base tier's). Every arithmetic step is one IEEE operation
 // (-ffp-contract=off), so every tier gives the same bits, and pydropout's NumPy reference
 // repeats the steps. The words are core/philox.hpp's, the constants core/normal.hpp's.
-// The kernel files are compiled with -fno-math-errno and -fno-trapping-math
-// (CMakeLists.txt), which change no result: they only let sqrt be inlined and both
-// branches of the normal transform be computed and selected, so that its loop vectorises.
+// The kernel files are compiled with -fno-math-errno (CMakeLists.txt), and these loops with
+// -fno-trapping-math too (GCC's optimize pragma below): neither changes a result, they only
+// let sqrt be inlined and both branches of the normal transform be computed and selected,
+// so that its loop vectorises. (Not the whole file: without trapping math GCC turns the
+// AVX-512 tier's zero-masked multiplies into slower code.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
 
 // ---- the normal transform ----------------------------------------------------------------
 static inline double horner8(const double* c, double r) {
@@ -143,5 +149,9 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& key
     skip = 0;
   }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 #define PYDROPOUT_VARIANTS_INL 1  // table-inl.hpp fills the variants' entries too
