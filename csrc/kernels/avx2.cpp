@@ -40,6 +40,41 @@ struct SpreadTable {
 constexpr SpreadTable kSpreadTable{};
 static const uint16_t* const kSpread = kSpreadTable.v;
 
+// lane masks from keep bits (8, 4 and 8 of them)
+static inline __m256i lanes32(uint64_t byte) {
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel),
+                            sel);
+}
+static inline __m256i lanes64(uint64_t nibble) {
+  const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
+  return _mm256_cmpeq_epi64(
+      _mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
+}
+static inline __m128i lanes16(uint64_t byte) {
+  const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
+}
+
+// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+template <class T>
+struct Float256;
+#define PYDROPOUT_FLOAT256(T, V, LANES, SFX)                               \
+  template <>                                                              \
+  struct Float256<T> {                                                     \
+    using Vec = V;                                                         \
+    static constexpr int kLanes = 32 / sizeof(T);                          \
+    static inline Vec set1(T s) { return _mm256_set1_##SFX(s); }           \
+    static inline Vec load(const T* p) { return _mm256_loadu_##SFX(p); }   \
+    static inline Vec mul(Vec a, Vec b) { return _mm256_mul_##SFX(a, b); } \
+    static inline Vec keep(Vec a, uint64_t bits) {                         \
+      return _mm256_and_##SFX(a, _mm256_castsi256_##SFX(LANES(bits)));     \
+    }                                                                      \
+  };
+PYDROPOUT_FLOAT256(float, __m256, lanes32, ps)
+PYDROPOUT_FLOAT256(double, __m256d, lanes64, pd)
+#undef PYDROPOUT_FLOAT256
+
 struct Ops : OpsDefaults<Ops> {
   // Per-call key material: the round keys broadcast once into vectors, so the rounds
   // XOR them straight from memory instead of holding them in the 16 registers.
@@ -140,44 +175,16 @@ struct Ops : OpsDefaults<Ops> {
     return group_bits(q);
   }
 
-  // lane masks from 8 keep bits
-  static inline __m256i lanes32(uint64_t byte) {
-    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(
-        _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel), sel);
-  }
-  static inline __m256i lanes64(uint64_t nibble) {
-    const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
-    return _mm256_cmpeq_epi64(
-        _mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
-  }
-  static inline __m128i lanes16(uint64_t byte) {
-    const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel),
-                           sel);
-  }
-
   static inline void stream_fence() { _mm_sfence(); }
 
-  template <bool kScale, bool kStream>
-  static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
-    const __m256 s_f32x8 = _mm256_set1_ps(s);
-    for (int v = 0; v < 8; ++v) {
-      const __m256 keep = _mm256_castsi256_ps(lanes32(bits >> (8 * v)));
-      __m256 x_f32x8 = _mm256_loadu_ps(x + 8 * v);
-      if (kScale) x_f32x8 = _mm256_mul_ps(x_f32x8, s_f32x8);
-      store<kStream>(y + 8 * v, _mm256_and_ps(x_f32x8, keep));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const double* x, double* y, uint64_t bits, double s) {
-    const __m256d s_f64x4 = _mm256_set1_pd(s);
-    for (int v = 0; v < 16; ++v) {
-      const __m256d keep = _mm256_castsi256_pd(lanes64(bits >> (4 * v)));
-      __m256d x_f64x4 = _mm256_loadu_pd(x + 4 * v);
-      if (kScale) x_f64x4 = _mm256_mul_pd(x_f64x4, s_f64x4);
-      store<kStream>(y + 4 * v, _mm256_and_pd(x_f64x4, keep));
+  // float32 and float64: a multiply, then an AND with the lane masks
+  template <bool kScale, bool kStream, class T, class F = Float256<T>>
+  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
+    const typename F::Vec s_v = F::set1(s);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      typename F::Vec x_v = F::load(x + F::kLanes * v);
+      if (kScale) x_v = F::mul(x_v, s_v);
+      store<kStream>(y + F::kLanes * v, F::keep(x_v, bits >> (F::kLanes * v)));
     }
   }
 

@@ -3,30 +3,35 @@
 // include guard: included inside each AVX-512 tier's namespace and target region, after
 // keep512-inl.hpp and stores-inl.hpp.
 
+// float32 and float64 differ only in the lane count and the intrinsics' suffix
+template <class T>
+struct Float512;
+#define PYDROPOUT_FLOAT512(T, V, M, SFX)                                                          \
+  template <>                                                                                     \
+  struct Float512<T> {                                                                            \
+    using Vec = V;                                                                                \
+    using Mask = M;                                                                               \
+    static constexpr int kLanes = 64 / sizeof(T);                                                 \
+    static inline Vec set1(T s) { return _mm512_set1_##SFX(s); }                                  \
+    static inline Vec load(const T* p) { return _mm512_loadu_##SFX(p); }                          \
+    static inline Vec maskz_mul(Mask k, Vec a, Vec b) { return _mm512_maskz_mul_##SFX(k, a, b); } \
+    static inline Vec maskz_mov(Mask k, Vec a) { return _mm512_maskz_mov_##SFX(k, a); }           \
+  };
+PYDROPOUT_FLOAT512(float, __m512, __mmask16, ps)
+PYDROPOUT_FLOAT512(double, __m512d, __mmask8, pd)
+#undef PYDROPOUT_FLOAT512
+
 struct DataOps : KeepOps {
   static inline void stream_fence() { _mm_sfence(); }
 
-  template <bool kScale, bool kStream>
-  static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
-    const __m512 s_f32x16 = _mm512_set1_ps(s);
-    for (int v = 0; v < 4; ++v) {
-      const __mmask16 k = static_cast<__mmask16>(bits >> (16 * v));
-      const __m512 x_f32x16 = _mm512_loadu_ps(x + 16 * v);
-      const __m512 y_f32x16 =
-          kScale ? _mm512_maskz_mul_ps(k, x_f32x16, s_f32x16) : _mm512_maskz_mov_ps(k, x_f32x16);
-      store<kStream>(y + 16 * v, y_f32x16);
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const double* x, double* y, uint64_t bits, double s) {
-    const __m512d s_f64x8 = _mm512_set1_pd(s);
-    for (int v = 0; v < 8; ++v) {
-      const __mmask8 k = static_cast<__mmask8>(bits >> (8 * v));
-      const __m512d x_f64x8 = _mm512_loadu_pd(x + 8 * v);
-      const __m512d y_f64x8 =
-          kScale ? _mm512_maskz_mul_pd(k, x_f64x8, s_f64x8) : _mm512_maskz_mov_pd(k, x_f64x8);
-      store<kStream>(y + 8 * v, y_f64x8);
+  // float32 and float64: a zero-masked multiply (or move) per vector
+  template <bool kScale, bool kStream, class T, class F = Float512<T>>
+  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
+    const typename F::Vec s_v = F::set1(s);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      const auto k = static_cast<typename F::Mask>(bits >> (F::kLanes * v));
+      const typename F::Vec x_v = F::load(x + F::kLanes * v);
+      store<kStream>(y + F::kLanes * v, kScale ? F::maskz_mul(k, x_v, s_v) : F::maskz_mov(k, x_v));
     }
   }
 
