@@ -22,6 +22,39 @@ namespace neon {
 
 #include "ops-inl.hpp"
 
+// lane masks from keep bits
+static inline uint32x4_t lanes32(uint64_t nibble) {
+  const uint32x4_t sel = {1, 2, 4, 8};
+  return vtstq_u32(vdupq_n_u32(static_cast<uint32_t>(nibble & 0xf)), sel);
+}
+static inline uint64x2_t lanes64(uint64_t pair) {
+  const uint64x2_t sel = {1, 2};
+  return vtstq_u64(vdupq_n_u64(pair & 0x3), sel);
+}
+static inline uint16x8_t lanes16(uint64_t byte) {
+  const uint16x8_t sel = {1, 2, 4, 8, 16, 32, 64, 128};
+  return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
+}
+
+// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+template <class T>
+struct Float128;
+#define PYDROPOUT_FLOAT128(T, V, LANES, F, U)                                                    \
+  template <>                                                                                    \
+  struct Float128<T> {                                                                           \
+    using Vec = V;                                                                               \
+    static constexpr int kLanes = 16 / sizeof(T);                                                \
+    static inline Vec set1(T s) { return vdupq_n_##F(s); }                                       \
+    static inline Vec load(const T* p) { return vld1q_##F(p); }                                  \
+    static inline Vec mul(Vec a, Vec b) { return vmulq_##F(a, b); }                              \
+    static inline void store_kept(T* p, Vec a, uint64_t bits) {                                  \
+      vst1q_##F(p, vreinterpretq_##F##_##U(vandq_##U(vreinterpretq_##U##_##F(a), LANES(bits)))); \
+    }                                                                                            \
+  };
+PYDROPOUT_FLOAT128(float, float32x4_t, lanes32, f32, u32)
+PYDROPOUT_FLOAT128(double, float64x2_t, lanes64, f64, u64)
+#undef PYDROPOUT_FLOAT128
+
 struct Ops : OpsDefaults<Ops> {
   static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
     const uint64x2_t p_lo = vmull_u32(vget_low_u32(a), vdup_n_u32(m));
@@ -69,41 +102,16 @@ struct Ops : OpsDefaults<Ops> {
     return bits;
   }
 
-  // lane masks from keep bits
-  static inline uint32x4_t lanes32(uint64_t nibble) {
-    const uint32x4_t sel = {1, 2, 4, 8};
-    return vtstq_u32(vdupq_n_u32(static_cast<uint32_t>(nibble & 0xf)), sel);
-  }
-  static inline uint64x2_t lanes64(uint64_t pair) {
-    const uint64x2_t sel = {1, 2};
-    return vtstq_u64(vdupq_n_u64(pair & 0x3), sel);
-  }
-  static inline uint16x8_t lanes16(uint64_t byte) {
-    const uint16x8_t sel = {1, 2, 4, 8, 16, 32, 64, 128};
-    return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
-  }
-
   // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
 
-  template <bool kScale, bool kStream>
-  static inline void apply64(const float* x, float* y, uint64_t bits, float s) {
-    const float32x4_t s_f32x4 = vdupq_n_f32(s);
-    for (int v = 0; v < 16; ++v) {
-      float32x4_t x_f32x4 = vld1q_f32(x + 4 * v);
-      if (kScale) x_f32x4 = vmulq_f32(x_f32x4, s_f32x4);
-      const uint32x4_t kept = vandq_u32(vreinterpretq_u32_f32(x_f32x4), lanes32(bits >> (4 * v)));
-      vst1q_f32(y + 4 * v, vreinterpretq_f32_u32(kept));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const double* x, double* y, uint64_t bits, double s) {
-    const float64x2_t s_f64x2 = vdupq_n_f64(s);
-    for (int v = 0; v < 32; ++v) {
-      float64x2_t x_f64x2 = vld1q_f64(x + 2 * v);
-      if (kScale) x_f64x2 = vmulq_f64(x_f64x2, s_f64x2);
-      const uint64x2_t kept = vandq_u64(vreinterpretq_u64_f64(x_f64x2), lanes64(bits >> (2 * v)));
-      vst1q_f64(y + 2 * v, vreinterpretq_f64_u64(kept));
+  // float32 and float64: a multiply, then an AND with the lane masks
+  template <bool kScale, bool kStream, class T, class F = Float128<T>>
+  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
+    const typename F::Vec s_v = F::set1(s);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      typename F::Vec x_v = F::load(x + F::kLanes * v);
+      if (kScale) x_v = F::mul(x_v, s_v);
+      F::store_kept(y + F::kLanes * v, x_v, bits >> (F::kLanes * v));
     }
   }
 
