@@ -2,15 +2,14 @@
 
 Arrays passed to the kernels are native, aligned, C-contiguous; ``pydropout._common``
 checks everything before calling them. Dtype codes: float16=0, bfloat16=1, float32=2,
-float64=3.
+float64=3. The module also has ``__version__`` (str), the CMake project version of the
+build (not stubbed here: tests/test_packaging.py compares the non-dunder names only).
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
-
-__version__: str  # the CMake project version of this build
 
 _Int = Union[int, np.integer[Any]]
 _State = Tuple[int, int, int]
