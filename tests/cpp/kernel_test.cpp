@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../../csrc/core/convert.hpp"
 #include "../../csrc/core/dropout.hpp"
 #include "../../csrc/core/philox.hpp"
 #include "../../csrc/dispatch/dispatch.hpp"
@@ -184,6 +185,64 @@ void check_philox(std::istringstream& in, int line) {
   expect(std::memcmp(got.v, r, sizeof(r)) == 0, "philox known answer", line);
 }
 
+// The variants' kernels have no vectors of their own: each tier's must give the scalar
+// tier's bytes (which tests/test_variants.py checks against the reference), whole and cut
+// at 64-element boundaries as the threads cut them.
+void check_variants(const Kernels& t, const Kernels& ref, const std::string& tier) {
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {  // splitmix64
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  const uint64_t n = 1000;
+  const Keys keys = make_keys(0x0123456789abcdefull, 7);
+  for (int code = 0; code < kNumDTypes; ++code) {
+    const size_t es = esize(code);
+    Bytes x(n * es), m((n + 7) / 8);
+    for (uint64_t i = 0; i < n; ++i) {  // finite values in [-4, 4)
+      const float f =
+          static_cast<float>(static_cast<int64_t>(next() >> 40) - (1 << 23)) / (1 << 21);
+      const uint16_t h = code == 0 ? float_to_half(f) : float_to_bf16(f);
+      const double d = f;
+      if (code < 2)
+        std::memcpy(&x[i * es], &h, 2);
+      else if (code == 2)
+        std::memcpy(&x[i * es], &f, 4);
+      else
+        std::memcpy(&x[i * es], &d, 8);
+    }
+    for (auto& b : m) b = static_cast<uint8_t>(next());
+    const std::string tag = tier + " variants dtype " + std::to_string(code);
+    for (const uint64_t cut : {n, uint64_t{448}}) {
+      Bytes want(n * es), got(n * es);
+      const uint64_t parts[2][2] = {{0, cut}, {cut, n}};
+      for (const auto& part : parts) {
+        const uint64_t b = part[0], len = part[1] - part[0];
+        if (!len) continue;
+        ref.alpha[code](&x[b * es], &want[b * es], &m[b / 8], len, 1.5, 0.25, -1.0);
+        t.alpha[code](&x[b * es], &got[b * es], &m[b / 8], len, 1.5, 0.25, -1.0);
+      }
+      expect(got == want, tag + " alpha", 0);
+      for (const auto& part : parts) {
+        const uint64_t b = part[0], len = part[1] - part[0];
+        if (!len) continue;
+        ref.gaussian[code](&x[b * es], &want[b * es], len, keys, 3 + b, 0.5);
+        t.gaussian[code](&x[b * es], &got[b * es], len, keys, 3 + b, 0.5);
+      }
+      expect(got == want, tag + " gaussian", 0);
+    }
+  }
+  std::vector<uint32_t> w(n);
+  for (auto& v : w) v = static_cast<uint32_t>(next());
+  w[0] = 0, w[1] = ~0u, w[2] = 0x80000000u, w[3] = 0x7fffffffu;  // the ends and the middle
+  std::vector<double> want(n), got(n);
+  ref.normal(w.data(), want.data(), n);
+  t.normal(w.data(), got.data(), n);
+  expect(std::memcmp(want.data(), got.data(), n * 8) == 0, tier + " normal", 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,6 +278,7 @@ int main(int argc, char** argv) {
       else if (kind == "apply")
         check_apply(t, name, in, line);
     }
+    check_variants(t, tier_kernels(Tier::scalar), name);
     std::printf("%-16s %5d checks, %d failures\n", name.c_str(), checks - checks_before,
                 failures - before);
   }
