@@ -72,6 +72,12 @@ def main(argv=None) -> int:
     try:
         mods = {"old": load(a.old, "ab_old", tmp), "new": load(a.new, "ab_new", tmp)}
         levels = [lv for lv in a.levels.split(",") if lv in mods["old"].supported_simd_levels()]
+        for tag, path in (("old", a.old), ("new", a.new)):
+            # the avx512 level's kernel tier follows the IFMA and AVX512-FP16 switches
+            mod = mods[tag]
+            tier = mod.kernel_tier() if hasattr(mod, "kernel_tier") else "?"
+            print(f"{tag}: {path} (tier {tier}; avx512 ifma {mod._avx512ifma()}, "
+                  f"fp16 {mod._avx512fp16()})")
         rows = []
         for n in (int(s) for s in a.sizes.split(",")):
             for th in (int(s) for s in a.threads.split(",")):

@@ -19,10 +19,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "../csrc/core/philox.hpp"  // the constants
+
 namespace {
 
-constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
-constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+constexpr uint32_t kM0 = pydropout::kPhiloxM0, kM1 = pydropout::kPhiloxM1;
+constexpr uint32_t kW0 = pydropout::kPhiloxW0, kW1 = pydropout::kPhiloxW1;
 
 struct Keys {
   alignas(32) uint32_t k0[10], k1[10];
@@ -44,7 +46,8 @@ Keys make_keys(uint64_t seed, uint64_t stream) {
 }
 
 void scalar_block(const Keys& k, uint64_t block, uint32_t out[4]) {
-  uint32_t c[4] = {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), k.stream_lo, k.stream_hi};
+  uint32_t c[4] = {static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), k.stream_lo,
+                   k.stream_hi};
   for (int r = 0; r < 10; ++r) {
     const uint64_t p0 = uint64_t{kM0} * c[0], p1 = uint64_t{kM1} * c[2];
     const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k.k0[r];
@@ -66,8 +69,8 @@ enum Hi { kShift, kShuffle, kRotate, kIfma };
 
 template <int kSets, int kScalar, Hi kHi>
 // (no auto-vectorisation: the scalar blocks are meant for the integer pipes)
-__attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noinline)) void rounds512(const Keys& k, uint64_t block,
-                                                                      bool store) {
+__attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"),
+               noinline)) void rounds512(const Keys& k, uint64_t block, bool store) {
   __m512i c0[kSets + 1], c1[kSets + 1], c2[kSets + 1], c3[kSets + 1];
   const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
   for (int s = 0; s < kSets; ++s) {
@@ -80,10 +83,12 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
   uint64_t x[kScalar + 1][4];
   for (int j = 0; j < kScalar; ++j) {
     const uint64_t b = block + 8 * kSets + j;
-    x[j][0] = static_cast<uint32_t>(b), x[j][1] = b >> 32, x[j][2] = k.stream_lo, x[j][3] = k.stream_hi;
+    x[j][0] = static_cast<uint32_t>(b), x[j][1] = b >> 32, x[j][2] = k.stream_lo,
+    x[j][3] = k.stream_hi;
   }
   const __m512i m0 = _mm512_set1_epi64(kM0), m1 = _mm512_set1_epi64(kM1);
-  const __m512i m0s = _mm512_set1_epi64(uint64_t{kM0} << 20), m1s = _mm512_set1_epi64(uint64_t{kM1} << 20);
+  const __m512i m0s = _mm512_set1_epi64(uint64_t{kM0} << 20),
+                m1s = _mm512_set1_epi64(uint64_t{kM1} << 20);
   const __m512i zero = _mm512_setzero_si512();
 #pragma GCC unroll 10
   for (int r = 0; r < 10; ++r) {
@@ -124,7 +129,8 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
   if (!store) {  // keep the results alive without a store per call
     __m512i acc = zero;
     for (int s = 0; s < kSets; ++s)
-      acc = _mm512_ternarylogic_epi32(acc, _mm512_xor_si512(c0[s], c1[s]), _mm512_xor_si512(c2[s], c3[s]), 0x96);
+      acc = _mm512_ternarylogic_epi32(acc, _mm512_xor_si512(c0[s], c1[s]),
+                                      _mm512_xor_si512(c2[s], c3[s]), 0x96);
     uint64_t sx = 0;
     for (int j = 0; j < kScalar; ++j) sx ^= x[j][0] ^ x[j][1] ^ x[j][2] ^ x[j][3];
     asm volatile("" ::"v"(acc), "r"(sx));
@@ -142,8 +148,9 @@ __attribute__((target("avx512f,avx512ifma"), optimize("no-tree-vectorize"), noin
 }
 
 // Words of set `s` (4 blocks, one word per 64-bit lane, word l in vector l) into g_words.
-__attribute__((target("avx2"), always_inline)) inline void store_set256(int s, __m256i c0, __m256i c1,
-                                                                     __m256i c2, __m256i c3) {
+__attribute__((target("avx2"), always_inline)) inline void store_set256(int s, __m256i c0,
+                                                                        __m256i c1, __m256i c2,
+                                                                        __m256i c3) {
   alignas(32) uint64_t w[4][4];
   _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), c0);
   _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), c1);
@@ -156,7 +163,8 @@ __attribute__((target("avx2"), always_inline)) inline void store_set256(int s, _
 // ---- AVX-512VL at 256 bits: the kernel's layout in ymm registers (ternlog, 32 of them) --
 
 template <int kSets>
-__attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Keys& k, uint64_t block, bool store) {
+__attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Keys& k,
+                                                                       uint64_t block, bool store) {
   __m256i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
   const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
   for (int s = 0; s < kSets; ++s) {
@@ -182,7 +190,8 @@ __attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Key
   if (!store) {
     __m256i acc = _mm256_setzero_si256();
     for (int s = 0; s < kSets; ++s)
-      acc = _mm256_ternarylogic_epi32(acc, _mm256_xor_si256(c0[s], c1[s]), _mm256_xor_si256(c2[s], c3[s]), 0x96);
+      acc = _mm256_ternarylogic_epi32(acc, _mm256_xor_si256(c0[s], c1[s]),
+                                      _mm256_xor_si256(c2[s], c3[s]), 0x96);
     asm volatile("" ::"v"(acc));
     return;
   }
@@ -192,7 +201,8 @@ __attribute__((target("avx512f,avx512vl"), noinline)) void rounds512vl(const Key
 // ---- AVX2: O sets with one word per lane, T sets with two words per lane ---------------
 
 template <int kOne, int kTwo>
-__attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t block, bool store) {
+__attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t block,
+                                                         bool store) {
   const __m256i m0 = _mm256_set1_epi64x(kM0), m1 = _mm256_set1_epi64x(kM1);
   const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
   const __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
@@ -204,7 +214,8 @@ __attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t
     c3[s] = _mm256_set1_epi64x(k.stream_hi);
   }
   for (int s = 0; s < kTwo; ++s) {  // a = (word 1 : word 0), b = (word 3 : word 2)
-    a[s] = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block + 4 * (kOne + s))), lanes);
+    a[s] =
+        _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block + 4 * (kOne + s))), lanes);
     b[s] = _mm256_set1_epi64x(static_cast<long long>((uint64_t{k.stream_hi} << 32) | k.stream_lo));
   }
 #pragma GCC unroll 10
@@ -222,14 +233,17 @@ __attribute__((target("avx2"), noinline)) void rounds256(const Keys& k, uint64_t
 #pragma GCC unroll 8
     for (int s = 0; s < kTwo; ++s) {
       const __m256i p0 = _mm256_mul_epu32(a[s], m0), p1 = _mm256_mul_epu32(b[s], m1);
-      a[s] = _mm256_shuffle_epi32(_mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], k0), high)), 0xB1);
-      b[s] = _mm256_shuffle_epi32(_mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], k1), high)), 0xB1);
+      a[s] = _mm256_shuffle_epi32(
+          _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], k0), high)), 0xB1);
+      b[s] = _mm256_shuffle_epi32(
+          _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], k1), high)), 0xB1);
     }
   }
   if (!store) {
     __m256i acc = _mm256_setzero_si256();
     for (int s = 0; s < kOne; ++s)
-      acc = _mm256_xor_si256(acc, _mm256_xor_si256(_mm256_xor_si256(c0[s], c1[s]), _mm256_xor_si256(c2[s], c3[s])));
+      acc = _mm256_xor_si256(
+          acc, _mm256_xor_si256(_mm256_xor_si256(c0[s], c1[s]), _mm256_xor_si256(c2[s], c3[s])));
     for (int s = 0; s < kTwo; ++s) acc = _mm256_xor_si256(acc, _mm256_xor_si256(a[s], b[s]));
     asm volatile("" ::"x"(acc));
     return;
@@ -284,14 +298,15 @@ void run(Row* rows, int count, const Keys& k, int iters, int passes) {
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < iters; ++i) row.fn(k, static_cast<uint64_t>(i) * row.blocks, false);
       const auto t1 = std::chrono::steady_clock::now();
-      const double ns = std::chrono::duration<double, std::nano>(t1 - t0).count() / (4.0 * row.blocks * iters);
+      const double ns =
+          std::chrono::duration<double, std::nano>(t1 - t0).count() / (4.0 * row.blocks * iters);
       if (ns < row.best) row.best = ns;
     }
   }
   for (int r = 0; r < count; ++r) std::printf("%-44s %.4f\n", rows[r].name, rows[r].best);
 }
 
-// The CPU features behind pydropout's "avx512" and "avx2" levels (csrc/dispatch.cpp), so
+// The CPU features behind pydropout's "avx512" and "avx2" levels (csrc/dispatch/dispatch.cpp), so
 // this program runs the rows of exactly the levels pydropout.supported_simd_levels() names.
 bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -311,14 +326,17 @@ int main(int argc, char** argv) {
   __builtin_cpu_init();
   Row rows[32];
   int count = 0;
-  auto add = [&](const char* name, int blocks, RoundsFn fn) { rows[count++] = Row{name, blocks, fn}; };
+  auto add = [&](const char* name, int blocks, RoundsFn fn) {
+    rows[count++] = Row{name, blocks, fn};
+  };
   if (has_avx512()) {
     add("avx512 4 sets, shift (kernel, not Intel)", 32, rounds512<4, 0, kShift>);
     add("avx512 5 sets, shift", 40, rounds512<5, 0, kShift>);
     add("avx512 6 sets, shift", 48, rounds512<6, 0, kShift>);
     add("avx512 4 sets, vpshufd", 32, rounds512<4, 0, kShuffle>);
     add("avx512 4 sets, vprorq", 32, rounds512<4, 0, kRotate>);
-    if (__builtin_cpu_supports("avx512ifma")) add("avx512 4 sets, vpmadd52huq (Intel kernel)", 32, rounds512<4, 0, kIfma>);
+    if (__builtin_cpu_supports("avx512ifma"))
+      add("avx512 4 sets, vpmadd52huq (Intel kernel)", 32, rounds512<4, 0, kIfma>);
     add("avx512 4 sets + 1 scalar block", 33, rounds512<4, 1, kShift>);
     add("avx512 4 sets + 2 scalar blocks", 34, rounds512<4, 2, kShift>);
     add("avx512 4 sets + 4 scalar blocks", 36, rounds512<4, 4, kShift>);

@@ -2,7 +2,8 @@
 # neon_qemu.sh: compile the C++ core with the kernel test driver (tests/cpp/kernel_test.cpp)
 # and check every kernel table against tests/data/kernel_vectors.txt, the vectors that
 # pydropout.reference computed:
-#   native   this machine's levels (x86-64: scalar, AVX2, AVX-512 where the CPU has them)
+#   native   this machine's tiers (x86-64: scalar, AVX2 and the AVX-512 tiers where the CPU
+#            has them)
 #   aarch64  cross-compiled with Debian's aarch64 toolchain (with its OpenMP) and run
 #            under qemu-user on a Cortex-A53 model (ARMv8.0: scalar and NEON)
 # Usage: scripts/neon_qemu.sh [native|aarch64|all]   (default: all)
@@ -16,8 +17,11 @@ what="${1:-all}"
 build="${PYDROPOUT_KERNEL_TEST_BUILD:-$root/build/kernel-test}"
 vectors="$root/tests/data/kernel_vectors.txt"
 # as CMakeLists.txt builds the extension: C++17, no contraction, OpenMP
-flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -Wall -Wextra -fopenmp -DPYDROPOUT_HAS_OPENMP=1)
-common=("$root/tests/cpp/kernel_test.cpp" "$root/csrc/dispatch.cpp" "$root/csrc/kernels/scalar.cpp")
+flags=(-std=c++17 -O2 -ffp-contract=off -fno-fast-math -fno-math-errno -Wall -Wextra
+  -fopenmp -DPYDROPOUT_HAS_OPENMP=1)
+# the C++ core without its Python bindings: drivers, threads, dispatch, the scalar tier
+common=("$root/tests/cpp/kernel_test.cpp" "$root/csrc/core/drivers.cpp" "$root/csrc/core/threads.cpp"
+  "$root/csrc/dispatch/dispatch.cpp" "$root/csrc/kernels/scalar.cpp")
 mkdir -p "$build"
 
 # compile each source to an object in parallel, then link
@@ -51,7 +55,8 @@ run_native() {
   need "${CXX:-g++}" g++
   local sources=("${common[@]}")
   case "$(uname -m)" in
-    x86_64) sources+=("$root/csrc/kernels/avx2.cpp" "$root/csrc/kernels/avx512.cpp") ;;
+    x86_64) sources+=("$root/csrc/kernels/avx2.cpp" "$root/csrc/kernels/avx512.cpp"
+      "$root/csrc/kernels/avx512_ifma.cpp" "$root/csrc/kernels/avx512_fp16.cpp") ;;
     aarch64) sources+=("$root/csrc/kernels/neon.cpp") ;;
   esac
   echo "== native ($(uname -m))"

@@ -1,15 +1,14 @@
 // philox_words.cpp: writes the words of a pydropout stream to stdout as raw little-endian
-// uint32, from csrc/philox.hpp (the scalar definition that every kernel and the NumPy
+// uint32, from csrc/core/philox.hpp (the scalar definition that every kernel and the NumPy
 // reference are tested against), for test batteries such as dieharder (-g 200).
 //   usage: philox_words SEED STREAM [OFFSET]     (runs until the reader closes the pipe)
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
-#include "../csrc/philox.hpp"
+#include "../csrc/core/philox.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 4) {
@@ -25,12 +24,13 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe ends the stream with a write error, quietly
   std::vector<uint32_t> buf(1 << 16);
+  const pydropout::Keys keys = pydropout::make_keys(seed, stream);
   uint64_t block = offset / 4;
   for (;;) {
-    for (size_t i = 0; i < buf.size(); i += 4, ++block) {
-      const pydropout::Block4 b = pydropout::stream_block(seed, stream, block);
-      std::memcpy(&buf[i], b.v, sizeof(b.v));  // x86-64 and aarch64: little-endian
-    }
-    if (std::fwrite(buf.data(), sizeof(uint32_t), buf.size(), stdout) != buf.size()) return 0;  // reader done
+    for (size_t i = 0; i < buf.size(); i += 64, block += 16)  // buf.size() % 64 == 0
+      pydropout::stream_words<16>(keys, block, &buf[i]);
+
+    if (std::fwrite(buf.data(), sizeof(uint32_t), buf.size(), stdout) != buf.size())
+      return 0;  // reader done
   }
 }

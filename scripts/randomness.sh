@@ -2,7 +2,7 @@
 # randomness.sh: feed pydropout's random stream into the dieharder test battery.
 #
 #   words  the raw 32-bit words of a stream (seed 0x0123456789abcdef, stream 0), written by
-#          scripts/philox_words.cpp from csrc/philox.hpp, the scalar Philox4x32-10 that the
+#          scripts/philox_words.cpp from csrc/core/philox.hpp, the scalar Philox4x32-10 that the
 #          SIMD kernels and pydropout.reference are tested against bit for bit;
 #   masks  the packed keep masks at p = 0.5 made by the installed package
 #          (pydropout.dropout_mask, so through the SIMD kernels and the threads): at p = 0.5

@@ -4,27 +4,32 @@
 // bits in element order.
 // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
 // expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
-// are AND-ed to +0.0. Scalar spec: philox.hpp and scalar.cpp.
+// are AND-ed to +0.0. The variants: variants-inl.hpp, vectorised for AVX2.
+// Scalar spec: core/philox.hpp and scalar.cpp.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "../dispatch.hpp"
+#include "../core/convert.hpp"
+#include "../core/normal.hpp"
+#include "../core/philox.hpp"
+#include "../dispatch/kernels.hpp"
+#include "../dispatch/target.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#elif defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#endif
+PYDROPOUT_TARGET_PUSH("avx2,fma,f16c")
 
 namespace pydropout {
 namespace avx2 {
 
+#include "ops-inl.hpp"
+#include "stores-inl.hpp"
+
 // bit pair j of the index (bits 2j, 2j + 1) moved to bits 4j, 4j + 1
 constexpr uint16_t spread_entry(int m) {
-  return static_cast<uint16_t>((m & 3) | ((m >> 2 & 3) << 4) | ((m >> 4 & 3) << 8) | ((m >> 6 & 3) << 12));
+  return static_cast<uint16_t>((m & 3) | ((m >> 2 & 3) << 4) | ((m >> 4 & 3) << 8) |
+                               ((m >> 6 & 3) << 12));
 }
 struct SpreadTable {
   uint16_t v[256];
@@ -35,7 +40,42 @@ struct SpreadTable {
 constexpr SpreadTable kSpreadTable{};
 static const uint16_t* const kSpread = kSpreadTable.v;
 
-struct Ops {
+// lane masks from keep bits (8, 4 and 8 of them)
+static inline __m256i lanes32(uint64_t byte) {
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel),
+                            sel);
+}
+static inline __m256i lanes64(uint64_t nibble) {
+  const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
+  return _mm256_cmpeq_epi64(
+      _mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
+}
+static inline __m128i lanes16(uint64_t byte) {
+  const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
+}
+
+// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+template <class T>
+struct Float256;
+#define PYDROPOUT_FLOAT256(T, V, LANES, SFX)                               \
+  template <>                                                              \
+  struct Float256<T> {                                                     \
+    using Vec = V;                                                         \
+    static constexpr int kLanes = 32 / sizeof(T);                          \
+    static inline Vec set1(T s) { return _mm256_set1_##SFX(s); }           \
+    static inline Vec load(const T* p) { return _mm256_loadu_##SFX(p); }   \
+    static inline Vec mul(Vec a, Vec b) { return _mm256_mul_##SFX(a, b); } \
+    static inline Vec keep(Vec a, uint64_t bits) {                         \
+      return _mm256_and_##SFX(a, _mm256_castsi256_##SFX(LANES(bits)));     \
+    }                                                                      \
+  };
+PYDROPOUT_FLOAT256(float, __m256, lanes32, ps)
+PYDROPOUT_FLOAT256(double, __m256d, lanes64, pd)
+#undef PYDROPOUT_FLOAT256
+
+struct Ops : OpsDefaults<Ops> {
   // Per-call key material: the round keys broadcast once into vectors, so the rounds
   // XOR them straight from memory instead of holding them in the 16 registers.
   struct Ctx {
@@ -43,8 +83,10 @@ struct Ops {
     uint32_t stream_lo, stream_hi;
     explicit Ctx(const Keys& keys) : stream_lo(keys.stream_lo), stream_hi(keys.stream_hi) {
       for (int r = 0; r < 10; ++r) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(k[r]), _mm256_set1_epi32(static_cast<int>(keys.k0[r])));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(k[10 + r]), _mm256_set1_epi32(static_cast<int>(keys.k1[r])));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[r]),
+                           _mm256_set1_epi32(static_cast<int>(keys.k0[r])));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(k[10 + r]),
+                           _mm256_set1_epi32(static_cast<int>(keys.k1[r])));
       }
     }
   };
@@ -63,16 +105,16 @@ struct Ops {
   // kSets sets of 4 consecutive blocks (set s, lane j: block + 4s + j) run interleaved.
   // Returns 16 keep bits per set in out[s] (bit 4j + l: word l of block 4s + j).
   template <int kSets>
-  __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block, uint32_t threshold,
-                               uint16_t* out) {
-    const __m256i m0 = _mm256_set1_epi64x(0xD2511F53);
-    const __m256i m1 = _mm256_set1_epi64x(0xCD9E8D57);
+  __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block,
+                                                  uint32_t threshold, uint16_t* out) {
+    const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
+    const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
     const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
     __m256i a[kSets], b[kSets];
     const __m256i base = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(block)),
                                           _mm256_setr_epi64x(0, 1, 2, 3));
-    const __m256i stream = _mm256_set1_epi64x(static_cast<long long>(
-        (static_cast<uint64_t>(ctx.stream_hi) << 32) | ctx.stream_lo));
+    const __m256i stream = _mm256_set1_epi64x(
+        static_cast<long long>((static_cast<uint64_t>(ctx.stream_hi) << 32) | ctx.stream_lo));
 #pragma GCC unroll 8
     for (int s = 0; s < kSets; ++s) {
       a[s] = _mm256_add_epi64(base, _mm256_set1_epi64x(4 * s));  // the 64-bit block counter
@@ -85,8 +127,10 @@ struct Ops {
         const __m256i p0 = _mm256_mul_epu32(a[s], m0);
         const __m256i p1 = _mm256_mul_epu32(b[s], m1);
         // (keys as memory operands: holding them would take registers the sets need)
-        const __m256i ta = _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], key(ctx, t)), high));
-        const __m256i tb = _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], key(ctx, 10 + t)), high));
+        const __m256i ta =
+            _mm256_xor_si256(p1, _mm256_and_si256(_mm256_xor_si256(a[s], key(ctx, t)), high));
+        const __m256i tb =
+            _mm256_xor_si256(p0, _mm256_and_si256(_mm256_xor_si256(b[s], key(ctx, 10 + t)), high));
         a[s] = _mm256_shuffle_epi32(ta, 0xB1);
         b[s] = _mm256_shuffle_epi32(tb, 0xB1);
       }
@@ -117,7 +161,6 @@ struct Ops {
   // (benchmarks/ab_builds.py).
   static constexpr int kSets = 5;
   static constexpr int kGroups = 5;
-  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
   static_assert((4 * kGroups) % kSets == 0, "whole runs of sets");
   static inline void keep(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out) {
     uint16_t q[4 * kGroups];
@@ -132,63 +175,21 @@ struct Ops {
     return group_bits(q);
   }
 
-  // lane masks from 8 keep bits
-  static inline __m256i lanes32(uint64_t byte) {
-    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel), sel);
-  }
-  static inline __m256i lanes64(uint64_t nibble) {
-    const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
-    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
-  }
-  static inline __m128i lanes16(uint64_t byte) {
-    const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
-  }
-
   static inline void stream_fence() { _mm_sfence(); }
 
-  // stores; kStream: non-temporal, the address is 64-byte aligned (see dispatch.cpp)
-  template <bool kStream> static inline void store(float* p, __m256 v) {
-    if (kStream) _mm256_stream_ps(p, v); else _mm256_storeu_ps(p, v);
-  }
-  template <bool kStream> static inline void store(double* p, __m256d v) {
-    if (kStream) _mm256_stream_pd(p, v); else _mm256_storeu_pd(p, v);
-  }
-  template <bool kStream> static inline void store(void* p, __m128i v) {
-    if (kStream) _mm_stream_si128(reinterpret_cast<__m128i*>(p), v);
-    else _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
-  }
-
-  template <class T, bool kScale, bool kStream, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale, kStream>(x, y, bits, s);
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
-    const __m256 s_f32x8 = _mm256_set1_ps(s);
-    for (int v = 0; v < 8; ++v) {
-      const __m256 keep = _mm256_castsi256_ps(lanes32(bits >> (8 * v)));
-      __m256 x_f32x8 = _mm256_loadu_ps(x + 8 * v);
-      if (kScale) x_f32x8 = _mm256_mul_ps(x_f32x8, s_f32x8);
-      store<kStream>(y + 8 * v, _mm256_and_ps(x_f32x8, keep));
+  // float32 and float64: a multiply, then an AND with the lane masks
+  template <bool kScale, bool kStream, class T, class F = Float256<T>>
+  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
+    const typename F::Vec s_v = F::set1(s);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      typename F::Vec x_v = F::load(x + F::kLanes * v);
+      if (kScale) x_v = F::mul(x_v, s_v);
+      store<kStream>(y + F::kLanes * v, F::keep(x_v, bits >> (F::kLanes * v)));
     }
   }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
-    const __m256d s_f64x4 = _mm256_set1_pd(s);
-    for (int v = 0; v < 16; ++v) {
-      const __m256d keep = _mm256_castsi256_pd(lanes64(bits >> (4 * v)));
-      __m256d x_f64x4 = _mm256_loadu_pd(x + 4 * v);
-      if (kScale) x_f64x4 = _mm256_mul_pd(x_f64x4, s_f64x4);
-      store<kStream>(y + 4 * v, _mm256_and_pd(x_f64x4, keep));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       __m128i x_f16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
@@ -201,12 +202,13 @@ struct Ops {
   }
 
   template <bool kScale, bool kStream>
-  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const __m256 s_f32x8 = _mm256_set1_ps(s);
     for (int v = 0; v < 8; ++v) {
       __m128i x_bf16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
       if (kScale) {
-        const __m256 xf = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
+        const __m256 xf =
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
         const __m256i p = _mm256_castps_si256(_mm256_mul_ps(xf, s_f32x8));
         // round to nearest even; NaN becomes the canonical quiet NaN with its sign
         const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(1));
@@ -214,9 +216,9 @@ struct Ops {
             _mm256_add_epi32(_mm256_add_epi32(p, _mm256_set1_epi32(0x7fff)), lsb), 16);
         const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x7fffffff)),
                                                _mm256_set1_epi32(0x7f800000));
-        const __m256i qnan = _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
-            _mm256_set1_epi32(0x7fc0));
+        const __m256i qnan =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
+                            _mm256_set1_epi32(0x7fc0));
         r = _mm256_blendv_epi8(r, qnan, nan);
         // pack 8 x 32-bit (values < 2^16) to 8 x 16-bit
         x_bf16x8 = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
@@ -227,19 +229,16 @@ struct Ops {
 };
 
 #include "loop-inl.hpp"
+#include "variants-inl.hpp"
 
 }  // namespace avx2
 }  // namespace pydropout
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#elif defined(__clang__)
-#pragma clang attribute pop
-#endif
+PYDROPOUT_TARGET_POP
 
 namespace pydropout {
 namespace avx2 {
 #include "table-inl.hpp"
-void register_kernels(KernelTable& table) { fill_table(table); }
+void fill(Kernels& t) { fill_table(t); }
 }  // namespace avx2
 }  // namespace pydropout

@@ -1,23 +1,40 @@
-// keep512-inl.hpp: the keep bits of Philox groups on AVX-512, around the rounds of the
-// including namespace. No include guard: included inside each AVX-512 variant's namespace
-// and target region (avx512.cpp), after a `rounds<kSets>(keys, c0, c1, c2, c3)` that takes
-// 32-bit words in the low halves of 64-bit lanes and leaves the output words there.
+// keep512-inl.hpp: the keep bits of Philox groups on AVX-512, around the `Round` of the
+// including namespace. No include guard: included inside each AVX-512 tier's namespace
+// and target region, after ops-inl.hpp and a `Round` (avx512_rounds-inl.hpp or
+// avx512_ifma_rounds-inl.hpp) whose step works on 32-bit words in the low halves of 64-bit
+// lanes and leaves the output words there.
+
+// Philox's ten rounds on kSets sets of 8 blocks, interleaved: a round is a chain of
+// multiply, shift and XOR, so four independent sets keep the vector pipes busier than two.
+template <int kSets>
+static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[kSets],
+                          __m512i (&c2)[kSets], __m512i (&c3)[kSets]) {
+  const Round round;
+  for (int s = 0; s < kSets; ++s) Round::prepare(c0[s], c2[s]);
+#pragma GCC unroll 10
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    const __m512i k0 = _mm512_set1_epi32(static_cast<int>(keys.k0[r]));
+    const __m512i k1 = _mm512_set1_epi32(static_cast<int>(keys.k1[r]));
+#pragma GCC unroll 4
+    for (int s = 0; s < kSets; ++s) round.step(c0[s], c1[s], c2[s], c3[s], k0, k1);
+  }
+}
 
 // Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
 // Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.
 // Out of line: inlined into the loops, its 16 state registers compete with theirs
 // and spill (measured about 8 % slower).
 template <int kGroups>
-__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block, uint32_t threshold,
-                                                  uint64_t* out) {
+__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block,
+                                                  uint32_t threshold, uint64_t* out) {
   constexpr int kSets = 2 * kGroups;
   __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
   const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
   const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
 #pragma GCC unroll 4
   for (int s = 0; s < kSets; ++s) {
-    const __m512i ctr = _mm512_add_epi64(
-        base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
+    const __m512i ctr =
+        _mm512_add_epi64(base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
     c0[s] = ctr;
     c1[s] = _mm512_srli_epi64(ctr, 32);
     c2[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));
@@ -45,16 +62,15 @@ __attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t blo
 }
 
 // What loop-inl.hpp asks an Ops for to get keep bits (two groups a call), over the
-// keep_groups above: each AVX-512 variant's Ops takes it from its own namespace.
-struct KeepOps {
-  using Ctx = Keys;
+// keep_groups above: each AVX-512 tier's Ops takes it from its own namespace.
+struct KeepOps : OpsDefaults<KeepOps> {
   static constexpr int kGroups = 2;
   static inline uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
     uint64_t bits;
     keep_groups<1>(keys, block, threshold, &bits);
     return bits;
   }
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
+  static inline void keep(const Keys& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
     keep_groups<2>(keys, block, threshold, out);
   }
 };

@@ -1,19 +1,27 @@
 // loop-inl.hpp: the generic forward / mask / apply loops over an `Ops` type.
-// No include guard: each ISA's .cpp includes it inside its own namespace and target
-// region, after defining
-//   Ops::Ctx -> the per-call key material, constructed from Keys
+// No include guard: each tier's .cpp includes it inside its own namespace and target
+// region, after defining an Ops (over OpsDefaults of ops-inl.hpp, which gives the
+// defaults marked *) with
+//   Ops::Ctx -> the per-call key material, constructed from Keys (*: Keys itself)
 //   Ops::keep64(ctx, block, threshold) -> keep bits of words [4*block, 4*block + 64)
 //   Ops::kGroups, Ops::keep(ctx, block, threshold, out) -> out[g] = keep64(block + 16g),
-//     g < kGroups: several groups at once, where the ISA gains from it
-//   Ops::apply64<T, kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64
-//   Ops::stream_fence() -> orders streaming stores (no-op where there are none)
+//     g < kGroups: several groups at once, where the ISA gains from it (*: one group)
+//   Ops::apply64<kScale, kStream>(x, y, bits, s) -> y[j] = bit j ? x[j] (* s) : +0, j < 64,
+//     overloaded on the element type
+//   Ops::stream_fence() -> orders streaming stores (*: none)
 //   Ops::kPrefetchBytes -> how far ahead of each forward window to prefetch the input
-//     (0: none)
+//     (*: 0, none)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
 // 64-byte boundaries of y.
 
-template <class T> struct ScaleOf { using type = float; };
-template <> struct ScaleOf<double> { using type = double; };
+template <class T>
+struct ScaleOf {
+  using type = float;
+};
+template <>
+struct ScaleOf<double> {
+  using type = double;
+};
 
 static inline uint64_t lanes_between(uint64_t lo, uint64_t hi) {  // bits [lo, hi), hi <= 64
   const uint64_t upto = hi >= 64 ? ~uint64_t{0} : ((uint64_t{1} << hi) - 1);
@@ -56,16 +64,18 @@ static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits
   alignas(64) T out[64];
   std::memset(in, 0, sizeof(in));
   std::memcpy(in, x, count * sizeof(T));
-  Ops::template apply64<T, kScale, false>(in, out, bits, s);
+  Ops::template apply64<kScale, false>(in, out, bits, s);
   std::memcpy(y, out, count * sizeof(T));
 }
 
 // Ops::Ctx built from the call's Keys, or the Keys themselves where Ctx is Keys.
-template <class C> struct CtxHolder {
+template <class C>
+struct CtxHolder {
   C ctx;
   explicit CtxHolder(const Keys& keys) : ctx(keys) {}
 };
-template <> struct CtxHolder<Keys> {
+template <>
+struct CtxHolder<Keys> {
   const Keys& ctx;
   explicit CtxHolder(const Keys& keys) : ctx(keys) {}
 };
@@ -123,7 +133,7 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   if (n == 0) return;
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
-  const unsigned sh = r + static_cast<unsigned>(e0);               // < 64
+  const unsigned sh = r + static_cast<unsigned>(e0);             // < 64
   // groups 0 .. last hold words word0 .. word0 + n - 1
   const uint64_t groups = (((word0 & 3) + n - 1) >> 6) + 1;
   const CtxHolder<typename Ops::Ctx> holder(keys);
@@ -150,11 +160,13 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
       if (n - start >= 64) {
         if (Ops::kPrefetchBytes) {  // a hint only: past the end of x it faults nothing
           for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
-            __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l, 0, 3);
+            __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l,
+                               0, 3);
         }
-        Ops::template apply64<T, kScale, kStream>(x + start, y + start, bits, s);  // main loop
+        Ops::template apply64<kScale, kStream>(x + start, y + start, bits, s);  // main loop
       } else {
-        apply_partial<T, kScale>(x + start, y + start, n - start, bits & lanes_between(0, n - start), s);  // tail
+        apply_partial<T, kScale>(x + start, y + start, n - start,
+                                 bits & lanes_between(0, n - start), s);  // tail
       }
     }
     cur = next;
@@ -174,10 +186,12 @@ static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
   for (; i + 64 <= n; i += 64) {  // main loop
     uint64_t bits = ~uint64_t{0};
     if (mask) {
-      if (e0 % 8 == 0) std::memcpy(&bits, mask + i / 8, 8);
-      else bits = load_mask_bits(mask, n, i, 64);
+      if (e0 % 8 == 0)
+        std::memcpy(&bits, mask + i / 8, 8);
+      else
+        bits = load_mask_bits(mask, n, i, 64);
     }
-    Ops::template apply64<T, kScale, kStream>(x + i, y + i, bits, s);
+    Ops::template apply64<kScale, kStream>(x + i, y + i, bits, s);
   }
   if (i < n) {  // tail
     const uint64_t count = n - i;
@@ -197,15 +211,27 @@ static void forward_entry(const void* xv, void* yv, uint8_t* mask, uint64_t n, c
   forward_loop<T, SC, true, MK, ST>(x, y, mask, n, keys, word0, threshold, s)
   if (stream) {
     if (scale.apply) {
-      if (mask) PYDROPOUT_FORWARD(true, true, true); else PYDROPOUT_FORWARD(true, false, true);
+      if (mask)
+        PYDROPOUT_FORWARD(true, true, true);
+      else
+        PYDROPOUT_FORWARD(true, false, true);
     } else {
-      if (mask) PYDROPOUT_FORWARD(false, true, true); else PYDROPOUT_FORWARD(false, false, true);
+      if (mask)
+        PYDROPOUT_FORWARD(false, true, true);
+      else
+        PYDROPOUT_FORWARD(false, false, true);
     }
   } else {
     if (scale.apply) {
-      if (mask) PYDROPOUT_FORWARD(true, true, false); else PYDROPOUT_FORWARD(true, false, false);
+      if (mask)
+        PYDROPOUT_FORWARD(true, true, false);
+      else
+        PYDROPOUT_FORWARD(true, false, false);
     } else {
-      if (mask) PYDROPOUT_FORWARD(false, true, false); else PYDROPOUT_FORWARD(false, false, false);
+      if (mask)
+        PYDROPOUT_FORWARD(false, true, false);
+      else
+        PYDROPOUT_FORWARD(false, false, false);
     }
   }
 #undef PYDROPOUT_FORWARD
@@ -218,16 +244,20 @@ static void apply_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
   T* y = static_cast<T*>(yv);
   const auto s = static_cast<typename ScaleOf<T>::type>(scale.value);
   if (stream) {
-    if (scale.apply) apply_loop<T, true, true>(x, y, mask, n, s);
-    else apply_loop<T, false, true>(x, y, mask, n, s);
+    if (scale.apply)
+      apply_loop<T, true, true>(x, y, mask, n, s);
+    else
+      apply_loop<T, false, true>(x, y, mask, n, s);
   } else {
-    if (scale.apply) apply_loop<T, true, false>(x, y, mask, n, s);
-    else apply_loop<T, false, false>(x, y, mask, n, s);
+    if (scale.apply)
+      apply_loop<T, true, false>(x, y, mask, n, s);
+    else
+      apply_loop<T, false, false>(x, y, mask, n, s);
   }
 }
 
-static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
-                       uint32_t threshold) {
-  forward_loop<float, false, false, true, false>(nullptr, nullptr, mask, n, keys, word0,
-                                                 threshold, 1.0f);
+[[maybe_unused]] static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
+                                        uint32_t threshold) {
+  forward_loop<float, false, false, true, false>(nullptr, nullptr, mask, n, keys, word0, threshold,
+                                                 1.0f);
 }

@@ -5,18 +5,57 @@
 // add. Kept lanes are selected with vtst masks built from the keep bits; dropped lanes
 // are AND-ed to +0.0. float16 goes through FCVTL / FCVTN (round to nearest even, NaN
 // payload kept and quieted), bfloat16 through integer rounding as in convert.hpp.
-// Scalar spec: philox.hpp and scalar.cpp.
+// The variants: variants-inl.hpp. Scalar spec: core/philox.hpp and scalar.cpp.
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "../dispatch.hpp"
+#include "../core/convert.hpp"
+#include "../core/normal.hpp"
+#include "../core/philox.hpp"
+#include "../dispatch/kernels.hpp"
 
 namespace pydropout {
 namespace neon {
 
-struct Ops {
+#include "ops-inl.hpp"
+
+// lane masks from keep bits
+static inline uint32x4_t lanes32(uint64_t nibble) {
+  const uint32x4_t sel = {1, 2, 4, 8};
+  return vtstq_u32(vdupq_n_u32(static_cast<uint32_t>(nibble & 0xf)), sel);
+}
+static inline uint64x2_t lanes64(uint64_t pair) {
+  const uint64x2_t sel = {1, 2};
+  return vtstq_u64(vdupq_n_u64(pair & 0x3), sel);
+}
+static inline uint16x8_t lanes16(uint64_t byte) {
+  const uint16x8_t sel = {1, 2, 4, 8, 16, 32, 64, 128};
+  return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
+}
+
+// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+template <class T>
+struct Float128;
+#define PYDROPOUT_FLOAT128(T, V, LANES, F, U)                                                    \
+  template <>                                                                                    \
+  struct Float128<T> {                                                                           \
+    using Vec = V;                                                                               \
+    static constexpr int kLanes = 16 / sizeof(T);                                                \
+    static inline Vec set1(T s) { return vdupq_n_##F(s); }                                       \
+    static inline Vec load(const T* p) { return vld1q_##F(p); }                                  \
+    static inline Vec mul(Vec a, Vec b) { return vmulq_##F(a, b); }                              \
+    static inline void store_kept(T* p, Vec a, uint64_t bits) {                                  \
+      vst1q_##F(p, vreinterpretq_##F##_##U(vandq_##U(vreinterpretq_##U##_##F(a), LANES(bits)))); \
+    }                                                                                            \
+  };
+PYDROPOUT_FLOAT128(float, float32x4_t, lanes32, f32, u32)
+PYDROPOUT_FLOAT128(double, float64x2_t, lanes64, f64, u64)
+#undef PYDROPOUT_FLOAT128
+
+struct Ops : OpsDefaults<Ops> {
   static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
     const uint64x2_t p_lo = vmull_u32(vget_low_u32(a), vdup_n_u32(m));
     const uint64x2_t p_hi = vmull_high_u32(a, vdupq_n_u32(m));
@@ -38,8 +77,8 @@ struct Ops {
     uint32x4_t c3 = vdupq_n_u32(keys.stream_hi);
     for (int round = 0; round < 10; ++round) {
       uint32x4_t hi0, lo0, hi1, lo1;
-      mulhilo(c0, 0xD2511F53u, hi0, lo0);
-      mulhilo(c2, 0xCD9E8D57u, hi1, lo1);
+      mulhilo(c0, kPhiloxM0, hi0, lo0);
+      mulhilo(c2, kPhiloxM1, hi1, lo1);
       c0 = veorq_u32(veorq_u32(hi1, c1), vdupq_n_u32(keys.k0[round]));
       c1 = lo1;
       c2 = veorq_u32(veorq_u32(hi0, c3), vdupq_n_u32(keys.k1[round]));
@@ -63,60 +102,21 @@ struct Ops {
     return bits;
   }
 
-  // one group per keep call
-  using Ctx = Keys;
-  static constexpr int kGroups = 1;
-  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
-    out[0] = keep64(keys, block, threshold);
-  }
-
-  // lane masks from keep bits
-  static inline uint32x4_t lanes32(uint64_t nibble) {
-    const uint32x4_t sel = {1, 2, 4, 8};
-    return vtstq_u32(vdupq_n_u32(static_cast<uint32_t>(nibble & 0xf)), sel);
-  }
-  static inline uint64x2_t lanes64(uint64_t pair) {
-    const uint64x2_t sel = {1, 2};
-    return vtstq_u64(vdupq_n_u64(pair & 0x3), sel);
-  }
-  static inline uint16x8_t lanes16(uint64_t byte) {
-    const uint16x8_t sel = {1, 2, 4, 8, 16, 32, 64, 128};
-    return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
-  }
-
   // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
-  static inline void stream_fence() {}
 
-  template <class T, bool kScale, bool kStream, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
-    apply64_impl<kScale>(x, y, bits, s);
-  }
-
-  template <bool kScale>
-  static inline void apply64_impl(const float* x, float* y, uint64_t bits, float s) {
-    const float32x4_t s_f32x4 = vdupq_n_f32(s);
-    for (int v = 0; v < 16; ++v) {
-      float32x4_t x_f32x4 = vld1q_f32(x + 4 * v);
-      if (kScale) x_f32x4 = vmulq_f32(x_f32x4, s_f32x4);
-      const uint32x4_t kept = vandq_u32(vreinterpretq_u32_f32(x_f32x4), lanes32(bits >> (4 * v)));
-      vst1q_f32(y + 4 * v, vreinterpretq_f32_u32(kept));
+  // float32 and float64: a multiply, then an AND with the lane masks
+  template <bool kScale, bool kStream, class T, class F = Float128<T>>
+  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
+    const typename F::Vec s_v = F::set1(s);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      typename F::Vec x_v = F::load(x + F::kLanes * v);
+      if (kScale) x_v = F::mul(x_v, s_v);
+      F::store_kept(y + F::kLanes * v, x_v, bits >> (F::kLanes * v));
     }
   }
 
-  template <bool kScale>
-  static inline void apply64_impl(const double* x, double* y, uint64_t bits, double s) {
-    const float64x2_t s_f64x2 = vdupq_n_f64(s);
-    for (int v = 0; v < 32; ++v) {
-      float64x2_t x_f64x2 = vld1q_f64(x + 2 * v);
-      if (kScale) x_f64x2 = vmulq_f64(x_f64x2, s_f64x2);
-      const uint64x2_t kept = vandq_u64(vreinterpretq_u64_f64(x_f64x2), lanes64(bits >> (2 * v)));
-      vst1q_f64(y + 2 * v, vreinterpretq_f64_u64(kept));
-    }
-  }
-
-  template <bool kScale>
-  static inline void apply64_impl(const Half* x, Half* y, uint64_t bits, float s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
     const float32x4_t s_f32x4 = vdupq_n_f32(s);
     for (int v = 0; v < 8; ++v) {
       uint16x8_t x_f16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
@@ -126,7 +126,8 @@ struct Ops {
         const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(h), s_f32x4);
         x_f16x8 = vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(lo), hi));
       }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
+                vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
     }
   }
 
@@ -134,14 +135,15 @@ struct Ops {
   static inline uint32x4_t round_bf16(uint32x4_t p) {
     const uint32x4_t lsb = vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(1));
     const uint32x4_t r = vshrq_n_u32(vaddq_u32(vaddq_u32(p, vdupq_n_u32(0x7fff)), lsb), 16);
-    const uint32x4_t nan = vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    const uint32x4_t nan =
+        vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
     const uint32x4_t qnan =
         vorrq_u32(vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7fc0));
     return vbslq_u32(nan, qnan, r);
   }
 
-  template <bool kScale>
-  static inline void apply64_impl(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
+  template <bool kScale, bool kStream>
+  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
     const float32x4_t s_f32x4 = vdupq_n_f32(s);
     for (int v = 0; v < 8; ++v) {
       uint16x8_t x_bf16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
@@ -152,15 +154,17 @@ struct Ops {
         const uint32x4_t phi = round_bf16(vreinterpretq_u32_f32(vmulq_f32(hi, s_f32x4)));
         x_bf16x8 = vmovn_high_u32(vmovn_u32(plo), phi);
       }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v), vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
+      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
+                vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
     }
   }
 };
 
 #include "loop-inl.hpp"
+#include "variants-inl.hpp"
 #include "table-inl.hpp"
 
-void register_kernels(KernelTable& table) { fill_table(table); }
+void fill(Kernels& t) { fill_table(t); }
 
 }  // namespace neon
 }  // namespace pydropout

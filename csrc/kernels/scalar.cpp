@@ -1,43 +1,31 @@
-// scalar.cpp: the portable kernels, compiled at the baseline ISA. This is the
-// reference implementation in C++: one Philox block at a time (philox.hpp), one
-// element at a time; the SIMD levels must match it bit for bit.
+// scalar.cpp: the portable tier, compiled at the baseline ISA (no target region). This is
+// the reference implementation in C++: Philox as core/philox.hpp writes it, one element at
+// a time; every other tier must match it bit for bit.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "../convert.hpp"
-#include "../dispatch.hpp"
-#include "../philox.hpp"
+#include "../core/convert.hpp"
+#include "../core/normal.hpp"
+#include "../core/philox.hpp"
+#include "../dispatch/kernels.hpp"
 
 namespace pydropout {
 namespace scalar {
 
-struct Ops {
+#include "ops-inl.hpp"
+
+struct Ops : OpsDefaults<Ops> {
   static uint64_t keep64(const Keys& keys, uint64_t block, uint32_t threshold) {
+    uint32_t w[64];
+    stream_words<16>(keys, block, w);
     uint64_t bits = 0;
-    for (int b = 0; b < 16; ++b) {
-      const uint64_t blk = block + static_cast<uint64_t>(b);
-      Block4 ctr{{static_cast<uint32_t>(blk), static_cast<uint32_t>(blk >> 32), keys.stream_lo,
-                  keys.stream_hi}};
-      const Block4 w = philox4x32_10(ctr, keys.k0[0], keys.k1[0]);
-      for (int l = 0; l < 4; ++l) {
-        // integer threshold: every ISA decides identically
-        bits |= static_cast<uint64_t>(w.v[l] >= threshold) << (4 * b + l);
-      }
-    }
+    // integer threshold: every tier decides identically
+    for (int j = 0; j < 64; ++j) bits |= static_cast<uint64_t>(w[j] >= threshold) << j;
     return bits;
   }
 
-  // one group per keep call
-  using Ctx = Keys;
-  static constexpr int kGroups = 1;
-  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
-  static inline void keep(const Ctx& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
-    out[0] = keep64(keys, block, threshold);
-  }
-
-  static void stream_fence() {}
-
-  template <class T, bool kScale, bool kStream, class S>
+  template <bool kScale, bool kStream, class T, class S>
   static void apply64(const T* x, T* y, uint64_t bits, S s) {
     // select by AND with an all-ones/all-zeros lane mask: dropped lanes become +0.0
     // bit-exactly (also for NaN/inf) and the loop vectorises at the baseline ISA
@@ -52,26 +40,45 @@ struct Ops {
   }
 
  private:
-  template <size_t N> struct Bits;
+  template <size_t N>
+  struct Bits;
 
-  template <bool kScale> static float scale_one(float v, float s) { return kScale ? v * s : v; }
-  template <bool kScale> static double scale_one(double v, double s) { return kScale ? v * s : v; }
-  template <bool kScale> static Half scale_one(Half v, float s) {
+  template <bool kScale>
+  static float scale_one(float v, float s) {
+    return kScale ? v * s : v;
+  }
+  template <bool kScale>
+  static double scale_one(double v, double s) {
+    return kScale ? v * s : v;
+  }
+  template <bool kScale>
+  static Half scale_one(Half v, float s) {
     return kScale ? Half{float_to_half(half_to_float(v.bits) * s)} : v;
   }
-  template <bool kScale> static BFloat16 scale_one(BFloat16 v, float s) {
+  template <bool kScale>
+  static BFloat16 scale_one(BFloat16 v, float s) {
     return kScale ? BFloat16{float_to_bf16(bf16_to_float(v.bits) * s)} : v;
   }
 };
 
-template <> struct Ops::Bits<2> { using type = uint16_t; };
-template <> struct Ops::Bits<4> { using type = uint32_t; };
-template <> struct Ops::Bits<8> { using type = uint64_t; };
+template <>
+struct Ops::Bits<2> {
+  using type = uint16_t;
+};
+template <>
+struct Ops::Bits<4> {
+  using type = uint32_t;
+};
+template <>
+struct Ops::Bits<8> {
+  using type = uint64_t;
+};
 
 #include "loop-inl.hpp"
+#include "variants-inl.hpp"
 #include "table-inl.hpp"
 
-void register_kernels(KernelTable& table) { fill_table(table); }
+void fill(Kernels& t) { fill_table(t); }
 
 }  // namespace scalar
 }  // namespace pydropout

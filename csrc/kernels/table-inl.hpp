@@ -1,15 +1,28 @@
-// table-inl.hpp: fills a KernelTable with the entry points of loop-inl.hpp.
-// No include guard: included by each ISA's .cpp inside its namespace but *after* its
-// target region is popped, so this code stays at the baseline ISA.
+// table-inl.hpp: fills a tier's Kernels with the entry points of loop-inl.hpp and, where the
+// tier compiled them, of variants-inl.hpp. No include guard: included by each tier's .cpp
+// inside its namespace but *after* its target region is popped, so this code stays at the
+// baseline ISA.
 
-static void fill_table(KernelTable& t) {
-  t.forward[static_cast<int>(DType::f16)] = &forward_entry<Half>;
-  t.forward[static_cast<int>(DType::bf16)] = &forward_entry<BFloat16>;
-  t.forward[static_cast<int>(DType::f32)] = &forward_entry<float>;
-  t.forward[static_cast<int>(DType::f64)] = &forward_entry<double>;
-  t.apply[static_cast<int>(DType::f16)] = &apply_entry<Half>;
-  t.apply[static_cast<int>(DType::bf16)] = &apply_entry<BFloat16>;
-  t.apply[static_cast<int>(DType::f32)] = &apply_entry<float>;
-  t.apply[static_cast<int>(DType::f64)] = &apply_entry<double>;
-  t.mask = &mask_entry;
+template <class T>
+static void fill_dtype(Kernels& t, DType dt) {
+  const int i = static_cast<int>(dt);
+  t.forward[i] = &forward_entry<T>;
+  t.apply[i] = &apply_entry<T>;
+#if defined(PYDROPOUT_VARIANTS_INL)
+  t.alpha[i] = &alpha_entry<T>;
+  t.gaussian[i] = &gaussian_entry<T>;
+#endif
 }
+
+static void fill_table(Kernels& t) {
+  fill_dtype<Half>(t, DType::f16);
+  fill_dtype<BFloat16>(t, DType::bf16);
+  fill_dtype<float>(t, DType::f32);
+  fill_dtype<double>(t, DType::f64);
+  t.mask = &mask_entry;
+#if defined(PYDROPOUT_VARIANTS_INL)
+  t.normal = &normal_entry;
+#endif
+}
+
+#undef PYDROPOUT_VARIANTS_INL

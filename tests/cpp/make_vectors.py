@@ -1,8 +1,8 @@
 """Write tests/data/kernel_vectors.txt: kernel test vectors computed by pydropout.reference.
 
-The C++ driver tests/cpp/kernel_test.cpp checks every kernel table of the machine it runs
-on (scalar, AVX2, AVX-512 on x86-64; scalar, NEON on aarch64 under qemu-user) against
-these vectors, and tests/test_edges.py checks that the compiled package and the reference
+The C++ driver tests/cpp/kernel_test.cpp checks every kernel tier of the machine it runs
+on (scalar, AVX2 and the AVX-512 tiers on x86-64; scalar, NEON on aarch64 under qemu-user)
+against these vectors, and tests/test_edges.py checks that the compiled package and the reference
 still give exactly them. Regenerate with ``python tests/cpp/make_vectors.py`` (the inputs
 are drawn from a fixed seed; the expected outputs come from the reference only).
 

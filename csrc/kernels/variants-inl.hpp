@@ -1,46 +1,18 @@
-// variants-inl.hpp: the element loops of the dropout variants, written as plain C++ that
-// the compiler vectorises (no intrinsics). No include guard: variants.cpp includes it once
-// per SIMD level, inside that level's namespace and target region. Every arithmetic step
-// is one IEEE operation (-ffp-contract=off), so every level gives the same bits, and
-// pydropout/reference.py repeats the steps in NumPy. The constants, WordKeys and
-// VariantTable come from variants.cpp.
-
-// ---- words ------------------------------------------------------------------------------
-// Words 4 * block .. 4 * block + 63 of the stream, in order: 16 Philox blocks side by side
-// (the loops over b vectorise; the rounds are philox.hpp's).
-static inline void words64(const WordKeys& k, uint64_t block, uint32_t* out) {
-  uint32_t c0[16], c1[16], c2[16], c3[16];
-  for (int b = 0; b < 16; ++b) {
-    const uint64_t blk = block + static_cast<uint64_t>(b);
-    c0[b] = static_cast<uint32_t>(blk);
-    c1[b] = static_cast<uint32_t>(blk >> 32);
-    c2[b] = k.stream_lo;
-    c3[b] = k.stream_hi;
-  }
-  uint32_t k0 = k.k0, k1 = k.k1;
-  for (int round = 0; round < kPhiloxRounds; ++round) {
-    if (round > 0) {
-      k0 += kPhiloxW0;
-      k1 += kPhiloxW1;
-    }
-    for (int b = 0; b < 16; ++b) {
-      const uint64_t p0 = static_cast<uint64_t>(kPhiloxM0) * c0[b];
-      const uint64_t p1 = static_cast<uint64_t>(kPhiloxM1) * c2[b];
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[b] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[b] ^ k1;
-      c1[b] = static_cast<uint32_t>(p1);
-      c3[b] = static_cast<uint32_t>(p0);
-      c0[b] = n0;
-      c2[b] = n2;
-    }
-  }
-  for (int b = 0; b < 16; ++b) {
-    out[4 * b] = c0[b];
-    out[4 * b + 1] = c1[b];
-    out[4 * b + 2] = c2[b];
-    out[4 * b + 3] = c3[b];
-  }
-}
+// variants-inl.hpp: the element loops of the dropout variants (core/variants.hpp), written as
+// plain C++ that the compiler vectorises (no intrinsics). No include guard: each tier's .cpp
+// that has its own variants includes it inside its namespace and target region (the
+// others keep their base tier's). Every arithmetic step is one IEEE operation
+// (-ffp-contract=off), so every tier gives the same bits, and pydropout's NumPy reference
+// repeats the steps. The words are core/philox.hpp's, the constants core/normal.hpp's.
+// The kernel files are compiled with -fno-math-errno (CMakeLists.txt), and these loops with
+// -fno-trapping-math too (GCC's optimize pragma below): neither changes a result, they only
+// let sqrt be inlined and both branches of the normal transform be computed and selected,
+// so that its loop vectorises. (Not the whole file: without trapping math GCC turns the
+// AVX-512 tier's zero-masked multiplies into slower code.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
 
 // ---- the normal transform ----------------------------------------------------------------
 static inline double horner8(const double* c, double r) {
@@ -99,27 +71,32 @@ static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
 // 16-bit types compute in float32 and round once per operation; float32 has at least
 // 2p + 2 bits for both, so each operation is correctly rounded in the 16-bit type (as
 // NumPy computes float16 and ml_dtypes bfloat16).
-template <class T> struct Arith;
+template <class T>
+struct Arith;
 
-template <> struct Arith<float> {
+template <>
+struct Arith<float> {
   using C = float;
   static C load(float v) { return v; }
   static float store(C v) { return v; }
   static C from_double(double v) { return static_cast<float>(v); }
 };
-template <> struct Arith<double> {
+template <>
+struct Arith<double> {
   using C = double;
   static C load(double v) { return v; }
   static double store(C v) { return v; }
   static C from_double(double v) { return v; }
 };
-template <> struct Arith<Half> {
+template <>
+struct Arith<Half> {
   using C = float;
   static C load(Half v) { return half_to_float(v.bits); }
   static Half store(C v) { return Half{float_to_half(v)}; }
   static C from_double(double v) { return half_to_float(float_to_half(static_cast<float>(v))); }
 };
-template <> struct Arith<BFloat16> {
+template <>
+struct Arith<BFloat16> {
   using C = float;
   static C load(BFloat16 v) { return bf16_to_float(v.bits); }
   static BFloat16 store(C v) { return BFloat16{float_to_bf16(v)}; }
@@ -143,7 +120,7 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
       keep[j] = mask ? static_cast<uint8_t>((mask[(i + j) >> 3] >> ((i + j) & 7)) & 1u) : 1;
     for (uint64_t j = 0; j < count; ++j) {
       const C prod = A::load(A::store(A::load(x[i + j]) * av));  // rounded to the dtype
-      const T kept = A::store(prod + bv);                         // and again
+      const T kept = A::store(prod + bv);                        // and again
       y[i + j] = keep[j] ? kept : cv;  // a select: x never reaches a dropped element
     }
   }
@@ -151,8 +128,8 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
 
 // ---- Gaussian dropout: y = x * dtype(1 + sigma * z(word)) ----------------------------------
 template <class T>
-static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys& keys,
-                           uint64_t word0, double sigma) {
+static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys, uint64_t word0,
+                           double sigma) {
   using A = Arith<T>;
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);
@@ -161,7 +138,7 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys&
   uint64_t block = word0 >> 2;
   uint64_t skip = word0 & 3;  // words of the first block before element 0
   for (uint64_t i = 0; i < n; block += 16) {
-    words64(keys, block, w);
+    stream_words<16>(keys, block, w);
     const uint64_t count = n - i < 64 - skip ? n - i : 64 - skip;
     normal_batch(w + skip, z, count);  // main loop
     for (uint64_t j = 0; j < count; ++j) {
@@ -172,3 +149,9 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const WordKeys&
     skip = 0;
   }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+#define PYDROPOUT_VARIANTS_INL 1  // table-inl.hpp fills the variants' entries too

@@ -9,7 +9,7 @@
 namespace pydropout {
 
 // Outputs of this many bytes or more are written with non-temporal stores from their first
-// 64-byte boundary on (dispatch.cpp), in 64-element windows that start there.
+// 64-byte boundary on (drivers.cpp), in 64-element windows that start there.
 constexpr uint64_t kStreamBytes = uint64_t{8} << 20;
 
 enum class DType : int { f16 = 0, bf16 = 1, f32 = 2, f64 = 3 };
@@ -18,8 +18,12 @@ constexpr int kNumDTypes = 4;
 inline size_t dtype_size(DType dt) { return dt == DType::f64 ? 8 : dt == DType::f32 ? 4 : 2; }
 
 // Storage types for the 16-bit floats (bit patterns; converted in kernels).
-struct Half { uint16_t bits; };
-struct BFloat16 { uint16_t bits; };
+struct Half {
+  uint16_t bits;
+};
+struct BFloat16 {
+  uint16_t bits;
+};
 
 // Where the words of one call come from.
 struct Draw {
@@ -30,40 +34,14 @@ struct Draw {
   bool drop_all = false;   // p == 1: nothing is kept, no word is compared
 };
 
-// Per-call key material, computed once: the ten round keys.
-struct Keys {
-  uint32_t k0[10];
-  uint32_t k1[10];
-  uint32_t stream_lo;
-  uint32_t stream_hi;
-};
-Keys make_keys(uint64_t seed, uint64_t stream);
-
 // What a kept element becomes: x * value (apply == true) or x itself.
 struct Scale {
   bool apply = true;
   double value = 1.0;  // already rounded to the array's dtype
 };
 
-// Kernels for one ISA, each working on one contiguous chunk on the calling thread.
-// forward: y[i] = keep(i) ? x[i] (* s) : +0; mask bits written when mask != nullptr.
-// mask:    packed keep bits only.
-// apply:   y[i] = bit(i) ? x[i] (* s) : +0 for a given packed mask (nullptr: all kept).
-// stream:  y is 64-byte aligned and large: write it with non-temporal stores.
-using ForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
-                           uint64_t word0, uint32_t threshold, const Scale& scale, bool stream);
-using MaskFn = void (*)(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
-                        uint32_t threshold);
-using ApplyFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n,
-                         const Scale& scale, bool stream);
-
-struct KernelTable {
-  ForwardFn forward[kNumDTypes] = {};
-  MaskFn mask = nullptr;
-  ApplyFn apply[kNumDTypes] = {};
-};
-
-// Whole-array entry points: special cases, threading, then the table of the active ISA.
+// Whole-array entry points (drivers.cpp): special cases, threading, then the kernels of the
+// active tier (dispatch/).
 // They never throw and never touch Python.
 void dropout_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
                      const Scale& s);
@@ -77,8 +55,7 @@ void dropout_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64
 // of a larger array (block keying). d.offset is unused; d.drop_all / threshold 0 are the
 // caller's to special-case (they draw nothing).
 void dropout_forward_runs(DType dt, const void* x, void* y, uint8_t* mask, uint64_t runs,
-                          uint64_t len, const uint64_t* word_starts, const Draw& d,
-                          const Scale& s);
+                          uint64_t len, const uint64_t* word_starts, const Draw& d, const Scale& s);
 void dropout_mask_runs(uint8_t* mask, uint64_t runs, uint64_t len, const uint64_t* word_starts,
                        const Draw& d);
 

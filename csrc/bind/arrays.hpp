@@ -1,6 +1,6 @@
-// pyarrays.hpp: the checks and conventions shared by every binding (bindings.cpp,
-// variants.cpp): arrays reach the kernels C-contiguous and aligned with a known dtype
-// code, large outputs come from buffers.hpp, and the GIL is released around big calls.
+// arrays.hpp: the checks and conventions shared by every binding (register_*.cpp): arrays
+// reach the kernels C-contiguous and aligned with a known dtype code, large outputs come
+// from core/buffers.hpp, and the GIL is released around big calls.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "buffers.hpp"
-#include "dropout.hpp"
+#include "../core/buffers.hpp"
+#include "../core/dropout.hpp"
 
 namespace pydropout {
 namespace py = pybind11;
@@ -32,7 +32,8 @@ inline void check_c_array(const py::array& a, const char* name) {
 inline ArrayInfo check_pair(const py::array& x, const py::array& y, int dtype_code) {
   if (dtype_code < 0 || dtype_code >= kNumDTypes) throw py::value_error("unknown dtype code");
   const DType dt = static_cast<DType>(dtype_code);
-  if (static_cast<size_t>(x.itemsize()) != dtype_size(dt) || static_cast<size_t>(y.itemsize()) != dtype_size(dt))
+  if (static_cast<size_t>(x.itemsize()) != dtype_size(dt) ||
+      static_cast<size_t>(y.itemsize()) != dtype_size(dt))
     throw py::type_error("dtype mismatch between the arrays and the kernel");
   check_c_array(x, "x");
   check_c_array(y, "out");
@@ -44,17 +45,18 @@ inline ArrayInfo check_pair(const py::array& x, const py::array& y, int dtype_co
 inline uint8_t* mask_ptr(py::object mask, uint64_t n, bool write) {
   if (mask.is_none()) return nullptr;
   py::array m = py::cast<py::array>(mask);
-  if (m.dtype().num() != 2 /* NPY_UBYTE */) throw py::value_error("mask must be a numpy.uint8 array");
+  if (m.dtype().num() != 2 /* NPY_UBYTE */)
+    throw py::value_error("mask must be a numpy.uint8 array");
   if (!(m.flags() & py::array::c_style)) throw py::value_error("mask must be C-contiguous");
   const uint64_t nbytes = n / 8 + (n % 8 != 0);  // (n + 7) / 8 would wrap for n near 2**64
   if (static_cast<uint64_t>(m.size()) != nbytes)
-    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string(nbytes) + " bytes, got " +
-                          std::to_string(m.size()));
+    throw py::value_error("mask must have ceil(n / 8) = " + std::to_string(nbytes) +
+                          " bytes, got " + std::to_string(m.size()));
   if (write && !m.writeable()) throw py::value_error("mask must be writeable");
   return static_cast<uint8_t*>(const_cast<void*>(m.data()));
 }
 
-// An uninitialised C-contiguous array. Large ones come from buffers.hpp: 64-byte
+// An uninitialised C-contiguous array. Large ones come from core/buffers.hpp: 64-byte
 // aligned, so kernels can stream their output past the cache, and recycled.
 // `like`: the input the kernel will read along with this output. An output large enough to
 // be streamed then starts at the input's offset within a 64-byte line: the kernel's

@@ -2,13 +2,12 @@
 // Channel dropout needs no kernel of its own (a mask over a noise shape, then the core's
 // apply); alpha dropout is the core's mask followed by an affine select; Gaussian
 // dropout multiplies by N(1, p / (1 - p)) noise made from the same Philox words by the
-// transform below. pydropout/reference.py repeats every operation in NumPy, bit for bit.
+// transform below (constants: normal.hpp; loops: kernels/variants-inl.hpp).
+// pydropout's NumPy reference repeats every operation in NumPy, bit for bit.
 #pragma once
 #include <cstdint>
 
 #include "dropout.hpp"
-
-namespace pybind11 { class module_; }
 
 namespace pydropout {
 
@@ -27,10 +26,7 @@ void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t
 
 // y[i] = x[i] * noise(word(seed, stream, offset + i)), noise = dtype(1 + sigma * z) where
 // z = normal_from_word; 16-bit dtypes round the double to float32 first, then to the dtype.
-void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
-                      uint64_t stream, uint64_t offset, double sigma);
-
-// Adds alpha_apply, gaussian and normal_from_words to the module.
-void register_variants(pybind11::module_& m);
+void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
+                      uint64_t offset, double sigma);
 
 }  // namespace pydropout

@@ -11,7 +11,7 @@ constexpr size_t kBufferMinBytes = size_t{1} << 20;  // smaller arrays use the n
 
 void* buffer_alloc(size_t nbytes);  // nullptr when out of memory
 void buffer_free(void* p, size_t nbytes);
-size_t buffer_cached_bytes();       // for tests and diagnostics
-void buffer_trim();                 // release every cached block
+size_t buffer_cached_bytes();  // for tests and diagnostics
+void buffer_trim();            // release every cached block
 
 }  // namespace pydropout

@@ -8,8 +8,16 @@
 
 namespace pydropout {
 
-inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline float f32_from_bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float f32_from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 inline float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -34,7 +42,7 @@ inline uint16_t float_to_half(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u);
   }
   if (x >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520: inf
-  if (x < 0x38800000u) {                                                // below 2^-14
+  if (x < 0x38800000u) {                                               // below 2^-14
     if (x <= 0x33000000u) return sign;  // <= 2^-25 rounds to zero (the tie goes to even)
     const uint32_t e = x >> 23;
     const uint32_t m = (x & 0x7fffffu) | 0x800000u;
@@ -55,7 +63,8 @@ inline float bf16_to_float(uint16_t b) { return f32_from_bits(static_cast<uint32
 
 inline uint16_t float_to_bf16(float f) {
   const uint32_t x = f32_bits(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((x >> 16) & 0x8000u) | 0x7fc0u);
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>(((x >> 16) & 0x8000u) | 0x7fc0u);
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 

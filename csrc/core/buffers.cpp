@@ -12,7 +12,7 @@
 namespace pydropout {
 namespace {
 
-constexpr size_t kGranule = size_t{2} << 20;        // huge-page size on x86-64 and arm64
+constexpr size_t kGranule = size_t{2} << 20;  // huge-page size on x86-64 and arm64
 // most memory ever held back: 256 MiB of arrays, plus one granule for the line offset a
 // large output may start at (pyarrays.hpp), so that a 256 MiB output is still recycled
 constexpr size_t kCacheBytes = (size_t{256} << 20) + kGranule;

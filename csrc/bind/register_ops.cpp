@@ -1,0 +1,199 @@
+// register_ops.cpp: the dropout kernels (forward, mask, runs, apply) and the fast paths of
+// the common calls: convert and check the arguments, allocate, release the GIL, call the
+// drivers of core/dropout.hpp.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
+#include "../core/dropout.hpp"
+#include "../core/params.hpp"
+#include "arrays.hpp"
+#include "generator.hpp"
+#include "register.hpp"
+
+namespace pydropout {
+
+namespace {
+
+// numpy type numbers of the dtypes the fast path serves
+bool native_float_dtype(const py::array& a, DType& dt) {
+  const auto d = a.dtype();
+  const char bo = d.byteorder();
+  if (bo == '>') return false;
+  switch (d.num()) {
+    case 23: dt = DType::f16; return true;  // NPY_HALF
+    case 11: dt = DType::f32; return true;  // NPY_FLOAT
+    case 12: dt = DType::f64; return true;  // NPY_DOUBLE
+    default: return false;
+  }
+}
+
+struct FastArgs {
+  py::array x;
+  DType dt = DType::f32;
+  double p = 0.0;
+  Generator* gen = nullptr;
+};
+
+bool fast_array(py::handle h, FastArgs& a) {
+  if (!py::isinstance<py::array>(h)) return false;
+  a.x = py::reinterpret_borrow<py::array>(h);
+  if (!native_float_dtype(a.x, a.dt)) return false;
+  return (a.x.flags() & (py::array::c_style | 0x0100)) == (py::array::c_style | 0x0100);
+}
+
+bool fast_p(py::handle h, double& p) {
+  if (PyFloat_CheckExact(h.ptr())) {
+    p = PyFloat_AS_DOUBLE(h.ptr());
+  } else if (PyLong_CheckExact(h.ptr())) {
+    int overflow = 0;
+    const long v = PyLong_AsLongAndOverflow(h.ptr(), &overflow);
+    if (overflow || (v != 0 && v != 1)) return false;
+    p = static_cast<double>(v);
+  } else {
+    return false;
+  }
+  return p >= 0.0 && p <= 1.0;  // NaN fails
+}
+
+bool fast_generator(py::handle h, Generator*& gen) {
+  if (h.is_none())
+    gen = &default_generator();
+  else if (py::isinstance<Generator>(h))
+    gen = &py::cast<Generator&>(h);
+  else
+    return false;
+  return true;
+}
+
+py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+  py::array y = empty_array(a.x.dtype(), shape, a.x.data());
+  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)) : 0);
+  const auto st = a.gen->reserve(n);  // after the allocations: a failure changes nothing
+  Draw d;
+  d.seed = std::get<0>(st);
+  d.stream = std::get<1>(st);
+  d.offset = std::get<2>(st);
+  d.drop_all = a.p == 1.0;
+  d.threshold = d.drop_all ? 0u : threshold_for(a.p);
+  const Scale s{upscale, upscale && !d.drop_all ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  uint8_t* mp = with_mask ? mask.mutable_data() : nullptr;
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] { dropout_forward(dt, src, dst, mp, n, d, s); });
+  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  return std::move(y);
+}
+
+}  // namespace
+
+void register_ops(py::module_& m) {
+  // forward(x, y, mask, dtype_code, threshold, drop_all, scale, apply_scale, seed, stream, offset)
+  m.def("forward", [](py::array x, py::array y, py::object mask, int dtype_code, int64_t threshold,
+                      bool drop_all, double scale, bool apply_scale, uint64_t seed, uint64_t stream,
+                      uint64_t offset) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { dropout_forward(info.dt, src, dst, mp, info.n, d, s); });
+  });
+
+  m.def("mask", [](py::array mask, uint64_t n, int64_t threshold, bool drop_all, uint64_t seed,
+                   uint64_t stream, uint64_t offset) {
+    uint8_t* mp = mask_ptr(mask, n, true);
+    const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
+    maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
+  });
+
+  // forward_runs(x, y, mask, code, t, s, apply, seed, stream, word_starts, run_length):
+  // block keying's pieces in one call (see dropout.hpp); threshold > 0 and p < 1 only.
+  m.def("forward_runs", [](py::array x, py::array y, py::object mask, int dtype_code,
+                           int64_t threshold, double scale, bool apply_scale, uint64_t seed,
+                           uint64_t stream, py::array_t<uint64_t, py::array::c_style> starts,
+                           uint64_t len) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    if (runs * len != info.n) throw py::value_error("runs * run_length must equal x.size");
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    const Draw d{seed, stream, 0, static_cast<uint32_t>(threshold), false};
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    const uint64_t* ws = starts.data();
+    maybe_nogil(info.n, [&] { dropout_forward_runs(info.dt, src, dst, mp, runs, len, ws, d, s); });
+  });
+
+  m.def("mask_runs", [](py::array mask, int64_t threshold, uint64_t seed, uint64_t stream,
+                        py::array_t<uint64_t, py::array::c_style> starts, uint64_t len) {
+    const uint64_t runs = static_cast<uint64_t>(starts.size());
+    uint8_t* mp = mask_ptr(mask, runs * len, true);
+    const Draw d{seed, stream, 0, static_cast<uint32_t>(threshold), false};
+    const uint64_t* ws = starts.data();
+    maybe_nogil(runs * len, [&] { dropout_mask_runs(mp, runs, len, ws, d); });
+  });
+
+  m.def("apply", [](py::array x, py::array y, py::object mask, int dtype_code, double scale,
+                    bool apply_scale) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const uint8_t* mp = mask_ptr(mask, info.n, false);
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { dropout_apply(info.dt, src, dst, mp, info.n, s); });
+  });
+
+  // The common call, done entirely here: training, upscale_in_train, a native aligned
+  // C-contiguous float16/32/64 array, a Python float p in [0, 1], no out/inplace/noise
+  // shape. Returns None when it does not apply; the Python layer then handles the call.
+  // The common calls, done entirely here (the Python layer's checks cost more than a
+  // small array's kernel): a native aligned C-contiguous float16/32/64 array, a Python
+  // float p in [0, 1], no out/inplace/noise shape. They return None when they do not
+  // apply, and the Python layer then handles the call.
+  // dropout_fast(x, p, gen) -> y (training, upscale_in_train)
+  m.def("dropout_fast", [](py::handle xh, py::handle ph, py::handle gh) -> py::object {
+    FastArgs a;
+    if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+    return fast_forward(a, true, false);
+  });
+  // dropout_with_mask_fast(x, p, gen, upscale) -> (y, mask)
+  m.def("dropout_with_mask_fast",
+        [](py::handle xh, py::handle ph, py::handle gh, bool upscale) -> py::object {
+          FastArgs a;
+          if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen))
+            return py::none();
+          return fast_forward(a, upscale, true);
+        });
+  // backward_fast(grad, mask, p, upscale) -> dx (p < 1)
+  m.def(
+      "backward_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
+        FastArgs a;
+        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
+          return py::none();
+        py::array mask = py::reinterpret_borrow<py::array>(mh);
+        const uint64_t n = static_cast<uint64_t>(a.x.size());
+        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+            !(mask.flags() & py::array::c_style) ||
+            static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
+          return py::none();
+        std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+        py::array y = empty_array(a.x.dtype(), shape, a.x.data());
+        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+        const void* src = a.x.data();
+        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+        void* dst = y.mutable_data();
+        const DType dt = a.dt;
+        maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
+        return std::move(y);
+      });
+}
+
+}  // namespace pydropout

@@ -1,0 +1,14 @@
+// ops-inl.hpp: the defaults of an Ops type for loop-inl.hpp, so that a tier writes only what
+// differs: `struct Ops : OpsDefaults<Ops> { keep64, apply64 ... }`. No include guard:
+// included inside each tier's namespace and target region, like the loops.
+
+template <class Self>
+struct OpsDefaults {
+  using Ctx = Keys;                              // the call's Keys, as they are
+  static constexpr int kGroups = 1;              // one group per keep call
+  static constexpr unsigned kPrefetchBytes = 0;  // no software prefetch of the input
+  static inline void stream_fence() {}           // no streaming stores to order
+  static inline void keep(const Keys& keys, uint64_t block, uint32_t threshold, uint64_t* out) {
+    out[0] = Self::keep64(keys, block, threshold);
+  }
+};
