@@ -12,6 +12,12 @@ static void fill_dtype(Kernels& t, DType dt) {
   t.alpha[i] = &alpha_entry<T>;
   t.gaussian[i] = &gaussian_entry<T>;
 #endif
+#if defined(PYDROPOUT_MODERN_INL)
+  t.gaussian_add[i] = &gaussian_add_entry<T>;
+  t.zoneout[sizeof(T) == 2 ? 0 : (sizeof(T) == 4 ? 1 : 2)] =
+      sizeof(T) == 2 ? &zoneout_entry<uint16_t>
+                     : (sizeof(T) == 4 ? &zoneout_entry<uint32_t> : &zoneout_entry<uint64_t>);
+#endif
 }
 
 static void fill_table(Kernels& t) {
@@ -26,3 +32,4 @@ static void fill_table(Kernels& t) {
 }
 
 #undef PYDROPOUT_VARIANTS_INL
+#undef PYDROPOUT_MODERN_INL
