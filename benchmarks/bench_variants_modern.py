@@ -61,14 +61,19 @@ def candidates(n: int) -> Dict[str, List[Tuple[str, Callable[[], object], bool]]
         ],
         "zoneout": [
             ("pydropout.zoneout", lambda: pd.zoneout(x, other, p, generator=g), False),
-            ("numpy where(random < p)", lambda: np.where(rng.random(shape, np.float32) < p,
-                                                         x, other), False),
+            (
+                "numpy where(random < p)",
+                lambda: np.where(rng.random(shape, np.float32) < p, x, other),
+                False,
+            ),
         ],
         "gaussian_noise": [
-            ("pydropout.gaussian_noise", lambda: pd.gaussian_noise(x, stddev, generator=g),
-             False),
-            ("numpy x + s * normal", lambda: x + np.float32(stddev)
-             * rng.standard_normal(shape, dtype=np.float32), False),
+            ("pydropout.gaussian_noise", lambda: pd.gaussian_noise(x, stddev, generator=g), False),
+            (
+                "numpy x + s * normal",
+                lambda: x + np.float32(stddev) * rng.standard_normal(shape, dtype=np.float32),
+                False,
+            ),
         ],
     }
     if torch is not None:
@@ -79,10 +84,16 @@ def candidates(n: int) -> Dict[str, List[Tuple[str, Callable[[], object], bool]]
             return tx * mask
 
         out["drop_path"].append(("timm composition", timm_drop_path, True))
-        out["zoneout"].append(("torch where(rand < p)", lambda: torch.where(
-            torch.rand_like(tx) < p, tx, tother), True))
-        out["gaussian_noise"].append(("torch x + s * randn", lambda: tx + stddev
-                                      * torch.randn_like(tx), True))
+        out["zoneout"].append(
+            (
+                "torch where(rand < p)",
+                lambda: torch.where(torch.rand_like(tx) < p, tx, tother),
+                True,
+            )
+        )
+        out["gaussian_noise"].append(
+            ("torch x + s * randn", lambda: tx + stddev * torch.randn_like(tx), True)
+        )
     return out
 
 
@@ -101,8 +112,10 @@ def run(n: int, threads: int, rounds: int, reps: int, pause: float) -> None:
         ours = cands[0][0]
         for name, _, _ in cands:
             ratio = times[name] / times[ours]
-            print(f"{op:15s} {n // 2**20:3d} Mi  {threads} thr  {name:26s} "
-                  f"{times[name] * 1e3:8.3f} ms   x{ratio:5.2f}")
+            print(
+                f"{op:15s} {n // 2**20:3d} Mi  {threads} thr  {name:26s} "
+                f"{times[name] * 1e3:8.3f} ms   x{ratio:5.2f}"
+            )
 
 
 def main() -> None:
@@ -113,9 +126,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--pause", type=float, default=1.0, help="seconds after a torch timing")
     a = ap.parse_args()
-    print(f"pydropout {pd.__version__}, SIMD {pd.simd_level()}, torch "
-          f"{torch.__version__ if torch is not None else 'absent'}; float32; "
-          "x = peer time / pydropout time (first row of each block is the reference)")
+    print(
+        f"pydropout {pd.__version__}, SIMD {pd.simd_level()}, torch "
+        f"{torch.__version__ if torch is not None else 'absent'}; float32; "
+        "x = peer time / pydropout time (first row of each block is the reference)"
+    )
     for size in a.sizes:
         for threads in a.threads:
             run(size * 2**20, threads, a.rounds, a.reps, a.pause)

@@ -24,9 +24,17 @@ class ModernApi:
 
     pipeline: Any
 
-    def drop_path(self, x: ArrayLike, p: float = 0.5, training: bool = True, *,
-                  mode: str = "row", scale_by_keep: bool = True,
-                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def drop_path(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        *,
+        mode: str = "row",
+        scale_by_keep: bool = True,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Stochastic depth (DropPath): drop whole samples of a residual branch.
 
         ``mode="row"``: sample ``j`` (index on axis 0) draws word ``offset + j``, so a call
@@ -43,8 +51,16 @@ class ModernApi:
             return pm.drop_path_eval(self.pipeline, x, p, mode, generator, out)
         return pm.drop_path_train(self.pipeline, x, p, mode, scale_by_keep, generator, out)[0]
 
-    def zoneout(self, prev: ArrayLike, new: ArrayLike, p: float, training: bool = True, *,
-                generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def zoneout(
+        self,
+        prev: ArrayLike,
+        new: ArrayLike,
+        p: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Zoneout (Krueger et al. 2017): each element keeps its previous value with
         probability ``p``.
 
@@ -59,8 +75,15 @@ class ModernApi:
             return pm.zoneout_eval(self.pipeline, prev, new, p, generator, out)
         return pm.zoneout_train(self.pipeline, prev, new, p, generator, out, None)[0]
 
-    def gaussian_noise(self, x: ArrayLike, stddev: float, training: bool = True, *,
-                       generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def gaussian_noise(
+        self,
+        x: ArrayLike,
+        stddev: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Additive Gaussian noise (Keras ``GaussianNoise``): ``y = x + dtype(stddev * z)``.
 
         Element ``i`` draws word ``offset + i``; ``z`` is its standard normal deviate
@@ -74,9 +97,16 @@ class ModernApi:
             return pm.gaussian_noise_eval(self.pipeline, x, stddev, generator, out)
         return pm.gaussian_noise_train(self.pipeline, x, stddev, generator, out)
 
-    def dropout_apply(self, x: ArrayLike, mask_or_state: Union[Array, DropoutState], p: float,
-                      *, mode: str = UPSCALE, noise_shape: Any = None,
-                      out: Optional[Array] = None) -> Array:
+    def dropout_apply(
+        self,
+        x: ArrayLike,
+        mask_or_state: Union[Array, DropoutState],
+        p: float,
+        *,
+        mode: str = UPSCALE,
+        noise_shape: Any = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """The dropout forward with a given mask (or :class:`DropoutState`) instead of a draw.
 
         Bit for bit ``dropout_backward(x, mask_or_state, p, mode=mode,
@@ -85,5 +115,6 @@ class ModernApi:
         applied at every time step gives locked (variational) RNN dropout, and a mask keyed
         by a sample's index gives Monte Carlo dropout that does not depend on the batch.
         """
-        return self.pipeline.dropout_backward(x, mask_or_state, p, mode=mode,
-                                              noise_shape=noise_shape, out=out, name="x")
+        return self.pipeline.dropout_backward(
+            x, mask_or_state, p, mode=mode, noise_shape=noise_shape, out=out, name="x"
+        )

@@ -27,8 +27,14 @@ class DropPath(_Layer):
     ``scale_by_keep``) and ``+0.0`` for dropped ones.
     """
 
-    def __init__(self, p: float = 0.5, *, mode: str = "row", scale_by_keep: bool = True,
-                 generator: Any = None):
+    def __init__(
+        self,
+        p: float = 0.5,
+        *,
+        mode: str = "row",
+        scale_by_keep: bool = True,
+        generator: Any = None,
+    ):
         super().__init__(p, False, generator, "mask")
         self.mode = pm.check_path_mode(mode)
         self.scale_by_keep = bool(scale_by_keep)
@@ -37,8 +43,9 @@ class DropPath(_Layer):
     def forward(self, x: Any) -> np.ndarray:
         if not self.training:
             return api.drop_path(x, self.p, False, mode=self.mode)
-        y, mask = pm.drop_path_train(api.pipeline, x, self.p, self.mode, self.scale_by_keep,
-                                     self.generator, None)
+        y, mask = pm.drop_path_train(
+            api.pipeline, x, self.p, self.mode, self.scale_by_keep, self.generator, None
+        )
         self._remember(mask, y.shape, self.p)
         self._forward = (self.mode, self.scale_by_keep)
         return y
@@ -46,10 +53,11 @@ class DropPath(_Layer):
     def backward(self, grad: Any) -> np.ndarray:
         """Gradient with respect to the input of the last training forward."""
         grad = self._grad_for_backward(grad)
-        assert self._forward is not None
+        assert self._forward is not None and self._shape is not None
         mode, scale = self._forward
-        return pm.drop_path_backward(api.pipeline, grad, self._saved, self._p_forward, mode,
-                                     scale, self._shape)
+        return pm.drop_path_backward(
+            api.pipeline, grad, self._saved, self._p_forward, mode, scale, self._shape
+        )
 
     def extra_repr(self) -> str:
         s = f"p={self.p}"
@@ -83,20 +91,20 @@ class Zoneout(_Layer):
             self._remember(None, y.shape, self.p)
             self._evaluated = True
             return y
-        y, token = pm.zoneout_train(api.pipeline, prev, new, self.p, self.generator, None,
-                                    self.save)
+        y, token = pm.zoneout_train(
+            api.pipeline, prev, new, self.p, self.generator, None, self.save
+        )
         self._remember(token, y.shape, self.p)
         self._evaluated = False
         return y
 
-    def backward(self, grad: Any) -> Tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+    def backward(self, grad: Any) -> Tuple[np.ndarray, np.ndarray]:
         """``(dprev, dnew)`` for the last forward."""
         if self._shape is None:
             raise RuntimeError("backward() needs a forward() first")
         if not self._evaluated:
             grad = self._grad_for_backward(grad)
-        return pm.zoneout_backward(api.pipeline, grad, self._saved, self._p_forward,
-                                   self._shape)
+        return pm.zoneout_backward(api.pipeline, grad, self._saved, self._p_forward, self._shape)
 
     def extra_repr(self) -> str:
         s = f"p={self.p}"

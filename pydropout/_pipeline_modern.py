@@ -33,9 +33,7 @@ def check_stddev(stddev: Any) -> float:
     try:
         value = float(stddev)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"stddev must be a real number >= 0, got {type(stddev).__name__}"
-        ) from exc
+        raise TypeError(f"stddev must be a real number >= 0, got {type(stddev).__name__}") from exc
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"stddev must be a finite real number >= 0, got {stddev!r}")
     return value
@@ -71,24 +69,38 @@ def _separate(backend: Any, a: np.ndarray, out: Optional[np.ndarray]) -> np.ndar
     """``a`` contiguous, and copied when ``out`` overlaps it other than as the same buffer."""
     ac = backend.contiguous(a)
     if out is not None and np.may_share_memory(out, ac):
-        same = (out.__array_interface__["data"][0] == ac.__array_interface__["data"][0]
-                and out.strides == ac.strides)
+        same = (
+            out.__array_interface__["data"][0] == ac.__array_interface__["data"][0]
+            and out.strides == ac.strides
+        )
         if not same:
             ac = ac.copy()
     return ac
 
 
 # -- drop_path -------------------------------------------------------------------------------
-def _kernel_rows(pl: Any, xc: np.ndarray, y: np.ndarray, key: Any, mask: np.ndarray,
-                 words: int, rows: int, t: int, drop_all: bool, s: float, apply: bool) -> None:
+def _kernel_rows(
+    pl: Any,
+    xc: np.ndarray,
+    y: np.ndarray,
+    key: Any,
+    mask: np.ndarray,
+    words: int,
+    rows: int,
+    t: int,
+    drop_all: bool,
+    s: float,
+    apply: bool,
+) -> None:
     backend = pl.backend
     if key is not None:  # a forward draws the rows' bits; a backward has them
         backend.mask(mask, words, t, drop_all, *key)
     backend.row_apply(xc, y, mask, rows, s, apply and not drop_all)
 
 
-def drop_path_train(pl: Any, x: Any, p: Any, mode: Any, scale_by_keep: Any, generator: Any,
-                    out: Any) -> Tuple[np.ndarray, np.ndarray]:
+def drop_path_train(
+    pl: Any, x: Any, p: Any, mode: Any, scale_by_keep: Any, generator: Any, out: Any
+) -> Tuple[np.ndarray, np.ndarray]:
     """``(y, mask)``: the mask has one bit per sample (row mode) or one bit (batch mode)."""
     xa = ck.as_float_array(x)
     p = ck.check_p(p)
@@ -102,8 +114,22 @@ def drop_path_train(pl: Any, x: Any, p: Any, mode: Any, scale_by_keep: Any, gene
     t, drop_all = pl._keep_rule(p)
     apply = bool(scale_by_keep)
     s = pl.backend.scale(p, xa.dtype) if apply else 1.0
-    y, _ = pl.execute(x, xa, out, False, gen, words, lambda *a: _kernel_rows(pl, *a), mask,
-                      words, rows, t, drop_all, s, apply)
+    y, _ = pl.execute(
+        x,
+        xa,
+        out,
+        False,
+        gen,
+        words,
+        lambda *a: _kernel_rows(pl, *a),
+        mask,
+        words,
+        rows,
+        t,
+        drop_all,
+        s,
+        apply,
+    )
     return y, mask
 
 
@@ -117,8 +143,9 @@ def drop_path_eval(pl: Any, x: Any, p: Any, mode: Any, generator: Any, out: Any)
     return _identity(x, xa, out)
 
 
-def drop_path_backward(pl: Any, grad: Any, mask: np.ndarray, p: float, mode: str,
-                       scale_by_keep: bool, shape: Shape) -> np.ndarray:
+def drop_path_backward(
+    pl: Any, grad: Any, mask: np.ndarray, p: float, mode: str, scale_by_keep: bool, shape: Shape
+) -> np.ndarray:
     """``grad`` through the rows kept by the forward whose ``mask`` this is."""
     ga = ck.as_float_array(grad, "grad")
     if ga.shape != shape:
@@ -127,18 +154,41 @@ def drop_path_backward(pl: Any, grad: Any, mask: np.ndarray, p: float, mode: str
     apply = bool(scale_by_keep)
     s = pl.backend.scale(p, ga.dtype) if apply else 1.0
     drop_all = p == 1.0
-    return pl.execute(grad, ga, None, False, None, 0, lambda *a: _kernel_rows(pl, *a), mask,
-                      words, rows, 0, drop_all, s, apply)[0]
+    return pl.execute(
+        grad,
+        ga,
+        None,
+        False,
+        None,
+        0,
+        lambda *a: _kernel_rows(pl, *a),
+        mask,
+        words,
+        rows,
+        0,
+        drop_all,
+        s,
+        apply,
+    )[0]
 
 
 # -- zoneout ---------------------------------------------------------------------------------
-def _kernel_zoneout(pl: Any, pc: np.ndarray, y: np.ndarray, key: Any, nc: np.ndarray,
-                    mask: Optional[np.ndarray], t: int, drop_all: bool) -> None:
+def _kernel_zoneout(
+    pl: Any,
+    pc: np.ndarray,
+    y: np.ndarray,
+    key: Any,
+    nc: np.ndarray,
+    mask: Optional[np.ndarray],
+    t: int,
+    drop_all: bool,
+) -> None:
     pl.backend.zoneout(pc, nc, y, mask, t, drop_all, *key)
 
 
-def zoneout_train(pl: Any, prev: Any, new: Any, p: Any, generator: Any, out: Any,
-                  keep: Optional[str]) -> Tuple[np.ndarray, Any]:
+def zoneout_train(
+    pl: Any, prev: Any, new: Any, p: Any, generator: Any, out: Any, keep: Optional[str]
+) -> Tuple[np.ndarray, Any]:
     """``(y, token)``: the packed bits (1 where ``new`` was taken), a DropoutState or None."""
     pa, na = _pair(prev, new)
     p = ck.check_p(p)
@@ -150,10 +200,12 @@ def zoneout_train(pl: Any, prev: Any, new: Any, p: Any, generator: Any, out: Any
     mask = np.empty(ck.mask_nbytes(n), np.uint8) if keep == "mask" else None
     t, drop_all = pl._keep_rule(p)
     nc = _separate(pl.backend, na, out)
-    y, key = pl.execute(prev, pa, out, False, gen, n, lambda *a: _kernel_zoneout(pl, *a), nc,
-                        mask, t, drop_all)
+    y, key = pl.execute(
+        prev, pa, out, False, gen, n, lambda *a: _kernel_zoneout(pl, *a), nc, mask, t, drop_all
+    )
     if keep == "state":
-        return y, DropoutState(*key, pa.shape, p, None, None, "zoneout")
+        seed, stream, offset = key
+        return y, DropoutState(seed, stream, offset, pa.shape, p, None, None, "zoneout")
     return y, mask
 
 
@@ -175,8 +227,9 @@ def zoneout_eval(pl: Any, prev: Any, new: Any, p: Any, generator: Any, out: Any)
     return np.asarray(y)
 
 
-def zoneout_backward(pl: Any, grad: Any, token: Any, p: float, shape: Shape
-                     ) -> Tuple[np.ndarray, np.ndarray]:
+def zoneout_backward(
+    pl: Any, grad: Any, token: Any, p: float, shape: Shape
+) -> Tuple[np.ndarray, np.ndarray]:
     """``(dprev, dnew)`` from the forward's bits (or its state, drawn again); ``token``
     None: the evaluation forward's ``(grad * dtype(p), grad * dtype(1 - p))``."""
     ga = ck.as_float_array(grad, "grad")
@@ -205,16 +258,14 @@ def _kernel_noise(pl: Any, xc: np.ndarray, y: np.ndarray, key: Any, stddev: floa
     pl.backend.gaussian_add(xc, y, stddev, *key)
 
 
-def gaussian_noise_train(pl: Any, x: Any, stddev: Any, generator: Any, out: Any
-                         ) -> np.ndarray:
+def gaussian_noise_train(pl: Any, x: Any, stddev: Any, generator: Any, out: Any) -> np.ndarray:
     xa = ck.as_float_array(x)
     stddev = check_stddev(stddev)
     if out is not None:
         ck.check_out(out, xa.shape, xa.dtype)
     gen = pl._generator(generator)
     ck.check_room(gen, xa.size)
-    return pl.execute(x, xa, out, False, gen, xa.size, lambda *a: _kernel_noise(pl, *a),
-                      stddev)[0]
+    return pl.execute(x, xa, out, False, gen, xa.size, lambda *a: _kernel_noise(pl, *a), stddev)[0]
 
 
 def gaussian_noise_eval(pl: Any, x: Any, stddev: Any, generator: Any, out: Any) -> np.ndarray:

@@ -75,12 +75,14 @@ class _Rows(torch.autograd.Function):
     """``g -> g`` through the kept rows of a drop_path forward (linear, diagonal)."""
 
     @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str,
-                scale: bool) -> torch.Tensor:
+    def forward(
+        ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str, scale: bool
+    ) -> torch.Tensor:
         ctx.args = (mask, p, mode, scale)
         ga = _as_numpy(g, "grad")
-        return _as_tensor(pm.drop_path_backward(api.pipeline, ga, mask, p, mode, scale,
-                                                ga.shape), g.dtype)
+        return _as_tensor(
+            pm.drop_path_backward(api.pipeline, ga, mask, p, mode, scale, ga.shape), g.dtype
+        )
 
     @staticmethod
     def backward(ctx: Any, gg: torch.Tensor):
@@ -91,11 +93,11 @@ class _Elements(torch.autograd.Function):
     """``g -> dropout_apply(g, mask, p, mode)``: the keep mask of each element (diagonal)."""
 
     @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str
-                ) -> torch.Tensor:
+    def forward(ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str) -> torch.Tensor:
         ctx.args = (mask, p, mode)
-        return _as_tensor(pydropout.dropout_apply(_as_numpy(g, "grad"), mask, p, mode=mode),
-                          g.dtype)
+        return _as_tensor(
+            pydropout.dropout_apply(_as_numpy(g, "grad"), mask, p, mode=mode), g.dtype
+        )
 
     @staticmethod
     def backward(ctx: Any, gg: torch.Tensor):
@@ -105,10 +107,10 @@ class _Elements(torch.autograd.Function):
 # -- drop_path / stochastic_depth --------------------------------------------------------------
 class _DropPathFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, p: float, mode: str, scale: bool,
-                generator: Any) -> torch.Tensor:
-        y, mask = pm.drop_path_train(api.pipeline, _as_numpy(x), p, mode, scale, generator,
-                                     None)
+    def forward(
+        ctx: Any, x: torch.Tensor, p: float, mode: str, scale: bool, generator: Any
+    ) -> torch.Tensor:
+        y, mask = pm.drop_path_train(api.pipeline, _as_numpy(x), p, mode, scale, generator, None)
         ctx.args = (mask, p, mode, scale)
         return _as_tensor(y, x.dtype)
 
@@ -117,8 +119,9 @@ class _DropPathFunction(torch.autograd.Function):
         return (_Rows.apply(g, *ctx.args),) + (None,) * 4
 
 
-def _drop_path(x: torch.Tensor, p: Any, training: bool, mode: str, scale: bool,
-               generator: Any) -> torch.Tensor:
+def _drop_path(
+    x: torch.Tensor, p: Any, training: bool, mode: str, scale: bool, generator: Any
+) -> torch.Tensor:
     xa = _as_numpy(x)
     p = check_p(p)
     pm.path_rows(xa.shape, pm.check_path_mode(mode))
@@ -128,17 +131,28 @@ def _drop_path(x: torch.Tensor, p: Any, training: bool, mode: str, scale: bool,
     return _DropPathFunction.apply(x, p, mode, bool(scale), generator)
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False,
-              scale_by_keep: bool = True, *, generator: Optional[pydropout.Generator] = None
-              ) -> torch.Tensor:
+def drop_path(
+    x: torch.Tensor,
+    drop_prob: float = 0.0,
+    training: bool = False,
+    scale_by_keep: bool = True,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """timm's ``drop_path``: zero whole samples (axis 0) with probability ``drop_prob``,
     kept ones times ``dtype(1 / (1 - drop_prob))`` with ``scale_by_keep``. The bits of
     :func:`pydropout.drop_path` (``mode="row"``). ``training`` defaults to False, as timm's."""
     return _drop_path(x, drop_prob, training, "row", scale_by_keep, generator)
 
 
-def stochastic_depth(input: torch.Tensor, p: float, mode: str, training: bool = True, *,
-                     generator: Optional[pydropout.Generator] = None) -> torch.Tensor:
+def stochastic_depth(
+    input: torch.Tensor,
+    p: float,
+    mode: str,
+    training: bool = True,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """torchvision's ``ops.stochastic_depth``: ``mode="row"`` drops samples, ``"batch"``
     the whole input, with probability ``p``; survivors times ``dtype(1 / (1 - p))``."""
     if not isinstance(mode, str) or mode not in pm.PATH_MODES:
@@ -149,16 +163,22 @@ def stochastic_depth(input: torch.Tensor, p: float, mode: str, training: bool = 
 class DropPath(torch.nn.Module):
     """timm's ``DropPath(drop_prob=0., scale_by_keep=True)`` over :func:`drop_path`."""
 
-    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True, *,
-                 generator: Optional[pydropout.Generator] = None):
+    def __init__(
+        self,
+        drop_prob: float = 0.0,
+        scale_by_keep: bool = True,
+        *,
+        generator: Optional[pydropout.Generator] = None,
+    ):
         super().__init__()
         self.drop_prob = check_p(drop_prob, "drop_prob")
         self.scale_by_keep = scale_by_keep
         self.generator = check_generator(generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return drop_path(x, self.drop_prob, self.training, self.scale_by_keep,
-                         generator=self.generator)
+        return drop_path(
+            x, self.drop_prob, self.training, self.scale_by_keep, generator=self.generator
+        )
 
     def extra_repr(self) -> str:
         return f"drop_prob={round(self.drop_prob, 3):0.3f}"
@@ -167,16 +187,16 @@ class DropPath(torch.nn.Module):
 class StochasticDepth(torch.nn.Module):
     """torchvision's ``ops.StochasticDepth(p, mode)`` over :func:`stochastic_depth`."""
 
-    def __init__(self, p: float, mode: str, *,
-                 generator: Optional[pydropout.Generator] = None) -> None:
+    def __init__(
+        self, p: float, mode: str, *, generator: Optional[pydropout.Generator] = None
+    ) -> None:
         super().__init__()
         self.p = check_p(p)
         self.mode = pm.check_path_mode(mode)
         self.generator = check_generator(generator)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return stochastic_depth(input, self.p, self.mode, self.training,
-                                generator=self.generator)
+        return stochastic_depth(input, self.p, self.mode, self.training, generator=self.generator)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(p={self.p}, mode={self.mode})"
@@ -185,8 +205,9 @@ class StochasticDepth(torch.nn.Module):
 # -- zoneout -----------------------------------------------------------------------------------
 class _ZoneoutFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, prev: torch.Tensor, new: torch.Tensor, p: float, training: bool,
-                generator: Any) -> torch.Tensor:
+    def forward(
+        ctx: Any, prev: torch.Tensor, new: torch.Tensor, p: float, training: bool, generator: Any
+    ) -> torch.Tensor:
         pa, na = _as_numpy(prev, "prev"), _as_numpy(new, "new")
         if training:
             y, mask = pm.zoneout_train(api.pipeline, pa, na, p, generator, None, "mask")
@@ -208,8 +229,14 @@ class _ZoneoutFunction(torch.autograd.Function):
         return dprev, dnew, None, None, None
 
 
-def zoneout(prev: torch.Tensor, new: torch.Tensor, p: float, training: bool = True, *,
-            generator: Optional[pydropout.Generator] = None) -> torch.Tensor:
+def zoneout(
+    prev: torch.Tensor,
+    new: torch.Tensor,
+    p: float,
+    training: bool = True,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """:func:`pydropout.zoneout` on tensors, differentiable in ``prev`` and ``new``."""
     pm._pair(_as_numpy(prev, "prev"), _as_numpy(new, "new"))
     p = check_p(p)
@@ -246,8 +273,13 @@ class _NoiseFunction(torch.autograd.Function):
         return g, None, None  # the noise does not depend on x
 
 
-def gaussian_noise(x: torch.Tensor, stddev: float, training: bool = True, *,
-                   generator: Optional[pydropout.Generator] = None) -> torch.Tensor:
+def gaussian_noise(
+    x: torch.Tensor,
+    stddev: float,
+    training: bool = True,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """:func:`pydropout.gaussian_noise` on tensors: ``x + dtype(stddev * z)`` in training."""
     _as_numpy(x)
     stddev = pm.check_stddev(stddev)
@@ -298,16 +330,24 @@ class WeightDropout(torch.nn.Module):
     ``nn.LSTM``/``nn.GRU``.
     """
 
-    def __init__(self, module: torch.nn.Module, p: float, weights: Sequence[str] = ("weight",),
-                 *, generator: Optional[pydropout.Generator] = None):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        p: float,
+        weights: Sequence[str] = ("weight",),
+        *,
+        generator: Optional[pydropout.Generator] = None,
+    ):
         super().__init__()
         if isinstance(weights, str):
             weights = (weights,)
         params = dict(module.named_parameters())
         for name in weights:
             if name not in params:
-                raise ValueError(f"weights names {name!r}, which is not a parameter of "
-                                 f"{type(module).__name__} (it has {sorted(params)})")
+                raise ValueError(
+                    f"weights names {name!r}, which is not a parameter of "
+                    f"{type(module).__name__} (it has {sorted(params)})"
+                )
         self.module = module
         self.p = check_p(p)
         self.weights: Tuple[str, ...] = tuple(weights)
@@ -316,8 +356,10 @@ class WeightDropout(torch.nn.Module):
     def dropped_weights(self) -> Dict[str, torch.Tensor]:
         """Fresh dropped copies of the named parameters (differentiable in the raw ones)."""
         params = dict(self.module.named_parameters())
-        return {name: _WeightFunction.apply(params[name], self.p, self.generator)
-                for name in self.weights}
+        return {
+            name: _WeightFunction.apply(params[name], self.p, self.generator)
+            for name in self.weights
+        }
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if not self.training or self.p == 0.0:

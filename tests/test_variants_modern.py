@@ -5,12 +5,12 @@ errors, the layers' backward passes, and the Monte Carlo dropout recipe of the R
 
 import numpy as np
 import pytest
-
-import pydropout as pd
-from pydropout import reference as ref
 from helpers import DTYPES, SEED, SIMD_LEVELS, assert_same_bits
 from helpers import forced_simd as simd
 from helpers import forced_threads as threads
+
+import pydropout as pd
+from pydropout import reference as ref
 
 PS = (0.0, 1e-10, 0.1, 0.5, 0.9, 1.0)
 SHAPES = ((1,), (7,), (3, 5, 67), (9, 130), (0, 4), (4, 0))
@@ -47,8 +47,9 @@ def test_drop_path_parity(dtype, shape, level):
         for p in PS:
             for mode in ("row", "batch"):
                 for scale in (True, False):
-                    a, b, g = both("drop_path", x, p, mode=mode, scale_by_keep=scale,
-                                   state=(SEED, 3, 5))
+                    a, b, g = both(
+                        "drop_path", x, p, mode=mode, scale_by_keep=scale, state=(SEED, 3, 5)
+                    )
                     assert_same_bits(a, b, f"p={p} mode={mode} scale={scale}")
                     assert g.offset == 5 + (shape[0] if mode == "row" else 1)
 
@@ -178,7 +179,8 @@ def test_drop_path_layer():
     layer = pd.DropPath(0.4, generator=pd.Generator(8))
     assert repr(layer) == "DropPath(p=0.4)"
     assert repr(pd.DropPath(0.1, mode="batch", scale_by_keep=False)) == (
-        "DropPath(p=0.1, mode='batch', scale_by_keep=False)")
+        "DropPath(p=0.1, mode='batch', scale_by_keep=False)"
+    )
     y = layer(x)
     assert_same_bits(y, pd.drop_path(x, 0.4, generator=pd.Generator(8)))
     g = data((16, 3, 2), np.float32, 9)
@@ -269,8 +271,11 @@ def test_gaussian_noise_arithmetic():
     z = ref.normal_from_words(ref.stream_words(4, 0, 0, x.size)).reshape(x.shape)
     for dtype in DTYPES:
         xd = x.astype(dtype)
-        n = (0.7 * z).astype(np.float32).astype(dtype) if dtype.itemsize == 2 else (
-            (0.7 * z).astype(dtype))
+        n = (
+            (0.7 * z).astype(np.float32).astype(dtype)
+            if dtype.itemsize == 2
+            else ((0.7 * z).astype(dtype))
+        )
         with np.errstate(all="ignore"):
             expect = xd + n
         assert_same_bits(pd.gaussian_noise(xd, 0.7, generator=pd.Generator(4)), expect)
@@ -293,13 +298,15 @@ def test_dropout_apply_is_the_forward_with_a_given_mask(impl):
             y, mask = impl.dropout_with_mask(x, p, mode=mode, generator=pd.Generator(3))
             g = pd.Generator(0)
             assert_same_bits(impl.dropout_apply(x, mask, p, mode=mode), y)
-            assert_same_bits(impl.dropout_apply(x, mask, p, mode=mode),
-                             impl.dropout_backward(x, mask, p, mode=mode))
+            assert_same_bits(
+                impl.dropout_apply(x, mask, p, mode=mode),
+                impl.dropout_backward(x, mask, p, mode=mode),
+            )
             _, state = impl.dropout_with_state(x, p, mode=mode, generator=pd.Generator(3))
             assert_same_bits(impl.dropout_apply(x, state, p, mode=mode), y)
             assert g.offset == 0
         y, mask = impl.dropout_with_mask(x, p, noise_shape=(1, 5, 4), generator=pd.Generator(3))
-        for t in range(3):  # one mask at every time step: locked dropout
+        for _step in range(3):  # one mask at every time step: locked dropout
             assert_same_bits(impl.dropout_apply(x, mask, p, noise_shape=(1, 5, 4)), y)
 
 
@@ -327,7 +334,11 @@ def test_errors_name_the_argument_and_change_nothing():
         (ValueError, "out", lambda: pd.zoneout(x, other, 0.5, generator=g, out=out[:2])),
         (TypeError, "prev", lambda: pd.zoneout(np.ones((4, 3), np.int32), other, 0.5, generator=g)),
         (ValueError, "mask", lambda: pd.dropout_apply(x, np.zeros(1, np.uint8), 0.5, out=out)),
-        (TypeError, "x", lambda: pd.dropout_apply(np.ones((4, 3), np.int8), np.zeros(2, np.uint8), 0.5)),
+        (
+            TypeError,
+            "x",
+            lambda: pd.dropout_apply(np.ones((4, 3), np.int8), np.zeros(2, np.uint8), 0.5),
+        ),
     ]
     for exc, name, call in cases:
         with pytest.raises(exc, match=name):
@@ -358,9 +369,15 @@ def mc_predict(x, first, params, samples=20, p=0.2, seed=99):
     w1, w2, n_total = params
     hidden = np.maximum(dense(x, w1), 0.0)
     full = (n_total, samples, w1.shape[1])
-    outs = [dense(pd.dropout_block(hidden[:, None, :], p, full_shape=full, origin=(first, t, 0),
-                                   seed=seed)[:, 0, :], w2)
-            for t in range(samples)]
+    outs = [
+        dense(
+            pd.dropout_block(
+                hidden[:, None, :], p, full_shape=full, origin=(first, t, 0), seed=seed
+            )[:, 0, :],
+            w2,
+        )
+        for t in range(samples)
+    ]
     mean = sum(outs[1:], outs[0]) / samples
     var = sum(((y - mean) ** 2 for y in outs[1:]), (outs[0] - mean) ** 2) / samples
     return mean, var
@@ -374,10 +391,10 @@ def test_mc_dropout_does_not_depend_on_the_batch():
     results = {}
     for batch in (7, 32):
         starts = list(range(0, n, batch))[::-1]  # last batch first: order does not matter
-        parts = {first: mc_predict(data_x[first : first + batch], first, params)
-                 for first in starts}
-        results[batch] = tuple(np.concatenate([parts[f][j] for f in sorted(parts)])
-                               for j in (0, 1))
+        parts = {
+            first: mc_predict(data_x[first : first + batch], first, params) for first in starts
+        }
+        results[batch] = tuple(np.concatenate([parts[f][j] for f in sorted(parts)]) for j in (0, 1))
     assert_same_bits(results[7][0], results[32][0])
     assert_same_bits(results[7][1], results[32][1])
     assert np.all(results[7][1] > 0)  # dropout did vary the passes

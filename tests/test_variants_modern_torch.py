@@ -9,9 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import pydropout as pd  # noqa: E402
-from pydropout import _torch_variants as tv  # noqa: E402
-from helpers import assert_same_bits  # noqa: E402
+from helpers import assert_same_bits
+
+import pydropout as pd
+from pydropout import _torch_variants as tv
 
 
 def gen(seed=0):
@@ -130,8 +131,9 @@ def test_gradcheck_of_the_functions():
         f = lambda t, m=mode: tv.stochastic_depth(t, 0.4, m, generator=gen(1))  # noqa: E731
         assert torch.autograd.gradcheck(f, (x,))
         assert torch.autograd.gradgradcheck(f, (x,))
-    assert torch.autograd.gradcheck(lambda a, b: tv.zoneout(a, b, 0.4, generator=gen(2)),
-                                    (x, other))
+    assert torch.autograd.gradcheck(
+        lambda a, b: tv.zoneout(a, b, 0.4, generator=gen(2)), (x, other)
+    )
     assert torch.autograd.gradcheck(lambda a, b: tv.zoneout(a, b, 0.4, False), (x, other))
     assert torch.autograd.gradcheck(lambda a: tv.gaussian_noise(a, 0.3, generator=gen(3)), (x,))
 
@@ -162,12 +164,14 @@ def _conv():
 
 def _lstm():
     torch.manual_seed(0)
-    return torch.nn.LSTM(3, 4, batch_first=True).double(), torch.randn(2, 5, 3,
-                                                                       dtype=torch.float64)
+    return torch.nn.LSTM(3, 4, batch_first=True).double(), torch.randn(2, 5, 3, dtype=torch.float64)
 
 
-CASES = {"linear": (_linear, "weight"), "conv2d": (_conv, "weight"),
-         "lstm": (_lstm, "weight_hh_l0")}
+CASES = {
+    "linear": (_linear, "weight"),
+    "conv2d": (_conv, "weight"),
+    "lstm": (_lstm, "weight_hh_l0"),
+}
 
 
 def _output(out):

@@ -15,8 +15,7 @@ void register_modern(py::module_& m) {
   // zoneout(prev, next, y, mask, code, t, drop_all, seed, stream, offset):
   // y = word >= t ? next : prev; mask (or None) gets the bits
   m.def("zoneout", [](py::array prev, py::array next, py::array y, py::object mask, int code,
-                      uint32_t t, bool drop_all, uint64_t seed, uint64_t stream,
-                      uint64_t offset) {
+                      uint32_t t, bool drop_all, uint64_t seed, uint64_t stream, uint64_t offset) {
     const ArrayInfo info = check_pair(prev, y, code);
     check_pair(next, y, code);
     const uint64_t n = info.n;
@@ -41,8 +40,8 @@ void register_modern(py::module_& m) {
   });
 
   // row_apply(x, y, keep, code, rows, s, apply): row r of y = bit r ? row r of x (* s) : +0
-  m.def("row_apply", [](py::array x, py::array y, py::array keep, int code, uint64_t rows,
-                        double s, bool apply) {
+  m.def("row_apply", [](py::array x, py::array y, py::array keep, int code, uint64_t rows, double s,
+                        bool apply) {
     const ArrayInfo info = check_pair(x, y, code);
     const uint64_t n = info.n;
     if (rows == 0 ? n != 0 : n % rows != 0)

@@ -13,7 +13,6 @@ namespace {
 constexpr double kGaussianCost = 8.0;  // as variants.cpp: the normal transform per element
 constexpr double kMemoryCost = 0.25;   // a pass that only moves memory
 
-int size_index(size_t es) { return es == 2 ? 0 : (es == 4 ? 1 : 2); }
 }  // namespace
 
 void zoneout_forward(DType dt, const void* prev, const void* next, void* y, uint8_t* mask,
@@ -31,7 +30,7 @@ void zoneout_forward(DType dt, const void* prev, const void* next, void* y, uint
         kMemoryCost);
     return;
   }
-  const ZoneoutFn fn = active_kernels().zoneout[size_index(es)];
+  const ZoneoutFn fn = active_kernels().zoneout[static_cast<int>(dt)];
   const Keys keys = make_keys(d.seed, d.stream);
   parallel_chunks(n, [&](uint64_t b, uint64_t e) {
     fn(static_cast<const char*>(prev) + b * es, static_cast<const char*>(next) + b * es,

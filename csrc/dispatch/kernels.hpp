@@ -27,7 +27,7 @@ using GaussianFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys
                             double sigma);
 using NormalFn = void (*)(const uint32_t* w, double* z, uint64_t n);
 // The modern variants (core/modern.hpp): zoneout: y[i] = keep(i) ? next[i] : prev[i] (a bitwise
-// select, indexed by element size: 2, 4, 8 bytes), mask bits written when mask != nullptr;
+// select), mask bits written when mask != nullptr;
 // gaussian_add: y[i] = x[i] + dtype(stddev * z(word0 + i)).
 using ZoneoutFn = void (*)(const void* prev, const void* next, void* y, uint8_t* mask, uint64_t n,
                            const Keys& keys, uint64_t word0, uint32_t threshold);
@@ -41,7 +41,7 @@ struct Kernels {
   AlphaFn alpha[kNumDTypes] = {};
   GaussianFn gaussian[kNumDTypes] = {};
   NormalFn normal = nullptr;
-  ZoneoutFn zoneout[3] = {};
+  ZoneoutFn zoneout[kNumDTypes] = {};
   GaussianAddFn gaussian_add[kNumDTypes] = {};
 };
 

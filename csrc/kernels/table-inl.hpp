@@ -14,9 +14,7 @@ static void fill_dtype(Kernels& t, DType dt) {
 #endif
 #if defined(PYDROPOUT_MODERN_INL)
   t.gaussian_add[i] = &gaussian_add_entry<T>;
-  t.zoneout[sizeof(T) == 2 ? 0 : (sizeof(T) == 4 ? 1 : 2)] =
-      sizeof(T) == 2 ? &zoneout_entry<uint16_t>
-                     : (sizeof(T) == 4 ? &zoneout_entry<uint32_t> : &zoneout_entry<uint64_t>);
+  t.zoneout[i] = &zoneout_entry<T>;
 #endif
 }
 
