@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         FeatureAlphaDropout,
         GaussianDropout,
     )
+    from ._layers_modern import DropPath, GaussianNoise, Zoneout
     from ._state import DropoutState
 
     alpha_dropout = _api.alpha_dropout
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
     dropout_mask = _api.dropout_mask
     dropout_with_mask = _api.dropout_with_mask
     dropout_with_state = _api.dropout_with_state
+    drop_path = _api.drop_path
+    zoneout = _api.zoneout
+    gaussian_noise = _api.gaussian_noise
+    dropout_apply = _api.dropout_apply
     effective_p = _api.effective_p
     feature_alpha_dropout = _api.feature_alpha_dropout
     gaussian_dropout = _api.gaussian_dropout
@@ -61,6 +66,7 @@ __all__ = [
     # layers
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     "GaussianDropout",
+    "DropPath", "GaussianNoise", "Zoneout",
     # state and generators
     "DropoutState", "Generator", "default_generator", "manual_seed",
     # functions
@@ -69,6 +75,7 @@ __all__ = [
     "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
     "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
     "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
+    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
     # the machine
     "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
     # the others
@@ -84,6 +91,7 @@ _MACHINE = ("Generator", "default_generator", "get_num_threads", "set_num_thread
 _WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"),
                                       "reference": (".reference", "")}
 _WHERE.update({n: ("._layers", n) for n in _LAYERS})
+_WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
 _WHERE.update({n: ("._compiled", n) for n in _MACHINE})
 _WHERE.update({n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE
                and n != "__version__"})
