@@ -54,7 +54,21 @@ def load_core() -> ModuleType:
         return installed_core()
 
 
+def checked_core() -> ModuleType:
+    """:func:`load_core`, then the checks of :mod:`pydropout._environment`: ImportError when
+    the core's version is not these files', a RuntimeWarning for each environment value the
+    core could not use."""
+    import os
+
+    from . import __version__, _environment
+
+    module = load_core()
+    _environment.check_version(module, __version__, os.path.dirname(os.path.abspath(__file__)))
+    _environment.check_environment(module)
+    return module
+
+
 if TYPE_CHECKING:
     from . import _core as core
 else:
-    core = load_core()
+    core = checked_core()
