@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the wheel from a clean clone, repair it with auditwheel (vendoring the OpenMP
+# Build the wheel from a clean clone (compiler warnings are errors), repair it with auditwheel (vendoring the OpenMP
 # runtime), then install it in a fresh virtual environment, away from the source tree, and
 # run a smoke test and the test suite against it.
 #
@@ -20,8 +20,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "clean clone of $(git -C "$repo" rev-parse --short HEAD) into $work/src (committed files only)"
 git clone -q --no-local "$repo" "$work/src"
 
-step "pip wheel (isolated build: scikit-build-core, pybind11, CMake from PyPI)"
-"$python" -m pip wheel -q "$work/src" -w "$work/dist" --no-deps
+step "pip wheel (isolated build: scikit-build-core, pybind11, CMake from PyPI; warnings are errors)"
+"$python" -m pip wheel -q "$work/src" -w "$work/dist" --no-deps \
+  -Ccmake.define.PYDROPOUT_WERROR=ON
 wheel="$(ls "$work"/dist/pydropout-*.whl)"
 echo "$wheel"
 
@@ -36,7 +37,7 @@ echo "$repaired"
 "$python" -m zipfile -l "$repaired" > "$work/wheel-files.txt"
 grep -E 'libgomp|_core|py\.typed' "$work/wheel-files.txt"
 for want in 'pydropout\.libs/libgomp' 'pydropout/_core\.cpython' 'pydropout/_core\.pyi' \
-            'pydropout/py\.typed' 'pydropout/torch\.py'; do
+            'pydropout/py\.typed' 'pydropout/torch\.py' 'pydropout-[^/]*\.dist-info/(licenses/)?LICENSE'; do
   grep -Eq "$want" "$work/wheel-files.txt" || { echo "$want missing from $repaired" >&2; exit 1; }
 done
 
