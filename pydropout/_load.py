@@ -60,10 +60,13 @@ def checked_core() -> ModuleType:
     core could not use."""
     import os
 
-    from . import __version__, _environment
+    from . import _environment
 
+    # the version of these Python files: the package's, read (not imported: the package
+    # imports its modules, never the other way) from the package that is loading this one
+    version = sys.modules[__name__.rpartition(".")[0]].__version__
     module = load_core()
-    _environment.check_version(module, __version__, os.path.dirname(os.path.abspath(__file__)))
+    _environment.check_version(module, version, os.path.dirname(os.path.abspath(__file__)))
     _environment.check_environment(module)
     return module
 
