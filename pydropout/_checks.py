@@ -90,7 +90,9 @@ def check_inplace(x: Any, inplace: Any, out: Any) -> bool:
     inplace = bool(inplace)
     if inplace:
         if not isinstance(x, np.ndarray):
-            raise ValueError("inplace=True needs x to be a numpy.ndarray")
+            hint = ("; for torch tensors use pydropout.torch"
+                    if type(x).__module__.split(".")[0] == "torch" else "")
+            raise ValueError(f"inplace=True needs x to be a numpy.ndarray{hint}")
         if not x.flags.writeable:
             raise ValueError("inplace=True needs a writeable x, but x is read-only")
         if out is not None and out is not x:

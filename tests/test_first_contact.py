@@ -330,6 +330,10 @@ def test_torch_tensors_in_the_numpy_api():
                 mod.dropout(b, 0.5, generator=mod.Generator(2))
         with pytest.raises(TypeError, match=r"^grad is a torch\.Tensor.*pydropout\.torch"):
             mod.dropout_backward(bad[0], np.zeros(1, np.uint8), 0.5)
+    with pytest.raises(
+        ValueError, match=r"^inplace=True needs x to be a numpy\.ndarray; for torch"
+    ):
+        pydropout.dropout(t, 0.5, inplace=True)
     with pytest.raises(TypeError, match=r"requires grad.*pydropout\.torch"):
         pydropout.Dropout(0.5)(bad[0])
 
