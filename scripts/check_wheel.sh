@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build the wheel from a clean clone (compiler warnings are errors), repair it with auditwheel (vendoring the OpenMP
-# runtime), then install it in a fresh virtual environment, away from the source tree, and
-# run a smoke test and the test suite against it.
+# Build the wheel from a clean clone (compiler warnings are errors), repair it with
+# auditwheel (vendoring the OpenMP runtime), check that it holds the LICENSE, then install it
+# in a fresh virtual environment, away from the source tree, and run a smoke test and the
+# test suite against it.
 #
 #   scripts/check_wheel.sh [WORKDIR]
 #
@@ -13,7 +14,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/pydropout-wheel.XXXXXX")}"
 python="${PYTHON:-python3}"
 mkdir -p "$work"
-rm -rf "$work/src" "$work/dist" "$work/repaired" "$work/venv"
+rm -rf "$work/src" "$work/dist" "$work/repaired" "$work/venv" "$work/importroot"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -73,6 +74,11 @@ EOF
 "$work/venv/bin/python" -m pydropout info
 
 step "test suite against the installed wheel"
-"$work/venv/bin/pytest" -q -p no:cacheprovider "$work/src/tests"
+# pytest (--import-mode=importlib) names the test modules tests.<name>; children that
+# multiprocessing spawns import them by that name, so `tests` must be importable without
+# the source tree's pydropout/ (which would shadow the installed package)
+mkdir -p "$work/importroot"
+ln -sfn "$work/src/tests" "$work/importroot/tests"
+PYTHONPATH="$work/importroot" "$work/venv/bin/pytest" -q -p no:cacheprovider "$work/src/tests"
 
 step "wheel check passed: $repaired"
