@@ -182,7 +182,11 @@ def supported_simd_levels() -> List[str]:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used for large arrays (small ones always stay on the calling thread)."""
+    """Threads used for large arrays (small ones always stay on the calling thread).
+
+    ``n`` is an int in ``[1, max(256, 4 * os.cpu_count())]``; anything else raises
+    ValueError (TypeError for a non-int) and changes nothing.
+    """
     _core.set_num_threads(_checks.check_num_threads(n))
 
 
