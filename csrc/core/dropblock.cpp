@@ -1,0 +1,187 @@
+// dropblock.cpp: DropBlock's seeds, blocks and kept count on packed bits (dropblock.hpp).
+// Per plane: the seed bits come from the active tier's mask kernel; a seed row of
+// W - b + 1 bits is dilated along the row by shift-ORs on 64-bit words (log2(b) of them),
+// then ORed into the b rows (and b slices) its blocks cover; the keep bits of the plane
+// are the complement, counted by popcount and appended to the packed mask of x. This is
+// tier-independent integer code: every tier gives the same bits by construction.
+#include "dropblock.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../dispatch/dispatch.hpp"
+#include "parallel.hpp"
+
+namespace pydropout {
+
+namespace {
+
+inline uint64_t low_bits(uint64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+// n <= 64 bits of `buf` from bit k on (buf has a word of slack after its last bit)
+inline uint64_t read_bits(const uint64_t* buf, uint64_t k, uint64_t n) {
+  const uint64_t w = k >> 6, sh = k & 63;
+  uint64_t v = buf[w] >> sh;
+  if (sh != 0 && sh + n > 64) v |= buf[w + 1] << (64 - sh);
+  return v & low_bits(n);
+}
+
+// r |= r << st over nw words (bit j moves to bit j + st), in place: high words first
+inline void or_shifted(uint64_t* r, uint64_t nw, uint64_t st) {
+  const uint64_t ws = st >> 6, bs = st & 63;
+  for (uint64_t i = nw; i-- > ws;) {
+    uint64_t v = r[i - ws] << bs;
+    if (bs != 0 && i > ws) v |= r[i - ws - 1] >> (64 - bs);
+    r[i] |= v;
+  }
+}
+
+// Appends bits to a packed mask that starts on a byte boundary (little-endian bit order).
+class BitWriter {
+ public:
+  explicit BitWriter(uint8_t* out) : out_(out) {}
+  void put(uint64_t v, uint64_t n) {  // n in [1, 64], v < 2**n
+    acc_ |= v << used_;
+    if (used_ + n >= 64) {
+      for (int k = 0; k < 8; ++k) *out_++ = static_cast<uint8_t>(acc_ >> (8 * k));
+      const uint64_t consumed = 64 - used_;
+      acc_ = consumed == 64 ? 0 : (consumed < n ? v >> consumed : 0);
+      used_ = used_ + n - 64;
+    } else {
+      used_ += n;
+    }
+  }
+  void finish() {  // the partial last byte keeps zero padding bits
+    for (uint64_t k = 0; k * 8 < used_; ++k) *out_++ = static_cast<uint8_t>(acc_ >> (8 * k));
+  }
+
+ private:
+  uint8_t* out_;
+  uint64_t acc_ = 0;
+  uint64_t used_ = 0;
+};
+
+struct PlaneWork {
+  const BlockGeometry& g;
+  Keys keys;
+  uint64_t offset;
+  uint32_t threshold;
+  bool all_seeds;
+  MaskFn mask_fn;
+  uint64_t ds, hs, ws, seeds, nw;  // seed array sizes, words per row
+
+  // keep bits of plane q appended to `out`; returns the plane's kept count
+  uint64_t plane(uint64_t q, BitWriter& out, std::vector<uint64_t>& seed_buf,
+                 std::vector<uint64_t>& rows, std::vector<uint64_t>& r) const {
+    const uint64_t d = g.depth, h = g.height, w = g.width, b = g.block, bd = g.block_depth;
+    const uint64_t nrows = d * h;
+    std::fill(rows.begin(), rows.end(), 0);
+    if (all_seeds) {
+      std::fill(rows.begin(), rows.end(), ~uint64_t{0});
+    } else if (threshold != 0) {
+      mask_fn(reinterpret_cast<uint8_t*>(seed_buf.data()), seeds, keys, offset + q * seeds,
+              threshold);
+      for (uint64_t dd = 0; dd < ds; ++dd) {
+        for (uint64_t i = 0; i < hs; ++i) {
+          const uint64_t start = (dd * hs + i) * ws;
+          bool any = false;
+          for (uint64_t k = 0; k < nw; ++k) {  // seed = a 0 keep bit
+            const uint64_t lo = k * 64;
+            const uint64_t v =
+                lo < ws ? ~read_bits(seed_buf.data(), start + lo, std::min<uint64_t>(64, ws - lo)) &
+                              low_bits(ws - lo)
+                        : 0;
+            r[k] = v;
+            any |= v != 0;
+          }
+          if (!any) continue;
+          for (uint64_t span = 1; span < b;) {  // dilate along the row: b bits per seed
+            const uint64_t st = std::min(span, b - span);
+            or_shifted(r.data(), nw, st);
+            span += st;
+          }
+          for (uint64_t kd = 0; kd < bd; ++kd)
+            for (uint64_t kh = 0; kh < b; ++kh) {
+              uint64_t* dst = rows.data() + ((dd + kd) * h + i + kh) * nw;
+              for (uint64_t k = 0; k < nw; ++k) dst[k] |= r[k];
+            }
+        }
+      }
+    }
+    uint64_t kept = 0;
+    for (uint64_t row = 0; row < nrows; ++row) {
+      const uint64_t* src = rows.data() + row * nw;
+      for (uint64_t k = 0; k < nw; ++k) {
+        const uint64_t n = std::min<uint64_t>(64, w - k * 64);
+        const uint64_t v = ~src[k] & low_bits(n);
+        kept += static_cast<uint64_t>(__builtin_popcountll(v));
+        out.put(v, n);
+      }
+    }
+    return kept;
+  }
+};
+
+uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    const uint64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+}  // namespace
+
+uint64_t drop_block_mask(const BlockGeometry& g, uint64_t seed, uint64_t stream, uint64_t offset,
+                         uint32_t threshold, bool all_seeds, uint8_t* mask) {
+  if (g.planes == 0) return 0;
+  const uint64_t per_plane = g.depth * g.height * g.width;
+  PlaneWork work{g,
+                 make_keys(seed, stream),
+                 offset,
+                 threshold,
+                 all_seeds,
+                 active_kernels().mask,
+                 g.depth - g.block_depth + 1,
+                 g.height - g.block + 1,
+                 g.width - g.block + 1,
+                 0,
+                 (g.width + 63) / 64};
+  work.seeds = work.ds * work.hs * work.ws;
+  // planes in groups that start on byte boundaries of the mask
+  const uint64_t group = 8 / gcd(per_plane % 8 == 0 ? 8 : per_plane % 8, 8);
+  const uint64_t groups = (g.planes + group - 1) / group;
+  uint64_t threads = static_cast<uint64_t>(get_num_threads());
+  threads = std::min(threads, g.planes * per_plane / kGrain);
+  threads = std::min(threads, groups);
+  if (openmp_unusable()) threads = 1;
+  uint64_t kept = 0;
+  auto run = [&](uint64_t lo, uint64_t hi) -> uint64_t {  // groups [lo, hi)
+    std::vector<uint64_t> seed_buf(work.seeds / 64 + 2, 0);
+    std::vector<uint64_t> rows(g.depth * g.height * work.nw);
+    std::vector<uint64_t> r(work.nw);
+    BitWriter out(mask + lo * group * per_plane / 8);
+    uint64_t k = 0;
+    const uint64_t qend = std::min(hi * group, g.planes);
+    for (uint64_t q = lo * group; q < qend; ++q) k += work.plane(q, out, seed_buf, rows, r);
+    out.finish();
+    return k;
+  };
+  if (threads <= 1) return run(0, groups);
+#if defined(PYDROPOUT_HAS_OPENMP)
+#pragma omp parallel num_threads(static_cast<int>(threads)) reduction(+ : kept)
+  {
+    const uint64_t t = static_cast<uint64_t>(omp_get_thread_num());
+    const uint64_t nt = static_cast<uint64_t>(omp_get_num_threads());
+    const uint64_t lo = groups * t / nt, hi = groups * (t + 1) / nt;
+    if (lo < hi) kept += run(lo, hi);
+  }
+#else
+  kept = run(0, groups);
+#endif
+  return kept;
+}
+
+}  // namespace pydropout
