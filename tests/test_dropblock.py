@@ -17,6 +17,8 @@ from helpers import (
     forced_threads,
     unpack_mask,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pydropout
 import pydropout.reference as ref
@@ -344,3 +346,39 @@ def test_parity_under_the_avx512_variants(dt):
             _core._set_avx512ifma(before[0] == "on")
         if before[1] != "unsupported":
             _core._set_avx512fp16(before[1] == "on")
+
+
+@st.composite
+def _block_case(draw):
+    rank = draw(st.sampled_from([4, 5]))
+    spatial = [draw(st.integers(1, 9)) for _ in range(rank - 3)] + [draw(st.integers(1, 80))]
+    shape = (draw(st.integers(0, 3)), draw(st.integers(0, 3))) + tuple(spatial)
+    b = draw(st.integers(1, min(spatial)))
+    p = draw(st.sampled_from([0.0, 1e-10, 0.05, 0.3, 0.9, 1.0]))
+    dt = draw(st.sampled_from(DTYPES))
+    layout = draw(st.sampled_from(["C", "F", "reversed", "strided"]))
+    offset = draw(st.sampled_from([0, 1, 3, 2**32 * 4 - 5]))
+    return rank, shape, b, p, dt, layout, offset
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_block_case(), level=st.sampled_from(SIMD_LEVELS), n=st.sampled_from([1, 2, 3]))
+def test_random_shapes_layouts_and_offsets_match_the_reference(case, level, n):
+    rank, shape, b, p, dt, layout, offset = case
+    x = _input(shape, dt)
+    if layout == "F":
+        x = np.asfortranarray(x)
+    elif layout == "reversed":
+        x = x[..., ::-1]
+    elif layout == "strided":
+        x = np.repeat(x, 2, axis=-1)[..., ::2]
+    f_core = pydropout.drop_block2d_with_mask if rank == 4 else pydropout.drop_block3d_with_mask
+    f_ref = ref.drop_block2d_with_mask if rank == 4 else ref.drop_block3d_with_mask
+    g_ref = ref.Generator(SEED, stream=1, offset=offset)
+    y_ref, m_ref = f_ref(x, p, b, generator=g_ref)
+    g = pydropout.Generator(SEED, stream=1, offset=offset)
+    with forced_simd(level), forced_threads(n):
+        y, m = f_core(x, p, b, generator=g)
+    assert_same_bits(m, m_ref, "mask")
+    assert_same_bits(y, y_ref, "output")
+    assert g.offset == g_ref.offset
