@@ -1,8 +1,9 @@
 // dropblock.cpp: DropBlock's seeds, blocks and kept count on packed bits (dropblock.hpp).
 // Per plane: the seed bits come from the active tier's mask kernel; a seed row of
 // W - b + 1 bits is dilated along the row by shift-ORs on 64-bit words (log2(b) of them),
-// then ORed into the b rows (and b slices) its blocks cover; the keep bits of the plane
-// are the complement, counted by popcount and appended to the packed mask of x. This is
+// then the rows are ORed over windows of b rows (and the slices over windows of b slices),
+// a separable max filter on bits: O(log2 b) word operations per row and pass, whatever the
+// seed density. The keep bits of the plane are the complement, counted by popcount and appended to the packed mask of x. This is
 // tier-independent integer code: every tier gives the same bits by construction.
 #include "dropblock.hpp"
 
@@ -34,6 +35,20 @@ inline void or_shifted(uint64_t* r, uint64_t nw, uint64_t st) {
     uint64_t v = r[i - ws] << bs;
     if (bs != 0 && i > ws) v |= r[i - ws - 1] >> (64 - bs);
     r[i] |= v;
+  }
+}
+
+// v[y] |= v[y - 1] | ... | v[y - width + 1] for every y < count, v[y] being `words` words:
+// doubling windows (log2(width) passes), each pass from the top so it reads unwidened rows
+inline void or_windows(uint64_t* v, uint64_t count, uint64_t words, uint64_t width) {
+  for (uint64_t span = 1; span < width;) {
+    const uint64_t st = std::min(span, width - span);
+    for (uint64_t y = count; y-- > st;) {
+      uint64_t* dst = v + y * words;
+      const uint64_t* src = v + (y - st) * words;
+      for (uint64_t k = 0; k < words; ++k) dst[k] |= src[k];
+    }
+    span += st;
   }
 }
 
@@ -77,6 +92,7 @@ struct PlaneWork {
     const uint64_t d = g.depth, h = g.height, w = g.width, b = g.block, bd = g.block_depth;
     const uint64_t nrows = d * h;
     std::fill(rows.begin(), rows.end(), 0);
+    bool seeded = false;
     if (all_seeds) {
       std::fill(rows.begin(), rows.end(), ~uint64_t{0});
     } else if (threshold != 0) {
@@ -101,12 +117,17 @@ struct PlaneWork {
             or_shifted(r.data(), nw, st);
             span += st;
           }
-          for (uint64_t kd = 0; kd < bd; ++kd)
-            for (uint64_t kh = 0; kh < b; ++kh) {
-              uint64_t* dst = rows.data() + ((dd + kd) * h + i + kh) * nw;
-              for (uint64_t k = 0; k < nw; ++k) dst[k] |= r[k];
-            }
+          std::copy(r.begin(), r.end(),
+                    rows.begin() + static_cast<std::ptrdiff_t>((dd * h + i) * nw));
+          seeded = true;
         }
+      }
+      if (seeded) {
+        // over the b rows of a block: row y becomes the OR of rows y - b + 1 .. y, by
+        // doubling windows (rows high to low, so each reads rows not yet widened)
+        for (uint64_t dd = 0; dd < ds; ++dd) or_windows(rows.data() + dd * h * nw, h, nw, b);
+        // and over the bd slices of a cube, the same on whole slices
+        if (bd > 1) or_windows(rows.data(), d, h * nw, bd);
       }
     }
     uint64_t kept = 0;

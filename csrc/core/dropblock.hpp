@@ -1,9 +1,9 @@
 // dropblock.hpp: DropBlock (Ghiasi et al., 2018) on packed bits (SPEC.md section 6).
 // A call draws only its seeds: the active tier's mask kernel over each plane's seed array
 // (keep bit = word >= t, so a seed is a 0 bit). The seeds are dilated into b-squares
-// (b-cubes) on 64-bit words, rows first (shift-OR along a row), then over the b rows (and b
-// slices) a block covers; the kept count comes from popcounts of those words. The packed
-// keep mask over x is what the caller hands to dropout_apply, one pass over the data.
+// (b-cubes) on 64-bit words, a separable max filter: shift-ORs along each seed row, then
+// ORs over windows of b rows (and of b slices); the kept count comes from popcounts of those words.
+// The packed keep mask over x is what the caller hands to dropout_apply, one pass over the data.
 #pragma once
 #include <cstdint>
 
