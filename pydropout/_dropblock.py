@@ -45,15 +45,15 @@ def check_block_size(block_size: Any, spatial: Shape) -> int:
 
 
 def check_eps(eps: Any) -> float:
-    """``eps`` as a float >= 0 (finite), else ValueError naming it."""
+    """``eps`` as a float >= 0 (SPEC.md section 6; NaN is not), else ValueError naming it."""
     if isinstance(eps, (bool, np.bool_)):
         raise ValueError(f"eps must be a real number >= 0, got {eps!r}")
     try:
         e = float(eps)
     except (TypeError, ValueError):
         raise ValueError(f"eps must be a real number >= 0, got {eps!r}") from None
-    if not (e >= 0.0) or math.isinf(e):
-        raise ValueError(f"eps must be a finite real number >= 0, got {eps!r}")
+    if not e >= 0.0:
+        raise ValueError(f"eps must be a real number >= 0, got {eps!r}")
     return e
 
 

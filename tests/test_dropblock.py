@@ -384,3 +384,17 @@ def test_random_shapes_layouts_and_offsets_match_the_reference(case, level, n):
     assert_same_bits(m, m_ref, "mask")
     assert_same_bits(y, y_ref, "output")
     assert g.offset == g_ref.offset
+
+
+@pytest.mark.parametrize("impl", [pydropout, ref], ids=["core", "reference"])
+def test_eps_zero_and_infinite(impl):
+    """eps >= 0 is all SPEC asks: eps = 0 divides by the exact count, eps = inf scales by 0."""
+    x = _input((2, 2, 6, 6), np.float64)
+    y, mask = impl.drop_block2d_with_mask(x, 0.4, 2, eps=0.0, generator=impl.Generator(3))
+    keep = unpack_mask(mask, x.size).reshape(x.shape)
+    assert_same_bits(y, np.where(keep, x * (x.size / keep.sum()), 0.0))
+    y = impl.drop_block2d(x, 0.4, 2, eps=float("inf"), generator=impl.Generator(3))
+    assert_same_bits(y, np.where(keep, x * 0.0, 0.0))
+    # nothing kept with eps = 0: no division by zero, every element +0.0
+    y = impl.drop_block2d(x, 1.0, 1, eps=0.0, generator=impl.Generator(3))
+    assert_same_bits(y, np.zeros_like(x))
