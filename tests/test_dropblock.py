@@ -33,6 +33,7 @@ SHAPES_2D = [
     ((3, 1, 5, 5), (1, 3, 5)),
     ((4, 16, 40, 40), (3, 7, 8)),
     ((1, 2, 40, 150), (13, 20, 33)),  # large blocks: many doubling steps, words across rows
+    ((8, 8, 33, 35), (3, 4)),  # odd planes (8 to a byte-aligned group) over several threads
 ]
 SHAPES_3D = [
     ((2, 2, 5, 9, 70), (1, 2, 3, 5)),

@@ -3,8 +3,9 @@
 // W - b + 1 bits is dilated along the row by shift-ORs on 64-bit words (log2(b) of them),
 // then the rows are ORed over windows of b rows (and the slices over windows of b slices),
 // a separable max filter on bits: O(log2 b) word operations per row and pass, whatever the
-// seed density. The keep bits of the plane are the complement, counted by popcount and appended to the packed mask of x. This is
-// tier-independent integer code: every tier gives the same bits by construction.
+// seed density. The keep bits of the plane are the complement, counted by popcount and appended to
+// the packed mask of x. This is tier-independent integer code: every tier gives the same bits by
+// construction.
 #include "dropblock.hpp"
 
 #include <algorithm>
@@ -179,28 +180,45 @@ uint64_t drop_block_mask(const BlockGeometry& g, uint64_t seed, uint64_t stream,
   threads = std::min(threads, groups);
   if (openmp_unusable()) threads = 1;
   uint64_t kept = 0;
-  auto run = [&](uint64_t lo, uint64_t hi) -> uint64_t {  // groups [lo, hi)
-    std::vector<uint64_t> seed_buf(work.seeds / 64 + 2, 0);
-    std::vector<uint64_t> rows(g.depth * g.height * work.nw);
-    std::vector<uint64_t> r(work.nw);
+  struct Scratch {
+    std::vector<uint64_t> seed_buf, rows, r;
+  };
+  auto scratch = [&] {
+    return Scratch{std::vector<uint64_t>(work.seeds / 64 + 2, 0),
+                   std::vector<uint64_t>(g.depth * g.height * work.nw),
+                   std::vector<uint64_t>(work.nw)};
+  };
+  // groups [lo, hi): their bits start and end on byte boundaries (the last group's end
+  // excepted, whose padding bits finish() writes as 0), so pieces never share a byte
+  auto run = [&](Scratch& s, uint64_t lo, uint64_t hi) -> uint64_t {
     BitWriter out(mask + lo * group * per_plane / 8);
     uint64_t k = 0;
     const uint64_t qend = std::min(hi * group, g.planes);
-    for (uint64_t q = lo * group; q < qend; ++q) k += work.plane(q, out, seed_buf, rows, r);
+    for (uint64_t q = lo * group; q < qend; ++q) k += work.plane(q, out, s.seed_buf, s.rows, s.r);
     out.finish();
     return k;
   };
-  if (threads <= 1) return run(0, groups);
+  if (threads <= 1) {
+    Scratch s = scratch();
+    return run(s, 0, groups);
+  }
 #if defined(PYDROPOUT_HAS_OPENMP)
+  // pieces of about 1/8 of a thread's share, taken dynamically: a thread that the OS
+  // deschedules (other processes on the cores) holds up the call by one piece at most
+  const uint64_t piece = std::max<uint64_t>(1, groups / (8 * threads));
+  const int64_t pieces = static_cast<int64_t>((groups + piece - 1) / piece);
 #pragma omp parallel num_threads(static_cast<int>(threads)) reduction(+ : kept)
   {
-    const uint64_t t = static_cast<uint64_t>(omp_get_thread_num());
-    const uint64_t nt = static_cast<uint64_t>(omp_get_num_threads());
-    const uint64_t lo = groups * t / nt, hi = groups * (t + 1) / nt;
-    if (lo < hi) kept += run(lo, hi);
+    Scratch s = scratch();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < pieces; ++i) {
+      const uint64_t lo = static_cast<uint64_t>(i) * piece;
+      kept += run(s, lo, std::min(lo + piece, groups));
+    }
   }
 #else
-  kept = run(0, groups);
+  Scratch s = scratch();
+  kept = run(s, 0, groups);
 #endif
   return kept;
 }
