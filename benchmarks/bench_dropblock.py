@@ -37,8 +37,9 @@ def torchvision_composition(x: torch.Tensor, p: float, block_size: int, eps: flo
     noise = torch.empty((n, c, h - block_size + 1, w - block_size + 1), dtype=x.dtype)
     noise.bernoulli_(gamma)
     noise = F.pad(noise, [block_size // 2] * 4, value=0)
-    noise = F.max_pool2d(noise, stride=(1, 1), kernel_size=(block_size, block_size),
-                         padding=block_size // 2)
+    noise = F.max_pool2d(
+        noise, stride=(1, 1), kernel_size=(block_size, block_size), padding=block_size // 2
+    )
     noise = 1 - noise
     normalize_scale = noise.numel() / (eps + noise.sum())
     return x * noise * normalize_scale
@@ -77,8 +78,10 @@ def main() -> None:
         "torchvision composition": lambda: torchvision_composition(xt, args.p, args.block),
         "pydropout.dropout (same p)": lambda: pydropout.dropout(x, args.p),
     }
-    print(f"DropBlock2d {tuple(args.shape)} float32, block_size={args.block}, p={args.p}; "
-          f"SIMD {pydropout.simd_level()}; torch {torch.__version__}")
+    print(
+        f"DropBlock2d {tuple(args.shape)} float32, block_size={args.block}, p={args.p}; "
+        f"SIMD {pydropout.simd_level()}; torch {torch.__version__}"
+    )
     for threads in args.threads:
         pydropout.set_num_threads(threads)
         torch.set_num_threads(threads)

@@ -105,18 +105,22 @@ def _whole_blocks(dropped, b):
     full = np.ones((dropped.shape[0], dropped.shape[1]) + tuple(s - b + 1 for s in spatial), bool)
     for shift in np.ndindex(*(b,) * len(spatial)):
         window = (slice(None), slice(None)) + tuple(
-            slice(k, k + n) for k, n in zip(shift, full.shape[2:]))
+            slice(k, k + n) for k, n in zip(shift, full.shape[2:])
+        )
         full &= dropped[window]
     union = np.zeros_like(dropped)
     for shift in np.ndindex(*(b,) * len(spatial)):
         window = (slice(None), slice(None)) + tuple(
-            slice(k, k + n) for k, n in zip(shift, full.shape[2:]))
+            slice(k, k + n) for k, n in zip(shift, full.shape[2:])
+        )
         union[window] |= full
     return np.array_equal(union, dropped)
 
 
-@pytest.mark.parametrize("shape,b", [((4, 8, 56, 56), 7), ((4, 8, 33, 30), 4),
-                                     ((2, 4, 12, 14, 16), 3), ((2, 4, 9, 9, 9), 2)])
+@pytest.mark.parametrize(
+    "shape,b",
+    [((4, 8, 56, 56), 7), ((4, 8, 33, 30), 4), ((2, 4, 12, 14, 16), 3), ((2, 4, 9, 9, 9), 2)],
+)
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_dropped_regions_are_unions_of_whole_blocks_inside_the_array(shape, b, p):
     x = np.ones(shape, np.float32)
@@ -163,8 +167,7 @@ def test_block_size_one_is_element_dropout_with_a_dropblock_scale():
     assert_same_bits(mask, pydropout.dropout_mask(x.shape, p, generator=pydropout.Generator(5)))
     kept = int(np.count_nonzero(unpack_mask(mask, x.size)))
     s = np.float32(x.size / (1e-6 + kept))
-    assert_same_bits(y, np.where(unpack_mask(mask, x.size).reshape(x.shape), x * s,
-                                 np.float32(0)))
+    assert_same_bits(y, np.where(unpack_mask(mask, x.size).reshape(x.shape), x * s, np.float32(0)))
 
 
 @pytest.mark.parametrize("impl", [pydropout, ref], ids=["core", "reference"])
@@ -226,8 +229,9 @@ def test_evaluation_returns_the_input_itself_and_draws_nothing(impl):
 def test_inplace_and_strided_inputs(impl):
     base = _input((2, 3, 9, 20), np.float32)
     x = base[:, :, :, ::2]  # a strided view
-    y_ref, _ = ref.drop_block2d_with_mask(np.ascontiguousarray(x), 0.4, 3,
-                                          generator=ref.Generator(4))
+    y_ref, _ = ref.drop_block2d_with_mask(
+        np.ascontiguousarray(x), 0.4, 3, generator=ref.Generator(4)
+    )
     assert_same_bits(impl.drop_block2d(x, 0.4, 3, generator=impl.Generator(4)), y_ref)
     xc = np.ascontiguousarray(x)
     y = impl.drop_block2d(xc, 0.4, 3, inplace=True, generator=impl.Generator(4))
@@ -240,17 +244,20 @@ def test_inplace_and_strided_inputs(impl):
 
 
 @pytest.mark.parametrize("impl", [pydropout, ref], ids=["core", "reference"])
-@pytest.mark.parametrize("kwargs,exc,word", [
-    (dict(block_size=0), ValueError, "block_size"),
-    (dict(block_size=9), ValueError, "block_size"),
-    (dict(block_size=2.0), ValueError, "block_size"),
-    (dict(block_size=True), ValueError, "block_size"),
-    (dict(block_size="3"), ValueError, "block_size"),
-    (dict(eps=-1e-3), ValueError, "eps"),
-    (dict(eps=float("nan")), ValueError, "eps"),
-    (dict(p=1.5), ValueError, "p"),
-    (dict(p=float("nan")), ValueError, "p"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,word",
+    [
+        (dict(block_size=0), ValueError, "block_size"),
+        (dict(block_size=9), ValueError, "block_size"),
+        (dict(block_size=2.0), ValueError, "block_size"),
+        (dict(block_size=True), ValueError, "block_size"),
+        (dict(block_size="3"), ValueError, "block_size"),
+        (dict(eps=-1e-3), ValueError, "eps"),
+        (dict(eps=float("nan")), ValueError, "eps"),
+        (dict(p=1.5), ValueError, "p"),
+        (dict(p=float("nan")), ValueError, "p"),
+    ],
+)
 def test_bad_arguments_raise_naming_them_and_change_nothing(impl, kwargs, exc, word):
     x = _input((2, 3, 8, 9), np.float32)
     before = x.copy()
@@ -260,8 +267,7 @@ def test_bad_arguments_raise_naming_them_and_change_nothing(impl, kwargs, exc, w
     with pytest.raises(exc, match=word):
         impl.drop_block2d(x, args["p"], args["block_size"], True, args["eps"], generator=g)
     with pytest.raises(exc, match=word):
-        impl.drop_block2d(x, args["p"], args["block_size"], False, args["eps"], False,
-                          generator=g)
+        impl.drop_block2d(x, args["p"], args["block_size"], False, args["eps"], False, generator=g)
     assert g.offset == 3
     assert_same_bits(x, before)
 

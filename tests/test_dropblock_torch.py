@@ -124,7 +124,8 @@ def test_is_leaf_node(dim, p, block_size, inplace):
 # -- pydropout's own ------------------------------------------------------------------------
 
 _TORCH_DTYPES = [torch.float16, torch.float32, torch.float64] + (
-    [torch.bfloat16] if BFLOAT16 is not None else [])
+    [torch.bfloat16] if BFLOAT16 is not None else []
+)
 
 
 def _np(t):
@@ -138,8 +139,11 @@ def _np(t):
 def test_same_bits_as_the_numpy_function(dtype, dim):
     shape = (2, 3, 9, 10) if dim == 2 else (2, 3, 5, 6, 7)
     x = torch.randn(shape).to(dtype)
-    f, fnp = (drop_block2d, pydropout.drop_block2d) if dim == 2 else \
-        (drop_block3d, pydropout.drop_block3d)
+    f, fnp = (
+        (drop_block2d, pydropout.drop_block2d)
+        if dim == 2
+        else (drop_block3d, pydropout.drop_block3d)
+    )
     y = f(x, 0.3, 3, generator=pydropout.Generator(4))
     expected = fnp(_np(x), 0.3, 3, generator=pydropout.Generator(4))
     assert y.dtype == dtype and y.shape == x.shape
@@ -151,8 +155,9 @@ def test_gradients_follow_the_forward_mask_and_scale():
     y = drop_block2d(x, 0.3, 3, generator=pydropout.Generator(7))
     grad = torch.randn_like(y)
     y.backward(grad)
-    _, mask = pydropout.drop_block2d_with_mask(x.detach().numpy(), 0.3, 3,
-                                               generator=pydropout.Generator(7))
+    _, mask = pydropout.drop_block2d_with_mask(
+        x.detach().numpy(), 0.3, 3, generator=pydropout.Generator(7)
+    )
     assert_same_bits(x.grad.numpy(), pydropout.drop_block_backward(grad.numpy(), mask))
     f = lambda t: drop_block2d(t, 0.3, 3, generator=pydropout.Generator(7))  # noqa: E731
     assert torch.autograd.gradcheck(f, (x,))
@@ -200,7 +205,7 @@ def test_torchvisions_composition_from_our_seeds_gives_our_blocks(dim, block_siz
     x = torch.randn(shape, dtype=torch.float64)
     b = block_size
     spatial = shape[2:]
-    gamma = 0.3 * math.prod(spatial) / (b ** dim * math.prod(s - b + 1 for s in spatial))
+    gamma = 0.3 * math.prod(spatial) / (b**dim * math.prod(s - b + 1 for s in spatial))
     seed_shape = shape[:2] + tuple(s - b + 1 for s in spatial)
     words = stream_words(3, 0, 0, math.prod(seed_shape)).reshape(seed_shape)
     noise = torch.from_numpy((words < np.uint32(math.floor(gamma * 2**32))).astype(np.float64))
@@ -214,7 +219,7 @@ def test_torchvisions_composition_from_our_seeds_gives_our_blocks(dim, block_siz
     ours = f(x, 0.3, b, generator=pydropout.Generator(3))
     assert torch.equal(ours != 0, noise != 0)
     torch.testing.assert_close(ours, theirs, rtol=1e-15, atol=0)
-    _, mask = (pydropout.drop_block2d_with_mask if dim == 2 else
-               pydropout.drop_block3d_with_mask)(x.numpy(), 0.3, b,
-                                                  generator=pydropout.Generator(3))
+    _, mask = (pydropout.drop_block2d_with_mask if dim == 2 else pydropout.drop_block3d_with_mask)(
+        x.numpy(), 0.3, b, generator=pydropout.Generator(3)
+    )
     assert np.array_equal(unpack_mask(mask, x.numel()), noise.numpy().reshape(-1) != 0)
