@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         FeatureAlphaDropout,
         GaussianDropout,
     )
+    from ._layers_modern import DropPath, GaussianNoise, Zoneout
     from ._state import DropoutState
 
     alpha_dropout = _api.alpha_dropout
@@ -57,6 +58,10 @@ if TYPE_CHECKING:
     dropout_mask = _api.dropout_mask
     dropout_with_mask = _api.dropout_with_mask
     dropout_with_state = _api.dropout_with_state
+    drop_path = _api.drop_path
+    zoneout = _api.zoneout
+    gaussian_noise = _api.gaussian_noise
+    dropout_apply = _api.dropout_apply
     effective_p = _api.effective_p
     feature_alpha_dropout = _api.feature_alpha_dropout
     gaussian_dropout = _api.gaussian_dropout
@@ -67,16 +72,20 @@ if TYPE_CHECKING:
 __all__ = [
     # layers
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
-    "GaussianDropout", "DropBlock2d", "DropBlock3d",
+    "GaussianDropout",
+    "DropPath", "GaussianNoise", "Zoneout",
+    "DropBlock2d", "DropBlock3d",
     # state and generators
     "DropoutState", "Generator", "default_generator", "manual_seed",
     # functions
     "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
     "alpha_dropout_with_state", "drop_block2d", "drop_block2d_with_mask", "drop_block3d",
-    "drop_block3d_with_mask", "drop_block_backward", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "drop_block3d_with_mask", "drop_block_backward",
+    "dropout", "dropout1d", "dropout2d", "dropout3d",
     "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
     "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
     "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
+    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
     # the machine
     "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
     # the others
@@ -92,6 +101,7 @@ _MACHINE = ("Generator", "default_generator", "get_num_threads", "set_num_thread
 _WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"),
                                       "reference": (".reference", "")}
 _WHERE.update({n: ("._layers", n) for n in _LAYERS})
+_WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
 _WHERE.update({n: ("._compiled", n) for n in _MACHINE})
 _DROPBLOCK = ("drop_block2d", "drop_block2d_with_mask", "drop_block3d", "drop_block3d_with_mask",
               "drop_block_backward")

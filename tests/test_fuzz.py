@@ -1140,5 +1140,8 @@ def test_every_public_function_is_fuzzed():
                "manual_seed", "Dropout", "effective_p", "set_num_threads", "get_num_threads",
                "simd_level", "supported_simd_levels", "default_generator", "reference", "__version__",
                "DropoutState"} | set(FORWARDS) | set(LAYERS)
+    # the variants of modern networks: fuzzed in tests/test_fuzz_modern.py
+    covered |= {"drop_path", "zoneout", "gaussian_noise", "dropout_apply", "DropPath",
+                "Zoneout", "GaussianNoise"}
     missing = sorted(set(pydropout.__all__) - covered)
     assert not missing, f"public names without a fuzz test: {missing}"
