@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         supported_simd_levels,
     )
     from ._compiled import api as _api
+    from ._dropblock_compiled import api as _dropblock_api
+    from ._dropblock_layers import DropBlock2d, DropBlock3d
     from ._layers import (
         AlphaDropout,
         Dropout,
@@ -41,6 +43,11 @@ if TYPE_CHECKING:
     alpha_dropout_backward = _api.alpha_dropout_backward
     alpha_dropout_with_mask = _api.alpha_dropout_with_mask
     alpha_dropout_with_state = _api.alpha_dropout_with_state
+    drop_block2d = _dropblock_api.drop_block2d
+    drop_block2d_with_mask = _dropblock_api.drop_block2d_with_mask
+    drop_block3d = _dropblock_api.drop_block3d
+    drop_block3d_with_mask = _dropblock_api.drop_block3d_with_mask
+    drop_block_backward = _dropblock_api.drop_block_backward
     dropout = _api.dropout
     dropout1d = _api.dropout1d
     dropout2d = _api.dropout2d
@@ -67,11 +74,14 @@ __all__ = [
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     "GaussianDropout",
     "DropPath", "GaussianNoise", "Zoneout",
+    "DropBlock2d", "DropBlock3d",
     # state and generators
     "DropoutState", "Generator", "default_generator", "manual_seed",
     # functions
     "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
-    "alpha_dropout_with_state", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "alpha_dropout_with_state", "drop_block2d", "drop_block2d_with_mask", "drop_block3d",
+    "drop_block3d_with_mask", "drop_block_backward",
+    "dropout", "dropout1d", "dropout2d", "dropout3d",
     "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
     "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
     "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
@@ -93,6 +103,10 @@ _WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"
 _WHERE.update({n: ("._layers", n) for n in _LAYERS})
 _WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
 _WHERE.update({n: ("._compiled", n) for n in _MACHINE})
+_DROPBLOCK = ("drop_block2d", "drop_block2d_with_mask", "drop_block3d", "drop_block3d_with_mask",
+              "drop_block_backward")
+_WHERE.update({n: ("._dropblock_compiled", "api." + n) for n in _DROPBLOCK})
+_WHERE.update({n: ("._dropblock_layers", n) for n in ("DropBlock2d", "DropBlock3d")})
 _WHERE.update({n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE
                and n != "__version__"})
 

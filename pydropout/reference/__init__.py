@@ -21,6 +21,7 @@ from .._checks import register_generator
 from .._state import DropoutState
 from ._arith import alpha_constants, gaussian_dropout_noise, keep_mask, normal_from_words
 from ._backend import NumpyBackend
+from ._dropblock import api as _dropblock_api
 from ._generator import Generator, default_generator
 from ._philox import philox4x32_10, stream_words
 
@@ -40,6 +41,10 @@ alpha_dropout, alpha_dropout_with_mask, alpha_dropout_with_state, alpha_dropout_
 feature_alpha_dropout = _api.feature_alpha_dropout
 drop_path, zoneout, gaussian_noise, dropout_apply = (
     _api.drop_path, _api.zoneout, _api.gaussian_noise, _api.dropout_apply)
+drop_block2d, drop_block3d = _dropblock_api.drop_block2d, _dropblock_api.drop_block3d
+drop_block2d_with_mask, drop_block3d_with_mask, drop_block_backward = (
+    _dropblock_api.drop_block2d_with_mask, _dropblock_api.drop_block3d_with_mask,
+    _dropblock_api.drop_block_backward)
 gaussian_dropout, gaussian_dropout_with_state, gaussian_dropout_backward = (
     _api.gaussian_dropout, _api.gaussian_dropout_with_state, _api.gaussian_dropout_backward)
 
@@ -69,6 +74,11 @@ __all__ = [
     "alpha_dropout_with_state",
     "alpha_dropout_backward",
     "feature_alpha_dropout",
+    "drop_block2d",
+    "drop_block2d_with_mask",
+    "drop_block3d",
+    "drop_block3d_with_mask",
+    "drop_block_backward",
     "gaussian_dropout",
     "gaussian_dropout_with_state",
     "gaussian_dropout_backward",
