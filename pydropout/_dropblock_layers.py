@@ -11,6 +11,9 @@ from ._dropblock_compiled import api
 from ._layers import _Layer
 
 
+_EVAL = "eval"  # what an evaluation forward leaves for backward
+
+
 class _DropBlock(_Layer):
     _rank = 4
 
@@ -36,7 +39,9 @@ class _DropBlock(_Layer):
     def forward(self, x: Any) -> np.ndarray:
         if not self.training:
             run = api.drop_block2d if self._rank == 4 else api.drop_block3d
-            return run(x, self.p, self.block_size, self.inplace, self.eps, False)
+            y = run(x, self.p, self.block_size, self.inplace, self.eps, False)
+            self._remember(_EVAL, y.shape, self.p)
+            return y
         with_mask = api.drop_block2d_with_mask if self._rank == 4 else api.drop_block3d_with_mask
         y, mask = with_mask(
             x, self.p, self.block_size, self.inplace, self.eps, generator=self.generator
@@ -46,8 +51,11 @@ class _DropBlock(_Layer):
         return y
 
     def backward(self, grad: Any) -> np.ndarray:
-        """Gradient with respect to the input of the last training forward."""
+        """Gradient with respect to the input of the last forward (``grad`` itself after an
+        evaluation forward); ValueError before any forward."""
         grad = self._grad_for_backward(grad)
+        if self._saved is _EVAL:
+            return self._eval_backward(grad)
         return api.drop_block_backward(grad, self._saved, self._eps_forward)
 
     def extra_repr(self) -> str:

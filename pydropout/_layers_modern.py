@@ -18,6 +18,9 @@ from ._compiled import api
 from ._layers import _Layer
 
 
+_EVAL = "eval"  # what an evaluation forward leaves for backward
+
+
 class DropPath(_Layer):
     """Stochastic depth layer (timm's ``DropPath``); see :func:`pydropout.drop_path`.
 
@@ -42,7 +45,9 @@ class DropPath(_Layer):
 
     def forward(self, x: Any) -> np.ndarray:
         if not self.training:
-            return api.drop_path(x, self.p, False, mode=self.mode)
+            y = api.drop_path(x, self.p, False, mode=self.mode)
+            self._remember(_EVAL, y.shape, self.p)
+            return y
         y, mask = pm.drop_path_train(
             api.pipeline, x, self.p, self.mode, self.scale_by_keep, self.generator, None
         )
@@ -51,8 +56,11 @@ class DropPath(_Layer):
         return y
 
     def backward(self, grad: Any) -> np.ndarray:
-        """Gradient with respect to the input of the last training forward."""
+        """Gradient with respect to the input of the last forward (``grad`` itself after an
+        evaluation forward); ValueError before any forward."""
         grad = self._grad_for_backward(grad)
+        if self._saved is _EVAL:
+            return self._eval_backward(grad)
         assert self._forward is not None and self._shape is not None
         mode, scale = self._forward
         return pm.drop_path_backward(
@@ -101,7 +109,7 @@ class Zoneout(_Layer):
     def backward(self, grad: Any) -> Tuple[np.ndarray, np.ndarray]:
         """``(dprev, dnew)`` for the last forward."""
         if self._shape is None:
-            raise RuntimeError("backward() needs a forward() first")
+            self._grad_for_backward(grad)  # ValueError: no forward yet
         if not self._evaluated:
             grad = self._grad_for_backward(grad)
         return pm.zoneout_backward(api.pipeline, grad, self._saved, self._p_forward, self._shape)

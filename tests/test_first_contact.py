@@ -457,3 +457,24 @@ def test_documented_error_types(name):
     for call in value_errors:
         with pytest.raises(ValueError):
             call()
+
+
+@pytest.mark.parametrize("make", [lambda: pydropout.DropPath(0.5), lambda: pydropout.DropBlock2d(0.2, 3),
+                                  lambda: pydropout.GaussianNoise(0.5)], ids=["DropPath", "DropBlock2d", "GaussianNoise"])
+def test_modern_layers_backward_follows_the_last_forward(make):
+    x = np.ones((2, 3, 8, 8), np.float32)
+    grad = np.full_like(x, 3.0)
+    layer = make()
+    with pytest.raises(ValueError, match="forward"):
+        layer.backward(grad)
+    y = layer(x)  # training
+    if not isinstance(layer, pydropout.GaussianNoise):
+        assert np.array_equal(layer.backward(grad) != 0, y != 0)
+    layer.eval()
+    assert layer(x) is x
+    assert np.array_equal(layer.backward(grad), grad)  # the evaluation forward's backward
+
+
+def test_zoneout_backward_before_forward_raises_value_error():
+    with pytest.raises(ValueError, match="forward"):
+        pydropout.Zoneout(0.3).backward(np.ones(4, np.float32))
