@@ -112,6 +112,7 @@ class Zoneout(_Layer):
             self._grad_for_backward(grad)  # ValueError: no forward yet
         if not self._evaluated:
             grad = self._grad_for_backward(grad)
+        assert self._shape is not None
         return pm.zoneout_backward(api.pipeline, grad, self._saved, self._p_forward, self._shape)
 
     def extra_repr(self) -> str:
