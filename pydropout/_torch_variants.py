@@ -225,7 +225,11 @@ class _ZoneoutFunction(torch.autograd.Function):
             dnew = g * _as_tensor(np.array(1.0 - p).astype(ga.dtype), g.dtype)
             return dprev, dnew, None, None, None
         dnew = _Elements.apply(g, mask, 0.0, "downscale_in_infer")  # g where new was taken
-        dprev = _Elements.apply(g, np.invert(mask), 0.0, "downscale_in_infer")
+        taken_prev = np.invert(mask)
+        tail = g.numel() % 8
+        if tail:  # a packed mask keeps its padding bits 0
+            taken_prev[-1] &= (1 << tail) - 1
+        dprev = _Elements.apply(g, taken_prev, 0.0, "downscale_in_infer")
         return dprev, dnew, None, None, None
 
 
