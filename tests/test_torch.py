@@ -129,6 +129,7 @@ def test_non_contiguous_and_inplace():
     [("dropout1d", (4, 5, 7), (4, 5, 1)), ("dropout1d", (5, 7), (5, 1)),
      ("dropout2d", (2, 3, 4, 5), (2, 3, 1, 1)), ("dropout2d", (3, 4, 5), (3, 4, 1)),
      ("dropout3d", (2, 3, 2, 2, 2), (2, 3, 1, 1, 1)), ("dropout3d", (3, 2, 2, 2), (3, 1, 1, 1))])
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 3D input")
 def test_channel_dropout(fn, shape, noise):
     x = torch.rand(shape, dtype=torch.float64) + 1.0  # no zeros of its own
     g = gen(5)
