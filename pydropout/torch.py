@@ -302,9 +302,10 @@ def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = 
     """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
 
     For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
-    ``(N, C, 1, ...)`` and broadcast, as torch does. Otherwise as :func:`alpha_dropout`.
+    ``(N, C, 1, ...)`` and broadcast, as torch does (in evaluation any input is returned
+    as it is, as torch does). Otherwise as :func:`alpha_dropout`.
     """
-    if isinstance(input, torch.Tensor) and input.dim() < 2:
+    if isinstance(input, torch.Tensor) and input.dim() < 2 and training:
         raise ValueError("feature_alpha_dropout: expected an input of 2 or more dimensions "
                          f"(N, C, ...), got shape {tuple(input.shape)}")
     noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
