@@ -227,12 +227,12 @@ class Pipeline:
             noise = tuple(noise[i] for i in order) if noise is not None else None
         return mask if noise is None else self.backend.broadcast_mask(mask, noise, shape)
 
-    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, full: np.ndarray, s: float,
-                      apply: bool, order: Optional[Shape] = None) -> None:
-        if order is not None:
-            inv = _inverse(order)
-            full = permute_bits(full, xc.size, tuple(xc.shape[i] for i in inv), order)
-        self.backend.apply(xc, y, full, s, apply)
+    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray,
+                      noise: Optional[Shape], s: float, apply: bool,
+                      order: Optional[Shape] = None) -> None:
+        """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
+        nn = math.prod(noise) if noise is not None else xc.size
+        self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
 
     def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
                       drop_all: bool, p: float, noise: Optional[Shape],
@@ -337,11 +337,11 @@ class Pipeline:
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
             ck.check_out(out, ga.shape, ga.dtype)
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if apply and p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
+            mask = np.zeros_like(mask)  # nothing survives p == 1
         s = self.backend.scale(p, ga.dtype) if apply else 1.0
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, s, apply)[0]
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, s,
+                            apply)[0]
 
     def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
         dims = ck.check_shape(shape)
@@ -436,10 +436,10 @@ class Pipeline:
             t, drop_all = self._keep_rule(p)
             return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
                                 drop_all, a, True, state.noise_shape, state)[0]
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, a, True)[0]
+            mask = np.zeros_like(mask)  # nothing survives p == 1
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, a,
+                            True)[0]
 
     def gaussian_train(self, x: Any, p: Any, *, generator: Any, out: Any
                        ) -> Tuple[np.ndarray, DropoutState]:

@@ -223,8 +223,30 @@ def _(order, new_state, key):
 # autograd (the operators' own, used by compiled graphs)
 
 
+def memory_format(x: torch.Tensor) -> Optional[torch.memory_format]:
+    """``channels_last`` or ``channels_last_3d`` when ``x`` has that layout (and is not
+    also C-contiguous), else None."""
+    if x.dim() == 4 and not x.is_contiguous():
+        if x.is_contiguous(memory_format=torch.channels_last):
+            return torch.channels_last
+    if x.dim() == 5 and not x.is_contiguous():
+        if x.is_contiguous(memory_format=torch.channels_last_3d):
+            return torch.channels_last_3d
+    return None
+
+
+def grad_in_layout(ctx: Any, gy: torch.Tensor) -> torch.Tensor:
+    """The incoming gradient in the forward input's channels-last layout, so that the
+    gradient of a channels_last network stays channels_last (a compiled backward writes
+    it so directly)."""
+    if ctx.memory_format is not None:
+        return gy.contiguous(memory_format=ctx.memory_format)
+    return gy
+
+
 def _fwd_setup(ctx: Any, inputs: Tuple[Any, ...], output: Tuple[Any, ...]) -> None:
     _, _, ctx.p, ctx.kind, ctx.mode, ctx.noise, _ = inputs
+    ctx.memory_format = memory_format(inputs[0])
     token = output[1]
     if token.dtype == torch.int64:
         ctx.token = token  # a few integers: the graph keeps no saved tensor
@@ -239,7 +261,7 @@ def _token(ctx: Any) -> torch.Tensor:
 
 
 def _fwd_backward(ctx: Any, gy: torch.Tensor, gtoken: Any, gstate: Any):
-    dx = dropout_bwd(gy, _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise)
+    dx = dropout_bwd(grad_in_layout(ctx, gy), _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise)
     return dx, None, None, None, None, None, None
 
 
@@ -272,6 +294,7 @@ class FwdFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         _, _, ctx.p, ctx.kind, ctx.mode, ctx.noise, _ = inputs
+        ctx.memory_format = memory_format(inputs[0])
         token = output[1]
         ctx.mark_non_differentiable(output[1], output[2])
         if token.dtype == torch.int64:
@@ -284,7 +307,9 @@ class FwdFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, gtoken, gstate):
-        dx = BwdFunction.apply(gy, _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise)
+        dx = BwdFunction.apply(
+            grad_in_layout(ctx, gy), _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise
+        )
         return dx, None, None, None, None, None, None
 
     @staticmethod
