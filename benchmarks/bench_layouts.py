@@ -47,6 +47,9 @@ def main() -> None:
                 "pdt contiguous": lambda: pdt.dropout(tx, 0.5, generator=g),
                 "pdt channels_last": lambda: pdt.dropout(tcl, 0.5, generator=g),
                 "torch F.dropout channels_last": lambda: torch.nn.functional.dropout(tcl, 0.5),
+                "pdt dropout2d contiguous": lambda: pdt.dropout2d(tx, 0.5, generator=g),
+                "pdt dropout2d channels_last": lambda: pdt.dropout2d(tcl, 0.5, generator=g),
+                "torch F.dropout2d channels_last": lambda: torch.nn.functional.dropout2d(tcl, 0.5),
                 "torch F.dropout contiguous": lambda: torch.nn.functional.dropout(tx, 0.5),
             }
         )
@@ -71,6 +74,10 @@ def main() -> None:
         print(
             f"pdt channels_last / contiguous:   "
             f"{best['pdt channels_last'] / best['pdt contiguous']:.2f}"
+        )
+        print(
+            f"pdt dropout2d channels_last / contiguous: "
+            f"{best['pdt dropout2d channels_last'] / best['pdt dropout2d contiguous']:.2f}"
         )
         print(
             f"pdt channels_last / torch (same): "
