@@ -40,7 +40,9 @@ Differences from ``torch.nn``:
 * The operators are ``torch.library`` custom ops (``pydropout::dropout_fwd``,
   ``pydropout::dropout_bwd``) with fake tensors, autograd, vmap and forward AD:
   ``torch.compile(fullgraph=True)``, ``torch.export`` and ``torch.func`` work, with the
-  same bits as eager mode.
+  same bits as eager mode. A compiled or exported graph names its generator by a key of
+  this process (``pydropout::gen_read``): an exported program runs in the process that
+  exported it, not after ``torch.export.save``/``load`` elsewhere.
 
 Importing ``pydropout`` never imports torch; importing ``pydropout.torch`` does.
 """
@@ -58,8 +60,15 @@ import pydropout
 
 from . import _spec
 from . import _torch_ops as _ops
-from ._checks import (UPSCALE, check_generator, check_mode, check_noise_shape, check_p,
-                      check_room, check_save)
+from ._checks import (
+    UPSCALE,
+    check_generator,
+    check_mode,
+    check_noise_shape,
+    check_p,
+    check_room,
+    check_save,
+)
 
 __all__ = [
     "AlphaDropout",

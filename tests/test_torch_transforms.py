@@ -183,3 +183,35 @@ def test_export_gives_eager_bits():
     y = ep.module()(x)
     assert g.offset == 32
     assert torch.equal(y, torch.from_numpy(pydropout.dropout(x.numpy(), 0.5, generator=gen(9))) + 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("save", ["mask", "state"])
+def test_compiled_channels_last_block_reproduces_eager(save):
+    torch.manual_seed(0)
+    g = gen(10)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        pdt.Dropout2d(0.5, generator=g, save=save),
+        torch.nn.Flatten(),
+        pdt.Dropout(0.3, generator=g, save=save),
+    )
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+
+    def step(m):
+        model.zero_grad()
+        y = m(x)
+        y.sum().backward()
+        return y.detach(), model[0].weight.grad.clone()
+
+    eager = step(model)
+    off = g.offset
+    g.offset = 0
+    torch._dynamo.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = step(torch.compile(model, backend="inductor", fullgraph=True))
+    assert g.offset == off
+    assert torch.equal(eager[0], got[0]) and torch.equal(eager[1], got[1])
