@@ -73,6 +73,13 @@ class Backend(Protocol):
                     b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
     def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
                  offset: int) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
+    def row_apply(self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float,
+                  apply: bool) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
+    def zoneout(self, prev: np.ndarray, new: np.ndarray, y: np.ndarray,
+                mask: Optional[np.ndarray], t: int, drop_all: bool, seed: int, stream: int,
+                offset: int) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
+    def gaussian_add(self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int,
+                     stream: int, offset: int) -> None: ...  # y = x + dtype(stddev * z)
     def block_forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
                       drop_all: bool, s: float, apply: bool, full_shape: Shape, origin: Shape,
                       seed: int, stream: int, offset: int) -> None: ...
@@ -96,6 +103,16 @@ def _direct(target: np.ndarray, src: np.ndarray) -> bool:
             and target.strides == src.strides
         )
     return True
+
+
+def _rows(noise: Shape, shape: Shape) -> bool:
+    """Is ``noise`` the shape's leading dimensions followed by ones (as drop_path's
+    ``(N, 1, ..., 1)`` and channel dropout's ``(N, C, 1, 1)``)? Then each mask bit covers
+    one contiguous run of ``x`` and the row kernel applies it directly."""
+    k = 0
+    while k < len(noise) and noise[k] == shape[k]:
+        k += 1
+    return all(d == 1 for d in noise[k:])
 
 
 def memory_order(a: np.ndarray) -> Optional[Shape]:
@@ -213,6 +230,10 @@ class Pipeline:
         if mask is None:
             mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         backend.mask(mask, nn, t, drop_all, seed, stream, offset)
+        if order is None and noise is not None and _rows(noise, xc.shape):
+            # one bit per run of elements: no per-element mask
+            backend.row_apply(xc, y, mask, nn, s, apply and not drop_all)
+            return
         full = self._full_mask(mask, nn, noise, xc.shape, order)
         backend.apply(xc, y, full, s, apply and not drop_all)
 
@@ -232,7 +253,14 @@ class Pipeline:
                       order: Optional[Shape] = None) -> None:
         """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
         nn = math.prod(noise) if noise is not None else xc.size
+        if order is None and noise is not None and _rows(noise, xc.shape):
+            self.backend.row_apply(xc, y, mask, nn, s, apply)  # a bit per run: rows
+            return
         self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
+
+    def _kernel_rows(self, xc: np.ndarray, y: np.ndarray, key: Key, keep: np.ndarray,
+                     rows: int, s: float, apply: bool) -> None:
+        self.backend.row_apply(xc, y, keep, rows, s, apply)
 
     def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
                       drop_all: bool, p: float, noise: Optional[Shape],
@@ -313,9 +341,9 @@ class Pipeline:
         return y, mask
 
     def dropout_backward(self, grad: Any, mask: Any, p: Any, *, mode: Any, noise_shape: Any,
-                         out: Any) -> np.ndarray:
+                         out: Any, name: str = "grad") -> np.ndarray:
         ck.reject_generator(mask)
-        ga = ck.as_float_array(grad, "grad")
+        ga = ck.as_float_array(grad, name)
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
         apply = mode == UPSCALE
