@@ -7,7 +7,8 @@ Every operator of :mod:`pydropout._api` runs these steps, in this order:
 2. **contiguous input**: native byte order, aligned, C-contiguous (element ``i`` is the
    i-th element in logical C order, whatever the strides);
 3. **destination**: ``out``, or ``x`` itself with ``inplace``, written directly when the
-   kernel can, else a new C-contiguous array;
+   kernel can, else a new array in the input's memory layout (SPEC 5: the stride order
+   of a dense input, NumPy's ``order="K"``; C order for gaps, overlaps, broadcasts);
 4. **reserve words** from the generator (atomically, after every check and allocation);
 5. **backend kernel** on the flat buffers (``_kernel_*`` below choose which);
 6. **copy into** ``out`` (or ``x``) when the kernel could not write there directly.
@@ -114,6 +115,29 @@ def _rows(noise: Shape, shape: Shape) -> bool:
     return all(d == 1 for d in noise[k:])
 
 
+def memory_order(a: np.ndarray) -> Optional[Shape]:
+    """The axes of a dense, non-overlapping, not C-contiguous ``a`` from the outermost in
+    memory to the innermost (``a.transpose(order)`` is C-contiguous); None for C order
+    and for inputs with gaps, overlaps or negative strides (their outputs are C order)."""
+    if a.ndim < 2 or a.flags.c_contiguous:
+        return None
+    order = tuple(sorted(range(a.ndim), key=lambda i: (-a.strides[i], i)))
+    if not a.transpose(order).flags.c_contiguous:
+        return None
+    return order
+
+
+def _inverse(order: Shape) -> Shape:
+    return tuple(int(i) for i in np.argsort(order))
+
+
+def permute_bits(mask: np.ndarray, n: int, shape: Shape, order: Shape) -> np.ndarray:
+    """The packed mask over logical C order of ``shape`` re-packed in the C order of
+    ``shape`` transposed by ``order`` (the memory order of a permuted layout)."""
+    bits = np.unpackbits(mask, count=n, bitorder="little").reshape(shape)
+    return np.packbits(bits.transpose(order), bitorder="little")
+
+
 def _identity(x: Any, xa: np.ndarray, out: Optional[np.ndarray]) -> np.ndarray:
     """Evaluation without a factor: ``x`` itself (or copied into ``out``)."""
     if out is not None:
@@ -129,6 +153,10 @@ def _words(key: Key, state: Optional[DropoutState]) -> Tuple[int, int, int]:
         return state.seed, state.stream, state.offset
     assert key is not None
     return key
+
+
+# the kernels that take ``order=`` and run over a permuted layout's memory order
+_PERMUTING = frozenset({"_kernel_dropout", "_kernel_apply", "_kernel_alpha"})
 
 
 class Pipeline:
@@ -149,56 +177,102 @@ class Pipeline:
         generator).
         """
         backend = self.backend
-        xc = backend.contiguous(xa)
         final = out if out is not None else (x if inplace else None)
+        order = memory_order(xa)
+        if order is not None and kernel.__name__ in _PERMUTING:
+            # a permuted layout (channels_last, Fortran order): the kernel runs over memory
+            # order with the mask re-packed from logical C order (words never move)
+            return self._execute_permuted(xa, final, order, gen, words, kernel, *args)
+        xc = backend.contiguous(xa)
         if final is not None and _direct(final, xc):
             y = final
         else:
             y = backend.empty(xa.shape, xc.dtype, xc)
         key = gen._reserve(words) if gen is not None else None
         kernel(xc, y, key, *args)
+        if final is None and order is not None:
+            final = np.empty_like(xa, order="K")  # a new array keeps the input's layout
         if final is not None and y is not final:
             np.copyto(final, y)
             y = final
         return y, key
 
+    def _execute_permuted(self, xa: np.ndarray, final: Optional[np.ndarray], order: Shape,
+                          gen: Any, words: int, kernel: Callable[..., None], *args: Any
+                          ) -> Tuple[np.ndarray, Key]:
+        backend = self.backend
+        xp = backend.contiguous(xa.transpose(order))  # a view unless unaligned/non-native
+        fp = final.transpose(order) if final is not None else None
+        direct = fp is not None and _direct(fp, xp)
+        yp = fp if fp is not None and direct else backend.empty(xp.shape, xp.dtype, xp)
+        key = gen._reserve(words) if gen is not None else None
+        kernel(xp, yp, key, *args, order=order)
+        if final is None:
+            return yp.transpose(_inverse(order)), key
+        if not direct:
+            np.copyto(final, yp.transpose(_inverse(order)))
+        return final, key
+
     # -- step 5: the kernels -----------------------------------------------------------------
     def _kernel_dropout(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: Any, t: int,
                         drop_all: bool, s: float, apply: bool, noise: Optional[Shape],
-                        state: Any = None) -> None:
-        """y = keep ? x (* s) : +0, the keep bits drawn from ``key`` (or ``state``)."""
+                        state: Any = None, order: Optional[Shape] = None) -> None:
+        """y = keep ? x (* s) : +0, the keep bits drawn from ``key`` (or ``state``).
+
+        With ``order``, ``xc`` and ``y`` are the memory-order (transposed) views of a
+        permuted layout; ``mask`` and the words stay in logical C order."""
         backend = self.backend
         seed, stream, offset = _words(key, state)
-        if noise is None:
+        if noise is None and order is None:
             backend.forward(xc, y, mask, t, drop_all, s, apply, seed, stream, offset)
             return
-        nn = math.prod(noise)
+        nn = math.prod(noise) if noise is not None else xc.size
         if mask is None:
             mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         backend.mask(mask, nn, t, drop_all, seed, stream, offset)
-        if _rows(noise, xc.shape):  # one bit per run of elements: no per-element mask
+        if order is None and noise is not None and _rows(noise, xc.shape):
+            # one bit per run of elements: no per-element mask
             backend.row_apply(xc, y, mask, nn, s, apply and not drop_all)
             return
-        full = backend.broadcast_mask(mask, noise, xc.shape)
+        full = self._full_mask(mask, nn, noise, xc.shape, order)
         backend.apply(xc, y, full, s, apply and not drop_all)
 
-    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, full: np.ndarray, s: float,
-                      apply: bool) -> None:
-        self.backend.apply(xc, y, full, s, apply)
+    def _full_mask(self, mask: np.ndarray, nn: int, noise: Optional[Shape], shape: Shape,
+                   order: Optional[Shape]) -> np.ndarray:
+        """The packed mask over every element of ``shape`` (in memory order with ``order``,
+        ``shape`` then being the transposed shape) from the mask over ``noise``."""
+        if order is not None:
+            inv = _inverse(order)
+            logical = noise if noise is not None else tuple(shape[i] for i in inv)
+            mask = permute_bits(mask, nn, logical, order)
+            noise = tuple(noise[i] for i in order) if noise is not None else None
+        return mask if noise is None else self.backend.broadcast_mask(mask, noise, shape)
+
+    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray,
+                      noise: Optional[Shape], s: float, apply: bool,
+                      order: Optional[Shape] = None) -> None:
+        """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
+        nn = math.prod(noise) if noise is not None else xc.size
+        if order is None and noise is not None and _rows(noise, xc.shape):
+            self.backend.row_apply(xc, y, mask, nn, s, apply)  # a bit per run: rows
+            return
+        self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
 
     def _kernel_rows(self, xc: np.ndarray, y: np.ndarray, key: Key, keep: np.ndarray,
                      rows: int, s: float, apply: bool) -> None:
         self.backend.row_apply(xc, y, keep, rows, s, apply)
 
     def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
-                      drop_all: bool, p: float, noise: Optional[Shape]) -> None:
+                      drop_all: bool, p: float, noise: Optional[Shape],
+                      order: Optional[Shape] = None) -> None:
         assert key is not None
         backend = self.backend
-        backend.mask(mask, math.prod(noise) if noise is not None else xc.size, t, drop_all, *key)
+        nn = math.prod(noise) if noise is not None else xc.size
+        backend.mask(mask, nn, t, drop_all, *key)
         if p == 0.0:
             backend.apply(xc, y, None, 1.0, False)  # everything kept: y = x exactly
             return
-        full = mask if noise is None else backend.broadcast_mask(mask, noise, xc.shape)
+        full = self._full_mask(mask, nn, noise, xc.shape, order)
         a, b, c = backend.alpha_constants(p, xc.dtype)
         backend.alpha_apply(xc, y, full, a, b, c)
 
@@ -291,15 +365,11 @@ class Pipeline:
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
             ck.check_out(out, ga.shape, ga.dtype)
-        s = self.backend.scale(p, ga.dtype) if apply else 1.0
-        if noise is not None and _rows(noise, ga.shape):  # a bit per run: rows of the mask
-            keep = np.zeros_like(mask) if apply and p == 1.0 else mask
-            return self.execute(grad, ga, out, False, None, 0, self._kernel_rows, keep,
-                                math.prod(noise), s, apply)[0]
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if apply and p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, s, apply)[0]
+            mask = np.zeros_like(mask)  # nothing survives p == 1
+        s = self.backend.scale(p, ga.dtype) if apply else 1.0
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, s,
+                            apply)[0]
 
     def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
         dims = ck.check_shape(shape)
@@ -394,10 +464,10 @@ class Pipeline:
             t, drop_all = self._keep_rule(p)
             return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
                                 drop_all, a, True, state.noise_shape, state)[0]
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, a, True)[0]
+            mask = np.zeros_like(mask)  # nothing survives p == 1
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, a,
+                            True)[0]
 
     def gaussian_train(self, x: Any, p: Any, *, generator: Any, out: Any
                        ) -> Tuple[np.ndarray, DropoutState]:

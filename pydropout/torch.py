@@ -32,16 +32,25 @@ Differences from ``torch.nn``:
 * A dropped element is exactly ``+0.0``, even where the input is NaN or inf.
 * Only CPU tensors of dtype float16, float32, float64 (and bfloat16 when ``ml_dtypes``
   is installed). Other devices and dtypes raise a clear error. Non-contiguous tensors
-  work (element ``i`` is the i-th in logical C order); outputs are C-contiguous.
-* ``Dropout2d`` on a 3-D input does what torch does today: channels along dimension 1
-  of ``(N, C, L)``. Inputs of other ranks than torch documents raise ValueError instead
-  of a deprecation warning.
+  work (element ``i`` is the i-th in logical C order); outputs keep the input's memory
+  layout when it is dense (``channels_last``, permuted), else are C-contiguous.
+* ``Dropout2d`` on a 3-D input does what torch does today, with torch's warning:
+  channels along dimension 1 of ``(N, C, L)``. Inputs of other ranks than torch
+  documents raise ValueError instead of a deprecation warning.
+* The operators are ``torch.library`` custom ops (``pydropout::dropout_fwd``,
+  ``pydropout::dropout_bwd``) with fake tensors, autograd, vmap and forward AD:
+  ``torch.compile(fullgraph=True)``, ``torch.export`` and ``torch.func`` work, with the
+  same bits as eager mode. A compiled or exported graph names its generator by a key of
+  this process (``pydropout::gen_read``): an exported program runs in the process that
+  exported it, not after ``torch.export.save``/``load`` elsewhere.
 
 Importing ``pydropout`` never imports torch; importing ``pydropout.torch`` does.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -50,7 +59,16 @@ import torch
 import pydropout
 
 from . import _spec
-from ._checks import UPSCALE, check_generator, check_mode, check_p, check_save
+from . import _torch_ops as _ops
+from ._checks import (
+    UPSCALE,
+    check_generator,
+    check_mode,
+    check_noise_shape,
+    check_p,
+    check_room,
+    check_save,
+)
 
 __all__ = [
     "AlphaDropout",
@@ -67,20 +85,13 @@ __all__ = [
     "feature_alpha_dropout",
 ]
 
-_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32,
-                 torch.float64: np.float64}
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_EVAL_DTYPES = {torch.float16: np.float16, torch.float32: np.float32,
+                torch.float64: np.float64, torch.bfloat16: np.float32}
 
 
-def _bfloat16() -> Any:
-    try:
-        import ml_dtypes
-    except ImportError:
-        return None
-    return ml_dtypes.bfloat16
-
-
-def _as_numpy(t: torch.Tensor, name: str = "input") -> np.ndarray:
-    """A NumPy view (no copy) of the CPU tensor ``t``; a clear error for anything else."""
+def _check_tensor(t: Any, name: str = "input") -> None:
+    """Device, layout and dtype checks (torch-level, so that compiled graphs trace them)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.device.type != "cpu":
@@ -90,24 +101,12 @@ def _as_numpy(t: torch.Tensor, name: str = "input") -> np.ndarray:
         )
     if t.layout != torch.strided:
         raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
-    t = t.detach()
-    if t.dtype in _NUMPY_DTYPES:
-        return t.numpy()
-    if t.dtype == torch.bfloat16:
-        bf16 = _bfloat16()
-        if bf16 is None:
-            raise TypeError(f"{name} has dtype torch.bfloat16, which needs ml_dtypes "
-                            "(pip install ml_dtypes)")
-        return t.view(torch.int16).numpy().view(bf16)
-    raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, "
-                    f"got {t.dtype}")
-
-
-def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """The tensor over the NumPy array ``a`` (no copy)."""
-    if dtype == torch.bfloat16:
-        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(a)
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, "
+                        f"got {t.dtype}")
+    if t.dtype == torch.bfloat16 and not torch.compiler.is_compiling() and _ops._bf16() is None:
+        raise TypeError(f"{name} has dtype torch.bfloat16, which needs ml_dtypes "
+                        "(pip install ml_dtypes)")
 
 
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
@@ -117,86 +116,70 @@ def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
     return p
 
 
-class _DropoutFunction(torch.autograd.Function):
-    """Forward through pydropout's core; saves the packed mask (1 bit per mask element) or,
-    with ``save="state"``, only the generator state (the backward draws the mask again)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, p: float, mode: str, noise_shape: Optional[tuple],
-                generator: Any, inplace: bool, save: str) -> torch.Tensor:
-        xa = _as_numpy(x)
-        run = pydropout.dropout_with_state if save == "state" else pydropout.dropout_with_mask
-        if inplace:
-            _, token = run(xa, p, mode=mode, noise_shape=noise_shape, generator=generator,
-                           out=xa)
-            ctx.mark_dirty(x)
-            y = x
-        else:
-            ya, token = run(xa, p, mode=mode, noise_shape=noise_shape, generator=generator)
-            y = _as_tensor(ya, x.dtype)
-        ctx.state = None
-        if save == "state":
-            ctx.state = token
-        else:
-            ctx.save_for_backward(torch.from_numpy(token))
-        ctx.p, ctx.mode, ctx.noise_shape = p, mode, noise_shape
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor):
-        token = ctx.state if ctx.state is not None else ctx.saved_tensors[0]
-        dx = _MaskFunction.apply(grad, token, ctx.p, ctx.mode, ctx.noise_shape)
-        return dx, None, None, None, None, None, None
+def _in_transform() -> bool:
+    """Inside torch.func (vmap, grad, jvp) or a compiled graph: the generator's state then
+    travels through the graph as a tensor."""
+    return torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is not None
 
 
-class _MaskFunction(torch.autograd.Function):
-    """``grad -> dropout_backward(grad, mask, p)``: linear and diagonal, so its own adjoint.
+def _resolve_generator(generator: Any) -> Any:
+    return generator if generator is not None else pydropout.default_generator
 
-    ``token`` is the packed mask as a uint8 tensor, or a :class:`pydropout.DropoutState`.
-    """
 
-    @staticmethod
-    def forward(ctx: Any, grad: torch.Tensor, token: Any, p: float, mode: str,
-                noise_shape: Optional[tuple]) -> torch.Tensor:
-        ga = _as_numpy(grad, "grad")
-        ctx.state = None
-        if isinstance(token, torch.Tensor):
-            mask: Any = token.numpy()
-            ctx.save_for_backward(token)
-        else:
-            mask = ctx.state = token
-        dx = pydropout.dropout_backward(ga, mask, p, mode=mode, noise_shape=noise_shape)
-        ctx.p, ctx.mode, ctx.noise_shape = p, mode, noise_shape
-        return _as_tensor(dx, grad.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, gg: torch.Tensor):
-        token = ctx.state if ctx.state is not None else ctx.saved_tensors[0]
-        dgrad = _MaskFunction.apply(gg, token, ctx.p, ctx.mode, ctx.noise_shape)
-        return dgrad, None, None, None, None
+def _forward(input: torch.Tensor, p: float, kind: str, mode: str, noise: Optional[list],
+             generator: Any, keep_state: bool, inplace: bool) -> torch.Tensor:
+    gen = _resolve_generator(generator)
+    if torch.compiler.is_compiling():
+        key = _ops.generator_key(gen)
+        order = _ops._TOKENS[key]
+        state = _ops.gen_read(order, key)
+        y, _, new_state = _ops.dropout_fwd(input, state, p, kind, mode, noise, keep_state)
+        _ops.gen_write(order, new_state, key)
+    elif torch._C._functorch.maybe_current_level() is not None:
+        key = _ops.generator_key(gen)
+        order = _ops._TOKENS[key]
+        state = _ops.gen_read(order, key)
+        y, _, new_state = _ops.FwdFunction.apply(input, state, p, kind, mode, noise,
+                                                 keep_state)
+        _ops.gen_write(order, new_state, key)
+    else:
+        nn = math.prod(noise) if noise is not None else input.numel()
+        check_room(gen, nn)
+        state = _ops.state_tensor(*gen._reserve(nn))
+        y, _, _ = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
+    if inplace:
+        return input.copy_(y)
+    return y
 
 
 def _evaluate(input: torch.Tensor, p: float, mode: str, inplace: bool) -> torch.Tensor:
     if mode == UPSCALE:
         return input  # the very tensor, as torch does
-    np_dtype = _NUMPY_DTYPES.get(input.dtype) or _bfloat16() or np.float32
-    factor = _spec.eval_factor(p, np.dtype(np_dtype))  # dtype(1 - p)
+    factor = _spec.eval_factor(p, np.dtype(_EVAL_DTYPES[input.dtype]))  # dtype(1 - p)
     return input.mul_(factor) if inplace else input * factor
 
 
+def _noise(noise_shape: Any, shape: Sequence[int]) -> Optional[list]:
+    """``noise_shape`` checked against ``shape`` and padded to its rank (None: no noise)."""
+    noise = check_noise_shape(noise_shape, tuple(shape))
+    return list(noise) if noise is not None else None
+
+
 def _run(input: torch.Tensor, p: Any, training: bool, inplace: bool, mode: Any,
-         generator: Any, noise_shape: Optional[tuple], save: Any) -> torch.Tensor:
-    _as_numpy(input)  # device, layout and dtype checks before anything else
+         generator: Any, noise: Optional[list], save: Any) -> torch.Tensor:
+    _check_tensor(input)  # device, layout and dtype checks before anything else
     p = _check_training_args(p, mode, generator)
     save = check_save(save)
     if not training:
         return _evaluate(input, p, mode, bool(inplace))
-    return _DropoutFunction.apply(input, p, mode, noise_shape, generator, bool(inplace), save)
+    return _forward(input, p, "dropout", mode, noise, generator, save == "state",
+                    bool(inplace))
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
             *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
-            save: str = "mask") -> torch.Tensor:
+            save: str = "mask", noise_shape: Optional[Sequence[Optional[int]]] = None
+            ) -> torch.Tensor:
     """``torch.nn.functional.dropout`` computed by pydropout (see :func:`pydropout.dropout`).
 
     Parameters
@@ -214,17 +197,21 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
         Where the ``1 / (1 - p)`` compensation happens (see :func:`pydropout.dropout`).
     generator : pydropout.Generator, optional
         Source of the mask; ``pydropout.default_generator`` when None. A call consumes
-        ``input.numel()`` words, so the result equals ``pydropout.dropout`` of
-        ``input.numpy()`` at the same generator state.
+        ``input.numel()`` words (``prod(noise_shape)`` with a noise shape), so the result
+        equals ``pydropout.dropout`` of ``input.numpy()`` at the same generator state.
     save : {"mask", "state"}
         What the autograd graph keeps for the backward: the packed mask (``ceil(n / 8)``
         bytes), or only the generator state (a few integers; the backward draws the same
         mask again, which costs about as much as the forward's draw).
+    noise_shape : sequence of int or None, optional
+        The shape of the mask, broadcast against ``input`` (Keras' ``noise_shape``; a
+        ``None`` entry takes the input's dimension), as in :func:`pydropout.dropout`.
 
     Returns
     -------
     torch.Tensor
-        Differentiable: the backward applies the saved packed mask.
+        Differentiable: the backward applies the saved packed mask. The output has the
+        input's memory layout (``channels_last``, permuted) when the input is dense.
 
     Examples
     --------
@@ -233,13 +220,31 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
     >>> pdt.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
     tensor([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.])
     """
+    if isinstance(input, torch.Tensor) and noise_shape is not None:
+        return _run(input, p, training, inplace, mode, generator,
+                    _noise(noise_shape, input.shape), save)
     return _run(input, p, training, inplace, mode, generator, None, save)
 
 
-def _channel_noise_shape(shape: Sequence[int], batched: bool) -> tuple:
+def _channel_noise_shape(shape: Sequence[int], batched: bool) -> list:
     """Mask over (N, C) (or C when unbatched), broadcast over the spatial dimensions."""
     lead = 2 if batched else 1
-    return tuple(shape[:lead]) + (1,) * (len(shape) - lead)
+    return list(shape[:lead]) + [1] * (len(shape) - lead)
+
+
+_ACCEPTS = {
+    "dropout1d": "a 2-D input (C, L) or a 3-D input (N, C, L)",
+    "dropout2d": "a 3-D input (N, C, L), read as torch reads it, or a 4-D input (N, C, H, W)",
+    "dropout3d": "a 4-D input (C, D, H, W) or a 5-D input (N, C, D, H, W)",
+}
+
+_DROPOUT2D_3D_WARNING = (
+    "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+    "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+    "is the channel dim. This behavior will change in a future release to interpret the "
+    "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+    "channel-wise dropout behavior, please switch to using dropout1d instead."
+)
 
 
 def _dropout_nd(save: Any, name: str, ranks: Tuple[int, int], input: torch.Tensor, p: Any,
@@ -247,9 +252,11 @@ def _dropout_nd(save: Any, name: str, ranks: Tuple[int, int], input: torch.Tenso
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if input.dim() not in ranks:
-        raise ValueError(f"{name}: expected a {ranks[0]}-D (unbatched) or {ranks[1]}-D input, "
+        raise ValueError(f"{name}: expected {_ACCEPTS[name]}, "
                          f"got {input.dim()}-D with shape {tuple(input.shape)}")
-    # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
+    if name == "dropout2d" and input.dim() == 3:
+        # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
+        warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=3)
     batched = input.dim() == ranks[1] or name == "dropout2d"
     noise = _channel_noise_shape(input.shape, batched)
     return _run(input, p, training, inplace, mode, generator, noise, save)
@@ -272,7 +279,7 @@ def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplac
     """Channel dropout of ``(N, C, H, W)`` inputs (``torch.nn.functional.dropout2d``).
 
     The mask is drawn over ``(N, C, 1, 1)``. A 3-D input is read as ``(N, C, L)``, as
-    torch does today. Otherwise as :func:`dropout`.
+    torch does today, with torch's warning. Otherwise as :func:`dropout`.
     """
     return _dropout_nd(save, "dropout2d", (3, 4), input, p, training, inplace, mode, generator)
 
@@ -304,9 +311,10 @@ def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = 
     """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
 
     For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
-    ``(N, C, 1, ...)`` and broadcast, as torch does. Otherwise as :func:`alpha_dropout`.
+    ``(N, C, 1, ...)`` and broadcast, as torch does (in evaluation any input is returned
+    as it is, as torch does). Otherwise as :func:`alpha_dropout`.
     """
-    if isinstance(input, torch.Tensor) and input.dim() < 2:
+    if isinstance(input, torch.Tensor) and input.dim() < 2 and training:
         raise ValueError("feature_alpha_dropout: expected an input of 2 or more dimensions "
                          f"(N, C, ...), got shape {tuple(input.shape)}")
     noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
@@ -314,52 +322,12 @@ def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = 
 
 
 def _alpha(input: torch.Tensor, p: Any, training: bool, inplace: bool, generator: Any,
-           noise_shape: Optional[tuple]) -> torch.Tensor:
-    _as_numpy(input)
+           noise: Optional[list]) -> torch.Tensor:
+    _check_tensor(input)
     p = _check_training_args(p, UPSCALE, generator)
     if not training:
         return input
-    return _AlphaDropoutFunction.apply(input, p, noise_shape, generator, bool(inplace))
-
-
-class _AlphaDropoutFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, p: float, noise_shape: Optional[tuple],
-                generator: Any, inplace: bool) -> torch.Tensor:
-        xa = _as_numpy(x)
-        if inplace:
-            _, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=noise_shape,
-                                                        generator=generator, out=xa)
-            ctx.mark_dirty(x)
-            y = x
-        else:
-            ya, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=noise_shape,
-                                                         generator=generator)
-            y = _as_tensor(ya, x.dtype)
-        ctx.save_for_backward(torch.from_numpy(mask))
-        ctx.p, ctx.noise_shape = p, noise_shape
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return _AlphaMaskFunction.apply(grad, mask, ctx.p, ctx.noise_shape), None, None, None, None
-
-
-class _AlphaMaskFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, grad: torch.Tensor, mask: torch.Tensor, p: float,
-                noise_shape: Optional[tuple]) -> torch.Tensor:
-        dx = pydropout.alpha_dropout_backward(_as_numpy(grad, "grad"), mask.numpy(), p,
-                                              noise_shape=noise_shape)
-        ctx.save_for_backward(mask)
-        ctx.p, ctx.noise_shape = p, noise_shape
-        return _as_tensor(dx, grad.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, gg: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return _AlphaMaskFunction.apply(gg, mask, ctx.p, ctx.noise_shape), None, None, None
+    return _forward(input, p, "alpha", UPSCALE, noise, generator, False, bool(inplace))
 
 
 # ---------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_non_contiguous_and_inplace():
     [("dropout1d", (4, 5, 7), (4, 5, 1)), ("dropout1d", (5, 7), (5, 1)),
      ("dropout2d", (2, 3, 4, 5), (2, 3, 1, 1)), ("dropout2d", (3, 4, 5), (3, 4, 1)),
      ("dropout3d", (2, 3, 2, 2, 2), (2, 3, 1, 1, 1)), ("dropout3d", (3, 2, 2, 2), (3, 1, 1, 1))])
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 3D input")
 def test_channel_dropout(fn, shape, noise):
     x = torch.rand(shape, dtype=torch.float64) + 1.0  # no zeros of its own
     g = gen(5)
@@ -275,3 +276,24 @@ def test_save_state_keeps_no_tensor():
     assert repr(layer) == "Dropout(p=0.3, inplace=False, save='state')"
     with pytest.raises(ValueError, match="save"):
         pdt.Dropout(0.3, save="everything")
+
+
+def test_noise_shape_and_error_messages():
+    x = torch.rand(4, 6, 5, dtype=torch.float64) + 1.0
+    g = gen(3)
+    y = pdt.dropout(x, 0.5, generator=g, noise_shape=(None, 1, 5))
+    assert g.offset == 20  # prod of the noise shape
+    ref = pydropout.dropout(x.numpy(), 0.5, noise_shape=(None, 1, 5), generator=gen(3))
+    np.testing.assert_array_equal(y.numpy(), ref)
+    xg = x.clone().requires_grad_()
+    pdt.dropout(xg, 0.5, generator=gen(3), noise_shape=(4, 1, 5)).sum().backward()
+    assert torch.equal(xg.grad != 0, y != 0)
+    with pytest.raises(ValueError, match="noise"):
+        pdt.dropout(x, 0.5, noise_shape=(3, 1, 5))
+    # the messages name what each wrapper accepts
+    with pytest.raises(ValueError, match=r"3-D input \(N, C, L\).*4-D input \(N, C, H, W\)"):
+        pdt.dropout2d(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"2-D input \(C, L\) or a 3-D input \(N, C, L\)"):
+        pdt.dropout1d(torch.ones(2))
+    with pytest.warns(UserWarning, match="interpreted as shape"):
+        pdt.Dropout2d(0.5)(torch.ones(2, 3, 4))

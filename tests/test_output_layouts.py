@@ -1,0 +1,116 @@
+"""SPEC 5: outputs keep the input's memory layout; masks stay over logical C order."""
+
+import numpy as np
+import pytest
+from helpers import SEED
+
+import pydropout as pd
+
+
+def gen(seed=SEED):
+    return pd.Generator(seed)
+
+
+def _layouts(x):
+    yield "fortran", np.asfortranarray(x), True
+    yield "channels_last", np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2), True
+    yield "permuted", np.ascontiguousarray(x.transpose(2, 0, 3, 1)).transpose(1, 3, 0, 2), True
+    yield "gapped", np.zeros(x.shape[:2] + (x.shape[2] * 2, x.shape[3]), x.dtype)[:, :, ::2], False
+    yield "reversed", x[:, ::-1], False
+
+
+def _same_order(a, b):
+    return (
+        np.argsort(a.strides, kind="stable").tolist()
+        == np.argsort(b.strides, kind="stable").tolist()
+    )
+
+
+@pytest.mark.parametrize("api", [pd, pd.reference], ids=["core", "reference"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_outputs_keep_the_layout(api, dtype):
+    base = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(dtype)
+    for name, v, dense in _layouts(base):
+        if name == "gapped":
+            v[...] = base
+        c = np.ascontiguousarray(v)
+        cases = [
+            (lambda a: api.dropout_with_mask(a, 0.4, generator=api.Generator(SEED)), None),
+            (
+                lambda a: api.dropout_with_mask(
+                    a, 0.4, noise_shape=(2, 3, 1, 1), generator=api.Generator(SEED)
+                ),
+                (2, 3, 1, 1),
+            ),
+            (lambda a: api.alpha_dropout_with_mask(a, 0.4, generator=api.Generator(SEED)), 0),
+            (
+                lambda a: (
+                    api.dropout(a, 0.4, mode="downscale_in_infer", generator=api.Generator(SEED)),
+                    None,
+                ),
+                0,
+            ),
+        ]
+        for fn, noise in cases:
+            y, m = fn(v)
+            yc, mc = fn(c)
+            np.testing.assert_array_equal(y, yc)  # same values whatever the layout
+            if m is not None:
+                np.testing.assert_array_equal(m, mc)  # the mask over logical C order
+            if dense:
+                assert _same_order(y, v), name
+            else:
+                assert y.flags.c_contiguous, name
+            if noise != 0:
+                g = api.dropout_backward(v, m, 0.4, noise_shape=noise)
+                np.testing.assert_array_equal(g, api.dropout_backward(c, m, 0.4, noise_shape=noise))
+                assert _same_order(g, v) if dense else g.flags.c_contiguous, name
+
+
+def test_out_and_inplace_keep_their_own_layout():
+    x = np.random.default_rng(1).standard_normal((6, 7))
+    f = np.asfortranarray(x)
+    ref = pd.dropout(x, 0.5, generator=gen())
+    out = np.empty((6, 7))  # C order out for an F order input
+    assert pd.dropout(f, 0.5, generator=gen(), out=out) is out and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, ref)
+    out_f = np.empty((6, 7), order="F")
+    assert pd.dropout(x, 0.5, generator=gen(), out=out_f) is out_f
+    np.testing.assert_array_equal(out_f, ref)
+    y = pd.dropout(f, 0.5, generator=gen(), inplace=True)
+    assert y is f and f.flags.f_contiguous
+    np.testing.assert_array_equal(f, ref)
+
+
+def test_numpy_multiply_agrees():
+    f = np.asfortranarray(np.ones((3, 4)))
+    assert pd.dropout(f, 0.5).flags.f_contiguous == np.multiply(f, 2.0).flags.f_contiguous
+
+
+torch = pytest.importorskip("torch")
+pdt = pytest.importorskip("pydropout.torch")
+
+
+@pytest.mark.parametrize(
+    "fmt, shape", [(torch.channels_last, (2, 3, 4, 5)), (torch.channels_last_3d, (2, 3, 2, 4, 5))]
+)
+def test_torch_memory_formats(fmt, shape):
+    x = torch.randn(shape, dtype=torch.float64)
+    xf = x.contiguous(memory_format=fmt).requires_grad_()
+    for fn in (
+        pdt.dropout,
+        pdt.dropout2d if len(shape) == 4 else pdt.dropout3d,
+        lambda t, p, generator: pdt.alpha_dropout(t, p, True, generator=generator),
+    ):
+        y = fn(xf, 0.5, generator=gen())
+        assert y.is_contiguous(memory_format=fmt)
+        assert torch.equal(y, fn(x, 0.5, generator=gen()))
+        (gx,) = torch.autograd.grad(y, xf, torch.ones_like(y).contiguous(memory_format=fmt))
+        assert gx.is_contiguous(memory_format=fmt)
+    perm = x.permute(*range(x.dim() - 1, -1, -1)).contiguous().permute(*range(x.dim() - 1, -1, -1))
+    perm = perm.permute(1, 0, *range(2, x.dim()))  # any permutation of a dense tensor
+    y = pdt.dropout(perm, 0.5, generator=gen())
+    assert y.stride() == perm.stride()
+    assert torch.equal(y, pdt.dropout(perm.contiguous(), 0.5, generator=gen()))
+    gapped = x[:, :, ::2]
+    assert pdt.dropout(gapped, 0.5).is_contiguous()
