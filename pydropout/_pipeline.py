@@ -68,6 +68,13 @@ class Backend(Protocol):
     def apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
               apply: bool) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
     def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
+    def apply_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float,
+                    apply: bool) -> None: ...  # apply, the bit of element i at its noise index
+    def alpha_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, a: float,
+                    b: float, c: float) -> None: ...  # alpha_apply, bits at noise indices
+    def alpha_forward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, t: int,
+                      drop_all: bool, a: float, b: float, c: float, seed: int, stream: int,
+                      offset: int) -> None: ...  # mask of x.size words, then alpha_apply
     def alpha_apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
                     b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
     def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
@@ -159,24 +166,29 @@ class Pipeline:
         if mask is None:
             mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         backend.mask(mask, nn, t, drop_all, seed, stream, offset)
-        full = backend.broadcast_mask(mask, noise, xc.shape)
-        backend.apply(xc, y, full, s, apply and not drop_all)
+        backend.apply_noise(xc, y, mask, noise, s, apply and not drop_all)
 
     def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, full: np.ndarray, s: float,
-                      apply: bool) -> None:
-        self.backend.apply(xc, y, full, s, apply)
+                      apply: bool, noise: Optional[Shape] = None) -> None:
+        if noise is None:
+            self.backend.apply(xc, y, full, s, apply)
+        else:  # the mask of the noise shape, read through it (never a full-size mask)
+            self.backend.apply_noise(xc, y, full, noise, s, apply)
 
     def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
                       drop_all: bool, p: float, noise: Optional[Shape]) -> None:
         assert key is not None
         backend = self.backend
+        a, b, c = backend.alpha_constants(p, xc.dtype)
+        if noise is None and p != 0.0:  # the draw and the select in one pass
+            backend.alpha_forward(xc, y, mask, t, drop_all, a, b, c, *key)
+            return
         backend.mask(mask, math.prod(noise) if noise is not None else xc.size, t, drop_all, *key)
         if p == 0.0:
             backend.apply(xc, y, None, 1.0, False)  # everything kept: y = x exactly
             return
-        full = mask if noise is None else backend.broadcast_mask(mask, noise, xc.shape)
-        a, b, c = backend.alpha_constants(p, xc.dtype)
-        backend.alpha_apply(xc, y, full, a, b, c)
+        assert noise is not None
+        backend.alpha_noise(xc, y, mask, noise, a, b, c)
 
     def _kernel_gaussian(self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float,
                          state: Any = None) -> None:
@@ -267,11 +279,11 @@ class Pipeline:
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
             ck.check_out(out, ga.shape, ga.dtype)
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if apply and p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
+            mask = np.zeros_like(mask)  # nothing survives p == 1
         s = self.backend.scale(p, ga.dtype) if apply else 1.0
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, s, apply)[0]
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, s, apply,
+                            noise)[0]
 
     def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
         dims = ck.check_shape(shape)
@@ -366,10 +378,10 @@ class Pipeline:
             t, drop_all = self._keep_rule(p)
             return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
                                 drop_all, a, True, state.noise_shape, state)[0]
-        full = mask if noise is None else self.backend.broadcast_mask(mask, noise, ga.shape)
         if p == 1.0:
-            full = np.zeros_like(full)  # nothing survives p == 1
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, full, a, True)[0]
+            mask = np.zeros_like(mask)  # nothing survives p == 1
+        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, a, True,
+                            noise)[0]
 
     def gaussian_train(self, x: Any, p: Any, *, generator: Any, out: Any
                        ) -> Tuple[np.ndarray, DropoutState]:
