@@ -119,3 +119,24 @@ def test_alpha_fused_and_feature_alpha(level, threads, dtype):
                         x, p, True, channels_last=cl, generator=ref.Generator(4)
                     )
                     assert_same_bits(y, ey, f"channels_last={cl} p={p}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=str)
+def test_streamed_outputs(dtype):
+    """Outputs of 8 MiB and more are written with streaming stores from a 64-byte boundary."""
+    x = _x((2, 35, 33, 1021), dtype, 3)[..., 1:]  # a view: the copy's offset varies
+    x = np.ascontiguousarray(x)
+    ey = ref.alpha_dropout(x, 0.3, True, generator=ref.Generator(8))
+    ef = ref.feature_alpha_dropout(x, 0.3, True, generator=ref.Generator(8))
+    ed = ref.dropout2d(x, 0.3, channels_last=True, generator=ref.Generator(8))
+    for level in SIMD_LEVELS:
+        for threads in (1, 2):
+            with forced_simd(level), forced_threads(threads):
+                y = pydropout.alpha_dropout(x, 0.3, True, generator=pydropout.Generator(8))
+                assert_same_bits(y, ey, f"alpha {level} {threads}")
+                y = pydropout.feature_alpha_dropout(x, 0.3, True,
+                                                    generator=pydropout.Generator(8))
+                assert_same_bits(y, ef, f"feature alpha {level} {threads}")
+                y = pydropout.dropout2d(x, 0.3, channels_last=True,
+                                        generator=pydropout.Generator(8))
+                assert_same_bits(y, ed, f"dropout2d {level} {threads}")

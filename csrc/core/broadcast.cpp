@@ -138,7 +138,9 @@ void dropout_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
 void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                        const NoiseLayout& lay, uint64_t n, double a, double b, double c) {
   const size_t es = dtype_size(dt);
-  const AlphaFn alpha = active_kernels().alpha[static_cast<int>(dt)];
+  const Kernels& t = active_kernels();
+  const AlphaFn alpha = use_stream(y, n * es, es) ? t.alpha_stream[static_cast<int>(dt)]
+                                                  : t.alpha[static_cast<int>(dt)];
   // the dropped value's bit pattern in the dtype, from the kernel itself
   unsigned char cbytes[8] = {0}, zero_in[8] = {0};
   const uint8_t dropped = 0;
@@ -176,17 +178,12 @@ void alpha_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, 
     return;
   }
   const size_t es = dtype_size(dt);
-  const Kernels& t = active_kernels();
-  const AlphaFn alpha = t.alpha[static_cast<int>(dt)];
-  const MaskFn mfn = t.mask;
+  const AlphaForwardFn fn = active_kernels().alpha_forward[static_cast<int>(dt)];
   const Keys keys = make_keys(d.seed, d.stream);
+  const bool stream = use_stream(y, n * es, es);
   parallel_chunks(n, [&](uint64_t lo, uint64_t hi) {
-    for (uint64_t i = lo; i < hi; i += kPiece) {  // i % 64 == 0: whole mask words
-      const uint64_t k = std::min(kPiece, hi - i);
-      mfn(mask + i / 8, k, keys, d.offset + i, d.threshold);
-      alpha(static_cast<const char*>(x) + i * es, static_cast<char*>(y) + i * es, mask + i / 8, k,
-            a, b, c);
-    }
+    fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es, mask + lo / 8,
+       hi - lo, keys, d.offset + lo, d.threshold, a, b, c, stream);
   });
 }
 

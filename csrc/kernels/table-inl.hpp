@@ -12,6 +12,10 @@ static void fill_dtype(Kernels& t, DType dt) {
   t.alpha[i] = &alpha_entry<T>;
   t.gaussian[i] = &gaussian_entry<T>;
 #endif
+#if defined(PYDROPOUT_ALPHA_INL)
+  t.alpha_forward[i] = &alpha_forward_entry<T>;
+  t.alpha_stream[i] = &alpha_stream_entry<T>;
+#endif
 }
 
 static void fill_table(Kernels& t) {
@@ -26,3 +30,4 @@ static void fill_table(Kernels& t) {
 }
 
 #undef PYDROPOUT_VARIANTS_INL
+#undef PYDROPOUT_ALPHA_INL
