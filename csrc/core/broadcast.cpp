@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "../dispatch/dispatch.hpp"
 #include "parallel.hpp"
@@ -18,34 +19,6 @@ constexpr uint64_t kPiece = 4096;     // elements of one run piece whose bits ar
 
 bool use_stream(const void* y, uint64_t nbytes, size_t es) {
   return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) % es) == 0;
-}
-
-// Walk elements [b, e) of the layout in runs of the innermost collapsed dimension. For each
-// piece: fn(elem, len, bit) for a broadcast run (one bit), or fn_bits(elem, len, first_bit)
-// for a full run (bits first_bit .. first_bit + len - 1 of the mask).
-template <class One, class Many>
-void walk(const NoiseLayout& lay, uint64_t b, uint64_t e, const One& one, const Many& many) {
-  const int nd = lay.ndim;
-  const uint64_t L = lay.extent[nd - 1];
-  const bool inner_full = lay.full[nd - 1];
-  uint64_t run = b / L, off = b % L;
-  while (b < e) {
-    // noise index of the run's first element
-    uint64_t rem = run, nbase = 0;
-    for (int d = nd - 2; d >= 0; --d) {
-      const uint64_t c = rem % lay.extent[d];
-      rem /= lay.extent[d];
-      nbase += c * lay.nstride[d];
-    }
-    const uint64_t len = std::min(L - off, e - b);
-    if (inner_full)
-      many(b, len, nbase + off);
-    else
-      one(b, len, nbase);
-    b += len;
-    ++run;
-    off = 0;
-  }
 }
 
 inline bool bit_at(const uint8_t* mask, uint64_t i) { return (mask[i >> 3] >> (i & 7)) & 1u; }
@@ -63,19 +36,87 @@ void realign(const uint8_t* mask, uint64_t first, uint64_t len, uint8_t* buf) {
   }
 }
 
-// fn(x, y, bits, len) over a run of consecutive mask bits, realigned in pieces if needed
-template <class Fn>
-void bit_run(const uint8_t* mask, uint64_t first, uint64_t len, size_t es, const char* x, char* y,
-             const Fn& fn) {
+// many(i, len, bits) over a run of consecutive mask bits from `first`, realigned in pieces if
+// they do not start on a byte
+template <class Many>
+void bit_run(const uint8_t* mask, uint64_t first, uint64_t i, uint64_t len, const Many& many) {
   if (first % 8 == 0) {
-    fn(x, y, mask + first / 8, len);
+    many(i, len, mask + first / 8);
     return;
   }
   uint8_t buf[kPiece / 8];
   for (uint64_t o = 0; o < len; o += kPiece) {
     const uint64_t k = std::min(kPiece, len - o);
     realign(mask, first + o, k, buf);
-    fn(x + o * es, y + o * es, buf, k);
+    many(i + o, k, buf);
+  }
+}
+
+constexpr uint64_t kTileBits = 32768;  // the longest repeating bit pattern built
+
+uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    const uint64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// Walk elements [b, e) of the layout in C order. A broadcast innermost dimension gives runs
+// of one bit: one(i, len, bit). An innermost run of noise bits gives many(i, len, bits) with
+// bit 0 of `bits` the bit of element i. A short such run under a broadcast dimension (the
+// channels-last layouts) repeats its bits: they are laid out once in a tile of
+// lcm(run, 64) bits, and the repeats read the tile.
+template <class One, class Many>
+void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, const One& one,
+          const Many& many) {
+  const int nd = lay.ndim;
+  const uint64_t L = lay.extent[nd - 1];
+  const bool inner_full = lay.full[nd - 1];
+  const uint64_t lcm = inner_full ? L / gcd(L, 64) * 64 : 0;  // lcm(L, 64)
+  const bool tiled = inner_full && nd >= 2 && L < 4096 && lcm <= kTileBits;
+  // the tile: whole repeats of lcm bits, at least kPiece of them (fewer kernel calls)
+  const uint64_t period = tiled ? lcm * std::max<uint64_t>(1, kPiece / lcm) : 0;
+  // a tiled walk's runs are whole broadcast repeats: extent[nd - 2] runs of L
+  const uint64_t R = tiled ? L * lay.extent[nd - 2] : L;
+  const int outer = tiled ? nd - 2 : nd - 1;  // dimensions above a run
+  std::vector<uint8_t> tile(tiled ? period / 8 : 0);
+  uint64_t tile_base = ~uint64_t{0};  // the noise index the tile holds
+  uint64_t run = b / R, off = b % R;
+  while (b < e) {
+    uint64_t rem = run, nbase = 0;  // noise index of the run's first element
+    for (int d = outer - 1; d >= 0; --d) {
+      const uint64_t c = rem % lay.extent[d];
+      rem /= lay.extent[d];
+      nbase += c * lay.nstride[d];
+    }
+    const uint64_t len = std::min(R - off, e - b);
+    if (!inner_full) {
+      one(b, len, nbase);
+    } else if (!tiled) {
+      bit_run(mask, nbase + off, b, len, many);
+    } else {
+      if (tile_base != nbase) {  // bit k of the tile: noise bit nbase + k % L
+        std::fill(tile.begin(), tile.end(), 0);
+        for (uint64_t k = 0; k < lcm; ++k)
+          if (bit_at(mask, nbase + k % L)) tile[k / 8] |= static_cast<uint8_t>(1u << (k % 8));
+        for (uint64_t at = lcm / 8; at < period / 8; at += lcm / 8)  // whole bytes
+          std::memcpy(tile.data() + at, tile.data(), lcm / 8);
+        tile_base = nbase;
+      }
+      uint64_t i = b, left = len, phase = off % period;
+      while (left) {
+        const uint64_t k = std::min(period - phase, left);
+        bit_run(tile.data(), phase, i, k, many);
+        i += k;
+        left -= k;
+        phase = 0;
+      }
+    }
+    b += len;
+    ++run;
+    off = 0;
   }
 }
 
@@ -118,18 +159,15 @@ void dropout_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
       n,
       [&](uint64_t b, uint64_t e) {
         walk(
-            lay, b, e,
+            lay, mask, b, e,
             [&](uint64_t i, uint64_t len, uint64_t bit) {
               if (bit_at(mask, bit))
                 apply(xc + i * es, yc + i * es, nullptr, len, s, stream);
               else
                 std::memset(yc + i * es, 0, len * es);
             },
-            [&](uint64_t i, uint64_t len, uint64_t first) {
-              bit_run(mask, first, len, es, xc + i * es, yc + i * es,
-                      [&](const char* xs, char* ys, const uint8_t* bits, uint64_t k) {
-                        apply(xs, ys, bits, k, s, stream);
-                      });
+            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
+              apply(xc + i * es, yc + i * es, bits, len, s, stream);
             });
       },
       kMemoryCost);
@@ -151,7 +189,7 @@ void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
       n,
       [&](uint64_t lo, uint64_t hi) {
         walk(
-            lay, lo, hi,
+            lay, mask, lo, hi,
             [&](uint64_t i, uint64_t len, uint64_t bit) {
               if (bit_at(mask, bit)) {
                 alpha(xc + i * es, yc + i * es, nullptr, len, a, b, c);
@@ -160,11 +198,8 @@ void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                 for (uint64_t j = 0; j < len; ++j) std::memcpy(p + j * es, cbytes, es);
               }
             },
-            [&](uint64_t i, uint64_t len, uint64_t first) {
-              bit_run(mask, first, len, es, xc + i * es, yc + i * es,
-                      [&](const char* xs, char* ys, const uint8_t* bits, uint64_t k) {
-                        alpha(xs, ys, bits, k, a, b, c);
-                      });
+            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
+              alpha(xc + i * es, yc + i * es, bits, len, a, b, c);
             });
       },
       kMemoryCost);
