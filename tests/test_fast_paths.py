@@ -134,9 +134,9 @@ def test_streamed_outputs(dtype):
             with forced_simd(level), forced_threads(threads):
                 y = pydropout.alpha_dropout(x, 0.3, True, generator=pydropout.Generator(8))
                 assert_same_bits(y, ey, f"alpha {level} {threads}")
-                y = pydropout.feature_alpha_dropout(x, 0.3, True,
-                                                    generator=pydropout.Generator(8))
+                y = pydropout.feature_alpha_dropout(x, 0.3, True, generator=pydropout.Generator(8))
                 assert_same_bits(y, ef, f"feature alpha {level} {threads}")
-                y = pydropout.dropout2d(x, 0.3, channels_last=True,
-                                        generator=pydropout.Generator(8))
+                y = pydropout.dropout2d(
+                    x, 0.3, channels_last=True, generator=pydropout.Generator(8)
+                )
                 assert_same_bits(y, ed, f"dropout2d {level} {threads}")

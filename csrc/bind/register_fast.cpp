@@ -192,48 +192,50 @@ void register_fast(py::module_& m) {
 
   // dropout_any_fast(x, p, gen, out, inplace, upscale, noise_shape, with_mask)
   //   -> y, or (y, mask) with with_mask; training mode.
-  m.def("dropout_any_fast", [](py::handle xh, py::handle ph, py::handle gh, py::handle outh,
-                               py::handle inplace, bool upscale, py::handle nh,
-                               bool with_mask) -> py::object {
-    if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
-    return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, with_mask);
-  });
+  m.def("dropout_any_fast",
+        [](py::handle xh, py::handle ph, py::handle gh, py::handle outh, py::handle inplace,
+           bool upscale, py::handle nh, bool with_mask) -> py::object {
+          if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
+          return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, with_mask);
+        });
   // backward_any_fast(grad, mask, p, upscale, out, noise_shape) -> dx (p < 1)
-  m.def("backward_any_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale,
-                                py::handle outh, py::handle nh) -> py::object {
-    FastArgs a;
-    if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
-      return py::none();
-    std::vector<uint64_t> shape, noise;
-    bool has = false;
-    if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
-    py::array mask = py::reinterpret_borrow<py::array>(mh);
-    const uint64_t n = static_cast<uint64_t>(a.x.size());
-    const uint64_t nn = has ? product(noise) : n;
-    if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
-        !(mask.flags() & py::array::c_style) ||
-        static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
-      return py::none();
-    py::array y;
-    if (!fast_dest(a, outh, false, y)) return py::none();
-    if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
-                                    static_cast<size_t>(mask.nbytes())))
-      return py::none();
-    const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
-    const void* src = a.x.data();
-    const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-    void* dst = y.mutable_data();
-    const DType dt = a.dt;
-    maybe_nogil(n, [&] {
-      if (!has) {
-        dropout_apply(dt, src, dst, mp, n, s);
-        return;
-      }
-      const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
-      dropout_apply_noise(dt, src, dst, mp, lay, n, s);
-    });
-    return std::move(y);
-  });
+  m.def(
+      "backward_any_fast",
+      [](py::handle gh, py::handle mh, py::handle ph, bool upscale, py::handle outh,
+         py::handle nh) -> py::object {
+        FastArgs a;
+        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
+          return py::none();
+        std::vector<uint64_t> shape, noise;
+        bool has = false;
+        if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+        py::array mask = py::reinterpret_borrow<py::array>(mh);
+        const uint64_t n = static_cast<uint64_t>(a.x.size());
+        const uint64_t nn = has ? product(noise) : n;
+        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+            !(mask.flags() & py::array::c_style) ||
+            static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
+          return py::none();
+        py::array y;
+        if (!fast_dest(a, outh, false, y)) return py::none();
+        if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
+                                        static_cast<size_t>(mask.nbytes())))
+          return py::none();
+        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+        const void* src = a.x.data();
+        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+        void* dst = y.mutable_data();
+        const DType dt = a.dt;
+        maybe_nogil(n, [&] {
+          if (!has) {
+            dropout_apply(dt, src, dst, mp, n, s);
+            return;
+          }
+          const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+          dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+        });
+        return std::move(y);
+      });
 }
 
 }  // namespace pydropout

@@ -52,6 +52,24 @@ void bit_run(const uint8_t* mask, uint64_t first, uint64_t i, uint64_t len, cons
   }
 }
 
+template <class U>
+void fill_as(char* p, uint64_t len, const unsigned char* value) {
+  U v;
+  std::memcpy(&v, value, sizeof(U));
+  U* q = reinterpret_cast<U*>(p);  // y is aligned to its dtype (the bindings check it)
+  for (uint64_t j = 0; j < len; ++j) q[j] = v;
+}
+
+// len copies of the es-byte value
+void fill(char* p, uint64_t len, const unsigned char* value, size_t es) {
+  if (es == 8)
+    fill_as<uint64_t>(p, len, value);
+  else if (es == 4)
+    fill_as<uint32_t>(p, len, value);
+  else
+    fill_as<uint16_t>(p, len, value);
+}
+
 constexpr uint64_t kTileBits = 32768;  // the longest repeating bit pattern built
 
 uint64_t gcd(uint64_t a, uint64_t b) {
@@ -194,8 +212,7 @@ void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
               if (bit_at(mask, bit)) {
                 alpha(xc + i * es, yc + i * es, nullptr, len, a, b, c);
               } else {
-                char* p = yc + i * es;
-                for (uint64_t j = 0; j < len; ++j) std::memcpy(p + j * es, cbytes, es);
+                fill(yc + i * es, len, cbytes, es);
               }
             },
             [&](uint64_t i, uint64_t len, const uint8_t* bits) {

@@ -33,9 +33,9 @@ static inline void alpha64_to(const T* x, T* y, uint64_t bits, typename Arith<T>
 
 // forward_loop (loop-inl.hpp) with data and mask, the alpha select as the data step
 template <class T, bool kStream>
-static inline void alpha_forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n,
-                                      const Keys& keys, uint64_t word0, uint32_t threshold,
-                                      typename Arith<T>::C av, typename Arith<T>::C bv, T cv) {
+static inline void alpha_forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
+                                      uint64_t word0, uint32_t threshold, typename Arith<T>::C av,
+                                      typename Arith<T>::C bv, T cv) {
   if (n == 0) return;
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kStream ? stream_head(y, n) : 0;
@@ -88,8 +88,8 @@ static void alpha_forward_entry(const void* xv, void* yv, uint8_t* mask, uint64_
 
 // the select over a given mask (nullptr: all kept), streaming from y's first 64-byte boundary
 template <class T>
-static void alpha_stream_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n,
-                               double a, double b, double c) {
+static void alpha_stream_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n, double a,
+                               double b, double c) {
   using A = Arith<T>;
   using C = typename A::C;
   const T* x = static_cast<const T*>(xv);

@@ -44,23 +44,35 @@ static inline double ln_small(double x) {
   return de * kLn2Hi + (de * kLn2Lo + lnm);
 }
 
-// z[j] = the standard normal quantile of u = (w[j] + 0.5) / 2**32 (AS241). Both branches
-// are computed and one is selected, which is what lets the loop vectorise; the selected
-// one performs exactly the operations of its branch.
+// z[j] = the standard normal quantile of u = (w[j] + 0.5) / 2**32 (AS241), count <= 64.
+// The central branch is computed for every element (a vectorised loop); the elements of the
+// tails (|q| > 0.425, about 15 %) are then gathered and the tail branch, which costs most
+// (a logarithm, a square root, a division), runs on them alone, again vectorised. Each element
+// performs exactly the operations of its branch.
 static inline void normal_batch(const uint32_t* w, double* z, uint64_t count) {
+  alignas(64) double q[64];
   for (uint64_t j = 0; j < count; ++j) {
     // q = u - 1/2 = (w - 2**31 + 1/2) / 2**32, exact and never 0
-    const double q =
-        (static_cast<double>(static_cast<int32_t>(w[j] ^ 0x80000000u)) + 0.5) * kTwoM32;
-    const double r1 = kCentral - q * q;
-    const double zc = (q * horner8(kAs241A, r1)) / horner8(kAs241B, r1);
-    const double aq = std::fabs(q);
-    const double t = 0.5 - aq;  // min(u, 1 - u): exact where |q| > 0.425 (Sterbenz)
+    q[j] = (static_cast<double>(static_cast<int32_t>(w[j] ^ 0x80000000u)) + 0.5) * kTwoM32;
+    const double r1 = kCentral - q[j] * q[j];
+    z[j] = (q[j] * horner8(kAs241A, r1)) / horner8(kAs241B, r1);
+  }
+  uint32_t at[64];
+  alignas(64) double tq[64];
+  uint64_t k = 0;
+  for (uint64_t j = 0; j < count; ++j) {  // branch-free gather of the tail elements
+    at[k] = static_cast<uint32_t>(j);
+    tq[k] = q[j];
+    k += !(std::fabs(q[j]) <= kSplit);
+  }
+  alignas(64) double tz[64];
+  for (uint64_t i = 0; i < k; ++i) {
+    const double t = 0.5 - std::fabs(tq[i]);  // min(u, 1 - u): exact here (Sterbenz)
     const double r2 = std::sqrt(-ln_small(t)) - kTailShift;
     const double zt = horner8(kAs241C, r2) / horner8(kAs241D, r2);
-    const double zs = q < 0.0 ? -zt : zt;
-    z[j] = aq <= kSplit ? zc : zs;
+    tz[i] = tq[i] < 0.0 ? -zt : zt;
   }
+  for (uint64_t i = 0; i < k; ++i) z[at[i]] = tz[i];
 }
 
 static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
