@@ -60,10 +60,16 @@ static inline void alpha_forward_loop(const T* x, T* y, uint8_t* mask, uint64_t 
     if (data_window) {
       const uint64_t start = e0 + first;
       const uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
-      if (n - start >= 64)
+      if (n - start >= 64) {
+        if (Ops::kPrefetchBytes) {  // as forward_loop: a hint only, it faults nothing
+          for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
+            __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l,
+                               0, 3);
+        }
         alpha64_to<T, kStream>(x + start, y + start, bits, av, bv, cv);
-      else
+      } else {
         alpha_partial<T>(x + start, y + start, n - start, bits, av, bv, cv);
+      }
     }
     cur = next;
   }
