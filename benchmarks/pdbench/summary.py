@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import platform
 import sys
@@ -97,20 +98,23 @@ def fmt_t(t: float) -> str:
     return f"{t * 1e3:.2f} ms" if t >= 1e-3 else f"{t * 1e6:.1f} µs"
 
 
-def short_table(cells: List[Cell], threads: int = 2) -> str:
-    """The operators at 1 Mi and 16 Mi: pydropout's time and its speed-up over the best peer."""
+def short_table(cells: List[Cell]) -> str:
+    """The operators at 1 Mi and 16 Mi: pydropout's time (1 thread) and its speed-up over the
+    best peer with 1 and 2 threads."""
     by = {(c.op, c.size, c.threads): c for c in cells}
     rows = [
-        f"| operator (float32, {threads} threads) | 1 Mi | vs best peer | 16 Mi | vs best peer |",
+        "| operator (float32) | 1 Mi, 1 thread | speed-up 1 / 2 threads | 16 Mi, 1 thread "
+        "| speed-up 1 / 2 threads |",
         "|---|---:|---:|---:|---:|",
     ]
     for op in matrix.OPS:
-        a, b = by.get((op, "1Mi", threads)), by.get((op, "16Mi", threads))
-        if a is None or b is None:
+        keys = [(op, sz, nt) for sz in ("1Mi", "16Mi") for nt in (1, 2)]
+        if any(k not in by for k in keys):
             continue
+        a1, a2, b1, b2 = (by[k] for k in keys)
         rows.append(
-            f"| `{op}` | {fmt_t(a.ours)} | {a.speedup:.1f}x ({a.best_peer()[0]}) "
-            f"| {fmt_t(b.ours)} | {b.speedup:.1f}x ({b.best_peer()[0]}) |"
+            f"| `{op}` | {fmt_t(a1.ours)} | {a1.speedup:.1f}x / {a2.speedup:.1f}x "
+            f"| {fmt_t(b1.ours)} | {b1.speedup:.1f}x / {b2.speedup:.1f}x |"
         )
     return "\n".join(rows)
 
@@ -246,12 +250,45 @@ def write_figure(path: str, cells: List[Cell], sweep: Dict[Tuple[str, int, int],
     fig.savefig(path)
 
 
+def save(
+    path: str,
+    cells: List[Cell],
+    sweep: Dict[Tuple[str, int, int], float],
+    log_lines: List[str],
+    cmd: str,
+    t0: float,
+    seconds: float,
+) -> None:
+    data = {
+        "cells": [
+            {"op": c.op, "size": c.size, "threads": c.threads, "times": c.times} for c in cells
+        ],
+        "sweep": [[k[0], k[1], k[2], v] for k, v in sweep.items()],
+        "log": log_lines,
+        "command": cmd,
+        "start": t0,
+        "seconds": seconds,
+        "machine": machine(),
+    }
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+
+
+def load(path: str) -> Dict[str, Any]:
+    with open(path) as f:
+        data = json.load(f)
+    data["cells"] = [Cell(c["op"], c["size"], c["threads"], c["times"]) for c in data["cells"]]
+    data["sweep"] = {(k, n, t): v for k, n, t, v in data["sweep"]}
+    return data
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="two rounds, 1 Ki and 1 Mi only")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="docs")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--from-json", help="write the outputs from a saved run's results.json")
     a = ap.parse_args(argv)
     torch: Any = None
     if not a.no_torch:
@@ -270,10 +307,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     rounds = 2 if a.quick else a.rounds
-    # the sweep first: torch's pool keeps spinning after its calls (FINDINGS)
-    sweep = run_sweep(torch, SWEEP[:5] if a.quick else SWEEP, rounds, log)
-    sizes = ("1Ki", "1Mi") if a.quick else tuple(matrix.SIZES)
-    cells = matrix.run_matrix(torch, sizes=sizes, rounds=rounds, log=log)
+    m = machine()
+    if a.from_json:
+        data = load(a.from_json)
+        cells, sweep, log_lines = data["cells"], data["sweep"], data["log"]
+        cmd, t0, seconds, m = data["command"], data["start"], data["seconds"], data["machine"]
+    else:
+        # the sweep first: torch's pool keeps spinning after its calls (FINDINGS)
+        sweep = run_sweep(torch, SWEEP[:5] if a.quick else SWEEP, rounds, log)
+        sizes = ("1Ki", "1Mi") if a.quick else tuple(matrix.SIZES)
+        cells = matrix.run_matrix(torch, sizes=sizes, rounds=rounds, log=log)
+        seconds = time.time() - t0
+        os.makedirs(a.out, exist_ok=True)
+        save(os.path.join(a.out, "bench-results.json"), cells, sweep, log_lines, cmd, t0, seconds)
     lost = losses(cells)
     print("\ncells where a peer is faster:" if lost else "\nno peer is faster in any cell")
     for line in lost:
@@ -283,12 +329,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_figure(os.path.join(a.out, "bench-throughput.png"), cells, sweep)
     except ImportError:
         print("matplotlib is missing: no figure", file=sys.stderr)
-    m = machine()
     md = [
         "# Performance",
         "",
         f"Made by `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))}, "
-        f"{time.time() - t0:.0f} s). float32, p = 0.5, inputs `(N, C, H, W)`. Each time is the "
+        f"{seconds:.0f} s). float32, p = 0.5, inputs `(N, C, H, W)`. Each time is the "
         f"minimum over {rounds} interleaved rounds (every candidate once per round) of the mean "
         "of a batch of about 10 ms. The machine is shared and noisy: ratios within one "
         "round are meaningful, absolute times less so; repeat a run before believing a "
