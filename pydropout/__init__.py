@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         supported_simd_levels,
     )
     from ._compiled import api as _api
+    from ._dropblock_compiled import api as _dropblock_api
+    from ._dropblock_layers import DropBlock2d, DropBlock3d
     from ._layers import (
         AlphaDropout,
         Dropout,
@@ -34,12 +36,18 @@ if TYPE_CHECKING:
         FeatureAlphaDropout,
         GaussianDropout,
     )
+    from ._layers_modern import DropPath, GaussianNoise, Zoneout
     from ._state import DropoutState
 
     alpha_dropout = _api.alpha_dropout
     alpha_dropout_backward = _api.alpha_dropout_backward
     alpha_dropout_with_mask = _api.alpha_dropout_with_mask
     alpha_dropout_with_state = _api.alpha_dropout_with_state
+    drop_block2d = _dropblock_api.drop_block2d
+    drop_block2d_with_mask = _dropblock_api.drop_block2d_with_mask
+    drop_block3d = _dropblock_api.drop_block3d
+    drop_block3d_with_mask = _dropblock_api.drop_block3d_with_mask
+    drop_block_backward = _dropblock_api.drop_block_backward
     dropout = _api.dropout
     dropout1d = _api.dropout1d
     dropout2d = _api.dropout2d
@@ -50,6 +58,10 @@ if TYPE_CHECKING:
     dropout_mask = _api.dropout_mask
     dropout_with_mask = _api.dropout_with_mask
     dropout_with_state = _api.dropout_with_state
+    drop_path = _api.drop_path
+    zoneout = _api.zoneout
+    gaussian_noise = _api.gaussian_noise
+    dropout_apply = _api.dropout_apply
     effective_p = _api.effective_p
     feature_alpha_dropout = _api.feature_alpha_dropout
     gaussian_dropout = _api.gaussian_dropout
@@ -61,14 +73,19 @@ __all__ = [
     # layers
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     "GaussianDropout",
+    "DropPath", "GaussianNoise", "Zoneout",
+    "DropBlock2d", "DropBlock3d",
     # state and generators
     "DropoutState", "Generator", "default_generator", "manual_seed",
     # functions
     "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
-    "alpha_dropout_with_state", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "alpha_dropout_with_state", "drop_block2d", "drop_block2d_with_mask", "drop_block3d",
+    "drop_block3d_with_mask", "drop_block_backward",
+    "dropout", "dropout1d", "dropout2d", "dropout3d",
     "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
     "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
     "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
+    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
     # the machine
     "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
     # the others
@@ -84,7 +101,12 @@ _MACHINE = ("Generator", "default_generator", "get_num_threads", "set_num_thread
 _WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"),
                                       "reference": (".reference", "")}
 _WHERE.update({n: ("._layers", n) for n in _LAYERS})
+_WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
 _WHERE.update({n: ("._compiled", n) for n in _MACHINE})
+_DROPBLOCK = ("drop_block2d", "drop_block2d_with_mask", "drop_block3d", "drop_block3d_with_mask",
+              "drop_block_backward")
+_WHERE.update({n: ("._dropblock_compiled", "api." + n) for n in _DROPBLOCK})
+_WHERE.update({n: ("._dropblock_layers", n) for n in ("DropBlock2d", "DropBlock3d")})
 _WHERE.update({n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE
                and n != "__version__"})
 

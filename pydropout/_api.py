@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 
 from . import _checks as ck
 from ._checks import UPSCALE
+from ._api_modern import ModernApi
 from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
 
@@ -53,8 +54,9 @@ def _no_fast(*args: Any) -> None:
     return None
 
 
-class Api:
-    """The public functions over one backend (see the module docstring)."""
+class Api(ModernApi):
+    """The public functions over one backend (see the module docstring); the variants of
+    modern networks come from :class:`~pydropout._api_modern.ModernApi`."""
 
     def __init__(self, backend: Backend, home: Optional[str] = None):
         self.home = home  # "module:attribute" where this instance is published
@@ -463,6 +465,7 @@ OPERATORS = (
     "alpha_dropout", "feature_alpha_dropout", "alpha_dropout_with_mask",
     "alpha_dropout_with_state", "alpha_dropout_backward", "gaussian_dropout",
     "gaussian_dropout_with_state", "gaussian_dropout_backward",
+    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
 )
 
 

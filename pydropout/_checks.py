@@ -12,6 +12,7 @@ Generators are duck-typed: each generator class registers itself here
 from __future__ import annotations
 
 import operator
+import os
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -42,6 +43,8 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
     """``x`` as an ndarray of a supported dtype (no copy when it already is one)."""
     if isinstance(x, np.ndarray):
         a = x
+    elif type(x).__module__.split(".")[0] == "torch":  # without importing torch
+        a = torch_as_array(x, name)
     else:
         try:
             a = np.asarray(x)
@@ -49,6 +52,26 @@ def as_float_array(x: Any, name: str = "x") -> np.ndarray:
             raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
     check_dtype(a.dtype, name)
     return a
+
+
+def torch_as_array(t: Any, name: str = "x") -> np.ndarray:
+    """A plain CPU torch tensor as the ndarray view ``np.asarray`` gives; TypeError naming
+    ``pydropout.torch`` for any other tensor (one that requires grad, on another device,
+    of a dtype NumPy lacks)."""
+    why = ""
+    if getattr(t, "requires_grad", False):
+        why = "it requires grad"
+    elif getattr(getattr(t, "device", None), "type", "cpu") != "cpu":
+        why = f"it lives on {t.device}"
+    else:
+        try:
+            return np.asarray(t)
+        except Exception as exc:  # bfloat16, sparse, meta tensors...
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise TypeError(
+        f"{name} is a torch.{type(t).__name__} that NumPy cannot view ({why}): use "
+        "pydropout.torch for tensors (autograd, devices, every torch dtype)"
+    )
 
 
 def check_out(out: Any, shape: Shape, dt: np.dtype, name: str = "out") -> np.ndarray:
@@ -67,7 +90,9 @@ def check_inplace(x: Any, inplace: Any, out: Any) -> bool:
     inplace = bool(inplace)
     if inplace:
         if not isinstance(x, np.ndarray):
-            raise ValueError("inplace=True needs x to be a numpy.ndarray")
+            hint = ("; for torch tensors use pydropout.torch"
+                    if type(x).__module__.split(".")[0] == "torch" else "")
+            raise ValueError(f"inplace=True needs x to be a numpy.ndarray{hint}")
         if not x.flags.writeable:
             raise ValueError("inplace=True needs a writeable x, but x is read-only")
         if out is not None and out is not x:
@@ -88,6 +113,12 @@ def check_mask(mask: Any, n: int, out: Any = None) -> np.ndarray:
     if mask.ndim != 1 or mask.size != mask_nbytes(n):
         raise ValueError(
             f"mask must be 1-D with ceil({n} / 8) = {mask_nbytes(n)} bytes, got shape {mask.shape}"
+        )
+    tail = n % 8
+    if tail and int(mask[-1]) >> tail:
+        raise ValueError(
+            f"mask has bits set past its {n} elements (the padding bits of its last byte, "
+            f"{int(mask[-1]):#04x}): it is not the mask of a {n}-element array"
         )
     if isinstance(out, np.ndarray) and np.may_share_memory(mask, out):
         return mask.copy()  # the kernel would read bytes it has already overwritten
@@ -117,6 +148,15 @@ def check_gaussian_p(p: Any, name: str = "p") -> float:
     return value
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """A bool (or the int 0 or 1): ``bool("False")`` would silently be True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
 def check_mode(mode: Any) -> str:
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be {UPSCALE!r} or {DOWNSCALE!r}, got {mode!r}")
@@ -142,11 +182,19 @@ def check_u64(value: Any, name: str, what: str = "an integer in [0, 2**64)") -> 
     return int(v)
 
 
+#: the most threads a call may use: max(256, 4 * os.cpu_count())
+MAX_THREADS = max(256, 4 * (os.cpu_count() or 1))
+
+
 def check_num_threads(n: Any) -> int:
+    """An int in [1, MAX_THREADS]: more threads than that only cost start-up time."""
     if isinstance(n, (bool, float)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if not 1 <= n < 2**31:
-        raise ValueError(f"n must be in [1, 2**31), got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(
+            f"n must be in [1, {MAX_THREADS}] (at most max(256, 4 * os.cpu_count()) threads), "
+            f"got {n}"
+        )
     return int(n)
 
 

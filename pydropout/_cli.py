@@ -62,6 +62,16 @@ def _kernel_tier() -> Optional[str]:
         return None
 
 
+def _core_origin() -> str:
+    """Where the compiled core was loaded from, and its version."""
+    core = pydropout._core
+    path = os.path.abspath(getattr(core, "__file__", "?"))
+    here = os.path.dirname(os.path.abspath(pydropout.__file__))
+    where = "next to the Python files" if os.path.dirname(path) == here else (
+        "the installed build: the Python files are a source tree's")
+    return f"{path} (version {getattr(core, '__version__', '?')}, {where})"
+
+
 def describe(full: bool = False) -> List[str]:
     levels = pydropout.supported_simd_levels()
     lines = [
@@ -89,7 +99,8 @@ def describe(full: bool = False) -> List[str]:
             f"OpenMP:       {_openmp_runtime()}",
             f"compiler:     {info.get('compiler', '?')}",
             f"build flags:  {info.get('flags', '?')}",
-            f"installed at: {os.path.dirname(pydropout.__file__)}",
+            f"Python files: {os.path.dirname(os.path.abspath(pydropout.__file__))}",
+            f"core module:  {_core_origin()}",
         ]
     return lines
 

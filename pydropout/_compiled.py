@@ -154,6 +154,21 @@ class CompiledBackend:
         _core.gaussian(x, y, _code(x.dtype), sigma, seed, stream, offset)
 
     @staticmethod
+    def row_apply(x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float,
+                  apply: bool) -> None:
+        _core.row_apply(x, y, keep, _code(x.dtype), rows, s, apply)
+
+    @staticmethod
+    def zoneout(prev: np.ndarray, new: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray],
+                t: int, drop_all: bool, seed: int, stream: int, offset: int) -> None:
+        _core.zoneout(prev, new, y, mask, _code(prev.dtype), t, drop_all, seed, stream, offset)
+
+    @staticmethod
+    def gaussian_add(x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int,
+                     offset: int) -> None:
+        _core.gaussian_add(x, y, _code(x.dtype), stddev, seed, stream, offset)
+
+    @staticmethod
     def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
                       drop_all: bool, s: float, apply: bool, full_shape: Tuple[int, ...],
                       origin: Tuple[int, ...], seed: int, stream: int, offset: int) -> None:
@@ -186,7 +201,11 @@ def supported_simd_levels() -> List[str]:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used for large arrays (small ones always stay on the calling thread)."""
+    """Threads used for large arrays (small ones always stay on the calling thread).
+
+    ``n`` is an int in ``[1, max(256, 4 * os.cpu_count())]``; anything else raises
+    ValueError (TypeError for a non-int) and changes nothing.
+    """
     _core.set_num_threads(_checks.check_num_threads(n))
 
 

@@ -14,6 +14,10 @@ from . import _checks as ck
 from ._checks import UPSCALE
 from ._compiled import api
 
+#: what a layer keeps after an evaluation forward (whose backward draws nothing); a
+#: string, so that it survives pickling and copying
+_EVAL = "eval"
+
 
 class _Layer:
     """What every dropout layer shares: ``p``, ``training``, ``train``/``eval``, ``repr``."""
@@ -22,11 +26,14 @@ class _Layer:
 
     def __init__(self, p: float, inplace: bool, generator: Any, save: str):
         self.p = p
-        self.inplace = bool(inplace)
+        self.inplace = ck.check_flag(inplace, "inplace")
         self.generator = ck.check_generator(generator, None)
         self.save = ck.check_save(save)
         self.training = True
-        self._saved: Any = None  # the packed mask or the DropoutState of the last forward
+        # the packed mask or the DropoutState of the last forward, _EVAL after an
+        # evaluation forward, None before any forward
+        self._saved: Any = None
+        self._mode_forward = UPSCALE
         self._shape: Optional[Tuple[int, ...]] = None
         self._p_forward: Any = None
         self._noise: Optional[Tuple[int, ...]] = None
@@ -70,11 +77,16 @@ class _Layer:
 
     def _grad_for_backward(self, grad: Any) -> Any:
         if self._saved is None:
-            raise RuntimeError("backward() needs a forward() in training mode first")
+            raise ValueError("backward() needs a forward() first: it is the backward of the "
+                             "last forward")
         g = ck.as_float_array(grad, "grad")
         if g.shape != self._shape:
             raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
         return grad
+
+    def _eval_backward(self, grad: Any) -> np.ndarray:
+        """The backward of an evaluation forward: the identity (``grad`` itself)."""
+        return ck.as_float_array(grad, "grad")
 
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
@@ -105,7 +117,8 @@ class Dropout(_Layer):
         the same keep decisions again. Both give the same gradient, bit for bit.
 
     ``forward`` (or calling the layer) in training mode keeps the mask or state;
-    ``backward(grad)`` applies the one of the last training forward (with its ``p``).
+    ``backward(grad)`` is the backward of the last forward (with its ``p`` and ``mode``),
+    in evaluation mode too. ``backward`` before any forward raises ValueError.
     ``effective_p`` is the drop probability actually used.
     """
 
@@ -117,7 +130,10 @@ class Dropout(_Layer):
     def forward(self, x: Any) -> np.ndarray:
         noise = self._noise_shape(x)
         if not self.training:
-            return api.dropout(x, self.p, False, self.inplace, mode=self.mode, noise_shape=noise)
+            y = api.dropout(x, self.p, False, self.inplace, mode=self.mode, noise_shape=noise)
+            self._remember(_EVAL, y.shape, self.p)
+            self._mode_forward = self.mode
+            return y
         if self.inplace:
             y, token = api.pipeline.dropout_train(x, self.p, inplace=True, mode=self.mode,
                                                   noise_shape=noise, generator=self.generator,
@@ -127,12 +143,21 @@ class Dropout(_Layer):
             y, token = run(x, self.p, mode=self.mode, noise_shape=noise,
                            generator=self.generator)
         self._remember(token, y.shape, self.p, noise)
+        self._mode_forward = self.mode
         return y
 
     def backward(self, grad: Any) -> np.ndarray:
-        """Gradient with respect to the input of the last training forward."""
+        """Gradient with respect to the input of the last forward, whatever its mode.
+
+        After a training forward: its mask (or state), ``p`` and ``mode``. After an
+        evaluation forward: ``grad`` itself with ``mode="upscale_in_train"``, and
+        ``grad * dtype(1 - p)`` (a new array) with ``mode="downscale_in_infer"``.
+        Before any forward: ValueError.
+        """
         grad = self._grad_for_backward(grad)
-        return api.dropout_backward(grad, self._saved, self._p_forward, mode=self.mode,
+        if isinstance(self._saved, str):  # an evaluation forward
+            return api.dropout(grad, self._p_forward, False, mode=self._mode_forward)
+        return api.dropout_backward(grad, self._saved, self._p_forward, mode=self._mode_forward,
                                     noise_shape=self._noise)
 
     def extra_repr(self) -> str:
@@ -148,7 +173,7 @@ class _ChannelDropout(Dropout):
     def __init__(self, p: float = 0.5, inplace: bool = False, *, channels_last: bool = False,
                  generator: Any = None, save: str = "mask"):
         super().__init__(p, inplace, generator=generator, save=save)
-        self.channels_last = bool(channels_last)
+        self.channels_last = ck.check_flag(channels_last, "channels_last")
 
     def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
         shape = ck.as_float_array(x).shape
@@ -206,15 +231,20 @@ class AlphaDropout(_Layer):
     def forward(self, x: Any) -> np.ndarray:
         noise = self._noise_shape(x)
         if not self.training:
-            return api.alpha_dropout(x, self.p, False, self.inplace, noise_shape=noise)
+            y = api.alpha_dropout(x, self.p, False, self.inplace, noise_shape=noise)
+            self._remember(_EVAL, y.shape, self.p)
+            return y
         y, token = api.pipeline.alpha_train(x, self.p, inplace=self.inplace, noise_shape=noise,
                                             generator=self.generator, out=None, keep=self.save)
         self._remember(token, y.shape, self.p, noise)
         return y
 
     def backward(self, grad: Any) -> np.ndarray:
-        """Gradient with respect to the input of the last training forward."""
+        """Gradient with respect to the input of the last forward: ``grad`` itself after an
+        evaluation forward (the identity); ValueError before any forward."""
         grad = self._grad_for_backward(grad)
+        if isinstance(self._saved, str):  # an evaluation forward
+            return self._eval_backward(grad)
         return api.alpha_dropout_backward(grad, self._saved, self._p_forward,
                                           noise_shape=self._noise)
 
@@ -230,7 +260,7 @@ class FeatureAlphaDropout(AlphaDropout):
     def __init__(self, p: float = 0.5, inplace: bool = False, *, channels_last: bool = False,
                  generator: Any = None, save: str = "mask"):
         super().__init__(p, inplace, generator=generator, save=save)
-        self.channels_last = bool(channels_last)
+        self.channels_last = ck.check_flag(channels_last, "channels_last")
 
     def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
         return ck.feature_noise_shape(ck.as_float_array(x).shape, self.channels_last)
@@ -262,14 +292,19 @@ class GaussianDropout(_Layer):
 
     def forward(self, x: Any) -> np.ndarray:
         if not self.training:
-            return api.gaussian_dropout(x, self.p, False)
+            y = api.gaussian_dropout(x, self.p, False)
+            self._remember(_EVAL, y.shape, self.p)
+            return y
         y, state = api.gaussian_dropout_with_state(x, self.p, generator=self.generator)
         self._remember(state, y.shape, self.p)
         return y
 
     def backward(self, grad: Any) -> np.ndarray:
-        """``grad * noise`` with the noise of the last training forward, drawn again."""
+        """``grad * noise`` with the noise of the last training forward, drawn again;
+        ``grad`` itself after an evaluation forward; ValueError before any forward."""
         grad = self._grad_for_backward(grad)
+        if isinstance(self._saved, str):  # an evaluation forward
+            return self._eval_backward(grad)
         return api.gaussian_dropout_backward(grad, self._saved, self._p_forward)
 
     def extra_repr(self) -> str:

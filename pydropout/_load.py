@@ -54,7 +54,24 @@ def load_core() -> ModuleType:
         return installed_core()
 
 
+def checked_core() -> ModuleType:
+    """:func:`load_core`, then the checks of :mod:`pydropout._environment`: ImportError when
+    the core's version is not these files', a RuntimeWarning for each environment value the
+    core could not use."""
+    import os
+
+    from . import _environment
+
+    # the version of these Python files: the package's, read (not imported: the package
+    # imports its modules, never the other way) from the package that is loading this one
+    version = sys.modules[__name__.rpartition(".")[0]].__version__
+    module = load_core()
+    _environment.check_version(module, version, os.path.dirname(os.path.abspath(__file__)))
+    _environment.check_environment(module)
+    return module
+
+
 if TYPE_CHECKING:
     from . import _core as core
 else:
-    core = load_core()
+    core = checked_core()

@@ -79,6 +79,13 @@ class Backend(Protocol):
                     b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
     def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
                  offset: int) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
+    def row_apply(self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float,
+                  apply: bool) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
+    def zoneout(self, prev: np.ndarray, new: np.ndarray, y: np.ndarray,
+                mask: Optional[np.ndarray], t: int, drop_all: bool, seed: int, stream: int,
+                offset: int) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
+    def gaussian_add(self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int,
+                     stream: int, offset: int) -> None: ...  # y = x + dtype(stddev * z)
     def block_forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
                       drop_all: bool, s: float, apply: bool, full_shape: Shape, origin: Shape,
                       seed: int, stream: int, offset: int) -> None: ...
@@ -255,9 +262,9 @@ class Pipeline:
         return y, mask
 
     def dropout_backward(self, grad: Any, mask: Any, p: Any, *, mode: Any, noise_shape: Any,
-                         out: Any) -> np.ndarray:
+                         out: Any, name: str = "grad") -> np.ndarray:
         ck.reject_generator(mask)
-        ga = ck.as_float_array(grad, "grad")
+        ga = ck.as_float_array(grad, name)
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
         apply = mode == UPSCALE

@@ -15,7 +15,7 @@ from typing import Any, Optional, Tuple
 from ._checks import MODES, U64_END, UPSCALE, check_p, check_shape, check_u64
 
 #: what produced a state, and so which backward accepts it
-KINDS = ("dropout", "alpha", "gaussian")
+KINDS = ("dropout", "alpha", "gaussian", "zoneout")
 
 class DropoutState:
     """The randomness of one training forward pass, as a small immutable token.
@@ -34,7 +34,7 @@ class DropoutState:
     noise_shape : tuple of int or None
         The shape the words were drawn over, padded to ``len(shape)`` dims (None: the
         shape itself). It consumed ``prod(noise_shape)`` words.
-    kind : {"dropout", "alpha", "gaussian"}
+    kind : {"dropout", "alpha", "gaussian", "zoneout"}
         Which forward made it: :func:`pydropout.dropout_backward`,
         :func:`pydropout.alpha_dropout_backward` and
         :func:`pydropout.gaussian_dropout_backward` each accept only their own kind.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build the wheel from a clean clone, repair it with auditwheel (vendoring the OpenMP
-# runtime), then install it in a fresh virtual environment, away from the source tree, and
-# run a smoke test and the test suite against it.
+# Build the wheel from a clean clone (compiler warnings are errors), repair it with
+# auditwheel (vendoring the OpenMP runtime), check that it holds the LICENSE, then install it
+# in a fresh virtual environment, away from the source tree, and run a smoke test and the
+# test suite against it.
 #
 #   scripts/check_wheel.sh [WORKDIR]
 #
@@ -13,15 +14,16 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/pydropout-wheel.XXXXXX")}"
 python="${PYTHON:-python3}"
 mkdir -p "$work"
-rm -rf "$work/src" "$work/dist" "$work/repaired" "$work/venv"
+rm -rf "$work/src" "$work/dist" "$work/repaired" "$work/venv" "$work/importroot"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "clean clone of $(git -C "$repo" rev-parse --short HEAD) into $work/src (committed files only)"
 git clone -q --no-local "$repo" "$work/src"
 
-step "pip wheel (isolated build: scikit-build-core, pybind11, CMake from PyPI)"
-"$python" -m pip wheel -q "$work/src" -w "$work/dist" --no-deps
+step "pip wheel (isolated build: scikit-build-core, pybind11, CMake from PyPI; warnings are errors)"
+"$python" -m pip wheel -q "$work/src" -w "$work/dist" --no-deps \
+  -Ccmake.define.PYDROPOUT_WERROR=ON
 wheel="$(ls "$work"/dist/pydropout-*.whl)"
 echo "$wheel"
 
@@ -36,7 +38,7 @@ echo "$repaired"
 "$python" -m zipfile -l "$repaired" > "$work/wheel-files.txt"
 grep -E 'libgomp|_core|py\.typed' "$work/wheel-files.txt"
 for want in 'pydropout\.libs/libgomp' 'pydropout/_core\.cpython' 'pydropout/_core\.pyi' \
-            'pydropout/py\.typed' 'pydropout/torch\.py'; do
+            'pydropout/py\.typed' 'pydropout/torch\.py' 'pydropout-[^/]*\.dist-info/(licenses/)?LICENSE'; do
   grep -Eq "$want" "$work/wheel-files.txt" || { echo "$want missing from $repaired" >&2; exit 1; }
 done
 
@@ -72,6 +74,11 @@ EOF
 "$work/venv/bin/python" -m pydropout info
 
 step "test suite against the installed wheel"
-"$work/venv/bin/pytest" -q -p no:cacheprovider "$work/src/tests"
+# pytest (--import-mode=importlib) names the test modules tests.<name>; children that
+# multiprocessing spawns import them by that name, so `tests` must be importable without
+# the source tree's pydropout/ (which would shadow the installed package)
+mkdir -p "$work/importroot"
+ln -sfn "$work/src/tests" "$work/importroot/tests"
+PYTHONPATH="$work/importroot" "$work/venv/bin/pytest" -q -p no:cacheprovider "$work/src/tests"
 
 step "wheel check passed: $repaired"

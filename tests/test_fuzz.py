@@ -986,7 +986,15 @@ FORWARDS = {
     "dropout_backward": ["x", "state:dropout_with_state", "p", "mode", "noise_shape", "out"],
     "dropout_block": ["x", "p", "block", "training", "mode", "out", "return_mask"],
     "dropout_block_mask": ["shape", "p", "block"],
+    "drop_block2d": ["x", "p", "block_size", "inplace", "eps", "training", "generator"],
+    "drop_block3d": ["x", "p", "block_size", "inplace", "eps", "training", "generator"],
+    "drop_block2d_with_mask": ["x", "p", "block_size", "inplace", "eps", "generator"],
+    "drop_block3d_with_mask": ["x", "p", "block_size", "inplace", "eps", "generator"],
+    "drop_block_backward": ["x", "mask:drop_block2d_with_mask", "eps", "out"],
 }
+# DropBlock's block_size and eps: valid and invalid values
+BLOCK_SIZES = [1, 2, 3, 1, 2, 0, -1, 1.5, True, None, "3", 2**70]
+EPS_VALUES = [1e-6, 0.0, 1.0, 1e-6, -1.0, float("nan"), float("inf"), None, "x"]
 POSITIONAL = {"x", "p", "training", "inplace", "shape"}
 
 
@@ -1027,7 +1035,8 @@ def _derived(kind: str, fn_name: str, shape, p, noise, seed: int):
         kwargs = {"generator": pydropout.Generator(seed)}
         if noise is not None and "gaussian" not in fn_name:
             kwargs["noise_shape"] = noise
-        return getattr(ref, fn_name)(np.zeros(shape, np.float32), p, **kwargs)[1]
+        extra = (1,) if fn_name.startswith("drop_block") else ()  # a block_size
+        return getattr(ref, fn_name)(np.zeros(shape, np.float32), p, *extra, **kwargs)[1]
     except (TypeError, ValueError):
         return np.zeros(1, np.uint8)
 
@@ -1053,6 +1062,8 @@ def test_variants_blocks_and_states(name, hostile, data):
     block = data.draw(block_args(xspec.shape, hostile in ("all", "generator")), label="block") \
         if "block" in params else None
     return_mask = data.draw(st.booleans(), label="return_mask")
+    block_size = data.draw(st.sampled_from(BLOCK_SIZES), label="block_size")
+    eps = data.draw(st.sampled_from(EPS_VALUES), label="eps")
 
     def build():
         w = World([], {})
@@ -1074,6 +1085,7 @@ def test_variants_blocks_and_states(name, hostile, data):
                 "p": p, "training": training, "inplace": inplace, "mode": mode,
                 "channels_last": channels_last, "generator": gen, "out": out,
                 "noise_shape": noise, "return_mask": return_mask,
+                "block_size": block_size, "eps": eps,
             }.get(key)
             if src:
                 value = _derived(derived, src, xspec.shape, p, noise, dseed)
@@ -1084,7 +1096,8 @@ def test_variants_blocks_and_states(name, hostile, data):
                 continue
             if key == "noise_shape" and nspec is None:
                 continue
-            if (key in POSITIONAL and not name.startswith("dropout_block")) or src:
+            keyword_only = name.startswith(("dropout_block", "drop_block"))
+            if (key in POSITIONAL and not keyword_only) or src:
                 w.args.append(value)
             else:
                 w.kwargs[key] = value
@@ -1094,7 +1107,7 @@ def test_variants_blocks_and_states(name, hostile, data):
 
 
 LAYERS = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
-          "GaussianDropout"]
+          "GaussianDropout", "DropBlock2d", "DropBlock3d"]
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -1127,5 +1140,8 @@ def test_every_public_function_is_fuzzed():
                "manual_seed", "Dropout", "effective_p", "set_num_threads", "get_num_threads",
                "simd_level", "supported_simd_levels", "default_generator", "reference", "__version__",
                "DropoutState"} | set(FORWARDS) | set(LAYERS)
+    # the variants of modern networks: fuzzed in tests/test_fuzz_modern.py
+    covered |= {"drop_path", "zoneout", "gaussian_noise", "dropout_apply", "DropPath",
+                "Zoneout", "GaussianNoise"}
     missing = sorted(set(pydropout.__all__) - covered)
     assert not missing, f"public names without a fuzz test: {missing}"

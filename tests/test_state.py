@@ -119,7 +119,7 @@ def test_gaussian_backward_regenerates_the_noise(dtype):
     grad = data((6, 7), dtype, seed=8)
     y, state = pd.gaussian_dropout_with_state(x, 0.3, generator=pd.Generator(4, stream=2))
     assert state.kind == "gaussian" and state.words == 42
-    noise = ref.gaussian_noise(42, 0.3, 4, 2, dtype=dtype).reshape(6, 7)
+    noise = ref.gaussian_dropout_noise(42, 0.3, 4, 2, dtype=dtype).reshape(6, 7)
     with np.errstate(all="ignore"):
         assert_same_bits(y, x * noise)
         assert_same_bits(pd.gaussian_dropout_backward(grad, state, 0.3), grad * noise)

@@ -139,7 +139,7 @@ def test_gaussian_dropout_parity(dtype, kind, p):
     a, b, g = both("gaussian_dropout", x, p)
     assert_same_bits(a, b)
     assert g.offset == x.size
-    noise = ref.gaussian_noise(x.size, p, SEED, dtype=dtype).reshape(x.shape)
+    noise = ref.gaussian_dropout_noise(x.size, p, SEED, dtype=dtype).reshape(x.shape)
     with np.errstate(all="ignore"):
         assert_same_bits(a, np.ascontiguousarray(x) * noise)
 
@@ -475,10 +475,10 @@ def test_layers_forward_backward_match_functions(save):
 
     layer = pd.GaussianDropout(0.4, generator=pd.Generator(23))
     y = layer(x)
-    noise = ref.gaussian_noise(x.size, 0.4, 23, dtype=np.float32).reshape(x.shape)
+    noise = ref.gaussian_dropout_noise(x.size, 0.4, 23, dtype=np.float32).reshape(x.shape)
     assert_same_bits(y, x * noise)
     assert_same_bits(layer.backward(grad), grad * noise)
     with pytest.raises(ValueError, match="shape"):
         layer.backward(grad[:1])
-    with pytest.raises(RuntimeError, match="forward"):
+    with pytest.raises(ValueError, match="forward"):
         pd.GaussianDropout(0.4).backward(grad)

@@ -216,6 +216,9 @@ void register_fast(py::module_& m) {
             !(mask.flags() & py::array::c_style) ||
             static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
           return py::none();
+        // set padding bits: a mask of another array; the Python layer raises ValueError
+        if (nn % 8 != 0 && (static_cast<const uint8_t*>(mask.data())[nn / 8] >> (nn % 8)) != 0)
+          return py::none();
         py::array y;
         if (!fast_dest(a, outh, false, y)) return py::none();
         if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),

@@ -37,6 +37,22 @@ uint64_t u64_arg(py::handle h, const char* name) {
                         std::string(py::str(idx)));
 }
 
+// Why Generator(*args, **kwargs) does not fit Generator(seed=None, *, stream=0, offset=0).
+std::string constructor_mistake(const py::args& args, const py::kwargs& kwargs) {
+  const std::string usage = "Generator(seed=None, *, stream=0, offset=0)";
+  if (args.size() > 1)
+    return "Generator() takes seed as its only positional argument (" +
+           std::to_string(args.size()) + " given); pass stream= and offset= by keyword: " + usage;
+  for (auto item : kwargs) {
+    const std::string key = py::str(item.first);
+    if (key == "seed" && args.size() == 1)
+      return "Generator() got seed both by position and by keyword: " + usage;
+    if (key != "seed" && key != "stream" && key != "offset")
+      return "Generator() got an unexpected keyword argument '" + key + "': " + usage;
+  }
+  return "Generator() arguments do not match " + usage;
+}
+
 uint64_t entropy_seed() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(rd());
@@ -86,6 +102,11 @@ void register_generator(py::module_& m) {
            }),
            py::arg("seed") = py::none(), py::kw_only(), py::arg("stream") = 0,
            py::arg("offset") = 0)
+      // every call the signature above refuses: a readable TypeError instead of pybind11's
+      // list of overloads
+      .def(py::init([](const py::args& args, const py::kwargs& kwargs) -> Generator* {
+        throw py::type_error(constructor_mistake(args, kwargs));
+      }))
       .def_property(
           "seed", [](const Generator& g) { return std::get<0>(g.state()); },
           [](Generator& g, py::object v) {
@@ -174,8 +195,6 @@ void register_generator(py::module_& m) {
             g->set(u64_arg(t[0], "seed"), u64_arg(t[1], "stream"), state_offset_arg(t[2]));
             return g;
           }));
-
-  m.attr("default_generator") = py::cast(&default_generator(), py::return_value_policy::reference);
 
   m.attr("default_generator") = py::cast(&default_generator(), py::return_value_policy::reference);
 }

@@ -134,6 +134,9 @@ void register_ops(py::module_& m) {
             !(mask.flags() & py::array::c_style) ||
             static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
           return py::none();
+        // set padding bits: a mask of another array; the Python layer raises ValueError
+        if (n % 8 != 0 && (static_cast<const uint8_t*>(mask.data())[n / 8] >> (n % 8)) != 0)
+          return py::none();
         std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
         py::array y = empty_array(a.x.dtype(), shape, a.x.data());
         const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};

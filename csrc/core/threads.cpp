@@ -1,6 +1,8 @@
 // threads.cpp: the thread count of large arrays (PYDROPOUT_NUM_THREADS, then OpenMP's
 // default) and the fork guard of parallel.hpp.
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 
 #if defined(__unix__)
@@ -23,9 +25,14 @@ const bool g_atfork_registered = [] {
 }();
 
 int initial_threads() {
+  // a whole positive decimal integer, else ignored (pydropout/_environment.py warns)
   if (const char* env = std::getenv("PYDROPOUT_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n >= 1) return n;
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(env, &end, 10);
+    while (end && (*end == ' ' || *end == '\t' || *end == '\n')) ++end;
+    if (end != env && end && *end == '\0' && errno == 0 && n >= 1 && n <= INT_MAX)
+      return static_cast<int>(n);
   }
 #if defined(PYDROPOUT_HAS_OPENMP)
   return omp_get_max_threads();

@@ -31,6 +31,13 @@ using NormalFn = void (*)(const uint32_t* w, double* z, uint64_t n);
 using AlphaForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n,
                                 const Keys& keys, uint64_t word0, uint32_t threshold, double a,
                                 double b, double c, bool stream);
+// The modern variants (core/modern.hpp): zoneout: y[i] = keep(i) ? next[i] : prev[i] (a bitwise
+// select), mask bits written when mask != nullptr;
+// gaussian_add: y[i] = x[i] + dtype(stddev * z(word0 + i)).
+using ZoneoutFn = void (*)(const void* prev, const void* next, void* y, uint8_t* mask, uint64_t n,
+                           const Keys& keys, uint64_t word0, uint32_t threshold);
+using GaussianAddFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys,
+                               uint64_t word0, double stddev);
 
 struct Kernels {
   ForwardFn forward[kNumDTypes] = {};
@@ -41,6 +48,8 @@ struct Kernels {
   AlphaForwardFn alpha_forward[kNumDTypes] = {};
   GaussianFn gaussian[kNumDTypes] = {};
   NormalFn normal = nullptr;
+  ZoneoutFn zoneout[kNumDTypes] = {};
+  GaussianAddFn gaussian_add[kNumDTypes] = {};
 };
 
 // Filled by each tier's file in kernels/, over a copy of its base tier's table

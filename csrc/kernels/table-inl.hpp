@@ -16,6 +16,10 @@ static void fill_dtype(Kernels& t, DType dt) {
   t.alpha_forward[i] = &alpha_forward_entry<T>;
   t.alpha_stream[i] = &alpha_stream_entry<T>;
 #endif
+#if defined(PYDROPOUT_MODERN_INL)
+  t.gaussian_add[i] = &gaussian_add_entry<T>;
+  t.zoneout[i] = &zoneout_entry<T>;
+#endif
 }
 
 static void fill_table(Kernels& t) {
@@ -31,3 +35,4 @@ static void fill_table(Kernels& t) {
 
 #undef PYDROPOUT_VARIANTS_INL
 #undef PYDROPOUT_ALPHA_INL
+#undef PYDROPOUT_MODERN_INL

@@ -187,6 +187,8 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& key
   }
 }
 
+#include "modern-inl.hpp"  // zoneout and additive Gaussian noise, under the same flags
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif

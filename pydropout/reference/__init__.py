@@ -19,8 +19,9 @@ from __future__ import annotations
 from .._api import Api
 from .._checks import register_generator
 from .._state import DropoutState
-from ._arith import alpha_constants, gaussian_noise, keep_mask, normal_from_words
+from ._arith import alpha_constants, gaussian_dropout_noise, keep_mask, normal_from_words
 from ._backend import NumpyBackend
+from ._dropblock import api as _dropblock_api
 from ._generator import Generator, default_generator
 from ._philox import philox4x32_10, stream_words
 
@@ -38,6 +39,12 @@ alpha_dropout, alpha_dropout_with_mask, alpha_dropout_with_state, alpha_dropout_
     _api.alpha_dropout, _api.alpha_dropout_with_mask, _api.alpha_dropout_with_state,
     _api.alpha_dropout_backward)
 feature_alpha_dropout = _api.feature_alpha_dropout
+drop_path, zoneout, gaussian_noise, dropout_apply = (
+    _api.drop_path, _api.zoneout, _api.gaussian_noise, _api.dropout_apply)
+drop_block2d, drop_block3d = _dropblock_api.drop_block2d, _dropblock_api.drop_block3d
+drop_block2d_with_mask, drop_block3d_with_mask, drop_block_backward = (
+    _dropblock_api.drop_block2d_with_mask, _dropblock_api.drop_block3d_with_mask,
+    _dropblock_api.drop_block_backward)
 gaussian_dropout, gaussian_dropout_with_state, gaussian_dropout_backward = (
     _api.gaussian_dropout, _api.gaussian_dropout_with_state, _api.gaussian_dropout_backward)
 
@@ -56,7 +63,7 @@ __all__ = [
     # the variants (README section "variants")
     "DropoutState",
     "normal_from_words",
-    "gaussian_noise",
+    "gaussian_dropout_noise",
     "alpha_constants",
     "dropout_with_state",
     "dropout1d",
@@ -67,7 +74,16 @@ __all__ = [
     "alpha_dropout_with_state",
     "alpha_dropout_backward",
     "feature_alpha_dropout",
+    "drop_block2d",
+    "drop_block2d_with_mask",
+    "drop_block3d",
+    "drop_block3d_with_mask",
+    "drop_block_backward",
     "gaussian_dropout",
     "gaussian_dropout_with_state",
     "gaussian_dropout_backward",
+    "drop_path",
+    "zoneout",
+    "gaussian_noise",
+    "dropout_apply",
 ]

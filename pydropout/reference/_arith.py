@@ -25,7 +25,7 @@ __all__ = [
     "gaussian_sigma",
     "normal_from_words",
     "noise_factors",
-    "gaussian_noise",
+    "gaussian_dropout_noise",
     "keep_mask",
 ]
 
@@ -185,7 +185,7 @@ def noise_factors(z: np.ndarray, sigma: float, dtype: Any) -> np.ndarray:
     return round_to(1.0 + sigma * z, dtype)
 
 
-def gaussian_noise(
+def gaussian_dropout_noise(
     n: int, p: float, seed: int, stream: int = 0, offset: int = 0, dtype: Any = np.float64
 ) -> np.ndarray:
     """The multiplicative noise of Gaussian dropout for elements ``0 .. n - 1``, in ``dtype``:

@@ -155,6 +155,42 @@ class NumpyBackend:
             with np.errstate(all="ignore"):
                 yf[lo:hi] = xf[lo:hi] * noise
 
+    # -- the modern variants (SPEC section 6) -------------------------------------------------
+    @staticmethod
+    def row_apply(x, y, keep, rows, s, apply) -> None:
+        """Row r of ``rows`` equal rows: bit r of ``keep`` ? row (* dtype(s)) : +0.0."""
+        xf, yf = _flat(x), _flat(y)
+        if rows == 0 or xf.size == 0:
+            return
+        length = xf.size // rows
+        step = max(8, CHUNK // max(1, length) // 8 * 8)  # rows per step: whole mask bytes
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            bits = np.repeat(_bits.unpack(keep, r0, r1), length)
+            lo, hi = r0 * length, r1 * length
+            yf[lo:hi] = _select(xf[lo:hi], bits, s, apply)
+
+    @staticmethod
+    def zoneout(prev, new, y, mask, t, drop_all, seed, stream, offset) -> None:
+        """Element i takes ``new`` iff word offset + i >= t (never with drop_all), else
+        ``prev``; ``mask`` (or None) gets those bits."""
+        pf, nf, yf = _flat(prev), _flat(new), _flat(y)
+        for lo, hi in chunks(pf.size):
+            take = keep_bits(t, drop_all, seed, stream, offset + lo, hi - lo)
+            yf[lo:hi] = np.where(take, nf[lo:hi], pf[lo:hi])
+            if mask is not None:
+                mask[lo // 8 : (hi + 7) // 8] = _bits.pack(take)
+
+    @staticmethod
+    def gaussian_add(x, y, stddev, seed, stream, offset) -> None:
+        """y = x + dtype(stddev * z_i) (16-bit types via float32), one add in the dtype."""
+        xf, yf = _flat(x), _flat(y)
+        for lo, hi in chunks(xf.size, _NORMAL):
+            z = _arith.normal_from_words(stream_words(seed, stream, offset + lo, hi - lo))
+            noise = _arith.round_to(stddev * z, x.dtype)
+            with np.errstate(all="ignore"):
+                yf[lo:hi] = xf[lo:hi] + noise
+
     # -- blocks of a larger logical array ---------------------------------------------------
     @staticmethod
     def _block_keep(t, drop_all, shape, full_shape, origin, seed, stream, offset):

@@ -517,8 +517,10 @@ def test_ab_builds_compares_two_cores_in_one_process(capsys):
                     "--sizes", "1000", "--reps", "2"]) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # separate copies
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["case", "old", "ns/el", "new", "ns/el", "new/old"]
-    rows = lines[1:]
+    assert [line.split()[0] for line in lines[:2]] == ["old:", "new:"]  # each build and its tier
+    assert all("(tier " in line for line in lines[:2])
+    assert lines[2].split() == ["case", "old", "ns/el", "new", "ns/el", "new/old"]
+    rows = lines[3:]
     levels = sorted({"scalar", simd})
     assert len(rows) == 5 * len(levels)  # mask, forward f32, forward + mask f32 / f16 / f64
     for row in rows:

@@ -1,0 +1,227 @@
+"""DropBlock (Ghiasi et al., 2018; torchvision's ``drop_block2d/3d``), written once.
+
+:class:`DropBlockApi` binds the public functions to a backend (the compiled one in
+:mod:`pydropout._dropblock_compiled`, NumPy's in :mod:`pydropout.reference._dropblock`);
+each backend supplies ``block_mask`` (the seeds, their blocks and the kept count) and the
+pipeline backend's ``contiguous``/``empty``/``apply``. SPEC.md section 6:
+
+- ``gamma = p * H * W / (b**2 * (H - b + 1) * (W - b + 1))`` in float64 (3-d: with ``D``);
+- seed positions ``(N, C, H - b + 1, W - b + 1)``, position ``k`` draws word ``offset + k``
+  and is a seed iff the word ``< floor(min(gamma, 1) * 2**32)`` (all when ``gamma >= 1``);
+- a seed at ``(n, c, i, j)`` drops ``x[n, c, i:i+b, j:j+b]``; kept elements are
+  ``x * dtype(numel / (eps + K))``, ``K`` the kept count, dropped ones ``+0.0``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _checks as ck
+
+_TWO32 = 4294967296.0
+
+Shape = Tuple[int, ...]
+
+
+def check_block_size(block_size: Any, spatial: Shape) -> int:
+    """``block_size`` as an int in [1, min(spatial)], else ValueError naming it."""
+    if isinstance(block_size, (bool, np.bool_)):
+        raise ValueError(f"block_size must be an integer, got {block_size!r}")
+    try:
+        b = operator.index(block_size)
+    except TypeError:
+        raise ValueError(f"block_size must be an integer, got {block_size!r}") from None
+    smallest = min(spatial)
+    if b < 1 or b > smallest:
+        raise ValueError(
+            f"block_size must be in [1, {smallest}] (the smallest spatial size "
+            f"of the input), got {b}"
+        )
+    return b
+
+
+def check_eps(eps: Any) -> float:
+    """``eps`` as a float >= 0 (SPEC.md section 6; NaN is not), else ValueError naming it."""
+    if isinstance(eps, (bool, np.bool_)):
+        raise ValueError(f"eps must be a real number >= 0, got {eps!r}")
+    try:
+        e = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a real number >= 0, got {eps!r}") from None
+    if not e >= 0.0:
+        raise ValueError(f"eps must be a real number >= 0, got {eps!r}")
+    return e
+
+
+def gamma(p: float, b: int, spatial: Shape) -> float:
+    """The seed rate of SPEC.md section 6, in float64 (torchvision's order of operations)."""
+    num = p
+    for size in spatial:
+        num = num * size
+    den = b ** len(spatial)
+    for size in spatial:
+        den = den * (size - b + 1)
+    return num / den
+
+
+def seed_rule(g: float) -> Tuple[int, bool]:
+    """(t, all_seeds): a position is a seed iff its word < t; all of them when gamma >= 1."""
+    if g >= 1.0:
+        return 0, True
+    return int(math.floor(g * _TWO32)), False
+
+
+def block_scale(numel: int, kept: int, eps: float, dt: np.dtype) -> float:
+    """``dtype(numel / (eps + K))``, the quotient in float64 rounded once (0 when K == 0:
+    nothing is kept, so no element is scaled)."""
+    if kept == 0:
+        return 0.0
+    q = float(numel) / (eps + float(kept))
+    with np.errstate(over="ignore"):
+        return float(np.array(q, dtype=np.float64).astype(dt))
+
+
+def _popcount(mask: np.ndarray, n: int) -> int:
+    return int(np.count_nonzero(np.unpackbits(mask, count=n, bitorder="little")))
+
+
+class DropBlockApi:
+    """drop_block2d/3d and their mask and backward over one backend (module docstring)."""
+
+    def __init__(self, backend: Any, block_mask: Any):
+        self.backend = backend
+        # block_mask(planes, spatial, b, bd, t, all_seeds, seed, stream, offset) -> (mask, K)
+        self.block_mask = block_mask
+
+    # -- step 1: the checks --------------------------------------------------------------------
+    def _check(
+        self, x: Any, p: Any, block_size: Any, inplace: Any, eps: Any, rank: int, generator: Any
+    ):
+        xa = ck.as_float_array(x)
+        if xa.ndim != rank:
+            names = "(N, C, H, W)" if rank == 4 else "(N, C, D, H, W)"
+            raise ValueError(f"x must be {rank}-dimensional {names}, got shape {xa.shape}")
+        p = ck.check_p(p)
+        b = check_block_size(block_size, xa.shape[2:])
+        e = check_eps(eps)
+        inplace = ck.check_inplace(x, inplace, None)
+        gen = ck.check_generator(generator, ck.default_generator(self.backend.default_generator))
+        return xa, p, b, e, inplace, gen
+
+    def _train(
+        self, x: Any, p: Any, block_size: Any, inplace: Any, eps: Any, rank: int, generator: Any
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        xa, p, b, e, inplace, gen = self._check(x, p, block_size, inplace, eps, rank, generator)
+        spatial = xa.shape[2:]
+        planes = xa.shape[0] * xa.shape[1]
+        words = planes * math.prod(s - b + 1 for s in spatial)
+        ck.check_room(gen, words)
+        t, all_seeds = seed_rule(gamma(p, b, spatial))
+        backend = self.backend
+        xc = backend.contiguous(xa)
+        y = x if inplace and xc is x else backend.empty(xa.shape, xc.dtype, xc)
+        key = gen._reserve(words)
+        bd = b if rank == 5 else 1
+        mask, kept = self.block_mask(planes, spatial, b, bd, t, all_seeds, *key)
+        s = block_scale(xa.size, kept, e, xa.dtype)
+        backend.apply(xc, y, mask, s, True)
+        if inplace and y is not x:
+            np.copyto(x, y)
+            y = x
+        return y, mask
+
+    # -- the public functions --------------------------------------------------------------------
+    def drop_block2d(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        training: bool = True,
+        *,
+        generator: Any = None,
+    ) -> np.ndarray:
+        """DropBlock over ``(N, C, H, W)``: zero ``block_size``-squares around random seeds.
+
+        torchvision's ``drop_block2d`` (for odd ``block_size``; any size works here), with
+        an exact kept count. Seeds lie where a whole block fits, so blocks never leave the
+        array. Consumes ``N * C * (H - b + 1) * (W - b + 1)`` words in training;
+        evaluation returns ``x`` itself. SPEC.md section 6 gives every bit.
+        """
+        if not training:
+            xa = self._check(x, p, block_size, inplace, eps, 4, generator)[0]
+            return x if isinstance(x, np.ndarray) else xa
+        return self._train(x, p, block_size, inplace, eps, 4, generator)[0]
+
+    def drop_block3d(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        training: bool = True,
+        *,
+        generator: Any = None,
+    ) -> np.ndarray:
+        """DropBlock over ``(N, C, D, H, W)`` with ``block_size``-cubes (see drop_block2d)."""
+        if not training:
+            xa = self._check(x, p, block_size, inplace, eps, 5, generator)[0]
+            return x if isinstance(x, np.ndarray) else xa
+        return self._train(x, p, block_size, inplace, eps, 5, generator)[0]
+
+    def drop_block2d_with_mask(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        *,
+        generator: Any = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (SPEC section 3)."""
+        return self._train(x, p, block_size, inplace, eps, 4, generator)
+
+    def drop_block3d_with_mask(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        *,
+        generator: Any = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Training-mode ``drop_block3d`` and its packed keep mask over ``x``."""
+        return self._train(x, p, block_size, inplace, eps, 5, generator)
+
+    def drop_block_backward(
+        self, grad: Any, mask: Any, eps: float = 1e-6, *, out: Optional[np.ndarray] = None
+    ) -> np.ndarray:
+        """``grad * s`` where the forward kept, ``+0.0`` where it dropped; ``s`` is the
+        forward's ``dtype(numel / (eps + K))``, ``K`` counted from ``mask``."""
+        ck.reject_generator(mask)
+        ga = ck.as_float_array(grad, "grad")
+        m = ck.check_mask(mask, ga.size)
+        e = check_eps(eps)
+        if out is not None:
+            ck.check_out(out, ga.shape, ga.dtype)
+        s = block_scale(ga.size, _popcount(m, ga.size), e, ga.dtype)
+        backend = self.backend
+        gc = backend.contiguous(ga)
+        y = (
+            out
+            if out is not None and out.flags.c_contiguous and out.flags.aligned
+            else backend.empty(ga.shape, gc.dtype, gc)
+        )
+        backend.apply(gc, y, m, s, True)
+        if out is not None and y is not out:
+            np.copyto(out, y)
+            y = out
+        return y
