@@ -8,6 +8,7 @@ PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
   m.doc() = "pydropout's compiled core (private: use the pydropout package).";
   pydropout::register_generator(m);
   pydropout::register_ops(m);
+  pydropout::register_fast(m);
   pydropout::register_variants(m);
   pydropout::register_modern(m);
   pydropout::register_dropblock(m);

@@ -69,6 +69,9 @@ class Api(ModernApi):
         self._fast_with_mask: Callable[..., Any] = getattr(backend, "dropout_with_mask_fast",
                                                            _no_fast)
         self._fast_backward: Callable[..., Any] = getattr(backend, "backward_fast", _no_fast)
+        self._fast_any: Callable[..., Any] = getattr(backend, "dropout_any_fast", _no_fast)
+        self._fast_backward_any: Callable[..., Any] = getattr(backend, "backward_any_fast",
+                                                              _no_fast)
 
     def __repr__(self) -> str:
         return f"<pydropout API over {type(self.backend).__name__}>"
@@ -138,6 +141,11 @@ class Api(ModernApi):
             y = fast(x, p, generator)
             if y is not None:
                 return y
+        elif training and (mode == UPSCALE or mode == ck.DOWNSCALE):
+            fast = self._fast_any  # out=, inplace, downscale, a noise shape
+            y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, False)
+            if y is not None:
+                return y
         if not training:
             return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
         return self.pipeline.dropout_train(x, p, inplace=inplace, mode=mode,
@@ -160,6 +168,11 @@ class Api(ModernApi):
         if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
             fast = self._fast_with_mask
             r = fast(x, p, generator, mode == UPSCALE)
+            if r is not None:
+                return r
+        elif mode == UPSCALE or mode == ck.DOWNSCALE:
+            fast = self._fast_any
+            r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
             if r is not None:
                 return r
         return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
@@ -209,6 +222,11 @@ class Api(ModernApi):
         if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
             fast = self._fast_backward
             dx = fast(grad, mask, p, mode == UPSCALE)
+            if dx is not None:
+                return dx
+        elif mode == UPSCALE or mode == ck.DOWNSCALE:
+            fast = self._fast_backward_any
+            dx = fast(grad, mask, p, mode == UPSCALE, out, noise_shape)
             if dx is not None:
                 return dx
         return self.pipeline.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape,

@@ -73,6 +73,9 @@ class CompiledBackend:
     dropout_fast = staticmethod(_core.dropout_fast)
     dropout_with_mask_fast = staticmethod(_core.dropout_with_mask_fast)
     backward_fast = staticmethod(_core.backward_fast)
+    # the calls with out=, inplace, the downscale mode or a noise shape
+    dropout_any_fast = staticmethod(_core.dropout_any_fast)
+    backward_any_fast = staticmethod(_core.backward_any_fast)
 
     threshold = staticmethod(_spec.threshold)
     scale = staticmethod(_spec.scale)
@@ -123,6 +126,22 @@ class CompiledBackend:
                        ) -> np.ndarray:
         bits = np.unpackbits(mask, count=math.prod(noise), bitorder="little").reshape(noise)
         return np.packbits(np.broadcast_to(bits, shape), bitorder="little")
+
+    @staticmethod
+    def apply_noise(x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Tuple[int, ...],
+                    s: float, apply: bool) -> None:
+        _core.apply_noise(x, y, mask, _code(x.dtype), list(noise), s, apply)
+
+    @staticmethod
+    def alpha_noise(x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Tuple[int, ...],
+                    a: float, b: float, c: float) -> None:
+        _core.alpha_noise(x, y, mask, _code(x.dtype), list(noise), a, b, c)
+
+    @staticmethod
+    def alpha_forward(x: np.ndarray, y: np.ndarray, mask: np.ndarray, t: int, drop_all: bool,
+                      a: float, b: float, c: float, seed: int, stream: int, offset: int) -> None:
+        _core.alpha_forward(x, y, mask, _code(x.dtype), t, drop_all, a, b, c, seed, stream,
+                            offset)
 
     @staticmethod
     def alpha_apply(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,

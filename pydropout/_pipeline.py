@@ -69,6 +69,13 @@ class Backend(Protocol):
     def apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
               apply: bool) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
     def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
+    def apply_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float,
+                    apply: bool) -> None: ...  # apply, the bit of element i at its noise index
+    def alpha_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, a: float,
+                    b: float, c: float) -> None: ...  # alpha_apply, bits at noise indices
+    def alpha_forward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, t: int,
+                      drop_all: bool, a: float, b: float, c: float, seed: int, stream: int,
+                      offset: int) -> None: ...  # mask of x.size words, then alpha_apply
     def alpha_apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
                     b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
     def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
@@ -103,16 +110,6 @@ def _direct(target: np.ndarray, src: np.ndarray) -> bool:
             and target.strides == src.strides
         )
     return True
-
-
-def _rows(noise: Shape, shape: Shape) -> bool:
-    """Is ``noise`` the shape's leading dimensions followed by ones (as drop_path's
-    ``(N, 1, ..., 1)`` and channel dropout's ``(N, C, 1, 1)``)? Then each mask bit covers
-    one contiguous run of ``x`` and the row kernel applies it directly."""
-    k = 0
-    while k < len(noise) and noise[k] == shape[k]:
-        k += 1
-    return all(d == 1 for d in noise[k:])
 
 
 def memory_order(a: np.ndarray) -> Optional[Shape]:
@@ -230,9 +227,9 @@ class Pipeline:
         if mask is None:
             mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         backend.mask(mask, nn, t, drop_all, seed, stream, offset)
-        if order is None and noise is not None and _rows(noise, xc.shape):
-            # one bit per run of elements: no per-element mask
-            backend.row_apply(xc, y, mask, nn, s, apply and not drop_all)
+        if order is None and noise is not None:
+            # the mask of the noise shape, read through it (never a full-size mask)
+            backend.apply_noise(xc, y, mask, noise, s, apply and not drop_all)
             return
         full = self._full_mask(mask, nn, noise, xc.shape, order)
         backend.apply(xc, y, full, s, apply and not drop_all)
@@ -252,28 +249,34 @@ class Pipeline:
                       noise: Optional[Shape], s: float, apply: bool,
                       order: Optional[Shape] = None) -> None:
         """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
-        nn = math.prod(noise) if noise is not None else xc.size
-        if order is None and noise is not None and _rows(noise, xc.shape):
-            self.backend.row_apply(xc, y, mask, nn, s, apply)  # a bit per run: rows
+        if order is None:
+            if noise is None:
+                self.backend.apply(xc, y, mask, s, apply)
+            else:  # the mask of the noise shape, read through it (never a full-size mask)
+                self.backend.apply_noise(xc, y, mask, noise, s, apply)
             return
+        nn = math.prod(noise) if noise is not None else xc.size
         self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
-
-    def _kernel_rows(self, xc: np.ndarray, y: np.ndarray, key: Key, keep: np.ndarray,
-                     rows: int, s: float, apply: bool) -> None:
-        self.backend.row_apply(xc, y, keep, rows, s, apply)
 
     def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
                       drop_all: bool, p: float, noise: Optional[Shape],
                       order: Optional[Shape] = None) -> None:
         assert key is not None
         backend = self.backend
+        a, b, c = backend.alpha_constants(p, xc.dtype)
+        if order is None and noise is None and p != 0.0:  # the draw and the select in one pass
+            backend.alpha_forward(xc, y, mask, t, drop_all, a, b, c, *key)
+            return
         nn = math.prod(noise) if noise is not None else xc.size
         backend.mask(mask, nn, t, drop_all, *key)
         if p == 0.0:
             backend.apply(xc, y, None, 1.0, False)  # everything kept: y = x exactly
             return
+        if order is None:
+            assert noise is not None
+            backend.alpha_noise(xc, y, mask, noise, a, b, c)
+            return
         full = self._full_mask(mask, nn, noise, xc.shape, order)
-        a, b, c = backend.alpha_constants(p, xc.dtype)
         backend.alpha_apply(xc, y, full, a, b, c)
 
     def _kernel_gaussian(self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float,

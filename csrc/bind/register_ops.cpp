@@ -11,63 +11,13 @@
 #include "../core/dropout.hpp"
 #include "../core/params.hpp"
 #include "arrays.hpp"
+#include "fast_args.hpp"
 #include "generator.hpp"
 #include "register.hpp"
 
 namespace pydropout {
 
 namespace {
-
-// numpy type numbers of the dtypes the fast path serves
-bool native_float_dtype(const py::array& a, DType& dt) {
-  const auto d = a.dtype();
-  const char bo = d.byteorder();
-  if (bo == '>') return false;
-  switch (d.num()) {
-    case 23: dt = DType::f16; return true;  // NPY_HALF
-    case 11: dt = DType::f32; return true;  // NPY_FLOAT
-    case 12: dt = DType::f64; return true;  // NPY_DOUBLE
-    default: return false;
-  }
-}
-
-struct FastArgs {
-  py::array x;
-  DType dt = DType::f32;
-  double p = 0.0;
-  Generator* gen = nullptr;
-};
-
-bool fast_array(py::handle h, FastArgs& a) {
-  if (!py::isinstance<py::array>(h)) return false;
-  a.x = py::reinterpret_borrow<py::array>(h);
-  if (!native_float_dtype(a.x, a.dt)) return false;
-  return (a.x.flags() & (py::array::c_style | 0x0100)) == (py::array::c_style | 0x0100);
-}
-
-bool fast_p(py::handle h, double& p) {
-  if (PyFloat_CheckExact(h.ptr())) {
-    p = PyFloat_AS_DOUBLE(h.ptr());
-  } else if (PyLong_CheckExact(h.ptr())) {
-    int overflow = 0;
-    const long v = PyLong_AsLongAndOverflow(h.ptr(), &overflow);
-    if (overflow || (v != 0 && v != 1)) return false;
-    p = static_cast<double>(v);
-  } else {
-    return false;
-  }
-  return p >= 0.0 && p <= 1.0;  // NaN fails
-}
-
-bool fast_generator(py::handle h, Generator*& gen) {
-  if (h.is_none())
-    gen = &default_generator();
-  else if (py::isinstance<Generator>(h))
-    gen = &py::cast<Generator&>(h);
-  else
-    return false;
-  return true;
-}
 
 py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
   const uint64_t n = static_cast<uint64_t>(a.x.size());

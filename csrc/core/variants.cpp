@@ -22,7 +22,10 @@ double normal_from_word(uint32_t w) {
 void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n, double a,
                  double b, double c) {
   const size_t es = dtype_size(dt);
-  const AlphaFn fn = active_kernels().alpha[static_cast<int>(dt)];
+  const Kernels& t = active_kernels();
+  // outputs that would evict the input from the cache are streamed past it (drivers.cpp)
+  const bool stream = n * es >= kStreamBytes && reinterpret_cast<uintptr_t>(y) % es == 0;
+  const AlphaFn fn = stream ? t.alpha_stream[static_cast<int>(dt)] : t.alpha[static_cast<int>(dt)];
   // chunks start on multiples of 64 elements: whole mask bytes
   parallel_chunks(n, [&](uint64_t lo, uint64_t hi) {
     fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es,

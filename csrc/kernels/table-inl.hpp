@@ -12,6 +12,10 @@ static void fill_dtype(Kernels& t, DType dt) {
   t.alpha[i] = &alpha_entry<T>;
   t.gaussian[i] = &gaussian_entry<T>;
 #endif
+#if defined(PYDROPOUT_ALPHA_INL)
+  t.alpha_forward[i] = &alpha_forward_entry<T>;
+  t.alpha_stream[i] = &alpha_stream_entry<T>;
+#endif
 #if defined(PYDROPOUT_MODERN_INL)
   t.gaussian_add[i] = &gaussian_add_entry<T>;
   t.zoneout[i] = &zoneout_entry<T>;
@@ -30,4 +34,5 @@ static void fill_table(Kernels& t) {
 }
 
 #undef PYDROPOUT_VARIANTS_INL
+#undef PYDROPOUT_ALPHA_INL
 #undef PYDROPOUT_MODERN_INL

@@ -44,23 +44,35 @@ static inline double ln_small(double x) {
   return de * kLn2Hi + (de * kLn2Lo + lnm);
 }
 
-// z[j] = the standard normal quantile of u = (w[j] + 0.5) / 2**32 (AS241). Both branches
-// are computed and one is selected, which is what lets the loop vectorise; the selected
-// one performs exactly the operations of its branch.
+// z[j] = the standard normal quantile of u = (w[j] + 0.5) / 2**32 (AS241), count <= 64.
+// The central branch is computed for every element (a vectorised loop); the elements of the
+// tails (|q| > 0.425, about 15 %) are then gathered and the tail branch, which costs most
+// (a logarithm, a square root, a division), runs on them alone, again vectorised. Each element
+// performs exactly the operations of its branch.
 static inline void normal_batch(const uint32_t* w, double* z, uint64_t count) {
+  alignas(64) double q[64];
   for (uint64_t j = 0; j < count; ++j) {
     // q = u - 1/2 = (w - 2**31 + 1/2) / 2**32, exact and never 0
-    const double q =
-        (static_cast<double>(static_cast<int32_t>(w[j] ^ 0x80000000u)) + 0.5) * kTwoM32;
-    const double r1 = kCentral - q * q;
-    const double zc = (q * horner8(kAs241A, r1)) / horner8(kAs241B, r1);
-    const double aq = std::fabs(q);
-    const double t = 0.5 - aq;  // min(u, 1 - u): exact where |q| > 0.425 (Sterbenz)
+    q[j] = (static_cast<double>(static_cast<int32_t>(w[j] ^ 0x80000000u)) + 0.5) * kTwoM32;
+    const double r1 = kCentral - q[j] * q[j];
+    z[j] = (q[j] * horner8(kAs241A, r1)) / horner8(kAs241B, r1);
+  }
+  uint32_t at[64];
+  alignas(64) double tq[64];
+  uint64_t k = 0;
+  for (uint64_t j = 0; j < count; ++j) {  // branch-free gather of the tail elements
+    at[k] = static_cast<uint32_t>(j);
+    tq[k] = q[j];
+    k += !(std::fabs(q[j]) <= kSplit);
+  }
+  alignas(64) double tz[64];
+  for (uint64_t i = 0; i < k; ++i) {
+    const double t = 0.5 - std::fabs(tq[i]);  // min(u, 1 - u): exact here (Sterbenz)
     const double r2 = std::sqrt(-ln_small(t)) - kTailShift;
     const double zt = horner8(kAs241C, r2) / horner8(kAs241D, r2);
-    const double zs = q < 0.0 ? -zt : zt;
-    z[j] = aq <= kSplit ? zc : zs;
+    tz[i] = tq[i] < 0.0 ? -zt : zt;
   }
+  for (uint64_t i = 0; i < k; ++i) z[at[i]] = tz[i];
 }
 
 static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
@@ -104,6 +116,25 @@ struct Arith<BFloat16> {
 };
 
 // ---- alpha dropout: y = bit ? (x * a) + b : c ---------------------------------------------
+// One 64-element window: the keep bits of each half in a 32-bit word, so that the bit test is
+// a vector shift of 32-bit lanes (which every SIMD level has) and the loops vectorise.
+template <class T>
+static inline void alpha64(const T* x, T* y, uint64_t bits, typename Arith<T>::C av,
+                           typename Arith<T>::C bv, T cv) {
+  using A = Arith<T>;
+  using C = typename A::C;
+  alignas(64) T kept[64];  // a local: it cannot alias y (which may be x)
+  for (int j = 0; j < 64; ++j) {
+    const C prod = A::load(A::store(A::load(x[j]) * av));  // rounded to the dtype
+    kept[j] = A::store(prod + bv);                         // and again
+  }
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t w = static_cast<uint32_t>(bits >> (32 * h));
+    for (int j = 0; j < 32; ++j)  // a select: x never reaches a dropped element
+      y[32 * h + j] = ((w >> j) & 1u) ? kept[32 * h + j] : cv;
+  }
+}
+
 template <class T>
 static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n, double a,
                         double b, double c) {
@@ -113,15 +144,21 @@ static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
   T* y = static_cast<T*>(yv);
   const C av = static_cast<C>(a), bv = static_cast<C>(b);  // exact: values of the dtype
   const T cv = A::store(static_cast<C>(c));
-  uint8_t keep[64];
   for (uint64_t i = 0; i < n; i += 64) {  // i % 64 == 0: whole mask bytes
     const uint64_t count = n - i < 64 ? n - i : 64;
-    for (uint64_t j = 0; j < count; ++j)
-      keep[j] = mask ? static_cast<uint8_t>((mask[(i + j) >> 3] >> ((i + j) & 7)) & 1u) : 1;
-    for (uint64_t j = 0; j < count; ++j) {
-      const C prod = A::load(A::store(A::load(x[i + j]) * av));  // rounded to the dtype
-      const T kept = A::store(prod + bv);                        // and again
-      y[i + j] = keep[j] ? kept : cv;  // a select: x never reaches a dropped element
+    uint64_t bits = ~uint64_t{0};
+    if (mask) {
+      bits = 0;
+      std::memcpy(&bits, mask + i / 8, (count + 7) / 8);  // little-endian: bit j, element j
+    }
+    if (count == 64) {
+      alpha64<T>(x + i, y + i, bits, av, bv, cv);
+      continue;
+    }
+    for (uint64_t j = 0; j < count; ++j) {  // tail
+      const C prod = A::load(A::store(A::load(x[i + j]) * av));
+      const T kept = A::store(prod + bv);
+      y[i + j] = ((bits >> j) & 1u) ? kept : cv;
     }
   }
 }
@@ -155,5 +192,7 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& key
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
+
+#include "alpha-inl.hpp"  // the fused and streaming alpha passes (after the pop: see above)
 
 #define PYDROPOUT_VARIANTS_INL 1  // table-inl.hpp fills the variants' entries too

@@ -121,6 +121,19 @@ class NumpyBackend:
     def broadcast_mask(mask, noise: Sequence[int], shape: Sequence[int]) -> np.ndarray:
         return _bits.broadcast_mask(mask, noise, shape)
 
+    def apply_noise(self, x, y, mask, noise: Sequence[int], s, apply) -> None:
+        """``apply`` with the bit of each element's noise index (the mask of ``noise``)."""
+        self.apply(x, y, self.broadcast_mask(mask, noise, x.shape), s, apply)
+
+    def alpha_noise(self, x, y, mask, noise: Sequence[int], a, b, c) -> None:
+        """``alpha_apply`` with the bit of each element's noise index."""
+        self.alpha_apply(x, y, self.broadcast_mask(mask, noise, x.shape), a, b, c)
+
+    def alpha_forward(self, x, y, mask, t, drop_all, a, b, c, seed, stream, offset) -> None:
+        """The keep mask of x.size words into ``mask``, then ``alpha_apply`` with it."""
+        self.mask(mask, x.size, t, drop_all, seed, stream, offset)
+        self.alpha_apply(x, y, mask, a, b, c)
+
     @staticmethod
     def alpha_apply(x, y, mask, a, b, c) -> None:
         """y = bit ? x * a + b (two roundings in the dtype) : c; ``mask`` None keeps all."""

@@ -1,0 +1,65 @@
+// fast_args.hpp: the argument tests of the C++ fast hooks (register_ops.cpp,
+// register_fast.cpp). A hook that finds anything it does not serve returns None, and the
+// Python pipeline then runs the call (and raises its errors).
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "../core/dropout.hpp"
+#include "generator.hpp"
+
+namespace pydropout {
+namespace py = pybind11;
+
+// numpy type numbers of the dtypes the fast path serves
+inline bool native_float_dtype(const py::array& a, DType& dt) {
+  const auto d = a.dtype();
+  const char bo = d.byteorder();
+  if (bo == '>') return false;
+  switch (d.num()) {
+    case 23: dt = DType::f16; return true;  // NPY_HALF
+    case 11: dt = DType::f32; return true;  // NPY_FLOAT
+    case 12: dt = DType::f64; return true;  // NPY_DOUBLE
+    default: return false;
+  }
+}
+
+struct FastArgs {
+  py::array x;
+  DType dt = DType::f32;
+  double p = 0.0;
+  Generator* gen = nullptr;
+};
+
+inline bool fast_array(py::handle h, FastArgs& a) {
+  if (!py::isinstance<py::array>(h)) return false;
+  a.x = py::reinterpret_borrow<py::array>(h);
+  if (!native_float_dtype(a.x, a.dt)) return false;
+  return (a.x.flags() & (py::array::c_style | 0x0100)) == (py::array::c_style | 0x0100);
+}
+
+inline bool fast_p(py::handle h, double& p) {
+  if (PyFloat_CheckExact(h.ptr())) {
+    p = PyFloat_AS_DOUBLE(h.ptr());
+  } else if (PyLong_CheckExact(h.ptr())) {
+    int overflow = 0;
+    const long v = PyLong_AsLongAndOverflow(h.ptr(), &overflow);
+    if (overflow || (v != 0 && v != 1)) return false;
+    p = static_cast<double>(v);
+  } else {
+    return false;
+  }
+  return p >= 0.0 && p <= 1.0;  // NaN fails
+}
+
+inline bool fast_generator(py::handle h, Generator*& gen) {
+  if (h.is_none())
+    gen = &default_generator();
+  else if (py::isinstance<Generator>(h))
+    gen = &py::cast<Generator&>(h);
+  else
+    return false;
+  return true;
+}
+
+}  // namespace pydropout

@@ -1,0 +1,244 @@
+// register_fast.cpp: the noise-shape and fused alpha kernels (core/broadcast.hpp) and the
+// fast hooks of the calls with a destination (out=, inplace), the downscale mode or a noise
+// shape. A hook returns None for anything it does not serve; the Python pipeline then runs
+// the call and raises its errors.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
+#include "../core/broadcast.hpp"
+#include "../core/dropout.hpp"
+#include "../core/params.hpp"
+#include "arrays.hpp"
+#include "fast_args.hpp"
+#include "generator.hpp"
+#include "register.hpp"
+
+namespace pydropout {
+
+namespace {
+
+bool same_dtype(const py::array& a, const py::array& b) {
+  return a.dtype().num() == b.dtype().num() && a.dtype().byteorder() != '>' &&
+         b.dtype().byteorder() != '>';
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d)
+    if (a.shape(d) != b.shape(d)) return false;
+  return true;
+}
+
+// [p, p + n) and [q, q + m) share a byte
+bool overlaps(const void* p, size_t n, const void* q, size_t m) {
+  const auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(q);
+  return n && m && a < b + m && b < a + n;
+}
+
+// The array the kernel writes: `out`, x itself (inplace) or a new one. False when the
+// destination is one the pipeline must handle (strided, another dtype, partly overlapping).
+bool fast_dest(const FastArgs& a, py::handle outh, bool inplace, py::array& y) {
+  if (inplace) {
+    if (!outh.is_none() && !outh.is(a.x)) return false;
+    if (!a.x.writeable()) return false;
+    y = a.x;
+    return true;
+  }
+  if (outh.is_none()) {
+    std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+    y = empty_array(a.x.dtype(), shape, a.x.data());
+    return true;
+  }
+  if (!py::isinstance<py::array>(outh)) return false;
+  y = py::reinterpret_borrow<py::array>(outh);
+  const int need = py::array::c_style | 0x0100 | 0x0400;  // C, aligned, writeable
+  if ((y.flags() & need) != need || !same_dtype(a.x, y) || !same_shape(a.x, y)) return false;
+  const size_t nb = static_cast<size_t>(a.x.nbytes());
+  if (y.data() == a.x.data()) return true;  // the same buffer: element i read, then written
+  return !overlaps(y.data(), nb, a.x.data(), nb);
+}
+
+// A noise shape of Python ints (leading 1s implied), each 1 or x's dimension. `has` is false
+// when it is None or x's shape itself.
+bool fast_noise(py::handle nh, const py::array& x, std::vector<uint64_t>& shape,
+                std::vector<uint64_t>& noise, bool& has) {
+  const int nd = static_cast<int>(x.ndim());
+  shape.assign(nd, 0);
+  for (int d = 0; d < nd; ++d) shape[d] = static_cast<uint64_t>(x.shape(d));
+  has = false;
+  if (nh.is_none()) return true;
+  if (!PyTuple_Check(nh.ptr()) || nd > kMaxDims) return false;
+  const int k = static_cast<int>(PyTuple_GET_SIZE(nh.ptr()));
+  if (k > nd) return false;
+  noise.assign(nd, 1);
+  for (int i = 0; i < k; ++i) {
+    PyObject* v = PyTuple_GET_ITEM(nh.ptr(), i);
+    if (!PyLong_CheckExact(v)) return false;
+    int overflow = 0;
+    const long long d = PyLong_AsLongLongAndOverflow(v, &overflow);
+    const int at = nd - k + i;
+    if (overflow || d < 0) return false;
+    if (static_cast<uint64_t>(d) != shape[at] && d != 1) return false;
+    noise[at] = static_cast<uint64_t>(d);
+  }
+  has = noise != shape;
+  return true;
+}
+
+uint64_t product(const std::vector<uint64_t>& v) {
+  uint64_t p = 1;
+  for (auto d : v) p *= d;
+  return p;
+}
+
+py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
+                      bool upscale, py::handle nh, bool with_mask) {
+  FastArgs a;
+  if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+  std::vector<uint64_t> shape, noise;
+  bool has = false;
+  if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+  py::array y;
+  if (!fast_dest(a, outh, inplace, y)) return py::none();
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  const uint64_t nn = has ? product(noise) : n;
+  const uint64_t mbytes = nn / 8 + (nn % 8 != 0);
+  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(mbytes) : 0);
+  std::vector<uint8_t> tmp(has && !with_mask ? mbytes : 0);
+  const auto st = a.gen->reserve(nn);  // after the allocations: a failure changes nothing
+  Draw d;
+  d.seed = std::get<0>(st);
+  d.stream = std::get<1>(st);
+  d.offset = std::get<2>(st);
+  d.drop_all = a.p == 1.0;
+  d.threshold = d.drop_all ? 0u : threshold_for(a.p);
+  const Scale s{upscale, upscale && !d.drop_all ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  uint8_t* mp = with_mask ? mask.mutable_data() : (has ? tmp.data() : nullptr);
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] {
+    if (!has) {
+      dropout_forward(dt, src, dst, mp, n, d, s);
+      return;
+    }
+    dropout_mask(mp, nn, d);
+    const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+    dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+  });
+  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  return std::move(y);
+}
+
+std::vector<uint64_t> dims_of(const py::array& x) {
+  std::vector<uint64_t> v(static_cast<size_t>(x.ndim()));
+  for (py::ssize_t d = 0; d < x.ndim(); ++d) v[d] = static_cast<uint64_t>(x.shape(d));
+  return v;
+}
+
+NoiseLayout layout_of(const py::array& x, const std::vector<uint64_t>& noise) {
+  const std::vector<uint64_t> shape = dims_of(x);
+  if (noise.size() != shape.size() || shape.size() > static_cast<size_t>(kMaxDims))
+    throw py::value_error("noise must have x's number of dimensions");
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (noise[d] != 1 && noise[d] != shape[d])
+      throw py::value_error("noise does not broadcast to x");
+  return NoiseLayout(shape.data(), noise.data(), static_cast<int>(shape.size()));
+}
+
+}  // namespace
+
+void register_fast(py::module_& m) {
+  // apply_noise(x, y, mask, code, noise, scale, apply): y = bit(noise index) ? x (* s) : +0
+  m.def("apply_noise", [](py::array x, py::array y, py::object mask, int dtype_code,
+                          std::vector<uint64_t> noise, double scale, bool apply_scale) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const NoiseLayout lay = layout_of(x, noise);
+    const uint8_t* mp = mask_ptr(mask, product(noise), false);
+    if (!mp) throw py::value_error("apply_noise needs a mask");
+    const Scale s{apply_scale, scale};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { dropout_apply_noise(info.dt, src, dst, mp, lay, info.n, s); });
+  });
+  // alpha_noise(x, y, mask, code, noise, a, b, c): y = bit(noise index) ? x * a + b : c
+  m.def("alpha_noise", [](py::array x, py::array y, py::object mask, int dtype_code,
+                          std::vector<uint64_t> noise, double a, double b, double c) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    const NoiseLayout lay = layout_of(x, noise);
+    const uint8_t* mp = mask_ptr(mask, product(noise), false);
+    if (!mp) throw py::value_error("alpha_noise needs a mask");
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { alpha_apply_noise(info.dt, src, dst, mp, lay, info.n, a, b, c); });
+  });
+  // alpha_forward(x, y, mask, code, threshold, drop_all, a, b, c, seed, stream, offset)
+  m.def("alpha_forward", [](py::array x, py::array y, py::object mask, int dtype_code,
+                            int64_t threshold, bool drop_all, double a, double b, double c,
+                            uint64_t seed, uint64_t stream, uint64_t offset) {
+    const ArrayInfo info = check_pair(x, y, dtype_code);
+    uint8_t* mp = mask_ptr(mask, info.n, true);
+    if (!mp) throw py::value_error("alpha_forward needs a mask");
+    const Draw d{seed, stream, offset, static_cast<uint32_t>(threshold), drop_all};
+    const void* src = x.data();
+    void* dst = y.mutable_data();
+    maybe_nogil(info.n, [&] { alpha_forward(info.dt, src, dst, mp, info.n, d, a, b, c); });
+  });
+
+  // dropout_any_fast(x, p, gen, out, inplace, upscale, noise_shape, with_mask)
+  //   -> y, or (y, mask) with with_mask; training mode.
+  m.def("dropout_any_fast",
+        [](py::handle xh, py::handle ph, py::handle gh, py::handle outh, py::handle inplace,
+           bool upscale, py::handle nh, bool with_mask) -> py::object {
+          if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
+          return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, with_mask);
+        });
+  // backward_any_fast(grad, mask, p, upscale, out, noise_shape) -> dx (p < 1)
+  m.def(
+      "backward_any_fast",
+      [](py::handle gh, py::handle mh, py::handle ph, bool upscale, py::handle outh,
+         py::handle nh) -> py::object {
+        FastArgs a;
+        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
+          return py::none();
+        std::vector<uint64_t> shape, noise;
+        bool has = false;
+        if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+        py::array mask = py::reinterpret_borrow<py::array>(mh);
+        const uint64_t n = static_cast<uint64_t>(a.x.size());
+        const uint64_t nn = has ? product(noise) : n;
+        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+            !(mask.flags() & py::array::c_style) ||
+            static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
+          return py::none();
+        // set padding bits: a mask of another array; the Python layer raises ValueError
+        if (nn % 8 != 0 && (static_cast<const uint8_t*>(mask.data())[nn / 8] >> (nn % 8)) != 0)
+          return py::none();
+        py::array y;
+        if (!fast_dest(a, outh, false, y)) return py::none();
+        if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
+                                        static_cast<size_t>(mask.nbytes())))
+          return py::none();
+        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+        const void* src = a.x.data();
+        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+        void* dst = y.mutable_data();
+        const DType dt = a.dt;
+        maybe_nogil(n, [&] {
+          if (!has) {
+            dropout_apply(dt, src, dst, mp, n, s);
+            return;
+          }
+          const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+          dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+        });
+        return std::move(y);
+      });
+}
+
+}  // namespace pydropout

@@ -1,0 +1,242 @@
+// broadcast.cpp: the noise-shape drivers of broadcast.hpp, over the active tier's apply and
+// alpha kernels. Threads get element ranges (64-element aligned), each walked run by run.
+#include "broadcast.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../dispatch/dispatch.hpp"
+#include "parallel.hpp"
+#include "variants.hpp"
+
+namespace pydropout {
+
+namespace {
+
+constexpr double kMemoryCost = 0.25;  // a pass that only moves memory (as drivers.cpp)
+constexpr uint64_t kPiece = 4096;     // elements of one run piece whose bits are realigned
+
+bool use_stream(const void* y, uint64_t nbytes, size_t es) {
+  return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) % es) == 0;
+}
+
+inline bool bit_at(const uint8_t* mask, uint64_t i) { return (mask[i >> 3] >> (i & 7)) & 1u; }
+
+// bits first .. first + len - 1 of mask, realigned to bit 0 of buf ((len + 7) / 8 bytes)
+void realign(const uint8_t* mask, uint64_t first, uint64_t len, uint8_t* buf) {
+  const unsigned sh = static_cast<unsigned>(first & 7);
+  const uint8_t* src = mask + first / 8;
+  const uint64_t nbytes = (len + 7) / 8;
+  const uint64_t have = (sh + len + 7) / 8;  // source bytes that hold the bits
+  for (uint64_t i = 0; i < nbytes; ++i) {
+    unsigned v = src[i] >> sh;
+    if (i + 1 < have) v |= static_cast<unsigned>(src[i + 1]) << (8 - sh);
+    buf[i] = static_cast<uint8_t>(v);
+  }
+}
+
+// many(i, len, bits) over a run of consecutive mask bits from `first`, realigned in pieces if
+// they do not start on a byte
+template <class Many>
+void bit_run(const uint8_t* mask, uint64_t first, uint64_t i, uint64_t len, const Many& many) {
+  if (first % 8 == 0) {
+    many(i, len, mask + first / 8);
+    return;
+  }
+  uint8_t buf[kPiece / 8];
+  for (uint64_t o = 0; o < len; o += kPiece) {
+    const uint64_t k = std::min(kPiece, len - o);
+    realign(mask, first + o, k, buf);
+    many(i + o, k, buf);
+  }
+}
+
+template <class U>
+void fill_as(char* p, uint64_t len, const unsigned char* value) {
+  U v;
+  std::memcpy(&v, value, sizeof(U));
+  U* q = reinterpret_cast<U*>(p);  // y is aligned to its dtype (the bindings check it)
+  for (uint64_t j = 0; j < len; ++j) q[j] = v;
+}
+
+// len copies of the es-byte value
+void fill(char* p, uint64_t len, const unsigned char* value, size_t es) {
+  if (es == 8)
+    fill_as<uint64_t>(p, len, value);
+  else if (es == 4)
+    fill_as<uint32_t>(p, len, value);
+  else
+    fill_as<uint16_t>(p, len, value);
+}
+
+constexpr uint64_t kTileBits = 32768;  // the longest repeating bit pattern built
+
+uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    const uint64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// Walk elements [b, e) of the layout in C order. A broadcast innermost dimension gives runs
+// of one bit: one(i, len, bit). An innermost run of noise bits gives many(i, len, bits) with
+// bit 0 of `bits` the bit of element i. A short such run under a broadcast dimension (the
+// channels-last layouts) repeats its bits: they are laid out once in a tile of
+// lcm(run, 64) bits, and the repeats read the tile.
+template <class One, class Many>
+void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, const One& one,
+          const Many& many) {
+  const int nd = lay.ndim;
+  const uint64_t L = lay.extent[nd - 1];
+  const bool inner_full = lay.full[nd - 1];
+  const uint64_t lcm = inner_full ? L / gcd(L, 64) * 64 : 0;  // lcm(L, 64)
+  const bool tiled = inner_full && nd >= 2 && L < 4096 && lcm <= kTileBits;
+  // the tile: whole repeats of lcm bits, at least kPiece of them (fewer kernel calls)
+  const uint64_t period = tiled ? lcm * std::max<uint64_t>(1, kPiece / lcm) : 0;
+  // a tiled walk's runs are whole broadcast repeats: extent[nd - 2] runs of L
+  const uint64_t R = tiled ? L * lay.extent[nd - 2] : L;
+  const int outer = tiled ? nd - 2 : nd - 1;  // dimensions above a run
+  std::vector<uint8_t> tile(tiled ? period / 8 : 0);
+  uint64_t tile_base = ~uint64_t{0};  // the noise index the tile holds
+  uint64_t run = b / R, off = b % R;
+  while (b < e) {
+    uint64_t rem = run, nbase = 0;  // noise index of the run's first element
+    for (int d = outer - 1; d >= 0; --d) {
+      const uint64_t c = rem % lay.extent[d];
+      rem /= lay.extent[d];
+      nbase += c * lay.nstride[d];
+    }
+    const uint64_t len = std::min(R - off, e - b);
+    if (!inner_full) {
+      one(b, len, nbase);
+    } else if (!tiled) {
+      bit_run(mask, nbase + off, b, len, many);
+    } else {
+      if (tile_base != nbase) {  // bit k of the tile: noise bit nbase + k % L
+        std::fill(tile.begin(), tile.end(), 0);
+        for (uint64_t k = 0; k < lcm; ++k)
+          if (bit_at(mask, nbase + k % L)) tile[k / 8] |= static_cast<uint8_t>(1u << (k % 8));
+        for (uint64_t at = lcm / 8; at < period / 8; at += lcm / 8)  // whole bytes
+          std::memcpy(tile.data() + at, tile.data(), lcm / 8);
+        tile_base = nbase;
+      }
+      uint64_t i = b, left = len, phase = off % period;
+      while (left) {
+        const uint64_t k = std::min(period - phase, left);
+        bit_run(tile.data(), phase, i, k, many);
+        i += k;
+        left -= k;
+        phase = 0;
+      }
+    }
+    b += len;
+    ++run;
+    off = 0;
+  }
+}
+
+}  // namespace
+
+NoiseLayout::NoiseLayout(const uint64_t* shape, const uint64_t* noise, int nd) {
+  int k = 0;
+  for (int d = 0; d < nd; ++d) {
+    if (shape[d] == 1) continue;  // either kind: one index
+    const bool f = noise[d] != 1;
+    if (k > 0 && full[k - 1] == f) {
+      extent[k - 1] *= shape[d];
+    } else {
+      extent[k] = shape[d];
+      full[k] = f;
+      ++k;
+    }
+  }
+  if (k == 0) {  // a single element
+    extent[0] = 1;
+    full[0] = true;
+    k = 1;
+  }
+  ndim = k;
+  uint64_t st = 1;
+  for (int d = k - 1; d >= 0; --d) {
+    nstride[d] = full[d] ? st : 0;
+    if (full[d]) st *= extent[d];
+  }
+}
+
+void dropout_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
+                         const NoiseLayout& lay, uint64_t n, const Scale& s) {
+  const size_t es = dtype_size(dt);
+  const ApplyFn apply = active_kernels().apply[static_cast<int>(dt)];
+  const bool stream = use_stream(y, n * es, es);
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  parallel_chunks(
+      n,
+      [&](uint64_t b, uint64_t e) {
+        walk(
+            lay, mask, b, e,
+            [&](uint64_t i, uint64_t len, uint64_t bit) {
+              if (bit_at(mask, bit))
+                apply(xc + i * es, yc + i * es, nullptr, len, s, stream);
+              else
+                std::memset(yc + i * es, 0, len * es);
+            },
+            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
+              apply(xc + i * es, yc + i * es, bits, len, s, stream);
+            });
+      },
+      kMemoryCost);
+}
+
+void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
+                       const NoiseLayout& lay, uint64_t n, double a, double b, double c) {
+  const size_t es = dtype_size(dt);
+  const Kernels& t = active_kernels();
+  const AlphaFn alpha = use_stream(y, n * es, es) ? t.alpha_stream[static_cast<int>(dt)]
+                                                  : t.alpha[static_cast<int>(dt)];
+  // the dropped value's bit pattern in the dtype, from the kernel itself
+  unsigned char cbytes[8] = {0}, zero_in[8] = {0};
+  const uint8_t dropped = 0;
+  alpha(zero_in, cbytes, &dropped, 1, a, b, c);
+  const char* xc = static_cast<const char*>(x);
+  char* yc = static_cast<char*>(y);
+  parallel_chunks(
+      n,
+      [&](uint64_t lo, uint64_t hi) {
+        walk(
+            lay, mask, lo, hi,
+            [&](uint64_t i, uint64_t len, uint64_t bit) {
+              if (bit_at(mask, bit)) {
+                alpha(xc + i * es, yc + i * es, nullptr, len, a, b, c);
+              } else {
+                fill(yc + i * es, len, cbytes, es);
+              }
+            },
+            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
+              alpha(xc + i * es, yc + i * es, bits, len, a, b, c);
+            });
+      },
+      kMemoryCost);
+}
+
+void alpha_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
+                   double a, double b, double c) {
+  if (d.drop_all || d.threshold == 0) {  // no word compared: the mask is constant
+    dropout_mask(mask, n, d);
+    alpha_apply(dt, x, y, mask, n, a, b, c);
+    return;
+  }
+  const size_t es = dtype_size(dt);
+  const AlphaForwardFn fn = active_kernels().alpha_forward[static_cast<int>(dt)];
+  const Keys keys = make_keys(d.seed, d.stream);
+  const bool stream = use_stream(y, n * es, es);
+  parallel_chunks(n, [&](uint64_t lo, uint64_t hi) {
+    fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es, mask + lo / 8,
+       hi - lo, keys, d.offset + lo, d.threshold, a, b, c, stream);
+  });
+}
+
+}  // namespace pydropout
