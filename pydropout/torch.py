@@ -60,6 +60,18 @@ import pydropout
 
 from . import _spec
 from . import _torch_ops as _ops
+from ._torch_dropblock import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
+from ._torch_variants import (
+    DropPath,
+    GaussianNoise,
+    StochasticDepth,
+    WeightDropout,
+    Zoneout,
+    drop_path,
+    gaussian_noise,
+    stochastic_depth,
+    zoneout,
+)
 from ._checks import (
     UPSCALE,
     check_generator,
@@ -72,17 +84,30 @@ from ._checks import (
 
 __all__ = [
     "AlphaDropout",
+    "DropBlock2d",
+    "DropBlock3d",
+    "DropPath",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
     "Dropout3d",
     "FeatureAlphaDropout",
+    "GaussianNoise",
+    "StochasticDepth",
+    "WeightDropout",
+    "Zoneout",
     "alpha_dropout",
+    "drop_block2d",
+    "drop_block3d",
+    "drop_path",
     "dropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
     "feature_alpha_dropout",
+    "gaussian_noise",
+    "stochastic_depth",
+    "zoneout",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)

@@ -16,7 +16,7 @@ from pydropout.reference import stream_words
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-from pydropout._torch_dropblock import (
+from pydropout.torch import (
     DropBlock2d,
     DropBlock3d,
     drop_block2d,

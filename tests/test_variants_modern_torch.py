@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from helpers import assert_same_bits
 
 import pydropout as pd
-from pydropout import _torch_variants as tv
+import pydropout.torch as tv
 
 
 def gen(seed=0):
