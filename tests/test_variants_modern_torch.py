@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from helpers import assert_same_bits
 
 import pydropout as pd
-import pydropout.torch as tv
+from pydropout import _torch_variants as tv
 
 
 def gen(seed=0):
