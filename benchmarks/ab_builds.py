@@ -76,8 +76,10 @@ def main(argv=None) -> int:
             # the avx512 level's kernel tier follows the IFMA and AVX512-FP16 switches
             mod = mods[tag]
             tier = mod.kernel_tier() if hasattr(mod, "kernel_tier") else "?"
-            print(f"{tag}: {path} (tier {tier}; avx512 ifma {mod._avx512ifma()}, "
-                  f"fp16 {mod._avx512fp16()})")
+            print(
+                f"{tag}: {path} (tier {tier}; avx512 ifma {mod._avx512ifma()}, "
+                f"fp16 {mod._avx512fp16()})"
+            )
         rows = []
         for n in (int(s) for s in a.sizes.split(",")):
             for th in (int(s) for s in a.threads.split(",")):
@@ -93,7 +95,9 @@ def main(argv=None) -> int:
                     mod.set_num_threads(th)
                     mod._set_simd(lv)
                     t0 = time.perf_counter()
-                    fn(mod); fn(mod); fn(mod)
+                    fn(mod)
+                    fn(mod)
+                    fn(mod)
                     t = (time.perf_counter() - t0) / 3 / n * 1e9
                     best[name, tag] = min(best.get((name, tag), float("inf")), t)
         width = max(len(r[0]) for r in rows)

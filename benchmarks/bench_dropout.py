@@ -21,7 +21,7 @@ except (AttributeError, OSError):  # not Linux
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pdbench import affinity  # noqa: E402  (imports no pydropout)
+from pdbench import affinity
 
 affinity.record(START_CPUS)
 

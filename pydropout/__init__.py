@@ -71,44 +71,100 @@ if TYPE_CHECKING:
 
 __all__ = [
     # layers
-    "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
+    "AlphaDropout",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
     "GaussianDropout",
-    "DropPath", "GaussianNoise", "Zoneout",
-    "DropBlock2d", "DropBlock3d",
+    "DropPath",
+    "GaussianNoise",
+    "Zoneout",
+    "DropBlock2d",
+    "DropBlock3d",
     # state and generators
-    "DropoutState", "Generator", "default_generator", "manual_seed",
+    "DropoutState",
+    "Generator",
+    "default_generator",
+    "manual_seed",
     # functions
-    "alpha_dropout", "alpha_dropout_backward", "alpha_dropout_with_mask",
-    "alpha_dropout_with_state", "drop_block2d", "drop_block2d_with_mask", "drop_block3d",
-    "drop_block3d_with_mask", "drop_block_backward",
-    "dropout", "dropout1d", "dropout2d", "dropout3d",
-    "dropout_backward", "dropout_block", "dropout_block_mask", "dropout_mask",
-    "dropout_with_mask", "dropout_with_state", "effective_p", "feature_alpha_dropout",
-    "gaussian_dropout", "gaussian_dropout_backward", "gaussian_dropout_with_state",
-    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
+    "alpha_dropout",
+    "alpha_dropout_backward",
+    "alpha_dropout_with_mask",
+    "alpha_dropout_with_state",
+    "drop_block2d",
+    "drop_block2d_with_mask",
+    "drop_block3d",
+    "drop_block3d_with_mask",
+    "drop_block_backward",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "dropout_backward",
+    "dropout_block",
+    "dropout_block_mask",
+    "dropout_mask",
+    "dropout_with_mask",
+    "dropout_with_state",
+    "effective_p",
+    "feature_alpha_dropout",
+    "gaussian_dropout",
+    "gaussian_dropout_backward",
+    "gaussian_dropout_with_state",
+    "drop_path",
+    "zoneout",
+    "gaussian_noise",
+    "dropout_apply",
     # the machine
-    "get_num_threads", "set_num_threads", "simd_level", "supported_simd_levels",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_level",
+    "supported_simd_levels",
     # the others
-    "__version__", "reference",
+    "__version__",
+    "reference",
 ]
 
 # Where each public name lives, loaded on first use (PEP 562), so that
 # ``import pydropout.reference`` works without (and never loads) the compiled core.
-_LAYERS = ("AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-           "FeatureAlphaDropout", "GaussianDropout")
-_MACHINE = ("Generator", "default_generator", "get_num_threads", "set_num_threads",
-            "simd_level", "supported_simd_levels")
-_WHERE: Dict[str, Tuple[str, str]] = {"DropoutState": ("._state", "DropoutState"),
-                                      "reference": (".reference", "")}
+_LAYERS = (
+    "AlphaDropout",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
+    "GaussianDropout",
+)
+_MACHINE = (
+    "Generator",
+    "default_generator",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_level",
+    "supported_simd_levels",
+)
+_WHERE: Dict[str, Tuple[str, str]] = {
+    "DropoutState": ("._state", "DropoutState"),
+    "reference": (".reference", ""),
+}
 _WHERE.update({n: ("._layers", n) for n in _LAYERS})
 _WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
 _WHERE.update({n: ("._compiled", n) for n in _MACHINE})
-_DROPBLOCK = ("drop_block2d", "drop_block2d_with_mask", "drop_block3d", "drop_block3d_with_mask",
-              "drop_block_backward")
+_DROPBLOCK = (
+    "drop_block2d",
+    "drop_block2d_with_mask",
+    "drop_block3d",
+    "drop_block3d_with_mask",
+    "drop_block_backward",
+)
 _WHERE.update({n: ("._dropblock_compiled", "api." + n) for n in _DROPBLOCK})
 _WHERE.update({n: ("._dropblock_layers", n) for n in ("DropBlock2d", "DropBlock3d")})
-_WHERE.update({n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE
-               and n != "__version__"})
+_WHERE.update(
+    {n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE and n != "__version__"}
+)
 
 
 def __getattr__(name: str) -> Any:

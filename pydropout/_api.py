@@ -20,8 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _checks as ck
-from ._checks import UPSCALE
 from ._api_modern import ModernApi
+from ._checks import UPSCALE
 from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
 
@@ -66,12 +66,14 @@ class Api(ModernApi):
         # optional fast hooks of the backend for the common case: each returns None when
         # the call is not one it handles, and the pipeline then runs
         self._fast_dropout: Callable[..., Any] = getattr(backend, "dropout_fast", _no_fast)
-        self._fast_with_mask: Callable[..., Any] = getattr(backend, "dropout_with_mask_fast",
-                                                           _no_fast)
+        self._fast_with_mask: Callable[..., Any] = getattr(
+            backend, "dropout_with_mask_fast", _no_fast
+        )
         self._fast_backward: Callable[..., Any] = getattr(backend, "backward_fast", _no_fast)
         self._fast_any: Callable[..., Any] = getattr(backend, "dropout_any_fast", _no_fast)
-        self._fast_backward_any: Callable[..., Any] = getattr(backend, "backward_any_fast",
-                                                              _no_fast)
+        self._fast_backward_any: Callable[..., Any] = getattr(
+            backend, "backward_any_fast", _no_fast
+        )
 
     def __repr__(self) -> str:
         return f"<pydropout API over {type(self.backend).__name__}>"
@@ -84,9 +86,18 @@ class Api(ModernApi):
         return (_published, (self.home,))
 
     # -- dropout ---------------------------------------------------------------------------
-    def dropout(self, x: ArrayLike, p: float = 0.5, training: bool = True,
-                inplace: bool = False, *, mode: str = UPSCALE, noise_shape: NoiseShape = None,
-                generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def dropout(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        inplace: bool = False,
+        *,
+        mode: str = UPSCALE,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Randomly zero elements of ``x`` with probability ``p``.
 
         Parameters
@@ -148,13 +159,27 @@ class Api(ModernApi):
                 return y
         if not training:
             return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
-        return self.pipeline.dropout_train(x, p, inplace=inplace, mode=mode,
-                                           noise_shape=noise_shape, generator=generator,
-                                           out=out, keep=None)[0]
+        return self.pipeline.dropout_train(
+            x,
+            p,
+            inplace=inplace,
+            mode=mode,
+            noise_shape=noise_shape,
+            generator=generator,
+            out=out,
+            keep=None,
+        )[0]
 
-    def dropout_with_mask(self, x: ArrayLike, p: float = 0.5, *, mode: str = UPSCALE,
-                          noise_shape: NoiseShape = None, generator: GeneratorLike = None,
-                          out: Optional[Array] = None) -> Tuple[Array, Array]:
+    def dropout_with_mask(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        *,
+        mode: str = UPSCALE,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, Array]:
         """Training-mode :func:`dropout` that also returns the packed mask.
 
         Returns
@@ -175,13 +200,27 @@ class Api(ModernApi):
             r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
             if r is not None:
                 return r
-        return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
-                                           noise_shape=noise_shape, generator=generator,
-                                           out=out, keep="mask")
+        return self.pipeline.dropout_train(
+            x,
+            p,
+            inplace=False,
+            mode=mode,
+            noise_shape=noise_shape,
+            generator=generator,
+            out=out,
+            keep="mask",
+        )
 
-    def dropout_with_state(self, x: ArrayLike, p: float = 0.5, *, mode: str = UPSCALE,
-                           noise_shape: NoiseShape = None, generator: GeneratorLike = None,
-                           out: Optional[Array] = None) -> Tuple[Array, DropoutState]:
+    def dropout_with_state(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        *,
+        mode: str = UPSCALE,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, DropoutState]:
         """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
 
         The state is the generator state the call started from plus its shape, ``p``, mode and
@@ -202,13 +241,27 @@ class Api(ModernApi):
         >>> bool(np.array_equal(dx != 0, y != 0))
         True
         """
-        return self.pipeline.dropout_train(x, p, inplace=False, mode=mode,
-                                           noise_shape=noise_shape, generator=generator,
-                                           out=out, keep="state")
+        return self.pipeline.dropout_train(
+            x,
+            p,
+            inplace=False,
+            mode=mode,
+            noise_shape=noise_shape,
+            generator=generator,
+            out=out,
+            keep="state",
+        )
 
-    def dropout_backward(self, grad: ArrayLike, mask: Union[Array, DropoutState], p: float, *,
-                         mode: str = UPSCALE, noise_shape: NoiseShape = None,
-                         out: Optional[Array] = None) -> Array:
+    def dropout_backward(
+        self,
+        grad: ArrayLike,
+        mask: Union[Array, DropoutState],
+        p: float,
+        *,
+        mode: str = UPSCALE,
+        noise_shape: NoiseShape = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Gradient of dropout: ``grad * dtype(1 / (1 - p))`` where kept, ``+0.0`` where dropped.
 
         ``mask`` is the packed mask of the forward pass (never a fresh draw), or the
@@ -229,11 +282,11 @@ class Api(ModernApi):
             dx = fast(grad, mask, p, mode == UPSCALE, out, noise_shape)
             if dx is not None:
                 return dx
-        return self.pipeline.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape,
-                                              out=out)
+        return self.pipeline.dropout_backward(
+            grad, mask, p, mode=mode, noise_shape=noise_shape, out=out
+        )
 
-    def dropout_mask(self, shape: ShapeLike, p: float, *, generator: GeneratorLike = None
-                     ) -> Array:
+    def dropout_mask(self, shape: ShapeLike, p: float, *, generator: GeneratorLike = None) -> Array:
         """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
         return self.pipeline.dropout_mask(shape, p, generator=generator)
 
@@ -250,10 +303,21 @@ class Api(ModernApi):
         return self.default_generator
 
     # -- blocks ----------------------------------------------------------------------------
-    def dropout_block(self, x_block: ArrayLike, p: float, *, full_shape: Sequence[int],
-                      origin: Sequence[int], seed: int, stream: int = 0, offset: int = 0,
-                      training: bool = True, mode: str = UPSCALE, out: Optional[Array] = None,
-                      return_mask: bool = False) -> Union[Array, Tuple[Array, Array]]:
+    def dropout_block(
+        self,
+        x_block: ArrayLike,
+        p: float,
+        *,
+        full_shape: Sequence[int],
+        origin: Sequence[int],
+        seed: int,
+        stream: int = 0,
+        offset: int = 0,
+        training: bool = True,
+        mode: str = UPSCALE,
+        out: Optional[Array] = None,
+        return_mask: bool = False,
+    ) -> Union[Array, Tuple[Array, Array]]:
         """Dropout of one block of a larger logical array, keyed by its place in the whole.
 
         Block element ``idx`` draws word ``offset + ravel_multi_index(origin + idx,
@@ -310,57 +374,114 @@ class Api(ModernApi):
         >>> bool((right == whole[:, 2:]).all())
         True
         """
-        return self.pipeline.dropout_block(x_block, p, full_shape=full_shape, origin=origin,
-                                           seed=seed, stream=stream, offset=offset,
-                                           training=training, mode=mode, out=out,
-                                           return_mask=return_mask)
+        return self.pipeline.dropout_block(
+            x_block,
+            p,
+            full_shape=full_shape,
+            origin=origin,
+            seed=seed,
+            stream=stream,
+            offset=offset,
+            training=training,
+            mode=mode,
+            out=out,
+            return_mask=return_mask,
+        )
 
-    def dropout_block_mask(self, shape: ShapeLike, p: float, *, full_shape: Sequence[int],
-                           origin: Sequence[int], seed: int, stream: int = 0, offset: int = 0
-                           ) -> Array:
+    def dropout_block_mask(
+        self,
+        shape: ShapeLike,
+        p: float,
+        *,
+        full_shape: Sequence[int],
+        origin: Sequence[int],
+        seed: int,
+        stream: int = 0,
+        offset: int = 0,
+    ) -> Array:
         """Only the packed keep mask of a block of ``shape`` at ``origin`` of ``full_shape``.
 
         The bits :func:`dropout_block` would keep (bit ``i`` is block element ``i`` in C order;
         ``ceil(prod(shape) / 8)`` bytes), as :func:`pydropout.dropout_mask` is for a whole array.
         """
-        return self.pipeline.dropout_block_mask(shape, p, full_shape=full_shape, origin=origin,
-                                                seed=seed, stream=stream, offset=offset)
+        return self.pipeline.dropout_block_mask(
+            shape, p, full_shape=full_shape, origin=origin, seed=seed, stream=stream, offset=offset
+        )
 
     # -- channel dropout -------------------------------------------------------------------
-    def _channel(self, x: ArrayLike, p: float, training: bool, inplace: bool, spatial: int,
-                 channels_last: bool, generator: GeneratorLike, out: Optional[Array],
-                 name: str) -> Array:
+    def _channel(
+        self,
+        x: ArrayLike,
+        p: float,
+        training: bool,
+        inplace: bool,
+        spatial: int,
+        channels_last: bool,
+        generator: GeneratorLike,
+        out: Optional[Array],
+        name: str,
+    ) -> Array:
         shape = ck.as_float_array(x).shape
         noise = ck.channel_noise_shape(shape, spatial, bool(channels_last), name)
-        return self.dropout(x, p, training, inplace, noise_shape=noise, generator=generator,
-                            out=out)
+        return self.dropout(
+            x, p, training, inplace, noise_shape=noise, generator=generator, out=out
+        )
 
-    def dropout1d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
-                  inplace: bool = False, *, channels_last: bool = False,
-                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
-        return self._channel(x, p, training, inplace, 1, channels_last, generator, out,
-                             "dropout1d")
+    def dropout1d(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        return self._channel(x, p, training, inplace, 1, channels_last, generator, out, "dropout1d")
 
-    def dropout2d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
-                  inplace: bool = False, *, channels_last: bool = False,
-                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
-        return self._channel(x, p, training, inplace, 2, channels_last, generator, out,
-                             "dropout2d")
+    def dropout2d(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        return self._channel(x, p, training, inplace, 2, channels_last, generator, out, "dropout2d")
 
-    def dropout3d(self, x: ArrayLike, p: float = 0.5, training: bool = True,
-                  inplace: bool = False, *, channels_last: bool = False,
-                  generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
-        return self._channel(x, p, training, inplace, 3, channels_last, generator, out,
-                             "dropout3d")
+    def dropout3d(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        return self._channel(x, p, training, inplace, 3, channels_last, generator, out, "dropout3d")
 
     dropout1d.__doc__ = _CHANNEL_DOC.format(k=1, sp="L", ones="1")
     dropout2d.__doc__ = _CHANNEL_DOC.format(k=2, sp="H, W", ones="1, 1")
     dropout3d.__doc__ = _CHANNEL_DOC.format(k=3, sp="D, H, W", ones="1, 1, 1")
 
     # -- alpha dropout ---------------------------------------------------------------------
-    def alpha_dropout(self, x: ArrayLike, p: float = 0.5, training: bool = False,
-                      inplace: bool = False, *, noise_shape: NoiseShape = None,
-                      generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def alpha_dropout(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = False,
+        inplace: bool = False,
+        *,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Alpha dropout (Klambauer et al. 2017), for SELU networks: keeps mean and variance.
 
         Element ``i`` is kept when its word is ``>= floor(p * 2**32)``, as in :func:`dropout`.
@@ -379,13 +500,21 @@ class Api(ModernApi):
         """
         if not training:
             return self.pipeline.variant_eval(x, p, inplace, out, noise_shape, generator)
-        return self.pipeline.alpha_train(x, p, inplace=inplace, noise_shape=noise_shape,
-                                         generator=generator, out=out, keep=None)[0]
+        return self.pipeline.alpha_train(
+            x, p, inplace=inplace, noise_shape=noise_shape, generator=generator, out=out, keep=None
+        )[0]
 
-    def feature_alpha_dropout(self, x: ArrayLike, p: float = 0.5, training: bool = False,
-                              inplace: bool = False, *, channels_last: bool = False,
-                              generator: GeneratorLike = None, out: Optional[Array] = None
-                              ) -> Array:
+    def feature_alpha_dropout(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = False,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Alpha dropout of whole channels, as ``torch.nn.functional.feature_alpha_dropout``.
 
         ``x`` is ``(N, C, ...)`` with at least two dimensions (``(N, ..., C)`` with
@@ -393,26 +522,47 @@ class Api(ModernApi):
         dropped channel becomes the constant ``c`` of :func:`alpha_dropout`.
         """
         noise = ck.feature_noise_shape(ck.as_float_array(x).shape, bool(channels_last))
-        return self.alpha_dropout(x, p, training, inplace, noise_shape=noise,
-                                  generator=generator, out=out)
+        return self.alpha_dropout(
+            x, p, training, inplace, noise_shape=noise, generator=generator, out=out
+        )
 
-    def alpha_dropout_with_mask(self, x: ArrayLike, p: float = 0.5, *,
-                                noise_shape: NoiseShape = None, generator: GeneratorLike = None,
-                                out: Optional[Array] = None) -> Tuple[Array, Array]:
+    def alpha_dropout_with_mask(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        *,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, Array]:
         """Training-mode :func:`alpha_dropout` that also returns the packed keep mask."""
-        return self.pipeline.alpha_train(x, p, inplace=False, noise_shape=noise_shape,
-                                         generator=generator, out=out, keep="mask")
+        return self.pipeline.alpha_train(
+            x, p, inplace=False, noise_shape=noise_shape, generator=generator, out=out, keep="mask"
+        )
 
-    def alpha_dropout_with_state(self, x: ArrayLike, p: float = 0.5, *,
-                                 noise_shape: NoiseShape = None, generator: GeneratorLike = None,
-                                 out: Optional[Array] = None) -> Tuple[Array, DropoutState]:
+    def alpha_dropout_with_state(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        *,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, DropoutState]:
         """Training-mode :func:`alpha_dropout` that returns a :class:`DropoutState` for the backward."""
-        return self.pipeline.alpha_train(x, p, inplace=False, noise_shape=noise_shape,
-                                         generator=generator, out=out, keep="state")
+        return self.pipeline.alpha_train(
+            x, p, inplace=False, noise_shape=noise_shape, generator=generator, out=out, keep="state"
+        )
 
-    def alpha_dropout_backward(self, grad: ArrayLike, mask: Union[Array, DropoutState],
-                               p: float, *, noise_shape: NoiseShape = None,
-                               out: Optional[Array] = None) -> Array:
+    def alpha_dropout_backward(
+        self,
+        grad: ArrayLike,
+        mask: Union[Array, DropoutState],
+        p: float,
+        *,
+        noise_shape: NoiseShape = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Gradient of alpha dropout: ``grad * a`` where kept, ``+0.0`` where dropped.
 
         ``mask`` is the packed mask of the forward pass or its :class:`DropoutState`
@@ -422,8 +572,15 @@ class Api(ModernApi):
         return self.pipeline.alpha_backward(grad, mask, p, noise_shape=noise_shape, out=out)
 
     # -- Gaussian dropout ------------------------------------------------------------------
-    def gaussian_dropout(self, x: ArrayLike, p: float, training: bool = True, *,
-                         generator: GeneratorLike = None, out: Optional[Array] = None) -> Array:
+    def gaussian_dropout(
+        self,
+        x: ArrayLike,
+        p: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
         """Gaussian dropout (Srivastava et al. 2014, section 10; Keras GaussianDropout).
 
         Multiplies every element by noise from N(1, p / (1 - p)): element ``i`` draws word
@@ -441,18 +598,25 @@ class Api(ModernApi):
         :func:`gaussian_dropout_with_state`; nothing is stored.
         """
         if not training:
-            return self.pipeline.variant_eval(x, p, False, out, None, generator,
-                                              ck.check_gaussian_p)
+            return self.pipeline.variant_eval(
+                x, p, False, out, None, generator, ck.check_gaussian_p
+            )
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)[0]
 
-    def gaussian_dropout_with_state(self, x: ArrayLike, p: float, *,
-                                    generator: GeneratorLike = None, out: Optional[Array] = None
-                                    ) -> Tuple[Array, DropoutState]:
+    def gaussian_dropout_with_state(
+        self,
+        x: ArrayLike,
+        p: float,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, DropoutState]:
         """Training-mode :func:`gaussian_dropout` that returns ``(y, DropoutState)``."""
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
 
-    def gaussian_dropout_backward(self, grad: ArrayLike, state: DropoutState, p: float, *,
-                                  out: Optional[Array] = None) -> Array:
+    def gaussian_dropout_backward(
+        self, grad: ArrayLike, state: DropoutState, p: float, *, out: Optional[Array] = None
+    ) -> Array:
         """Gradient of Gaussian dropout: ``grad * noise``, the noise drawn again from ``state``."""
         return self.pipeline.gaussian_backward(grad, state, p, out=out)
 
@@ -460,12 +624,28 @@ class Api(ModernApi):
 #: the public operators (every backend); ``manual_seed`` and ``effective_p`` are exported
 #: by ``pydropout`` only
 OPERATORS = (
-    "dropout", "dropout_with_mask", "dropout_with_state", "dropout_backward", "dropout_mask",
-    "dropout_block", "dropout_block_mask", "dropout1d", "dropout2d", "dropout3d",
-    "alpha_dropout", "feature_alpha_dropout", "alpha_dropout_with_mask",
-    "alpha_dropout_with_state", "alpha_dropout_backward", "gaussian_dropout",
-    "gaussian_dropout_with_state", "gaussian_dropout_backward",
-    "drop_path", "zoneout", "gaussian_noise", "dropout_apply",
+    "dropout",
+    "dropout_with_mask",
+    "dropout_with_state",
+    "dropout_backward",
+    "dropout_mask",
+    "dropout_block",
+    "dropout_block_mask",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "alpha_dropout_with_mask",
+    "alpha_dropout_with_state",
+    "alpha_dropout_backward",
+    "gaussian_dropout",
+    "gaussian_dropout_with_state",
+    "gaussian_dropout_backward",
+    "drop_path",
+    "zoneout",
+    "gaussian_noise",
+    "dropout_apply",
 )
 
 

@@ -66,7 +66,9 @@ class Layout:
 
     __slots__ = ("shape", "full_shape", "origin", "strides", "start", "size", "full_size")
 
-    def __init__(self, shape: Tuple[int, ...], full_shape: Tuple[int, ...], origin: Tuple[int, ...]):
+    def __init__(
+        self, shape: Tuple[int, ...], full_shape: Tuple[int, ...], origin: Tuple[int, ...]
+    ):
         self.shape = shape
         self.full_shape = full_shape
         self.origin = origin
@@ -151,15 +153,27 @@ def _span_keep(layout: Layout, k: int, t: int, seed: int, stream: int, offset: i
             mask_fn(buf[i - b0], span, t, False, seed, stream, starts[i])
         words = np.unpackbits(buf[: b1 - b0], axis=1, bitorder="little")
         # slice i's element idx sits at byte i * width + sum(idx * strides) of `words`
-        view = as_strided(words, shape=(b1 - b0,) + sub, strides=(width,) + layout.strides[k:],
-                          writeable=False)
+        view = as_strided(
+            words, shape=(b1 - b0,) + sub, strides=(width,) + layout.strides[k:], writeable=False
+        )
         np.copyto(keep[b0:b1].reshape((b1 - b0,) + sub), view)
     return np.packbits(keep, bitorder="little")
 
 
-def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], code: int, t: int,
-            drop_all: bool, s: float, apply: bool, layout: Layout, seed: int, stream: int,
-            offset: int) -> None:
+def block_forward(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[np.ndarray],
+    code: int,
+    t: int,
+    drop_all: bool,
+    s: float,
+    apply: bool,
+    layout: Layout,
+    seed: int,
+    stream: int,
+    offset: int,
+) -> None:
     """The fused forward pass over a C-contiguous block (with its keep bits into ``mask``)."""
     n = layout.size
     if n == 0:
@@ -179,8 +193,9 @@ def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], code
     _core.forward_runs(x, y, mask, code, t, s, apply, seed, stream, starts, n // starts.size)
 
 
-def block_mask(mask: np.ndarray, t: int, drop_all: bool, layout: Layout, seed: int, stream: int,
-         offset: int) -> None:
+def block_mask(
+    mask: np.ndarray, t: int, drop_all: bool, layout: Layout, seed: int, stream: int, offset: int
+) -> None:
     """The packed keep bits of a block."""
     if layout.size == 0:
         return

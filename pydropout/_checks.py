@@ -90,8 +90,11 @@ def check_inplace(x: Any, inplace: Any, out: Any) -> bool:
     inplace = bool(inplace)
     if inplace:
         if not isinstance(x, np.ndarray):
-            hint = ("; for torch tensors use pydropout.torch"
-                    if type(x).__module__.split(".")[0] == "torch" else "")
+            hint = (
+                "; for torch tensors use pydropout.torch"
+                if type(x).__module__.split(".")[0] == "torch"
+                else ""
+            )
             raise ValueError(f"inplace=True needs x to be a numpy.ndarray{hint}")
         if not x.flags.writeable:
             raise ValueError("inplace=True needs a writeable x, but x is read-only")
@@ -201,8 +204,9 @@ def check_num_threads(n: Any) -> int:
 # -- shapes ---------------------------------------------------------------------------------
 
 
-def check_shape(shape: Any, name: str = "shape",
-                negative: str = "must have non-negative dimensions") -> Shape:
+def check_shape(
+    shape: Any, name: str = "shape", negative: str = "must have non-negative dimensions"
+) -> Shape:
     """A tuple of non-negative ints (a shape, or an index such as a block's origin)."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         shape = (shape,)
@@ -267,8 +271,9 @@ def check_noise_shape(noise_shape: Any, shape: Shape) -> Optional[Shape]:
     return None if padded == tuple(shape) else padded
 
 
-def channel_noise_shape(shape: Shape, spatial: int, channels_last: bool = False,
-                        name: str = "dropout") -> Shape:
+def channel_noise_shape(
+    shape: Shape, spatial: int, channels_last: bool = False, name: str = "dropout"
+) -> Shape:
     """The noise shape of channel dropout with ``spatial`` spatial dimensions.
 
     ``(N, C, *spatial)`` -> ``(N, C, 1, ...)`` and ``(C, *spatial)`` -> ``(C, 1, ...)``;
@@ -323,8 +328,9 @@ def check_block(shape: Shape, full_shape: Any, origin: Any, name: str) -> Tuple[
     return full, org
 
 
-def check_block_words(full: Shape, full_size: int, seed: Any, stream: Any, offset: Any
-                      ) -> Tuple[int, int, int]:
+def check_block_words(
+    full: Shape, full_size: int, seed: Any, stream: Any, offset: Any
+) -> Tuple[int, int, int]:
     seed = check_u64(seed, "seed")
     stream = check_u64(stream, "stream")
     offset = check_u64(offset, "offset")

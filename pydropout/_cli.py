@@ -37,13 +37,24 @@ def _openmp_runtime() -> str:
     spec = info.get("openmp")
     if spec is None:
         return "none (built without OpenMP: single-threaded)"
-    versions = {201107: "3.1", 201307: "4.0", 201511: "4.5", 201811: "5.0", 202011: "5.1",
-                202111: "5.2"}
+    versions = {
+        201107: "3.1",
+        201307: "4.0",
+        201511: "4.5",
+        201811: "5.0",
+        202011: "5.1",
+        202111: "5.2",
+    }
     text = f"OpenMP {versions.get(int(spec), '?')} ({spec})"
     try:
         with open("/proc/self/maps") as f:
-            libs = sorted({line.split()[-1] for line in f
-                           if any(k in line for k in ("libgomp", "libomp", "libiomp"))})
+            libs = sorted(
+                {
+                    line.split()[-1]
+                    for line in f
+                    if any(k in line for k in ("libgomp", "libomp", "libiomp"))
+                }
+            )
     except OSError:
         libs = []
     if libs:
@@ -67,8 +78,11 @@ def _core_origin() -> str:
     core = pydropout._core
     path = os.path.abspath(getattr(core, "__file__", "?"))
     here = os.path.dirname(os.path.abspath(pydropout.__file__))
-    where = "next to the Python files" if os.path.dirname(path) == here else (
-        "the installed build: the Python files are a source tree's")
+    where = (
+        "next to the Python files"
+        if os.path.dirname(path) == here
+        else ("the installed build: the Python files are a source tree's")
+    )
     return f"{path} (version {getattr(core, '__version__', '?')}, {where})"
 
 
@@ -89,12 +103,16 @@ def describe(full: bool = False) -> List[str]:
             lines.append(f"kernel tier:  {tier} (the kernels in use at this SIMD level)")
         fp16 = pydropout._core._avx512fp16()
         if fp16 != "unsupported":
-            lines.append(f"float16:      AVX512-FP16 arithmetic at the avx512 level: {fp16} "
-                         f"(PYDROPOUT_AVX512FP16=0 turns it off)")
+            lines.append(
+                f"float16:      AVX512-FP16 arithmetic at the avx512 level: {fp16} "
+                f"(PYDROPOUT_AVX512FP16=0 turns it off)"
+            )
         ifma = pydropout._core._avx512ifma()
         if ifma != "unsupported":
-            lines.append(f"Philox:       IFMA high halves at the avx512 level: {ifma} "
-                         f"(default on Intel CPUs; PYDROPOUT_AVX512IFMA=0|1)")
+            lines.append(
+                f"Philox:       IFMA high halves at the avx512 level: {ifma} "
+                f"(default on Intel CPUs; PYDROPOUT_AVX512IFMA=0|1)"
+            )
         lines += [
             f"OpenMP:       {_openmp_runtime()}",
             f"compiler:     {info.get('compiler', '?')}",
@@ -111,8 +129,9 @@ def example() -> List[str]:
     gen = pydropout.Generator(0x0123456789ABCDEF)
     y, mask = pydropout.dropout_with_mask(x, 0.5, generator=gen)
     dx = pydropout.dropout_backward(np.ones_like(x), mask, 0.5)
-    ref = pydropout.reference.dropout(x, 0.5, generator=pydropout.reference.Generator(
-        0x0123456789ABCDEF))
+    ref = pydropout.reference.dropout(
+        x, 0.5, generator=pydropout.reference.Generator(0x0123456789ABCDEF)
+    )
     same = "identical" if np.array_equal(y, ref) else "DIFFERENT (please report)"
     return [
         "example:",
@@ -168,17 +187,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = _writable_dir(args.out)
 
     try:
-        _demo.run(out, quick=args.quick, seed=args.seed, progress=not args.no_progress,
-                  every=args.every)
+        _demo.run(
+            out, quick=args.quick, seed=args.seed, progress=not args.no_progress, every=args.every
+        )
     except OSError as exc:  # a full disk, a file replaced by a directory, ...
         where = f" {exc.filename!r}" if exc.filename else ""
         raise CLIError(f"demo could not write{where}: {exc.strerror or exc}") from None
     return 0
 
 
-BENCH_HOW = ("the benchmark lives in the source repository's benchmarks/ folder: in a clone, "
-             "run `python benchmarks/bench_dropout.py --help` (or `python -m pydropout bench` "
-             "from the clone)")
+BENCH_HOW = (
+    "the benchmark lives in the source repository's benchmarks/ folder: in a clone, "
+    "run `python benchmarks/bench_dropout.py --help` (or `python -m pydropout bench` "
+    "from the clone)"
+)
 
 
 def bench_script() -> Optional[Path]:
@@ -223,7 +245,8 @@ def _seed(text: str) -> int:
         v = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an integer in [0, 2**32), got {text!r}") from None
+            f"expected an integer in [0, 2**32), got {text!r}"
+        ) from None
     if not 0 <= v < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
     return v
@@ -233,29 +256,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="pydropout: fast, exact, reproducible dropout for NumPy arrays. Without a "
-                    "command: version, SIMD level, threads and a worked example.")
+        "command: version, SIMD level, threads and a worked example.",
+    )
     parser.add_argument("--version", action="version", version=f"pydropout {pydropout.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{info,demo,bench}")
-    sub.add_parser("info", help="version, SIMD levels, kernel tier, threads, OpenMP runtime, "
-                                "compiler, build flags",
-                   description="How this build of pydropout runs.")
+    sub.add_parser(
+        "info",
+        help="version, SIMD levels, kernel tier, threads, OpenMP runtime, compiler, build flags",
+        description="How this build of pydropout runs.",
+    )
     demo = sub.add_parser(
-        "demo", help="dropout against overfitting: digits MLP and 1-D regression (PNG + table)",
+        "demo",
+        help="dropout against overfitting: digits MLP and 1-D regression (PNG + table)",
         description="Train a NumPy MLP on scikit-learn's 8x8 digits without dropout and with "
-                    "pydropout.Dropout in each mode, print train/test loss and accuracy per "
-                    "epoch, and fit a 1-D regression with and without dropout. Writes "
-                    "digits.png, regression.png and digits_history.csv to --out.")
-    demo.add_argument("--quick", action="store_true",
-                      help="100 epochs on the digits instead of 200 (about 10 s)")
-    demo.add_argument("--seed", type=_seed, default=0,
-                      help="seed of weights, batches and masks; a run repeats exactly (default 0)")
-    demo.add_argument("--out", default="demo-out", metavar="DIR",
-                      help="directory for the figures and the CSV (default: demo-out)")
-    demo.add_argument("--every", type=_positive_int, default=None, metavar="N",
-                      help="print every N-th epoch in the table (default: about 10 rows)")
+        "pydropout.Dropout in each mode, print train/test loss and accuracy per "
+        "epoch, and fit a 1-D regression with and without dropout. Writes "
+        "digits.png, regression.png and digits_history.csv to --out.",
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="100 epochs on the digits instead of 200 (about 10 s)"
+    )
+    demo.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of weights, batches and masks; a run repeats exactly (default 0)",
+    )
+    demo.add_argument(
+        "--out",
+        default="demo-out",
+        metavar="DIR",
+        help="directory for the figures and the CSV (default: demo-out)",
+    )
+    demo.add_argument(
+        "--every",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="print every N-th epoch in the table (default: about 10 rows)",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    sub.add_parser("bench", help="the benchmark of a clone, benchmarks/bench_dropout.py "
-                                 "(arguments go to it; see bench -h)", add_help=False)
+    sub.add_parser(
+        "bench",
+        help="the benchmark of a clone, benchmarks/bench_dropout.py "
+        "(arguments go to it; see bench -h)",
+        add_help=False,
+    )
     return parser
 
 

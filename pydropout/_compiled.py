@@ -46,11 +46,13 @@ Examples
 """
 # A compiled class has no signature that inspect can read; this is the one its
 # constructor checks (stream and offset keyword-only).
-_SIGNATURE = inspect.Signature([
-    inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
-    inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
-    inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
-])
+_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter("seed", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=0),
+        inspect.Parameter("offset", inspect.Parameter.KEYWORD_ONLY, default=0),
+    ]
+)
 setattr(Generator, "__signature__", _SIGNATURE)  # noqa: B010 (mypy: not in the stub)
 _checks.register_generator(Generator)
 default_generator = _core.default_generator
@@ -93,8 +95,9 @@ class CompiledBackend:
         return np.array(a, order="C", copy=True)
 
     @staticmethod
-    def empty(shape: Tuple[int, ...], dtype: np.dtype, like: Optional[np.ndarray] = None
-              ) -> np.ndarray:
+    def empty(
+        shape: Tuple[int, ...], dtype: np.dtype, like: Optional[np.ndarray] = None
+    ) -> np.ndarray:
         # large outputs start at `like`'s offset within a cache line (see pyarrays.hpp)
         return _core.empty(list(shape), np.dtype(dtype), like)
 
@@ -106,80 +109,148 @@ class CompiledBackend:
 
     # -- kernels -------------------------------------------------------------------------------
     @staticmethod
-    def forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
-                drop_all: bool, s: float, apply: bool, seed: int, stream: int,
-                offset: int) -> None:
+    def forward(
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None:
         _core.forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, seed, stream, offset)
 
     @staticmethod
-    def mask(mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int,
-             offset: int) -> None:
+    def mask(
+        mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int, offset: int
+    ) -> None:
         _core.mask(mask, n, t, drop_all, seed, stream, offset)
 
     @staticmethod
-    def apply(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
-              apply: bool) -> None:
+    def apply(
+        x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float, apply: bool
+    ) -> None:
         _core.apply(x, y, mask, _code(x.dtype), s, apply)
 
     @staticmethod
-    def broadcast_mask(mask: np.ndarray, noise: Tuple[int, ...], shape: Tuple[int, ...]
-                       ) -> np.ndarray:
+    def broadcast_mask(
+        mask: np.ndarray, noise: Tuple[int, ...], shape: Tuple[int, ...]
+    ) -> np.ndarray:
         bits = np.unpackbits(mask, count=math.prod(noise), bitorder="little").reshape(noise)
         return np.packbits(np.broadcast_to(bits, shape), bitorder="little")
 
     @staticmethod
-    def apply_noise(x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Tuple[int, ...],
-                    s: float, apply: bool) -> None:
+    def apply_noise(
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray,
+        noise: Tuple[int, ...],
+        s: float,
+        apply: bool,
+    ) -> None:
         _core.apply_noise(x, y, mask, _code(x.dtype), list(noise), s, apply)
 
     @staticmethod
-    def alpha_noise(x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Tuple[int, ...],
-                    a: float, b: float, c: float) -> None:
+    def alpha_noise(
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray,
+        noise: Tuple[int, ...],
+        a: float,
+        b: float,
+        c: float,
+    ) -> None:
         _core.alpha_noise(x, y, mask, _code(x.dtype), list(noise), a, b, c)
 
     @staticmethod
-    def alpha_forward(x: np.ndarray, y: np.ndarray, mask: np.ndarray, t: int, drop_all: bool,
-                      a: float, b: float, c: float, seed: int, stream: int, offset: int) -> None:
-        _core.alpha_forward(x, y, mask, _code(x.dtype), t, drop_all, a, b, c, seed, stream,
-                            offset)
+    def alpha_forward(
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray,
+        t: int,
+        drop_all: bool,
+        a: float,
+        b: float,
+        c: float,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None:
+        _core.alpha_forward(x, y, mask, _code(x.dtype), t, drop_all, a, b, c, seed, stream, offset)
 
     @staticmethod
-    def alpha_apply(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
-                    b: float, c: float) -> None:
+    def alpha_apply(
+        x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float, b: float, c: float
+    ) -> None:
         _core.alpha_apply(x, y, mask, _code(x.dtype), a, b, c)
 
     @staticmethod
-    def gaussian(x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
-                 offset: int) -> None:
+    def gaussian(
+        x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int, offset: int
+    ) -> None:
         _core.gaussian(x, y, _code(x.dtype), sigma, seed, stream, offset)
 
     @staticmethod
-    def row_apply(x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float,
-                  apply: bool) -> None:
+    def row_apply(
+        x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float, apply: bool
+    ) -> None:
         _core.row_apply(x, y, keep, _code(x.dtype), rows, s, apply)
 
     @staticmethod
-    def zoneout(prev: np.ndarray, new: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray],
-                t: int, drop_all: bool, seed: int, stream: int, offset: int) -> None:
+    def zoneout(
+        prev: np.ndarray,
+        new: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None:
         _core.zoneout(prev, new, y, mask, _code(prev.dtype), t, drop_all, seed, stream, offset)
 
     @staticmethod
-    def gaussian_add(x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int,
-                     offset: int) -> None:
+    def gaussian_add(
+        x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int, offset: int
+    ) -> None:
         _core.gaussian_add(x, y, _code(x.dtype), stddev, seed, stream, offset)
 
     @staticmethod
-    def block_forward(x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
-                      drop_all: bool, s: float, apply: bool, full_shape: Tuple[int, ...],
-                      origin: Tuple[int, ...], seed: int, stream: int, offset: int) -> None:
+    def block_forward(
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        full_shape: Tuple[int, ...],
+        origin: Tuple[int, ...],
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None:
         layout = _blocks.Layout(x.shape, full_shape, origin)
-        _blocks.block_forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, layout, seed,
-                              stream, offset)
+        _blocks.block_forward(
+            x, y, mask, _code(x.dtype), t, drop_all, s, apply, layout, seed, stream, offset
+        )
 
     @staticmethod
-    def block_mask(mask: np.ndarray, t: int, drop_all: bool, shape: Tuple[int, ...],
-                   full_shape: Tuple[int, ...], origin: Tuple[int, ...], seed: int,
-                   stream: int, offset: int) -> None:
+    def block_mask(
+        mask: np.ndarray,
+        t: int,
+        drop_all: bool,
+        shape: Tuple[int, ...],
+        full_shape: Tuple[int, ...],
+        origin: Tuple[int, ...],
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None:
         layout = _blocks.Layout(shape, full_shape, origin)
         _blocks.block_mask(mask, t, drop_all, layout, seed, stream, offset)
 
@@ -212,4 +283,3 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads used for large arrays (``PYDROPOUT_NUM_THREADS``, else OpenMP's default)."""
     return _core.get_num_threads()
-

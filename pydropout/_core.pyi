@@ -17,8 +17,9 @@ _State = Tuple[int, int, int]
 class Generator:
     """Philox4x32-10 stream state (seed, stream, offset); shared safely between threads."""
 
-    def __init__(self, seed: Optional[_Int] = None, *, stream: _Int = 0,
-                 offset: _Int = 0) -> None: ...
+    def __init__(
+        self, seed: Optional[_Int] = None, *, stream: _Int = 0, offset: _Int = 0
+    ) -> None: ...
     @property
     def seed(self) -> int: ...
     @seed.setter
@@ -40,52 +41,191 @@ class Generator:
 
 default_generator: Generator
 
-def forward(x: np.ndarray, y: np.ndarray, mask: Optional[NDArray[np.uint8]], dtype_code: int,
-            threshold: int, drop_all: bool, scale: float, apply_scale: bool, seed: int,
-            stream: int, offset: int, /) -> None: ...
-def mask(mask: NDArray[np.uint8], n: int, threshold: int, drop_all: bool, seed: int,
-         stream: int, offset: int, /) -> None: ...
-def apply(x: np.ndarray, y: np.ndarray, mask: Optional[NDArray[np.uint8]], dtype_code: int,
-          scale: float, apply_scale: bool, /) -> None: ...
-def forward_runs(x: np.ndarray, y: np.ndarray, mask: Optional[NDArray[np.uint8]],
-                 dtype_code: int, threshold: int, scale: float, apply_scale: bool, seed: int,
-                 stream: int, starts: NDArray[np.uint64], length: int, /) -> None: ...
-def mask_runs(mask: NDArray[np.uint8], threshold: int, seed: int, stream: int,
-              starts: NDArray[np.uint64], length: int, /) -> None: ...
-def alpha_apply(x: np.ndarray, y: np.ndarray, mask: Optional[NDArray[np.uint8]],
-                dtype_code: int, a: float, b: float, c: float, /) -> None: ...
-def apply_noise(x: np.ndarray, y: np.ndarray, mask: NDArray[np.uint8], dtype_code: int,
-                noise: Sequence[int], scale: float, apply_scale: bool, /) -> None: ...
-def alpha_noise(x: np.ndarray, y: np.ndarray, mask: NDArray[np.uint8], dtype_code: int,
-                noise: Sequence[int], a: float, b: float, c: float, /) -> None: ...
-def alpha_forward(x: np.ndarray, y: np.ndarray, mask: NDArray[np.uint8], dtype_code: int,
-                  threshold: int, drop_all: bool, a: float, b: float, c: float, seed: int,
-                  stream: int, offset: int, /) -> None: ...
+def forward(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[NDArray[np.uint8]],
+    dtype_code: int,
+    threshold: int,
+    drop_all: bool,
+    scale: float,
+    apply_scale: bool,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
+def mask(
+    mask: NDArray[np.uint8],
+    n: int,
+    threshold: int,
+    drop_all: bool,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
+def apply(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[NDArray[np.uint8]],
+    dtype_code: int,
+    scale: float,
+    apply_scale: bool,
+    /,
+) -> None: ...
+def forward_runs(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[NDArray[np.uint8]],
+    dtype_code: int,
+    threshold: int,
+    scale: float,
+    apply_scale: bool,
+    seed: int,
+    stream: int,
+    starts: NDArray[np.uint64],
+    length: int,
+    /,
+) -> None: ...
+def mask_runs(
+    mask: NDArray[np.uint8],
+    threshold: int,
+    seed: int,
+    stream: int,
+    starts: NDArray[np.uint64],
+    length: int,
+    /,
+) -> None: ...
+def alpha_apply(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[NDArray[np.uint8]],
+    dtype_code: int,
+    a: float,
+    b: float,
+    c: float,
+    /,
+) -> None: ...
+def apply_noise(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: NDArray[np.uint8],
+    dtype_code: int,
+    noise: Sequence[int],
+    scale: float,
+    apply_scale: bool,
+    /,
+) -> None: ...
+def alpha_noise(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: NDArray[np.uint8],
+    dtype_code: int,
+    noise: Sequence[int],
+    a: float,
+    b: float,
+    c: float,
+    /,
+) -> None: ...
+def alpha_forward(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: NDArray[np.uint8],
+    dtype_code: int,
+    threshold: int,
+    drop_all: bool,
+    a: float,
+    b: float,
+    c: float,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
 def dropout_any_fast(
-    x: object, p: object, generator: object, out: object, inplace: object, upscale: bool,
-    noise_shape: object, with_mask: bool, /
+    x: object,
+    p: object,
+    generator: object,
+    out: object,
+    inplace: object,
+    upscale: bool,
+    noise_shape: object,
+    with_mask: bool,
+    /,
 ) -> Any: ...
-def backward_any_fast(grad: object, mask: object, p: object, upscale: bool, out: object,
-                      noise_shape: object, /) -> Optional[np.ndarray]: ...
-def gaussian(x: np.ndarray, y: np.ndarray, dtype_code: int, sigma: float, seed: int,
-             stream: int, offset: int, /) -> None: ...
+def backward_any_fast(
+    grad: object, mask: object, p: object, upscale: bool, out: object, noise_shape: object, /
+) -> Optional[np.ndarray]: ...
+def gaussian(
+    x: np.ndarray,
+    y: np.ndarray,
+    dtype_code: int,
+    sigma: float,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
 def normal_from_words(words: NDArray[np.uint32], /) -> NDArray[np.float64]: ...
-def zoneout(prev: np.ndarray, new: np.ndarray, y: np.ndarray, mask: Optional[NDArray[np.uint8]],
-            dtype_code: int, threshold: int, drop_all: bool, seed: int, stream: int,
-            offset: int, /) -> None: ...
-def gaussian_add(x: np.ndarray, y: np.ndarray, dtype_code: int, stddev: float, seed: int,
-                 stream: int, offset: int, /) -> None: ...
-def row_apply(x: np.ndarray, y: np.ndarray, keep: NDArray[np.uint8], dtype_code: int,
-              rows: int, scale: float, apply_scale: bool, /) -> None: ...
-def drop_block_mask(mask: NDArray[np.uint8], planes: int, depth: int, height: int,
-                    width: int, block: int, block_depth: int, seed: int, stream: int,
-                    offset: int, threshold: int, all_seeds: bool, /) -> int: ...
+def zoneout(
+    prev: np.ndarray,
+    new: np.ndarray,
+    y: np.ndarray,
+    mask: Optional[NDArray[np.uint8]],
+    dtype_code: int,
+    threshold: int,
+    drop_all: bool,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
+def gaussian_add(
+    x: np.ndarray,
+    y: np.ndarray,
+    dtype_code: int,
+    stddev: float,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
+def row_apply(
+    x: np.ndarray,
+    y: np.ndarray,
+    keep: NDArray[np.uint8],
+    dtype_code: int,
+    rows: int,
+    scale: float,
+    apply_scale: bool,
+    /,
+) -> None: ...
+def drop_block_mask(
+    mask: NDArray[np.uint8],
+    planes: int,
+    depth: int,
+    height: int,
+    width: int,
+    block: int,
+    block_depth: int,
+    seed: int,
+    stream: int,
+    offset: int,
+    threshold: int,
+    all_seeds: bool,
+    /,
+) -> int: ...
 def dropout_fast(x: object, p: object, generator: object, /) -> Optional[np.ndarray]: ...
 def dropout_with_mask_fast(
     x: object, p: object, generator: object, upscale: bool, /
 ) -> Optional[Tuple[np.ndarray, np.ndarray]]: ...
-def backward_fast(grad: object, mask: object, p: object, upscale: bool, /) -> Optional[np.ndarray]: ...
-def empty(shape: Sequence[int], dtype: np.dtype[Any], like: Optional[np.ndarray] = None) -> np.ndarray: ...
+def backward_fast(
+    grad: object, mask: object, p: object, upscale: bool, /
+) -> Optional[np.ndarray]: ...
+def empty(
+    shape: Sequence[int], dtype: np.dtype[Any], like: Optional[np.ndarray] = None
+) -> np.ndarray: ...
 def _buffer_cached_bytes() -> int: ...
 def _buffer_trim() -> None: ...
 def copy(x: np.ndarray, y: np.ndarray, /) -> None: ...
@@ -101,8 +241,10 @@ def kernel_tier() -> str:
     """The kernel tier in use: "scalar", "neon", "avx2", "avx512", "avx512_ifma",
     "avx512_fp16" or "avx512_ifma_fp16" (the last four are the avx512 level's, chosen by
     the IFMA and AVX512-FP16 switches above)."""
+
 def _kernel_tiers() -> List[str]:
     """Every kernel tier this CPU and this build support, in dispatch order."""
+
 def get_num_threads() -> int: ...
 def set_num_threads(n: int, /) -> None: ...
 def build_info() -> Dict[str, Any]: ...

@@ -39,8 +39,10 @@ REQUIREMENTS = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "tqdm": "
 
 def requirements_hint(missing: Sequence[str]) -> str:
     """One line: what is missing (PyPI names) and the commands that install it."""
-    return (f"demo needs {', '.join(missing)}: pip install {' '.join(REQUIREMENTS.values())} "
-            f"(or, in a clone of pydropout, pip install \".[demo]\")")
+    return (
+        f"demo needs {', '.join(missing)}: pip install {' '.join(REQUIREMENTS.values())} "
+        f'(or, in a clone of pydropout, pip install ".[demo]")'
+    )
 
 
 NO_DROPOUT = "no dropout"
@@ -55,23 +57,23 @@ RUNS = (
 class Config:
     """Sizes of one demo run (``QUICK`` for ``--quick`` and the tests, ``FULL`` otherwise)."""
 
-    n_train: int = 150            # digits used for training (the other 1647 are the test set)
+    n_train: int = 150  # digits used for training (the other 1647 are the test set)
     hidden: Tuple[int, ...] = (256, 256)
     epochs: int = 200
     batch: int = 16
     lr: float = 2e-3
-    optimizer: str = "adam"       # or "sgd" (momentum 0.9)
-    decay: bool = True            # cosine learning-rate decay over the epochs
-    p_input: float = 0.2          # dropout on the 64 pixels
-    p_hidden: float = 0.5         # dropout after each hidden layer
-    reg_points: int = 20          # noisy training points in the 1-D regression
-    reg_test: int = 200           # held-out noisy points (the test error)
-    reg_noise: float = 0.4        # the noise's standard deviation
-    reg_width: int = 1024         # one wide hidden layer: 1-1024-1
-    reg_steps: int = 10000        # full-batch Adam steps (enough to interpolate without dropout)
+    optimizer: str = "adam"  # or "sgd" (momentum 0.9)
+    decay: bool = True  # cosine learning-rate decay over the epochs
+    p_input: float = 0.2  # dropout on the 64 pixels
+    p_hidden: float = 0.5  # dropout after each hidden layer
+    reg_points: int = 20  # noisy training points in the 1-D regression
+    reg_test: int = 200  # held-out noisy points (the test error)
+    reg_noise: float = 0.4  # the noise's standard deviation
+    reg_width: int = 1024  # one wide hidden layer: 1-1024-1
+    reg_steps: int = 10000  # full-batch Adam steps (enough to interpolate without dropout)
     reg_lr: float = 5e-3
-    reg_p: float = 0.5            # dropout on the hidden units
-    mc_samples: int = 100         # Monte Carlo dropout passes for the regression band
+    reg_p: float = 0.5  # dropout on the hidden units
+    mc_samples: int = 100  # Monte Carlo dropout passes for the regression band
 
 
 FULL = Config()
@@ -85,8 +87,13 @@ QUICK = Config(epochs=100)  # the regression is cheap: the same in both
 class Adam:
     """Adam (Kingma & Ba 2015) over a list of float32 arrays, updated in place."""
 
-    def __init__(self, params: Sequence[np.ndarray], lr: float,
-                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params: Sequence[np.ndarray],
+        lr: float,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
         self.m = [np.zeros_like(q) for q in self.params]
@@ -96,7 +103,7 @@ class Adam:
     def step(self, grads: Sequence[np.ndarray]) -> None:
         self.t += 1
         b1, b2 = self.betas
-        c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
+        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t
         for q, g, m, v in zip(self.params, grads, self.m, self.v):
             m *= b1
             m += (1.0 - b1) * g
@@ -127,13 +134,18 @@ class MLP:
     the pixels for ``k == 0``, the ``k``-th hidden activation otherwise.
     """
 
-    def __init__(self, sizes: Sequence[int], rng: np.random.Generator,
-                 drops: Sequence[Optional[pydropout.Dropout]]):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        rng: np.random.Generator,
+        drops: Sequence[Optional[pydropout.Dropout]],
+    ):
         self.W: List[np.ndarray] = []
         self.b: List[np.ndarray] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):  # He initialisation for ReLU
-            self.W.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in))
-                          .astype(np.float32))
+            self.W.append(
+                (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+            )
             self.b.append(np.zeros(fan_out, np.float32))
         self.drops = list(drops)
         self._inputs: List[np.ndarray] = []
@@ -174,7 +186,7 @@ class MLP:
             g = g @ self.W[k].T
             drop = self.drops[k]
             if drop is not None:
-                g = drop.backward(g)   # the mask of the forward, never a new draw
+                g = drop.backward(g)  # the mask of the forward, never a new draw
             # ReLU: h is its output after dropout, positive exactly where the ReLU passed
             # and dropout kept (dropped elements already have zero gradient)
             g = g * (h > 0)
@@ -208,8 +220,10 @@ class History:
     def final(self, last: int = 5) -> Dict[str, float]:
         """Means over the last ``last`` epochs (smooths epoch-to-epoch jitter)."""
         k = min(last, len(self.train_loss))
-        m = {key: float(np.mean(getattr(self, key)[-k:]))
-             for key in ("train_loss", "test_loss", "train_acc", "test_acc")}
+        m = {
+            key: float(np.mean(getattr(self, key)[-k:]))
+            for key in ("train_loss", "test_loss", "train_acc", "test_acc")
+        }
         m["loss_gap"] = m["test_loss"] - m["train_loss"]
         m["acc_gap"] = m["train_acc"] - m["test_acc"]
         return m
@@ -235,8 +249,9 @@ def _evaluate(net: MLP, x: np.ndarray, y: np.ndarray) -> Tuple[float, float]:
     return loss, float((logits.argmax(axis=1) == y).mean())
 
 
-def train_digits(cfg: Config, seed: int, mode: Optional[str], name: str = "",
-                 data=None, progress: bool = True) -> History:
+def train_digits(
+    cfg: Config, seed: int, mode: Optional[str], name: str = "", data=None, progress: bool = True
+) -> History:
     """Train one network (``mode`` None: no dropout) and record per-epoch metrics.
 
     Every run with the same ``seed`` starts from the same weights and sees the same batches;
@@ -250,26 +265,37 @@ def train_digits(cfg: Config, seed: int, mode: Optional[str], name: str = "",
     if mode is None:
         drops: List[Optional[pydropout.Dropout]] = [None] * n_layers
     else:
-        drops = [pydropout.Dropout(cfg.p_input if k == 0 else cfg.p_hidden, mode=mode,
-                                   generator=gen) for k in range(n_layers)]
+        drops = [
+            pydropout.Dropout(cfg.p_input if k == 0 else cfg.p_hidden, mode=mode, generator=gen)
+            for k in range(n_layers)
+        ]
     rng = np.random.default_rng(seed)
     net = MLP((xtr.shape[1], *cfg.hidden, 10), rng, drops)
     opt = Adam(net.params, cfg.lr) if cfg.optimizer == "adam" else SGD(net.params, cfg.lr)
     hist = History(name or (mode or NO_DROPOUT), mode)
-    bar = tqdm(range(cfg.epochs), desc=f"{hist.name:<28}", unit="epoch", leave=False,
-               file=sys.stderr, disable=None if progress else True, dynamic_ncols=True)
+    bar = tqdm(
+        range(cfg.epochs),
+        desc=f"{hist.name:<28}",
+        unit="epoch",
+        leave=False,
+        file=sys.stderr,
+        disable=None if progress else True,
+        dynamic_ncols=True,
+    )
     for epoch in bar:
         if cfg.decay:  # cosine decay of the learning rate: the curves settle at the end
             opt.lr = 0.5 * cfg.lr * (1.0 + np.cos(np.pi * epoch / cfg.epochs))
         net.train(True)
         order = rng.permutation(len(ytr))
         for i in range(0, len(order), cfg.batch):
-            idx = order[i:i + cfg.batch]
+            idx = order[i : i + cfg.batch]
             _, dlogits = softmax_xent(net.forward(xtr[idx]), ytr[idx])
             opt.step(net.backward(dlogits))
         net.train(False)
-        for xs, ys, loss_list, acc_list in ((xtr, ytr, hist.train_loss, hist.train_acc),
-                                            (xte, yte, hist.test_loss, hist.test_acc)):
+        for xs, ys, loss_list, acc_list in (
+            (xtr, ytr, hist.train_loss, hist.train_acc),
+            (xte, yte, hist.test_loss, hist.test_acc),
+        ):
             loss, acc = _evaluate(net, xs, ys)
             loss_list.append(loss)
             acc_list.append(acc)
@@ -283,53 +309,96 @@ def format_history(hists: Sequence[History], every: int) -> str:
     lines = []
     for h in hists:
         lines.append(f"{h.name}")
-        lines.append(f"  {'epoch':>5}  {'train loss':>10}  {'test loss':>9}  "
-                     f"{'train acc':>9}  {'test acc':>8}")
+        lines.append(
+            f"  {'epoch':>5}  {'train loss':>10}  {'test loss':>9}  "
+            f"{'train acc':>9}  {'test acc':>8}"
+        )
         n = len(h.train_loss)
         for e in range(n):
             if (e + 1) % every and e != n - 1:
                 continue
-            lines.append(f"  {e + 1:>5}  {h.train_loss[e]:>10.4f}  {h.test_loss[e]:>9.4f}  "
-                         f"{h.train_acc[e]:>9.3f}  {h.test_acc[e]:>8.3f}")
+            lines.append(
+                f"  {e + 1:>5}  {h.train_loss[e]:>10.4f}  {h.test_loss[e]:>9.4f}  "
+                f"{h.train_acc[e]:>9.3f}  {h.test_acc[e]:>8.3f}"
+            )
     return "\n".join(lines)
 
 
 def format_summary(hists: Sequence[History]) -> str:
-    head = (f"{'run':<28}  {'train loss':>10}  {'test loss':>9}  {'loss gap':>8}  "
-            f"{'train acc':>9}  {'test acc':>8}  {'acc gap':>7}")
+    head = (
+        f"{'run':<28}  {'train loss':>10}  {'test loss':>9}  {'loss gap':>8}  "
+        f"{'train acc':>9}  {'test acc':>8}  {'acc gap':>7}"
+    )
     lines = [head, "-" * len(head)]
     for h in hists:
         m = h.final()
-        lines.append(f"{h.name:<28}  {m['train_loss']:>10.4f}  {m['test_loss']:>9.4f}  "
-                     f"{m['loss_gap']:>8.4f}  {m['train_acc']:>9.3f}  {m['test_acc']:>8.3f}  "
-                     f"{m['acc_gap']:>7.3f}")
+        lines.append(
+            f"{h.name:<28}  {m['train_loss']:>10.4f}  {m['test_loss']:>9.4f}  "
+            f"{m['loss_gap']:>8.4f}  {m['train_acc']:>9.3f}  {m['test_acc']:>8.3f}  "
+            f"{m['acc_gap']:>7.3f}"
+        )
     return "\n".join(lines)
 
 
 def digits_settings(cfg: Config, seed: int, quick: bool, n_test: int) -> Dict[str, Any]:
     """What a digits run depends on, as written into every row of the CSV."""
-    return {"seed": seed, "quick": int(quick), "n_train": cfg.n_train, "n_test": n_test,
-            "hidden": "-".join(str(k) for k in cfg.hidden), "epochs": cfg.epochs,
-            "batch": cfg.batch, "optimizer": cfg.optimizer, "lr": cfg.lr,
-            "lr_decay": "cosine" if cfg.decay else "none"}
+    return {
+        "seed": seed,
+        "quick": int(quick),
+        "n_train": cfg.n_train,
+        "n_test": n_test,
+        "hidden": "-".join(str(k) for k in cfg.hidden),
+        "epochs": cfg.epochs,
+        "batch": cfg.batch,
+        "optimizer": cfg.optimizer,
+        "lr": cfg.lr,
+        "lr_decay": "cosine" if cfg.decay else "none",
+    }
 
 
-def write_history_csv(path: str, hists: Sequence[History], cfg: Optional[Config] = None,
-                      settings: Optional[Dict[str, Any]] = None) -> None:
+def write_history_csv(
+    path: str,
+    hists: Sequence[History],
+    cfg: Optional[Config] = None,
+    settings: Optional[Dict[str, Any]] = None,
+) -> None:
     """One row per run and epoch: the metrics, then the run's settings (its mode and dropout
     rates, and ``settings``: the seed, sizes and optimiser), so that each row stands alone."""
     settings = settings or {}
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "epoch", "train_loss", "test_loss", "train_acc", "test_acc",
-                    "mode", "p_input", "p_hidden", *settings])
+        w.writerow(
+            [
+                "run",
+                "epoch",
+                "train_loss",
+                "test_loss",
+                "train_acc",
+                "test_acc",
+                "mode",
+                "p_input",
+                "p_hidden",
+                *settings,
+            ]
+        )
         for h in hists:
             p_in = cfg.p_input if (cfg is not None and h.mode) else 0.0
             p_hid = cfg.p_hidden if (cfg is not None and h.mode) else 0.0
             for e in range(len(h.train_loss)):
-                w.writerow([h.name, e + 1, f"{h.train_loss[e]:.6f}", f"{h.test_loss[e]:.6f}",
-                            f"{h.train_acc[e]:.6f}", f"{h.test_acc[e]:.6f}", h.mode or "none",
-                            p_in, p_hid, *settings.values()])
+                w.writerow(
+                    [
+                        h.name,
+                        e + 1,
+                        f"{h.train_loss[e]:.6f}",
+                        f"{h.test_loss[e]:.6f}",
+                        f"{h.train_acc[e]:.6f}",
+                        f"{h.test_acc[e]:.6f}",
+                        h.mode or "none",
+                        p_in,
+                        p_hid,
+                        *settings.values(),
+                    ]
+                )
 
 
 _COLORS = {NO_DROPOUT: "#d62728", "upscale_in_train": "#1f77b4", "downscale_in_infer": "#2ca02c"}
@@ -338,14 +407,23 @@ _COLORS = {NO_DROPOUT: "#d62728", "upscale_in_train": "#1f77b4", "downscale_in_i
 def digits_title(cfg: Config, n_test: int, seed: int, quick: bool) -> str:
     hid = "-".join(str(k) for k in cfg.hidden)
     run = f"{'quick' if quick else 'full'} run ({cfg.epochs} epochs)"
-    return (f"8x8 digits, seed {seed}, {run}: no dropout against dropout in both scaling "
-            f"modes, upscale_in_train and downscale_in_infer\n"
-            f"{cfg.n_train} training / {n_test} test images, MLP 64-{hid}-10, dropout "
-            f"p={cfg.p_input} on pixels and p={cfg.p_hidden} on hidden units")
+    return (
+        f"8x8 digits, seed {seed}, {run}: no dropout against dropout in both scaling "
+        f"modes, upscale_in_train and downscale_in_infer\n"
+        f"{cfg.n_train} training / {n_test} test images, MLP 64-{hid}-10, dropout "
+        f"p={cfg.p_input} on pixels and p={cfg.p_hidden} on hidden units"
+    )
 
 
-def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int, *,
-                seed: int = 0, quick: bool = False) -> None:
+def plot_digits(
+    path: str,
+    hists: Sequence[History],
+    cfg: Config,
+    n_test: int,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -360,12 +438,21 @@ def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int, *
         axes[1].plot(ep, h.train_acc, color=c, lw=1.6, ls="--")
         axes[1].plot(ep, h.test_acc, color=c, lw=2.2, label=h.name)
         axes[2].plot(ep, np.subtract(h.test_loss, h.train_loss), color=c, lw=2.2, label=h.name)
-    axes[0].set(title="cross-entropy (solid: test, dashed: train)", xlabel="epoch", ylabel="loss",
-                yscale="log")
-    axes[1].set(title="accuracy (solid: test, dashed: train)", xlabel="epoch", ylabel="accuracy",
-                ylim=(0.8, 1.005))
-    axes[2].set(title="generalisation gap: test loss - train loss", xlabel="epoch",
-                ylabel="loss gap")
+    axes[0].set(
+        title="cross-entropy (solid: test, dashed: train)",
+        xlabel="epoch",
+        ylabel="loss",
+        yscale="log",
+    )
+    axes[1].set(
+        title="accuracy (solid: test, dashed: train)",
+        xlabel="epoch",
+        ylabel="accuracy",
+        ylim=(0.8, 1.005),
+    )
+    axes[2].set(
+        title="generalisation gap: test loss - train loss", xlabel="epoch", ylabel="loss gap"
+    )
     axes[2].axhline(0.0, color="0.6", lw=0.8)
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -386,8 +473,8 @@ def plot_digits(path: str, hists: Sequence[History], cfg: Config, n_test: int, *
 # points of the same function is lower. Monte Carlo dropout (training-mode passes, one mask
 # per pass for the whole curve) gives a band that is narrow on the data and widens outside it.
 
-REG_RANGE = (-2.0, 2.0)   # the training inputs
-REG_VIEW = (-2.6, 2.6)    # the plotted range (outside REG_RANGE: extrapolation)
+REG_RANGE = (-2.0, 2.0)  # the training inputs
+REG_VIEW = (-2.6, 2.6)  # the plotted range (outside REG_RANGE: extrapolation)
 TARGET_TEXT = "sin(3x) + 0.3x"
 
 
@@ -397,10 +484,10 @@ def _target(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RegressionData:
-    x: np.ndarray        # (reg_points, 1) training inputs, float32, sorted
-    y: np.ndarray        # (reg_points, 1) their noisy targets
-    x_test: np.ndarray   # (reg_test, 1) held-out inputs in the same range
-    y_test: np.ndarray   # (reg_test, 1) their noisy targets
+    x: np.ndarray  # (reg_points, 1) training inputs, float32, sorted
+    y: np.ndarray  # (reg_points, 1) their noisy targets
+    x_test: np.ndarray  # (reg_test, 1) held-out inputs in the same range
+    y_test: np.ndarray  # (reg_test, 1) their noisy targets
 
 
 def regression_data(cfg: Config, seed: int) -> RegressionData:
@@ -419,8 +506,9 @@ def regression_data(cfg: Config, seed: int) -> RegressionData:
     return RegressionData(col(x), col(y), col(xt), col(yt))
 
 
-def train_regression(cfg: Config, seed: int, p: Optional[float],
-                     data: Optional[RegressionData] = None) -> MLP:
+def train_regression(
+    cfg: Config, seed: int, p: Optional[float], data: Optional[RegressionData] = None
+) -> MLP:
     """Full-batch Adam on mean squared error; dropout (if ``p``) on the hidden units.
 
     Both networks (with and without dropout) start from the same weights.
@@ -444,8 +532,9 @@ def train_regression(cfg: Config, seed: int, p: Optional[float],
     return net
 
 
-def mc_predict(net: MLP, x: np.ndarray, samples: int,
-               generator: pydropout.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def mc_predict(
+    net: MLP, x: np.ndarray, samples: int, generator: pydropout.Generator
+) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation over ``samples`` Monte Carlo dropout passes.
 
     Each pass draws one mask per dropout layer and shares it over all rows of ``x``
@@ -459,8 +548,9 @@ def mc_predict(net: MLP, x: np.ndarray, samples: int,
                 h = np.maximum(h, 0.0)
             drop = net.drops[k]
             if drop is not None:
-                h = pydropout.dropout(h, drop.p, mode=drop.mode, noise_shape=(1, h.shape[1]),
-                                      generator=generator)
+                h = pydropout.dropout(
+                    h, drop.p, mode=drop.mode, noise_shape=(1, h.shape[1]), generator=generator
+                )
             h = h @ W + b
         preds.append(h[:, 0])
     stack = np.stack(preds)
@@ -471,8 +561,9 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
 
-def regression_metrics(cfg: Config, seed: int, data: RegressionData, plain: MLP,
-                       dropped: MLP) -> Dict[str, Any]:
+def regression_metrics(
+    cfg: Config, seed: int, data: RegressionData, plain: MLP, dropped: MLP
+) -> Dict[str, Any]:
     """Errors of both fits and the Monte Carlo band, with the curves the figure draws."""
     lo, hi = REG_RANGE
     grid = np.linspace(REG_VIEW[0], REG_VIEW[1], 521, dtype=np.float32)[:, None]
@@ -482,8 +573,12 @@ def regression_metrics(cfg: Config, seed: int, data: RegressionData, plain: MLP,
     mc_mean, mc_std = mc_predict(dropped, np.concatenate([grid, data.x]), cfg.mc_samples, gen)
     g = len(grid)
     far = np.abs(grid[:, 0]) >= hi + 0.3
-    m: Dict[str, Any] = {"grid": grid[:, 0], "truth": truth,
-                         "mc_mean": mc_mean[:g], "mc_std": mc_std[:g]}
+    m: Dict[str, Any] = {
+        "grid": grid[:, 0],
+        "truth": truth,
+        "mc_mean": mc_mean[:g],
+        "mc_std": mc_std[:g],
+    }
     for key, net in (("no_dropout", plain), ("dropout", dropped)):
         curve = net.forward(grid)[:, 0]
         m["curve_" + key] = curve
@@ -495,7 +590,7 @@ def regression_metrics(cfg: Config, seed: int, data: RegressionData, plain: MLP,
     m["variation_truth"] = float(np.abs(np.diff(truth[inside])).sum())
     for key in ("no_dropout", "dropout"):
         m["variation_" + key] = float(np.abs(np.diff(m["curve_" + key][inside])).sum())
-    m["band_on_data"] = float(2.0 * mc_std[g:].mean())   # half-width (2 sd) at the points
+    m["band_on_data"] = float(2.0 * mc_std[g:].mean())  # half-width (2 sd) at the points
     m["band_outside"] = float(2.0 * mc_std[:g][far].mean())  # ... 0.3 or more outside the range
     return m
 
@@ -505,19 +600,27 @@ def _fmt_mse(v: float) -> str:
 
 
 def format_regression(cfg: Config, m: Dict[str, Any]) -> str:
-    head = (f"  {'run':<16}  {'train MSE':>9}  {'test MSE':>8}  {'MSE against the true function':>29}")
+    head = (
+        f"  {'run':<16}  {'train MSE':>9}  {'test MSE':>8}  {'MSE against the true function':>29}"
+    )
     lines = [head]
     for label, key in (("no dropout", "no_dropout"), (f"dropout p={cfg.reg_p}", "dropout")):
-        lines.append(f"  {label:<16}  {m['train_mse_' + key]:>9.4g}  {m['test_mse_' + key]:>8.4f}"
-                     f"  {m['true_mse_' + key]:>29.4f}")
-    lines.append(f"  (noise variance {cfg.reg_noise ** 2:.2f}: the least test MSE a fit can have)")
+        lines.append(
+            f"  {label:<16}  {m['train_mse_' + key]:>9.4g}  {m['test_mse_' + key]:>8.4f}"
+            f"  {m['true_mse_' + key]:>29.4f}"
+        )
+    lines.append(f"  (noise variance {cfg.reg_noise**2:.2f}: the least test MSE a fit can have)")
     lo, hi = REG_RANGE
-    lines.append(f"  up-and-down length (total variation) over [{lo:g}, {hi:g}]: no dropout "
-                 f"{m['variation_no_dropout']:.1f}, dropout {m['variation_dropout']:.1f}, "
-                 f"true function {m['variation_truth']:.1f}")
-    lines.append(f"  Monte Carlo dropout ({cfg.mc_samples} masks), 2 sd: {m['band_on_data']:.3f} "
-                 f"at the training points, {m['band_outside']:.3f} beyond their range (|x| >= "
-                 f"{REG_RANGE[1] + 0.3:g})")
+    lines.append(
+        f"  up-and-down length (total variation) over [{lo:g}, {hi:g}]: no dropout "
+        f"{m['variation_no_dropout']:.1f}, dropout {m['variation_dropout']:.1f}, "
+        f"true function {m['variation_truth']:.1f}"
+    )
+    lines.append(
+        f"  Monte Carlo dropout ({cfg.mc_samples} masks), 2 sd: {m['band_on_data']:.3f} "
+        f"at the training points, {m['band_outside']:.3f} beyond their range (|x| >= "
+        f"{REG_RANGE[1] + 0.3:g})"
+    )
     return "\n".join(lines)
 
 
@@ -532,31 +635,74 @@ def plot_regression(path: str, cfg: Config, data: RegressionData, m: Dict[str, A
     fig, ax = plt.subplots(figsize=(10, 6.2), constrained_layout=True)
     ax.axvspan(REG_VIEW[0], lo, color="0.93", lw=0, zorder=0)
     ax.axvspan(hi, REG_VIEW[1], color="0.93", lw=0, zorder=0)
-    band = ax.fill_between(x, m["mc_mean"] - 2 * m["mc_std"], m["mc_mean"] + 2 * m["mc_std"],
-                           color="#1f77b4", alpha=0.16, lw=0, zorder=1,
-                           label=f"Monte Carlo dropout, {cfg.mc_samples} masks: mean \u00b1 2 sd")
-    held = ax.scatter(data.x_test[:, 0], data.y_test[:, 0], s=9, color="0.55", alpha=0.55,
-                      lw=0, zorder=2, label=f"{cfg.reg_test} held-out points (test MSE)")
-    (true,) = ax.plot(x, m["truth"], color="0.2", ls=":", lw=2.0, zorder=3,
-                      label=f"true function {TARGET_TEXT}")
-    (plain,) = ax.plot(x, m["curve_no_dropout"], color=_COLORS[NO_DROPOUT], lw=2.0, zorder=4,
-                       label=f"no dropout: train MSE {_fmt_mse(m['train_mse_no_dropout'])}, "
-                             f"test MSE {_fmt_mse(m['test_mse_no_dropout'])}")
-    (drop,) = ax.plot(x, m["curve_dropout"], color="#1f77b4", lw=2.4, zorder=4,
-                      label=f"dropout p={cfg.reg_p}: train MSE {_fmt_mse(m['train_mse_dropout'])}"
-                            f", test MSE {_fmt_mse(m['test_mse_dropout'])}")
-    train = ax.scatter(data.x[:, 0], data.y[:, 0], s=42, color="k", zorder=5,
-                       label=f"{cfg.reg_points} training points (noise sd {cfg.reg_noise})")
-    ax.set_title(f"1-D regression: MLP 1-{cfg.reg_width}-1 (ReLU), {cfg.reg_steps} full-batch "
-                 f"Adam steps; grey: outside the training range", fontsize=12)
+    band = ax.fill_between(
+        x,
+        m["mc_mean"] - 2 * m["mc_std"],
+        m["mc_mean"] + 2 * m["mc_std"],
+        color="#1f77b4",
+        alpha=0.16,
+        lw=0,
+        zorder=1,
+        label=f"Monte Carlo dropout, {cfg.mc_samples} masks: mean \u00b1 2 sd",
+    )
+    held = ax.scatter(
+        data.x_test[:, 0],
+        data.y_test[:, 0],
+        s=9,
+        color="0.55",
+        alpha=0.55,
+        lw=0,
+        zorder=2,
+        label=f"{cfg.reg_test} held-out points (test MSE)",
+    )
+    (true,) = ax.plot(
+        x, m["truth"], color="0.2", ls=":", lw=2.0, zorder=3, label=f"true function {TARGET_TEXT}"
+    )
+    (plain,) = ax.plot(
+        x,
+        m["curve_no_dropout"],
+        color=_COLORS[NO_DROPOUT],
+        lw=2.0,
+        zorder=4,
+        label=f"no dropout: train MSE {_fmt_mse(m['train_mse_no_dropout'])}, "
+        f"test MSE {_fmt_mse(m['test_mse_no_dropout'])}",
+    )
+    (drop,) = ax.plot(
+        x,
+        m["curve_dropout"],
+        color="#1f77b4",
+        lw=2.4,
+        zorder=4,
+        label=f"dropout p={cfg.reg_p}: train MSE {_fmt_mse(m['train_mse_dropout'])}"
+        f", test MSE {_fmt_mse(m['test_mse_dropout'])}",
+    )
+    train = ax.scatter(
+        data.x[:, 0],
+        data.y[:, 0],
+        s=42,
+        color="k",
+        zorder=5,
+        label=f"{cfg.reg_points} training points (noise sd {cfg.reg_noise})",
+    )
+    ax.set_title(
+        f"1-D regression: MLP 1-{cfg.reg_width}-1 (ReLU), {cfg.reg_steps} full-batch "
+        f"Adam steps; grey: outside the training range",
+        fontsize=12,
+    )
     ax.set(xlabel="x", ylabel="y", xlim=REG_VIEW, ylim=(-3.2, 3.2))
     ax.xaxis.label.set_size(12)
     ax.yaxis.label.set_size(12)
     ax.tick_params(labelsize=11)
     ax.grid(alpha=0.3)
     # column-wise: the two fits and the band, then what they are measured against
-    ax.legend(handles=[plain, drop, band, train, held, true], loc="upper center",
-              bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=10.5, frameon=False)
+    ax.legend(
+        handles=[plain, drop, band, train, held, true],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=2,
+        fontsize=10.5,
+        frameon=False,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -574,16 +720,23 @@ def _single_threaded_blas() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def run(out_dir: str, *, quick: bool = False, seed: int = 0, progress: bool = True,
-        every: Optional[int] = None, stream: Any = None) -> Dict[str, Any]:
+def run(
+    out_dir: str,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    every: Optional[int] = None,
+    stream: Any = None,
+) -> Dict[str, Any]:
     """Run both experiments, print the tables, write the figures; return the numbers."""
     with _single_threaded_blas():
-        return _run(out_dir, quick=quick, seed=seed, progress=progress, every=every,
-                    stream=stream)
+        return _run(out_dir, quick=quick, seed=seed, progress=progress, every=every, stream=stream)
 
 
-def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optional[int],
-         stream: Any) -> Dict[str, Any]:
+def _run(
+    out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optional[int], stream: Any
+) -> Dict[str, Any]:
     stream = stream or sys.stdout
     cfg = QUICK if quick else FULL
     t0 = time.perf_counter()
@@ -591,15 +744,20 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
     def say(text: str = "") -> None:
         print(text, file=stream, flush=True)
 
-    say(f"pydropout {pydropout.__version__} demo ({'quick' if quick else 'full'}, seed {seed}): "
-        f"SIMD {pydropout.simd_level()}, {pydropout.get_num_threads()} threads")
+    say(
+        f"pydropout {pydropout.__version__} demo ({'quick' if quick else 'full'}, seed {seed}): "
+        f"SIMD {pydropout.simd_level()}, {pydropout.get_num_threads()} threads"
+    )
     data = load_digits_split(cfg.n_train, seed)
     hid = "-".join(str(k) for k in cfg.hidden)
-    say(f"\n[1/2] 8x8 digits: {len(data[1])} training and {len(data[3])} test images, "
+    say(
+        f"\n[1/2] 8x8 digits: {len(data[1])} training and {len(data[3])} test images, "
         f"MLP 64-{hid}-10, Adam lr {cfg.lr}, batch {cfg.batch}, {cfg.epochs} epochs; dropout "
-        f"p={cfg.p_input} on pixels and p={cfg.p_hidden} on hidden units")
-    hists = [train_digits(cfg, seed, mode, name, data=data, progress=progress)
-             for name, mode in RUNS]
+        f"p={cfg.p_input} on pixels and p={cfg.p_hidden} on hidden units"
+    )
+    hists = [
+        train_digits(cfg, seed, mode, name, data=data, progress=progress) for name, mode in RUNS
+    ]
     every = every or max(1, cfg.epochs // 10)
     say()
     say(format_history(hists, every))
@@ -612,10 +770,12 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
     csv_path = os.path.join(out_dir, "digits_history.csv")
     write_history_csv(csv_path, hists, cfg, digits_settings(cfg, seed, quick, len(data[3])))
 
-    say(f"\n[2/2] 1-D regression: {cfg.reg_points} points of {TARGET_TEXT} with noise sd "
+    say(
+        f"\n[2/2] 1-D regression: {cfg.reg_points} points of {TARGET_TEXT} with noise sd "
         f"{cfg.reg_noise}, MLP 1-{cfg.reg_width}-1 (ReLU), {cfg.reg_steps} full-batch Adam "
         f"steps (lr {cfg.reg_lr}), without and with dropout p={cfg.reg_p}; test error on "
-        f"{cfg.reg_test} held-out points")
+        f"{cfg.reg_test} held-out points"
+    )
     rdata = regression_data(cfg, seed)
     plain = train_regression(cfg, seed, None, rdata)
     dropped = train_regression(cfg, seed, cfg.reg_p, rdata)
@@ -626,5 +786,4 @@ def _run(out_dir: str, *, quick: bool, seed: int, progress: bool, every: Optiona
     reg = {k: v for k, v in reg.items() if not isinstance(v, np.ndarray)}  # the numbers
 
     say(f"\nwrote {digits_png}, {reg_png}, {csv_path} ({time.perf_counter() - t0:.1f} s)")
-    return {"histories": hists, "regression": reg,
-            "files": [digits_png, reg_png, csv_path]}
+    return {"histories": hists, "regression": reg, "files": [digits_png, reg_png, csv_path]}

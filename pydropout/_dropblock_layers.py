@@ -10,7 +10,6 @@ from ._dropblock import check_eps
 from ._dropblock_compiled import api
 from ._layers import _Layer
 
-
 _EVAL = "eval"  # what an evaluation forward leaves for backward
 
 

@@ -71,14 +71,16 @@ class _Layer:
         """The shape the mask is drawn over (None: x's shape); channel layers override it."""
         return None
 
-    def _remember(self, saved: Any, shape: Tuple[int, ...], p: float,
-                  noise: Optional[Tuple[int, ...]] = None) -> None:
+    def _remember(
+        self, saved: Any, shape: Tuple[int, ...], p: float, noise: Optional[Tuple[int, ...]] = None
+    ) -> None:
         self._saved, self._shape, self._p_forward, self._noise = saved, shape, p, noise
 
     def _grad_for_backward(self, grad: Any) -> Any:
         if self._saved is None:
-            raise ValueError("backward() needs a forward() first: it is the backward of the "
-                             "last forward")
+            raise ValueError(
+                "backward() needs a forward() first: it is the backward of the last forward"
+            )
         g = ck.as_float_array(grad, "grad")
         if g.shape != self._shape:
             raise ValueError(f"grad has shape {g.shape}, the last forward had {self._shape}")
@@ -122,8 +124,15 @@ class Dropout(_Layer):
     ``effective_p`` is the drop probability actually used.
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, mode: str = UPSCALE,
-                 generator: Any = None, save: str = "mask"):
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        mode: str = UPSCALE,
+        generator: Any = None,
+        save: str = "mask",
+    ):
         super().__init__(p, inplace, generator, save)
         self.mode = ck.check_mode(mode)
 
@@ -135,13 +144,19 @@ class Dropout(_Layer):
             self._mode_forward = self.mode
             return y
         if self.inplace:
-            y, token = api.pipeline.dropout_train(x, self.p, inplace=True, mode=self.mode,
-                                                  noise_shape=noise, generator=self.generator,
-                                                  out=None, keep=self.save)
+            y, token = api.pipeline.dropout_train(
+                x,
+                self.p,
+                inplace=True,
+                mode=self.mode,
+                noise_shape=noise,
+                generator=self.generator,
+                out=None,
+                keep=self.save,
+            )
         else:
             run = api.dropout_with_state if self.save == "state" else api.dropout_with_mask
-            y, token = run(x, self.p, mode=self.mode, noise_shape=noise,
-                           generator=self.generator)
+            y, token = run(x, self.p, mode=self.mode, noise_shape=noise, generator=self.generator)
         self._remember(token, y.shape, self.p, noise)
         self._mode_forward = self.mode
         return y
@@ -157,8 +172,9 @@ class Dropout(_Layer):
         grad = self._grad_for_backward(grad)
         if isinstance(self._saved, str):  # an evaluation forward
             return api.dropout(grad, self._p_forward, False, mode=self._mode_forward)
-        return api.dropout_backward(grad, self._saved, self._p_forward, mode=self._mode_forward,
-                                    noise_shape=self._noise)
+        return api.dropout_backward(
+            grad, self._saved, self._p_forward, mode=self._mode_forward, noise_shape=self._noise
+        )
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -170,15 +186,21 @@ class Dropout(_Layer):
 class _ChannelDropout(Dropout):
     _spatial = 0
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, channels_last: bool = False,
-                 generator: Any = None, save: str = "mask"):
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: Any = None,
+        save: str = "mask",
+    ):
         super().__init__(p, inplace, generator=generator, save=save)
         self.channels_last = ck.check_flag(channels_last, "channels_last")
 
     def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
         shape = ck.as_float_array(x).shape
-        return ck.channel_noise_shape(shape, self._spatial, self.channels_last,
-                                      type(self).__name__)
+        return ck.channel_noise_shape(shape, self._spatial, self.channels_last, type(self).__name__)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -224,8 +246,9 @@ class AlphaDropout(_Layer):
     returns ``grad * a`` where kept, ``+0.0`` where dropped.
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, generator: Any = None,
-                 save: str = "mask"):
+    def __init__(
+        self, p: float = 0.5, inplace: bool = False, *, generator: Any = None, save: str = "mask"
+    ):
         super().__init__(p, inplace, generator, save)
 
     def forward(self, x: Any) -> np.ndarray:
@@ -234,8 +257,15 @@ class AlphaDropout(_Layer):
             y = api.alpha_dropout(x, self.p, False, self.inplace, noise_shape=noise)
             self._remember(_EVAL, y.shape, self.p)
             return y
-        y, token = api.pipeline.alpha_train(x, self.p, inplace=self.inplace, noise_shape=noise,
-                                            generator=self.generator, out=None, keep=self.save)
+        y, token = api.pipeline.alpha_train(
+            x,
+            self.p,
+            inplace=self.inplace,
+            noise_shape=noise,
+            generator=self.generator,
+            out=None,
+            keep=self.save,
+        )
         self._remember(token, y.shape, self.p, noise)
         return y
 
@@ -245,8 +275,9 @@ class AlphaDropout(_Layer):
         grad = self._grad_for_backward(grad)
         if isinstance(self._saved, str):  # an evaluation forward
             return self._eval_backward(grad)
-        return api.alpha_dropout_backward(grad, self._saved, self._p_forward,
-                                          noise_shape=self._noise)
+        return api.alpha_dropout_backward(
+            grad, self._saved, self._p_forward, noise_shape=self._noise
+        )
 
 
 class FeatureAlphaDropout(AlphaDropout):
@@ -257,8 +288,15 @@ class FeatureAlphaDropout(AlphaDropout):
     :func:`feature_alpha_dropout`.
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, channels_last: bool = False,
-                 generator: Any = None, save: str = "mask"):
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: Any = None,
+        save: str = "mask",
+    ):
         super().__init__(p, inplace, generator=generator, save=save)
         self.channels_last = ck.check_flag(channels_last, "channels_last")
 
@@ -311,5 +349,12 @@ class GaussianDropout(_Layer):
         return f"p={self.p}"
 
 
-__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-           "FeatureAlphaDropout", "GaussianDropout"]
+__all__ = [
+    "AlphaDropout",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
+    "GaussianDropout",
+]

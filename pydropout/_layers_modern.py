@@ -17,7 +17,6 @@ from . import _pipeline_modern as pm
 from ._compiled import api
 from ._layers import _Layer
 
-
 _EVAL = "eval"  # what an evaluation forward leaves for backward
 
 

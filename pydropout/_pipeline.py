@@ -57,42 +57,110 @@ class Backend(Protocol):
     # buffers
     def contiguous(self, a: np.ndarray) -> np.ndarray: ...
     def empty(self, shape: Shape, dtype: np.dtype, like: np.ndarray) -> np.ndarray: ...
-    def multiply(self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
-                 ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
+    def multiply(
+        self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
+    ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
 
     # kernels
-    def forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
-                drop_all: bool, s: float, apply: bool, seed: int, stream: int,
-                offset: int) -> None: ...
-    def mask(self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int,
-             offset: int) -> None: ...
-    def apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float,
-              apply: bool) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
+    def forward(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None: ...
+    def mask(
+        self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int, offset: int
+    ) -> None: ...
+    def apply(
+        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float, apply: bool
+    ) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
     def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
-    def apply_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float,
-                    apply: bool) -> None: ...  # apply, the bit of element i at its noise index
-    def alpha_noise(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, a: float,
-                    b: float, c: float) -> None: ...  # alpha_apply, bits at noise indices
-    def alpha_forward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, t: int,
-                      drop_all: bool, a: float, b: float, c: float, seed: int, stream: int,
-                      offset: int) -> None: ...  # mask of x.size words, then alpha_apply
-    def alpha_apply(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float,
-                    b: float, c: float) -> None: ...  # y = bit ? x * a + b : c
-    def gaussian(self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int,
-                 offset: int) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
-    def row_apply(self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float,
-                  apply: bool) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
-    def zoneout(self, prev: np.ndarray, new: np.ndarray, y: np.ndarray,
-                mask: Optional[np.ndarray], t: int, drop_all: bool, seed: int, stream: int,
-                offset: int) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
-    def gaussian_add(self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int,
-                     stream: int, offset: int) -> None: ...  # y = x + dtype(stddev * z)
-    def block_forward(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], t: int,
-                      drop_all: bool, s: float, apply: bool, full_shape: Shape, origin: Shape,
-                      seed: int, stream: int, offset: int) -> None: ...
-    def block_mask(self, mask: np.ndarray, t: int, drop_all: bool, shape: Shape,
-                   full_shape: Shape, origin: Shape, seed: int, stream: int,
-                   offset: int) -> None: ...
+    def apply_noise(
+        self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float, apply: bool
+    ) -> None: ...  # apply, the bit of element i at its noise index
+    def alpha_noise(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray,
+        noise: Shape,
+        a: float,
+        b: float,
+        c: float,
+    ) -> None: ...  # alpha_apply, bits at noise indices
+    def alpha_forward(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray,
+        t: int,
+        drop_all: bool,
+        a: float,
+        b: float,
+        c: float,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None: ...  # mask of x.size words, then alpha_apply
+    def alpha_apply(
+        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float, b: float, c: float
+    ) -> None: ...  # y = bit ? x * a + b : c
+    def gaussian(
+        self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int, offset: int
+    ) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
+    def row_apply(
+        self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float, apply: bool
+    ) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
+    def zoneout(
+        self,
+        prev: np.ndarray,
+        new: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
+    def gaussian_add(
+        self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int, offset: int
+    ) -> None: ...  # y = x + dtype(stddev * z)
+    def block_forward(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        full_shape: Shape,
+        origin: Shape,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None: ...
+    def block_mask(
+        self,
+        mask: np.ndarray,
+        t: int,
+        drop_all: bool,
+        shape: Shape,
+        full_shape: Shape,
+        origin: Shape,
+        seed: int,
+        stream: int,
+        offset: int,
+    ) -> None: ...
+
     # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)
 
 
@@ -164,9 +232,17 @@ class Pipeline:
         self.default_generator = backend.default_generator
 
     # -- steps 2 to 6 ----------------------------------------------------------------------
-    def execute(self, x: Any, xa: np.ndarray, out: Optional[np.ndarray], inplace: bool,
-                gen: Any, words: int, kernel: Callable[..., None], *args: Any
-                ) -> Tuple[np.ndarray, Key]:
+    def execute(
+        self,
+        x: Any,
+        xa: np.ndarray,
+        out: Optional[np.ndarray],
+        inplace: bool,
+        gen: Any,
+        words: int,
+        kernel: Callable[..., None],
+        *args: Any,
+    ) -> Tuple[np.ndarray, Key]:
         """Run ``kernel(xc, y, key, *args)`` and return ``(result, key)``.
 
         ``xc`` is the contiguous input, ``y`` the buffer the kernel writes and ``key`` the
@@ -194,9 +270,16 @@ class Pipeline:
             y = final
         return y, key
 
-    def _execute_permuted(self, xa: np.ndarray, final: Optional[np.ndarray], order: Shape,
-                          gen: Any, words: int, kernel: Callable[..., None], *args: Any
-                          ) -> Tuple[np.ndarray, Key]:
+    def _execute_permuted(
+        self,
+        xa: np.ndarray,
+        final: Optional[np.ndarray],
+        order: Shape,
+        gen: Any,
+        words: int,
+        kernel: Callable[..., None],
+        *args: Any,
+    ) -> Tuple[np.ndarray, Key]:
         backend = self.backend
         xp = backend.contiguous(xa.transpose(order))  # a view unless unaligned/non-native
         fp = final.transpose(order) if final is not None else None
@@ -211,9 +294,20 @@ class Pipeline:
         return final, key
 
     # -- step 5: the kernels -----------------------------------------------------------------
-    def _kernel_dropout(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: Any, t: int,
-                        drop_all: bool, s: float, apply: bool, noise: Optional[Shape],
-                        state: Any = None, order: Optional[Shape] = None) -> None:
+    def _kernel_dropout(
+        self,
+        xc: np.ndarray,
+        y: np.ndarray,
+        key: Key,
+        mask: Any,
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        noise: Optional[Shape],
+        state: Any = None,
+        order: Optional[Shape] = None,
+    ) -> None:
         """y = keep ? x (* s) : +0, the keep bits drawn from ``key`` (or ``state``).
 
         With ``order``, ``xc`` and ``y`` are the memory-order (transposed) views of a
@@ -234,8 +328,14 @@ class Pipeline:
         full = self._full_mask(mask, nn, noise, xc.shape, order)
         backend.apply(xc, y, full, s, apply and not drop_all)
 
-    def _full_mask(self, mask: np.ndarray, nn: int, noise: Optional[Shape], shape: Shape,
-                   order: Optional[Shape]) -> np.ndarray:
+    def _full_mask(
+        self,
+        mask: np.ndarray,
+        nn: int,
+        noise: Optional[Shape],
+        shape: Shape,
+        order: Optional[Shape],
+    ) -> np.ndarray:
         """The packed mask over every element of ``shape`` (in memory order with ``order``,
         ``shape`` then being the transposed shape) from the mask over ``noise``."""
         if order is not None:
@@ -245,9 +345,17 @@ class Pipeline:
             noise = tuple(noise[i] for i in order) if noise is not None else None
         return mask if noise is None else self.backend.broadcast_mask(mask, noise, shape)
 
-    def _kernel_apply(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray,
-                      noise: Optional[Shape], s: float, apply: bool,
-                      order: Optional[Shape] = None) -> None:
+    def _kernel_apply(
+        self,
+        xc: np.ndarray,
+        y: np.ndarray,
+        key: Key,
+        mask: np.ndarray,
+        noise: Optional[Shape],
+        s: float,
+        apply: bool,
+        order: Optional[Shape] = None,
+    ) -> None:
         """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
         if order is None:
             if noise is None:
@@ -258,9 +366,18 @@ class Pipeline:
         nn = math.prod(noise) if noise is not None else xc.size
         self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
 
-    def _kernel_alpha(self, xc: np.ndarray, y: np.ndarray, key: Key, mask: np.ndarray, t: int,
-                      drop_all: bool, p: float, noise: Optional[Shape],
-                      order: Optional[Shape] = None) -> None:
+    def _kernel_alpha(
+        self,
+        xc: np.ndarray,
+        y: np.ndarray,
+        key: Key,
+        mask: np.ndarray,
+        t: int,
+        drop_all: bool,
+        p: float,
+        noise: Optional[Shape],
+        order: Optional[Shape] = None,
+    ) -> None:
         assert key is not None
         backend = self.backend
         a, b, c = backend.alpha_constants(p, xc.dtype)
@@ -279,8 +396,9 @@ class Pipeline:
         full = self._full_mask(mask, nn, noise, xc.shape, order)
         backend.alpha_apply(xc, y, full, a, b, c)
 
-    def _kernel_gaussian(self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float,
-                         state: Any = None) -> None:
+    def _kernel_gaussian(
+        self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float, state: Any = None
+    ) -> None:
         seed, stream, offset = _words(key, state)
         self.backend.gaussian(xc, y, sigma, seed, stream, offset)
 
@@ -297,8 +415,17 @@ class Pipeline:
         drop_all = p == 1.0
         return (0 if drop_all else self.backend.threshold(p)), drop_all
 
-    def _check_dropout(self, x: Any, p: Any, inplace: Any, mode: Any, noise_shape: Any,
-                       generator: Any, out: Any, name: str = "x"):
+    def _check_dropout(
+        self,
+        x: Any,
+        p: Any,
+        inplace: Any,
+        mode: Any,
+        noise_shape: Any,
+        generator: Any,
+        out: Any,
+        name: str = "x",
+    ):
         xa = ck.as_float_array(x, name)
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
@@ -310,41 +437,65 @@ class Pipeline:
         return xa, p, mode, inplace, noise, gen
 
     # -- plain dropout -----------------------------------------------------------------------
-    def dropout_eval(self, x: Any, p: Any, inplace: Any, mode: Any, noise_shape: Any,
-                     generator: Any, out: Any) -> np.ndarray:
+    def dropout_eval(
+        self, x: Any, p: Any, inplace: Any, mode: Any, noise_shape: Any, generator: Any, out: Any
+    ) -> np.ndarray:
         """Evaluation mode: checked exactly as in training, nothing drawn."""
-        xa, p, mode, inplace, _, _ = self._check_dropout(x, p, inplace, mode, noise_shape,
-                                                         generator, out)
+        xa, p, mode, inplace, _, _ = self._check_dropout(
+            x, p, inplace, mode, noise_shape, generator, out
+        )
         return self._scale_eval(x, xa, p, mode, out, inplace)
 
-    def _scale_eval(self, x: Any, xa: np.ndarray, p: float, mode: str, out: Any,
-                    inplace: bool = False) -> np.ndarray:
+    def _scale_eval(
+        self, x: Any, xa: np.ndarray, p: float, mode: str, out: Any, inplace: bool = False
+    ) -> np.ndarray:
         if mode == UPSCALE:
             return _identity(x, xa, out)
         target = out if out is not None else (x if inplace else None)
         return self.backend.multiply(xa, self.backend.eval_factor(p, xa.dtype), target)
 
-    def dropout_train(self, x: Any, p: Any, *, inplace: Any, mode: Any, noise_shape: Any,
-                      generator: Any, out: Any, keep: Optional[str]) -> Tuple[np.ndarray, Any]:
+    def dropout_train(
+        self,
+        x: Any,
+        p: Any,
+        *,
+        inplace: Any,
+        mode: Any,
+        noise_shape: Any,
+        generator: Any,
+        out: Any,
+        keep: Optional[str],
+    ) -> Tuple[np.ndarray, Any]:
         """Training mode: ``(y, token)``, the token the packed mask (``keep="mask"``), a
         :class:`DropoutState` (``keep="state"``) or None."""
-        xa, p, mode, inplace, noise, gen = self._check_dropout(x, p, inplace, mode, noise_shape,
-                                                               generator, out)
+        xa, p, mode, inplace, noise, gen = self._check_dropout(
+            x, p, inplace, mode, noise_shape, generator, out
+        )
         nn = xa.size if noise is None else math.prod(noise)
         ck.check_room(gen, nn)
         mask = np.empty(ck.mask_nbytes(nn), np.uint8) if keep == "mask" else None
         t, drop_all = self._keep_rule(p)
         apply = mode == UPSCALE
         s = self.backend.scale(p, xa.dtype) if apply else 1.0
-        y, key = self.execute(x, xa, out, inplace, gen, nn, self._kernel_dropout, mask, t,
-                              drop_all, s, apply, noise)
+        y, key = self.execute(
+            x, xa, out, inplace, gen, nn, self._kernel_dropout, mask, t, drop_all, s, apply, noise
+        )
         if keep == "state":
             assert key is not None
             return y, DropoutState(*key, xa.shape, p, mode, noise, "dropout")
         return y, mask
 
-    def dropout_backward(self, grad: Any, mask: Any, p: Any, *, mode: Any, noise_shape: Any,
-                         out: Any, name: str = "grad") -> np.ndarray:
+    def dropout_backward(
+        self,
+        grad: Any,
+        mask: Any,
+        p: Any,
+        *,
+        mode: Any,
+        noise_shape: Any,
+        out: Any,
+        name: str = "grad",
+    ) -> np.ndarray:
         ck.reject_generator(mask)
         ga = ck.as_float_array(grad, name)
         p = ck.check_p(p)
@@ -353,17 +504,29 @@ class Pipeline:
         if isinstance(mask, DropoutState):  # the forward's words drawn again
             check_state(mask, "dropout", p, ga.shape)
             if mode != mask.mode:
-                raise ValueError(
-                    f"mode {mode!r} does not match the forward pass's {mask.mode!r}"
-                )
+                raise ValueError(f"mode {mode!r} does not match the forward pass's {mask.mode!r}")
             if noise_shape is not None:
                 resolve_noise(ck.check_noise_shape(noise_shape, ga.shape), mask.noise_shape)
             if out is not None:
                 ck.check_out(out, ga.shape, ga.dtype)
             t, drop_all = self._keep_rule(p)
             s = self.backend.scale(p, ga.dtype) if apply else 1.0
-            return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
-                                drop_all, s, apply, mask.noise_shape, mask)[0]
+            return self.execute(
+                grad,
+                ga,
+                out,
+                False,
+                None,
+                0,
+                self._kernel_dropout,
+                None,
+                t,
+                drop_all,
+                s,
+                apply,
+                mask.noise_shape,
+                mask,
+            )[0]
         noise = ck.check_noise_shape(noise_shape, ga.shape)
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
@@ -371,8 +534,9 @@ class Pipeline:
         if apply and p == 1.0:
             mask = np.zeros_like(mask)  # nothing survives p == 1
         s = self.backend.scale(p, ga.dtype) if apply else 1.0
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, s,
-                            apply)[0]
+        return self.execute(
+            grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, s, apply
+        )[0]
 
     def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
         dims = ck.check_shape(shape)
@@ -387,9 +551,21 @@ class Pipeline:
         return mask
 
     # -- blocks ------------------------------------------------------------------------------
-    def dropout_block(self, x_block: Any, p: Any, *, full_shape: Any, origin: Any, seed: Any,
-                      stream: Any, offset: Any, training: Any, mode: Any, out: Any,
-                      return_mask: Any) -> Any:
+    def dropout_block(
+        self,
+        x_block: Any,
+        p: Any,
+        *,
+        full_shape: Any,
+        origin: Any,
+        seed: Any,
+        stream: Any,
+        offset: Any,
+        training: Any,
+        mode: Any,
+        out: Any,
+        return_mask: Any,
+    ) -> Any:
         xa = ck.as_float_array(x_block, "x_block")
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
@@ -405,12 +581,38 @@ class Pipeline:
         t, drop_all = self._keep_rule(p)
         apply = mode == UPSCALE
         s = self.backend.scale(p, xa.dtype) if apply else 1.0
-        y, _ = self.execute(x_block, xa, out, False, None, 0, self._kernel_block, mask, t,
-                            drop_all, s, apply, full, org, seed, stream, offset)
+        y, _ = self.execute(
+            x_block,
+            xa,
+            out,
+            False,
+            None,
+            0,
+            self._kernel_block,
+            mask,
+            t,
+            drop_all,
+            s,
+            apply,
+            full,
+            org,
+            seed,
+            stream,
+            offset,
+        )
         return (y, mask) if return_mask else y
 
-    def dropout_block_mask(self, shape: Any, p: Any, *, full_shape: Any, origin: Any, seed: Any,
-                           stream: Any, offset: Any) -> np.ndarray:
+    def dropout_block_mask(
+        self,
+        shape: Any,
+        p: Any,
+        *,
+        full_shape: Any,
+        origin: Any,
+        seed: Any,
+        stream: Any,
+        offset: Any,
+    ) -> np.ndarray:
         dims = ck.check_shape(shape)
         p = ck.check_p(p)
         full, org = ck.check_block(dims, full_shape, origin, "shape")
@@ -421,8 +623,16 @@ class Pipeline:
         return mask
 
     # -- the variants ------------------------------------------------------------------------
-    def variant_eval(self, x: Any, p: Any, inplace: Any, out: Any, noise_shape: Any,
-                     generator: Any, check: Callable[[Any], float] = ck.check_p) -> np.ndarray:
+    def variant_eval(
+        self,
+        x: Any,
+        p: Any,
+        inplace: Any,
+        out: Any,
+        noise_shape: Any,
+        generator: Any,
+        check: Callable[[Any], float] = ck.check_p,
+    ) -> np.ndarray:
         """Evaluation of alpha and Gaussian dropout: checked, nothing drawn, ``x`` itself."""
         xa = ck.as_float_array(x)
         check(p)
@@ -433,22 +643,34 @@ class Pipeline:
         self._generator(generator)
         return _identity(x, xa, out)
 
-    def alpha_train(self, x: Any, p: Any, *, inplace: Any, noise_shape: Any, generator: Any,
-                    out: Any, keep: Optional[str]) -> Tuple[np.ndarray, Any]:
-        xa, p, _, inplace, noise, gen = self._check_dropout(x, p, inplace, UPSCALE, noise_shape,
-                                                            generator, out)
+    def alpha_train(
+        self,
+        x: Any,
+        p: Any,
+        *,
+        inplace: Any,
+        noise_shape: Any,
+        generator: Any,
+        out: Any,
+        keep: Optional[str],
+    ) -> Tuple[np.ndarray, Any]:
+        xa, p, _, inplace, noise, gen = self._check_dropout(
+            x, p, inplace, UPSCALE, noise_shape, generator, out
+        )
         nn = xa.size if noise is None else math.prod(noise)
         mask = np.empty(ck.mask_nbytes(nn), np.uint8)
         t, drop_all = self._keep_rule(p)
-        y, key = self.execute(x, xa, out, inplace, gen, nn, self._kernel_alpha, mask, t,
-                              drop_all, p, noise)
+        y, key = self.execute(
+            x, xa, out, inplace, gen, nn, self._kernel_alpha, mask, t, drop_all, p, noise
+        )
         if keep == "state":
             assert key is not None
             return y, DropoutState(*key, xa.shape, p, None, noise, "alpha")
         return y, mask
 
-    def alpha_backward(self, grad: Any, mask: Any, p: Any, *, noise_shape: Any, out: Any
-                       ) -> np.ndarray:
+    def alpha_backward(
+        self, grad: Any, mask: Any, p: Any, *, noise_shape: Any, out: Any
+    ) -> np.ndarray:
         """``grad * a`` where kept, ``+0.0`` where dropped (``a`` of the dtype)."""
         ck.reject_generator(mask)
         ga = ck.as_float_array(grad, "grad")
@@ -465,22 +687,39 @@ class Pipeline:
         a = self.backend.alpha_constants(p, ga.dtype)[0]
         if state is not None:
             t, drop_all = self._keep_rule(p)
-            return self.execute(grad, ga, out, False, None, 0, self._kernel_dropout, None, t,
-                                drop_all, a, True, state.noise_shape, state)[0]
+            return self.execute(
+                grad,
+                ga,
+                out,
+                False,
+                None,
+                0,
+                self._kernel_dropout,
+                None,
+                t,
+                drop_all,
+                a,
+                True,
+                state.noise_shape,
+                state,
+            )[0]
         if p == 1.0:
             mask = np.zeros_like(mask)  # nothing survives p == 1
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, a,
-                            True)[0]
+        return self.execute(
+            grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, a, True
+        )[0]
 
-    def gaussian_train(self, x: Any, p: Any, *, generator: Any, out: Any
-                       ) -> Tuple[np.ndarray, DropoutState]:
+    def gaussian_train(
+        self, x: Any, p: Any, *, generator: Any, out: Any
+    ) -> Tuple[np.ndarray, DropoutState]:
         xa = ck.as_float_array(x)
         p = ck.check_gaussian_p(p)
         if out is not None:
             ck.check_out(out, xa.shape, xa.dtype)
         gen = self._generator(generator)
-        y, key = self.execute(x, xa, out, False, gen, xa.size, self._kernel_gaussian,
-                              self.backend.gaussian_sigma(p))
+        y, key = self.execute(
+            x, xa, out, False, gen, xa.size, self._kernel_gaussian, self.backend.gaussian_sigma(p)
+        )
         assert key is not None
         return y, DropoutState(*key, xa.shape, p, None, None, "gaussian")
 
@@ -491,5 +730,14 @@ class Pipeline:
         check_state(state, "gaussian", p, ga.shape)
         if out is not None:
             ck.check_out(out, ga.shape, ga.dtype)
-        return self.execute(grad, ga, out, False, None, 0, self._kernel_gaussian,
-                            self.backend.gaussian_sigma(p), state)[0]
+        return self.execute(
+            grad,
+            ga,
+            out,
+            False,
+            None,
+            0,
+            self._kernel_gaussian,
+            self.backend.gaussian_sigma(p),
+            state,
+        )[0]

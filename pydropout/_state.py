@@ -17,6 +17,7 @@ from ._checks import MODES, U64_END, UPSCALE, check_p, check_shape, check_u64
 #: what produced a state, and so which backward accepts it
 KINDS = ("dropout", "alpha", "gaussian", "zoneout")
 
+
 class DropoutState:
     """The randomness of one training forward pass, as a small immutable token.
 
@@ -42,8 +43,9 @@ class DropoutState:
 
     __slots__ = ("_fields",)
 
-    def __init__(self, seed, stream, offset, shape, p, mode=UPSCALE, noise_shape=None,
-                 kind="dropout"):
+    def __init__(
+        self, seed, stream, offset, shape, p, mode=UPSCALE, noise_shape=None, kind="dropout"
+    ):
         seed = check_u64(seed, "seed", "an integer")
         stream = check_u64(stream, "stream", "an integer")
         offset = check_u64(offset, "offset", "an integer")
@@ -118,8 +120,9 @@ class DropoutState:
         return s + f", kind={kind!r})"
 
 
-def check_state(state: Any, kind: str, p: float, shape: Tuple[int, ...], name: str = "state"
-                ) -> DropoutState:
+def check_state(
+    state: Any, kind: str, p: float, shape: Tuple[int, ...], name: str = "state"
+) -> DropoutState:
     """``state`` checked against the arguments of a backward call."""
     if not isinstance(state, DropoutState):
         raise TypeError(f"{name} must be a DropoutState, got {type(state).__name__}")
@@ -132,8 +135,9 @@ def check_state(state: Any, kind: str, p: float, shape: Tuple[int, ...], name: s
     return state
 
 
-def resolve_noise(noise_shape: Optional[Tuple[int, ...]], state_noise: Optional[Tuple[int, ...]]
-                  ) -> None:
+def resolve_noise(
+    noise_shape: Optional[Tuple[int, ...]], state_noise: Optional[Tuple[int, ...]]
+) -> None:
     """A ``noise_shape`` given with a state must be the state's."""
     if noise_shape is not None and noise_shape != state_noise:
         raise ValueError(

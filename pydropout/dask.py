@@ -25,9 +25,7 @@ import numpy as np
 try:
     import dask.array as da
 except ImportError as exc:  # an optional extra
-    raise ImportError(
-        "pydropout.dask needs dask.array: pip install 'pydropout[dask]'"
-    ) from exc
+    raise ImportError("pydropout.dask needs dask.array: pip install 'pydropout[dask]'") from exc
 
 import pydropout
 
@@ -54,14 +52,29 @@ def _origin(block_info: dict) -> Tuple[int, ...]:
 
 
 def _dropout_chunk(x, p, mode, full_shape, seed, stream, offset, block_info=None):
-    return pydropout.dropout_block(x, p, full_shape=full_shape, origin=_origin(block_info), seed=seed,
-                         stream=stream, offset=offset, mode=mode)
+    return pydropout.dropout_block(
+        x,
+        p,
+        full_shape=full_shape,
+        origin=_origin(block_info),
+        seed=seed,
+        stream=stream,
+        offset=offset,
+        mode=mode,
+    )
 
 
 def _keep_chunk(p, full_shape, seed, stream, offset, block_info=None):
     shape = block_info[None]["chunk-shape"]
-    mask = pydropout.dropout_block_mask(shape, p, full_shape=full_shape, origin=_origin(block_info),
-                              seed=seed, stream=stream, offset=offset)
+    mask = pydropout.dropout_block_mask(
+        shape,
+        p,
+        full_shape=full_shape,
+        origin=_origin(block_info),
+        seed=seed,
+        stream=stream,
+        offset=offset,
+    )
     return np.unpackbits(mask, count=math.prod(shape), bitorder="little").view(bool).reshape(shape)
 
 
@@ -85,8 +98,9 @@ def _meta(array: da.Array, dtype: Any) -> np.ndarray:
     return np.empty((0,) * array.ndim, dtype)
 
 
-def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE,
-            generator: Any = None) -> da.Array:
+def dropout(
+    array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE, generator: Any = None
+) -> da.Array:
     """:func:`pydropout.dropout` of a ``dask.array``, lazily, chunk by chunk.
 
     Parameters
@@ -111,16 +125,32 @@ def dropout(array: Any, p: float = 0.5, training: bool = True, *, mode: str = UP
         ck.check_generator(generator)
         if mode == UPSCALE:
             return array
-        return array.map_blocks(_eval_chunk, p, mode, dtype=array.dtype,
-                                meta=_meta(array, array.dtype), token="pydropout-dropout-eval")
+        return array.map_blocks(
+            _eval_chunk,
+            p,
+            mode,
+            dtype=array.dtype,
+            meta=_meta(array, array.dtype),
+            token="pydropout-dropout-eval",
+        )
     p, mode, (seed, stream, offset) = _reserve(array, p, mode, generator)
-    return array.map_blocks(_dropout_chunk, p, mode, tuple(array.shape), seed, stream, offset,
-                            dtype=array.dtype, meta=_meta(array, array.dtype),
-                            token="pydropout-dropout")
+    return array.map_blocks(
+        _dropout_chunk,
+        p,
+        mode,
+        tuple(array.shape),
+        seed,
+        stream,
+        offset,
+        dtype=array.dtype,
+        meta=_meta(array, array.dtype),
+        token="pydropout-dropout",
+    )
 
 
-def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, generator: Any = None
-                      ) -> Tuple[da.Array, da.Array]:
+def dropout_with_mask(
+    array: Any, p: float = 0.5, *, mode: str = UPSCALE, generator: Any = None
+) -> Tuple[da.Array, da.Array]:
     """Training-mode :func:`dropout` that also returns where elements were kept.
 
     Returns
@@ -134,11 +164,30 @@ def dropout_with_mask(array: Any, p: float = 0.5, *, mode: str = UPSCALE, genera
     array = _as_dask(array, "array")
     p, mode, (seed, stream, offset) = _reserve(array, p, mode, generator)
     full = tuple(array.shape)
-    y = array.map_blocks(_dropout_chunk, p, mode, full, seed, stream, offset,
-                         dtype=array.dtype, meta=_meta(array, array.dtype),
-                         token="pydropout-dropout")
-    keep = da.map_blocks(_keep_chunk, p, full, seed, stream, offset, chunks=array.chunks,
-                         dtype=bool, meta=_meta(array, bool), token="pydropout-keep")
+    y = array.map_blocks(
+        _dropout_chunk,
+        p,
+        mode,
+        full,
+        seed,
+        stream,
+        offset,
+        dtype=array.dtype,
+        meta=_meta(array, array.dtype),
+        token="pydropout-dropout",
+    )
+    keep = da.map_blocks(
+        _keep_chunk,
+        p,
+        full,
+        seed,
+        stream,
+        offset,
+        chunks=array.chunks,
+        dtype=bool,
+        meta=_meta(array, bool),
+        token="pydropout-keep",
+    )
     return y, keep
 
 
@@ -157,5 +206,13 @@ def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> 
         raise ValueError(f"keep has shape {keep.shape}, expected grad's shape {grad.shape}")
     if keep.chunks != grad.chunks:
         keep = keep.rechunk(grad.chunks)
-    return da.map_blocks(_backward_chunk, grad, keep, p, mode, dtype=grad.dtype,
-                         meta=_meta(grad, grad.dtype), token="pydropout-dropout-backward")
+    return da.map_blocks(
+        _backward_chunk,
+        grad,
+        keep,
+        p,
+        mode,
+        dtype=grad.dtype,
+        meta=_meta(grad, grad.dtype),
+        token="pydropout-dropout-backward",
+    )

@@ -60,6 +60,15 @@ import pydropout
 
 from . import _spec
 from . import _torch_ops as _ops
+from ._checks import (
+    UPSCALE,
+    check_generator,
+    check_mode,
+    check_noise_shape,
+    check_p,
+    check_room,
+    check_save,
+)
 from ._torch_dropblock import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
 from ._torch_variants import (
     DropPath,
@@ -71,15 +80,6 @@ from ._torch_variants import (
     gaussian_noise,
     stochastic_depth,
     zoneout,
-)
-from ._checks import (
-    UPSCALE,
-    check_generator,
-    check_mode,
-    check_noise_shape,
-    check_p,
-    check_room,
-    check_save,
 )
 
 __all__ = [
@@ -111,8 +111,12 @@ __all__ = [
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_EVAL_DTYPES = {torch.float16: np.float16, torch.float32: np.float32,
-                torch.float64: np.float64, torch.bfloat16: np.float32}
+_EVAL_DTYPES = {
+    torch.float16: np.float16,
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+    torch.bfloat16: np.float32,
+}
 
 
 def _check_tensor(t: Any, name: str = "input") -> None:
@@ -127,11 +131,13 @@ def _check_tensor(t: Any, name: str = "input") -> None:
     if t.layout != torch.strided:
         raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
     if t.dtype not in _FLOATS:
-        raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, "
-                        f"got {t.dtype}")
+        raise TypeError(
+            f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}"
+        )
     if t.dtype == torch.bfloat16 and not torch.compiler.is_compiling() and _ops._bf16() is None:
-        raise TypeError(f"{name} has dtype torch.bfloat16, which needs ml_dtypes "
-                        "(pip install ml_dtypes)")
+        raise TypeError(
+            f"{name} has dtype torch.bfloat16, which needs ml_dtypes (pip install ml_dtypes)"
+        )
 
 
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
@@ -151,8 +157,16 @@ def _resolve_generator(generator: Any) -> Any:
     return generator if generator is not None else pydropout.default_generator
 
 
-def _forward(input: torch.Tensor, p: float, kind: str, mode: str, noise: Optional[list],
-             generator: Any, keep_state: bool, inplace: bool) -> torch.Tensor:
+def _forward(
+    input: torch.Tensor,
+    p: float,
+    kind: str,
+    mode: str,
+    noise: Optional[list],
+    generator: Any,
+    keep_state: bool,
+    inplace: bool,
+) -> torch.Tensor:
     gen = _resolve_generator(generator)
     if torch.compiler.is_compiling():
         key = _ops.generator_key(gen)
@@ -164,8 +178,7 @@ def _forward(input: torch.Tensor, p: float, kind: str, mode: str, noise: Optiona
         key = _ops.generator_key(gen)
         order = _ops._TOKENS[key]
         state = _ops.gen_read(order, key)
-        y, _, new_state = _ops.FwdFunction.apply(input, state, p, kind, mode, noise,
-                                                 keep_state)
+        y, _, new_state = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
         _ops.gen_write(order, new_state, key)
     else:
         nn = math.prod(noise) if noise is not None else input.numel()
@@ -190,21 +203,35 @@ def _noise(noise_shape: Any, shape: Sequence[int]) -> Optional[list]:
     return list(noise) if noise is not None else None
 
 
-def _run(input: torch.Tensor, p: Any, training: bool, inplace: bool, mode: Any,
-         generator: Any, noise: Optional[list], save: Any) -> torch.Tensor:
+def _run(
+    input: torch.Tensor,
+    p: Any,
+    training: bool,
+    inplace: bool,
+    mode: Any,
+    generator: Any,
+    noise: Optional[list],
+    save: Any,
+) -> torch.Tensor:
     _check_tensor(input)  # device, layout and dtype checks before anything else
     p = _check_training_args(p, mode, generator)
     save = check_save(save)
     if not training:
         return _evaluate(input, p, mode, bool(inplace))
-    return _forward(input, p, "dropout", mode, noise, generator, save == "state",
-                    bool(inplace))
+    return _forward(input, p, "dropout", mode, noise, generator, save == "state", bool(inplace))
 
 
-def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-            *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
-            save: str = "mask", noise_shape: Optional[Sequence[Optional[int]]] = None
-            ) -> torch.Tensor:
+def dropout(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    mode: str = UPSCALE,
+    generator: Optional[pydropout.Generator] = None,
+    save: str = "mask",
+    noise_shape: Optional[Sequence[Optional[int]]] = None,
+) -> torch.Tensor:
     """``torch.nn.functional.dropout`` computed by pydropout (see :func:`pydropout.dropout`).
 
     Parameters
@@ -246,8 +273,9 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
     tensor([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.])
     """
     if isinstance(input, torch.Tensor) and noise_shape is not None:
-        return _run(input, p, training, inplace, mode, generator,
-                    _noise(noise_shape, input.shape), save)
+        return _run(
+            input, p, training, inplace, mode, generator, _noise(noise_shape, input.shape), save
+        )
     return _run(input, p, training, inplace, mode, generator, None, save)
 
 
@@ -272,13 +300,24 @@ _DROPOUT2D_3D_WARNING = (
 )
 
 
-def _dropout_nd(save: Any, name: str, ranks: Tuple[int, int], input: torch.Tensor, p: Any,
-                training: bool, inplace: bool, mode: Any, generator: Any) -> torch.Tensor:
+def _dropout_nd(
+    save: Any,
+    name: str,
+    ranks: Tuple[int, int],
+    input: torch.Tensor,
+    p: Any,
+    training: bool,
+    inplace: bool,
+    mode: Any,
+    generator: Any,
+) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if input.dim() not in ranks:
-        raise ValueError(f"{name}: expected {_ACCEPTS[name]}, "
-                         f"got {input.dim()}-D with shape {tuple(input.shape)}")
+        raise ValueError(
+            f"{name}: expected {_ACCEPTS[name]}, "
+            f"got {input.dim()}-D with shape {tuple(input.shape)}"
+        )
     if name == "dropout2d" and input.dim() == 3:
         # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
         warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=3)
@@ -287,9 +326,16 @@ def _dropout_nd(save: Any, name: str, ranks: Tuple[int, int], input: torch.Tenso
     return _run(input, p, training, inplace, mode, generator, noise, save)
 
 
-def dropout1d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
-              save: str = "mask") -> torch.Tensor:
+def dropout1d(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    mode: str = UPSCALE,
+    generator: Optional[pydropout.Generator] = None,
+    save: str = "mask",
+) -> torch.Tensor:
     """Channel dropout of ``(N, C, L)`` or ``(C, L)`` inputs (``torch.nn.functional.dropout1d``).
 
     Whole channels are zeroed: the mask is drawn over ``(N, C, 1)`` (``noise_shape``),
@@ -298,9 +344,16 @@ def dropout1d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplac
     return _dropout_nd(save, "dropout1d", (2, 3), input, p, training, inplace, mode, generator)
 
 
-def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
-              save: str = "mask") -> torch.Tensor:
+def dropout2d(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    mode: str = UPSCALE,
+    generator: Optional[pydropout.Generator] = None,
+    save: str = "mask",
+) -> torch.Tensor:
     """Channel dropout of ``(N, C, H, W)`` inputs (``torch.nn.functional.dropout2d``).
 
     The mask is drawn over ``(N, C, 1, 1)``. A 3-D input is read as ``(N, C, L)``, as
@@ -309,17 +362,29 @@ def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplac
     return _dropout_nd(save, "dropout2d", (3, 4), input, p, training, inplace, mode, generator)
 
 
-def dropout3d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-              *, mode: str = UPSCALE, generator: Optional[pydropout.Generator] = None,
-              save: str = "mask") -> torch.Tensor:
+def dropout3d(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    mode: str = UPSCALE,
+    generator: Optional[pydropout.Generator] = None,
+    save: str = "mask",
+) -> torch.Tensor:
     """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs
     (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``."""
     return _dropout_nd(save, "dropout3d", (4, 5), input, p, training, inplace, mode, generator)
 
 
-def alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
-                  inplace: bool = False, *, generator: Optional[pydropout.Generator] = None
-                  ) -> torch.Tensor:
+def alpha_dropout(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """Alpha dropout for SELU networks (``torch.nn.functional.alpha_dropout``).
 
     Dropped elements take SELU's negative saturation value and an affine map keeps the mean
@@ -330,9 +395,14 @@ def alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
     return _alpha(input, p, training, inplace, generator, None)
 
 
-def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
-                          inplace: bool = False, *,
-                          generator: Optional[pydropout.Generator] = None) -> torch.Tensor:
+def feature_alpha_dropout(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    generator: Optional[pydropout.Generator] = None,
+) -> torch.Tensor:
     """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
 
     For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
@@ -340,14 +410,22 @@ def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = 
     as it is, as torch does). Otherwise as :func:`alpha_dropout`.
     """
     if isinstance(input, torch.Tensor) and input.dim() < 2 and training:
-        raise ValueError("feature_alpha_dropout: expected an input of 2 or more dimensions "
-                         f"(N, C, ...), got shape {tuple(input.shape)}")
+        raise ValueError(
+            "feature_alpha_dropout: expected an input of 2 or more dimensions "
+            f"(N, C, ...), got shape {tuple(input.shape)}"
+        )
     noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
     return _alpha(input, p, training, inplace, generator, noise)
 
 
-def _alpha(input: torch.Tensor, p: Any, training: bool, inplace: bool, generator: Any,
-           noise: Optional[list]) -> torch.Tensor:
+def _alpha(
+    input: torch.Tensor,
+    p: Any,
+    training: bool,
+    inplace: bool,
+    generator: Any,
+    noise: Optional[list],
+) -> torch.Tensor:
     _check_tensor(input)
     p = _check_training_args(p, UPSCALE, generator)
     if not training:
@@ -362,8 +440,15 @@ def _alpha(input: torch.Tensor, p: Any, training: bool, inplace: bool, generator
 class _DropoutNd(torch.nn.Module):
     __constants__ = ["p", "inplace"]
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *, mode: str = UPSCALE,
-                 generator: Optional[pydropout.Generator] = None, save: str = "mask") -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        mode: str = UPSCALE,
+        generator: Optional[pydropout.Generator] = None,
+        save: str = "mask",
+    ) -> None:
         super().__init__()
         check_p(p)
         self.p = p
@@ -399,8 +484,15 @@ class Dropout(_DropoutNd):
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout(input, self.p, self.training, self.inplace, mode=self.mode,
-                       generator=self.generator, save=self.save)
+        return dropout(
+            input,
+            self.p,
+            self.training,
+            self.inplace,
+            mode=self.mode,
+            generator=self.generator,
+            save=self.save,
+        )
 
 
 class Dropout1d(_DropoutNd):
@@ -408,31 +500,57 @@ class Dropout1d(_DropoutNd):
     :func:`dropout1d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout1d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator, save=self.save)
+        return dropout1d(
+            input,
+            self.p,
+            self.training,
+            self.inplace,
+            mode=self.mode,
+            generator=self.generator,
+            save=self.save,
+        )
 
 
 class Dropout2d(_DropoutNd):
     """``torch.nn.Dropout2d``: zero whole channels of ``(N, C, H, W)``; see :func:`dropout2d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout2d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator, save=self.save)
+        return dropout2d(
+            input,
+            self.p,
+            self.training,
+            self.inplace,
+            mode=self.mode,
+            generator=self.generator,
+            save=self.save,
+        )
 
 
 class Dropout3d(_DropoutNd):
     """``torch.nn.Dropout3d``: zero whole channels of ``(N, C, D, H, W)``; see :func:`dropout3d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout3d(input, self.p, self.training, self.inplace, mode=self.mode,
-                         generator=self.generator, save=self.save)
+        return dropout3d(
+            input,
+            self.p,
+            self.training,
+            self.inplace,
+            mode=self.mode,
+            generator=self.generator,
+            save=self.save,
+        )
 
 
 class _AlphaDropoutBase(torch.nn.Module):
     __constants__ = ["p", "inplace"]
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, *,
-                 generator: Optional[pydropout.Generator] = None) -> None:
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        generator: Optional[pydropout.Generator] = None,
+    ) -> None:
         super().__init__()
         check_p(p)
         self.p = p
@@ -454,5 +572,6 @@ class FeatureAlphaDropout(_AlphaDropoutBase):
     """``torch.nn.FeatureAlphaDropout``: see :func:`feature_alpha_dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return feature_alpha_dropout(input, self.p, self.training, self.inplace,
-                                     generator=self.generator)
+        return feature_alpha_dropout(
+            input, self.p, self.training, self.inplace, generator=self.generator
+        )

@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 import pytest
+from helpers import SIMD_LEVELS, THREAD_COUNTS, forced_simd, forced_threads
 from hypothesis import HealthCheck, settings
 
 import pydropout
 from pydropout import _core
-from helpers import SIMD_LEVELS, THREAD_COUNTS, forced_simd, forced_threads
 
 for _name, _examples in (("ci", 40), ("thorough", 1000)):
     settings.register_profile(

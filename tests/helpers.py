@@ -71,8 +71,8 @@ def assert_same_bits(actual, expected, what: str = "") -> None:
     i = int(diff[0])
     raise AssertionError(
         f"{what}: {diff.size} of {a.size} elements differ; first at flat index {i}: "
-        f"{a[i]!r} ({a[i:i + 1].view(np.uint8).tobytes().hex()}) != "
-        f"{b[i]!r} ({b[i:i + 1].view(np.uint8).tobytes().hex()})"
+        f"{a[i]!r} ({a[i : i + 1].view(np.uint8).tobytes().hex()}) != "
+        f"{b[i]!r} ({b[i : i + 1].view(np.uint8).tobytes().hex()})"
     )
 
 

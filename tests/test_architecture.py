@@ -29,7 +29,8 @@ KNOWN = set(MODULES) | {CORE}
 
 def _is_type_checking(test):
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(name, runtime_only):
@@ -87,7 +88,7 @@ def test_the_module_graph_is_acyclic():
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt)
@@ -130,8 +131,11 @@ def test_the_compiled_api_is_reached_from_the_package_only_lazily():
 def test_importing_the_reference_leaves_the_core_unloaded(block_core):
     code = (
         "import sys\n"
-        + ("sys.modules['pydropout._core'] = None  # as if the extension were not built\n"
-           if block_core else "")
+        + (
+            "sys.modules['pydropout._core'] = None  # as if the extension were not built\n"
+            if block_core
+            else ""
+        )
         + "import numpy as np\n"
         "import pydropout.reference as ref\n"
         "x = np.arange(1, 9, dtype=np.float32)\n"
@@ -141,6 +145,7 @@ def test_importing_the_reference_leaves_the_core_unloaded(block_core):
         "assert 'pydropout._compiled' not in sys.modules\n"
         "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

@@ -15,10 +15,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import MODES, assert_same_bits, forced_simd, forced_threads
 
 import pydropout
 from pydropout import _core
-from helpers import MODES, assert_same_bits, forced_simd, forced_threads
 
 HAS_FP16 = _core._avx512fp16() != "unsupported"
 HAS_IFMA = _core._avx512ifma() != "unsupported"
@@ -33,6 +33,7 @@ def _intel() -> bool:
             return "GenuineIntel" in f.read()
     except OSError:
         return False
+
 
 # every float16 bit pattern: zeros, subnormals, normals, infinities, quiet and signalling NaNs
 ALL_HALVES = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
@@ -61,9 +62,13 @@ def _check_forward_backward(x, p, mode, offset, stream=3, what=""):
     ry, rmask = pydropout.reference.dropout_with_mask(x, p, mode=mode, generator=ref)
     assert_same_bits(mask, rmask, what + " mask")
     assert_same_bits(y, ry, what + " forward")
-    assert_same_bits(pydropout.dropout_mask((x.size,), p, generator=gen()), rmask, what + " dropout_mask")
+    assert_same_bits(
+        pydropout.dropout_mask((x.size,), p, generator=gen()), rmask, what + " dropout_mask"
+    )
     dx = pydropout.dropout_backward(x, mask, p, mode=mode)
-    assert_same_bits(dx, pydropout.reference.dropout_backward(x, mask, p, mode=mode), what + " backward")
+    assert_same_bits(
+        dx, pydropout.reference.dropout_backward(x, mask, p, mode=mode), what + " backward"
+    )
     plain = pydropout.dropout(x, p, mode=mode, generator=gen())
     assert_same_bits(plain, ry, what + " dropout without mask")
 
@@ -126,12 +131,17 @@ def test_switch_applies_only_at_the_avx512_level():
         _fp16(True)
         assert pydropout.simd_level() == "avx2"
         y = pydropout.dropout(x, 0.25, generator=pydropout.Generator(2))
-    assert_same_bits(y, pydropout.reference.dropout(x, 0.25, generator=pydropout.reference.Generator(2)),
-                     "avx2 with the switch on")
+    assert_same_bits(
+        y,
+        pydropout.reference.dropout(x, 0.25, generator=pydropout.reference.Generator(2)),
+        "avx2 with the switch on",
+    )
 
 
 @needs_ifma
-@pytest.mark.parametrize("fp16", [True, False] if HAS_FP16 else [False], ids=lambda v: "fp16" if v else "no-fp16")
+@pytest.mark.parametrize(
+    "fp16", [True, False] if HAS_FP16 else [False], ids=lambda v: "fp16" if v else "no-fp16"
+)
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_ifma_rounds_match_the_reference(dtype, fp16):
     """Philox with IFMA's high halves: forward, mask and backward equal to the reference
@@ -150,14 +160,27 @@ def test_ifma_rounds_match_the_reference(dtype, fp16):
                 continue
             x = rng.standard_normal(n).astype(dtype)
             with forced_threads(threads):
-                _check_forward_backward(x, 0.37, "upscale_in_train", offset, stream=2**40 + 3,
-                                        what=f"{dtype} n={n} threads={threads}")
+                _check_forward_backward(
+                    x,
+                    0.37,
+                    "upscale_in_train",
+                    offset,
+                    stream=2**40 + 3,
+                    what=f"{dtype} n={n} threads={threads}",
+                )
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("FP16", None, "on"), ("FP16", "0", "off"), ("FP16", "1", "on"),
-    ("IFMA", None, "on" if _intel() else "off"), ("IFMA", "0", "off"), ("IFMA", "1", "on"),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("FP16", None, "on"),
+        ("FP16", "0", "off"),
+        ("FP16", "1", "on"),
+        ("IFMA", None, "on" if _intel() else "off"),
+        ("IFMA", "0", "off"),
+        ("IFMA", "1", "on"),
+    ],
+)
 def test_environment_variables(name, value, expected):
     """PYDROPOUT_AVX512FP16=0 turns AVX512-FP16 off (on by default where the CPU has it);
     PYDROPOUT_AVX512IFMA=0|1 turns IFMA off or on (by default on only for Intel CPUs)."""
@@ -166,7 +189,8 @@ def test_environment_variables(name, value, expected):
     if value is not None:
         env[var] = value
     code = f"from pydropout import _core; print(_core._avx512{name.lower()}())"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     supported = HAS_FP16 if name == "FP16" else HAS_IFMA
     assert out == (expected if supported else "unsupported")

@@ -4,16 +4,18 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import DTYPES, MODES, SEED, SIMD_LEVELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pydropout
 from pydropout import _blocks, _core, reference
-from helpers import DTYPES, MODES, SEED, SIMD_LEVELS
 
 FUNCS = [pydropout.dropout_block, reference.dropout_block]
-MASK_FUNCS = {pydropout.dropout_block: pydropout.dropout_block_mask,
-              reference.dropout_block: reference.dropout_block_mask}
+MASK_FUNCS = {
+    pydropout.dropout_block: pydropout.dropout_block_mask,
+    reference.dropout_block: reference.dropout_block_mask,
+}
 
 
 def whole(x, p, *, stream=0, offset=0, mode="upscale_in_train"):
@@ -40,18 +42,31 @@ def random_cuts(shape, rng, pieces=4):
 
 
 def check_tiling(fn, x, p, cuts, **kw):
-    y_whole, bits = whole(x, p, stream=kw.get("stream", 0), offset=kw.get("offset", 0),
-                          mode=kw.get("mode", "upscale_in_train"))
+    y_whole, bits = whole(
+        x,
+        p,
+        stream=kw.get("stream", 0),
+        offset=kw.get("offset", 0),
+        mode=kw.get("mode", "upscale_in_train"),
+    )
     y = np.full(x.shape, np.nan, x.dtype)
     seen = np.zeros(x.shape, bool)
     for origin, sl in tiles(cuts):
-        blk, mask = fn(x[sl], p, full_shape=x.shape, origin=origin, seed=SEED, return_mask=True,
-                       **kw)
+        blk, mask = fn(
+            x[sl], p, full_shape=x.shape, origin=origin, seed=SEED, return_mask=True, **kw
+        )
         assert blk.shape == x[sl].shape and blk.dtype == x.dtype
         y[sl] = blk
         np.testing.assert_array_equal(unpack(mask, blk.shape), bits[sl])
-        only = MASK_FUNCS[fn](blk.shape, p, full_shape=x.shape, origin=origin, seed=SEED,
-                              stream=kw.get("stream", 0), offset=kw.get("offset", 0))
+        only = MASK_FUNCS[fn](
+            blk.shape,
+            p,
+            full_shape=x.shape,
+            origin=origin,
+            seed=SEED,
+            stream=kw.get("stream", 0),
+            offset=kw.get("offset", 0),
+        )
         np.testing.assert_array_equal(only, mask)
         seen[sl] = True
     assert seen.all()
@@ -78,12 +93,15 @@ def test_dtypes_p_and_modes(fn, dtype, p, mode):
     check_tiling(fn, x, p, [[0, 5, 12], [0, 3, 7], [0, 4, 10]], mode=mode)
 
 
-@pytest.mark.parametrize("shape, cuts", [
-    ((64, 48), [[0, 16, 64], [0, 8, 24, 48]]),           # whole-byte runs
-    ((29, 31), [[0, 3, 29], [0, 5, 6, 31]]),              # odd runs, a 1-wide column
-    ((6, 20, 12), [[0, 2, 6], [0, 9, 20], [0, 5, 12]]),   # 3-D: spans over 2 levels
-    ((6, 20, 12), [[0, 6], [0, 9, 20], [0, 12]]),         # whole trailing axis
-])
+@pytest.mark.parametrize(
+    "shape, cuts",
+    [
+        ((64, 48), [[0, 16, 64], [0, 8, 24, 48]]),  # whole-byte runs
+        ((29, 31), [[0, 3, 29], [0, 5, 6, 31]]),  # odd runs, a 1-wide column
+        ((6, 20, 12), [[0, 2, 6], [0, 9, 20], [0, 5, 12]]),  # 3-D: spans over 2 levels
+        ((6, 20, 12), [[0, 6], [0, 9, 20], [0, 12]]),  # whole trailing axis
+    ],
+)
 def test_every_plan_gives_the_same_bits(monkeypatch, shape, cuts):
     x = np.random.default_rng(5).standard_normal(shape)
     y_whole, bits = whole(x, 0.4)
@@ -94,12 +112,14 @@ def test_every_plan_gives_the_same_bits(monkeypatch, shape, cuts):
         for plan, max_span in itertools.product(plans, [1 << 22, 16]):
             monkeypatch.setattr(_blocks.Layout, "plan", lambda self, plan=plan: plan)
             monkeypatch.setattr(_blocks, "_MAX_SPAN", max_span)  # 16: one slice per batch
-            y, mask = pydropout.dropout_block(x[sl], 0.4, full_shape=shape, origin=origin,
-                                              seed=SEED, return_mask=True)
+            y, mask = pydropout.dropout_block(
+                x[sl], 0.4, full_shape=shape, origin=origin, seed=SEED, return_mask=True
+            )
             np.testing.assert_array_equal(y, y_whole[sl])
             np.testing.assert_array_equal(unpack(mask, y.shape), bits[sl])
-            only = pydropout.dropout_block_mask(y.shape, 0.4, full_shape=shape, origin=origin,
-                                                seed=SEED)
+            only = pydropout.dropout_block_mask(
+                y.shape, 0.4, full_shape=shape, origin=origin, seed=SEED
+            )
             np.testing.assert_array_equal(only, mask)
 
 
@@ -169,8 +189,10 @@ def test_layouts_and_out(fn):
     assert fn(inplace, 0.5, out=inplace, **kw) is inplace
     np.testing.assert_array_equal(inplace, want)
     listed = fn(x[sl].tolist(), 0.5, **kw)  # array-like: float64
-    np.testing.assert_array_equal(listed, pydropout.dropout(x.astype(np.float64), 0.5,
-                                  generator=pydropout.Generator(SEED))[sl])
+    np.testing.assert_array_equal(
+        listed,
+        pydropout.dropout(x.astype(np.float64), 0.5, generator=pydropout.Generator(SEED))[sl],
+    )
 
 
 @pytest.mark.parametrize("fn", FUNCS)
@@ -180,7 +202,8 @@ def test_evaluation_draws_nothing(fn):
     assert fn(x, 0.5, training=False, **kw) is x
     np.testing.assert_array_equal(
         fn(x, 0.25, training=False, mode="downscale_in_infer", **kw),
-        pydropout.dropout(x, 0.25, training=False, mode="downscale_in_infer"))
+        pydropout.dropout(x, 0.25, training=False, mode="downscale_in_infer"),
+    )
     out = np.empty_like(x)
     assert fn(x, 0.5, training=False, out=out, **kw) is out
     np.testing.assert_array_equal(out, x)
@@ -189,32 +212,36 @@ def test_evaluation_draws_nothing(fn):
 
 
 @pytest.mark.parametrize("fn", FUNCS)
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(origin=(0,)), ValueError, "origin"),
-    (dict(origin=(0, 0, 0), full_shape=(4, 5, 6)), ValueError, "x_block has 2 dimensions"),
-    (dict(origin=(3, 0)), ValueError, "does not fit"),
-    (dict(origin=(0, 4)), ValueError, "axis 1"),
-    (dict(origin=(-1, 0)), ValueError, "origin must be non-negative"),
-    (dict(origin=(0.0, 0)), TypeError, "origin"),
-    (dict(origin=None), TypeError, "origin"),
-    (dict(full_shape=(4, -5)), ValueError, "full_shape"),
-    (dict(full_shape="ab"), TypeError, "full_shape"),
-    (dict(seed=-1), ValueError, "seed"),
-    (dict(seed=2**64), ValueError, "seed"),
-    (dict(seed=1.5), TypeError, "seed"),
-    (dict(stream=2**64), ValueError, "stream"),
-    (dict(offset=-3), ValueError, "offset"),
-    (dict(offset=2**64 - 19), ValueError, "would pass 2\\*\\*64"),
-    (dict(p=1.5), ValueError, "p must be"),
-    (dict(p=float("nan")), ValueError, "p must be"),
-    (dict(mode="sideways"), ValueError, "mode"),
-    (dict(out=np.empty((3, 3), np.float32)), ValueError, "out has shape"),
-    (dict(out=np.empty((2, 3), np.float64)), ValueError, "out has dtype"),
-    (dict(x_block=np.zeros((2, 3), np.int32)), TypeError, "dtype"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(origin=(0,)), ValueError, "origin"),
+        (dict(origin=(0, 0, 0), full_shape=(4, 5, 6)), ValueError, "x_block has 2 dimensions"),
+        (dict(origin=(3, 0)), ValueError, "does not fit"),
+        (dict(origin=(0, 4)), ValueError, "axis 1"),
+        (dict(origin=(-1, 0)), ValueError, "origin must be non-negative"),
+        (dict(origin=(0.0, 0)), TypeError, "origin"),
+        (dict(origin=None), TypeError, "origin"),
+        (dict(full_shape=(4, -5)), ValueError, "full_shape"),
+        (dict(full_shape="ab"), TypeError, "full_shape"),
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=2**64), ValueError, "seed"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(stream=2**64), ValueError, "stream"),
+        (dict(offset=-3), ValueError, "offset"),
+        (dict(offset=2**64 - 19), ValueError, "would pass 2\\*\\*64"),
+        (dict(p=1.5), ValueError, "p must be"),
+        (dict(p=float("nan")), ValueError, "p must be"),
+        (dict(mode="sideways"), ValueError, "mode"),
+        (dict(out=np.empty((3, 3), np.float32)), ValueError, "out has shape"),
+        (dict(out=np.empty((2, 3), np.float64)), ValueError, "out has dtype"),
+        (dict(x_block=np.zeros((2, 3), np.int32)), TypeError, "dtype"),
+    ],
+)
 def test_errors_name_the_argument(fn, kwargs, exc, match):
-    args = dict(x_block=np.ones((2, 3), np.float32), p=0.5, full_shape=(4, 5), origin=(1, 2),
-                seed=SEED)
+    args = dict(
+        x_block=np.ones((2, 3), np.float32), p=0.5, full_shape=(4, 5), origin=(1, 2), seed=SEED
+    )
     args.update(kwargs)
     x = args["x_block"]
     before = x.copy()
@@ -247,8 +274,7 @@ def test_random_blocks_match_the_reference_and_the_whole(data):
     x = np.random.default_rng(len(full)).standard_normal(full)
     sl = tuple(slice(o, o + b) for o, b in zip(origin, shape))
     y_whole, bits = whole(x, p, offset=offset, stream=7)
-    kw = dict(full_shape=full, origin=origin, seed=SEED, stream=7, offset=offset,
-              return_mask=True)
+    kw = dict(full_shape=full, origin=origin, seed=SEED, stream=7, offset=offset, return_mask=True)
     y, mask = pydropout.dropout_block(x[sl], p, **kw)
     y_ref, mask_ref = reference.dropout_block(x[sl], p, **kw)
     np.testing.assert_array_equal(y, y_whole[sl])

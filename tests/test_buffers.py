@@ -5,10 +5,10 @@ to pydropout.reference."""
 
 import numpy as np
 import pytest
+from helpers import assert_same_bits
 
 import pydropout
 from pydropout import _core
-from helpers import assert_same_bits
 
 MIB = 1 << 20
 STREAM_BYTES = 8 * MIB  # outputs this large are streamed (csrc/dropout.hpp, kStreamBytes)
@@ -19,7 +19,7 @@ def _at_offset(n, dtype, offset):
     dt = np.dtype(dtype)
     raw = np.zeros(n * dt.itemsize + 128, np.uint8)
     start = (-raw.ctypes.data) % 64 + offset
-    a = raw[start:start + n * dt.itemsize].view(dt)
+    a = raw[start : start + n * dt.itemsize].view(dt)
     a[...] = (np.arange(n) % 7 - 3).astype(dt)
     assert a.ctypes.data % 64 == offset
     return a
@@ -32,9 +32,15 @@ def _calls(x):
     return [
         ("dropout", pydropout.dropout(x, 0.3, generator=gen())),
         ("dropout_with_mask", y),
-        ("dropout downscale", pydropout.dropout(x, 0.3, mode="downscale_in_infer", generator=gen())),
+        (
+            "dropout downscale",
+            pydropout.dropout(x, 0.3, mode="downscale_in_infer", generator=gen()),
+        ),
         ("dropout_backward", pydropout.dropout_backward(x, mask, 0.3)),
-        ("dropout_backward downscale", pydropout.dropout_backward(x, mask, 0.3, mode="downscale_in_infer")),
+        (
+            "dropout_backward downscale",
+            pydropout.dropout_backward(x, mask, 0.3, mode="downscale_in_infer"),
+        ),
         ("alpha_dropout", pydropout.alpha_dropout(x, 0.3, training=True, generator=gen())),
         ("gaussian_dropout", pydropout.gaussian_dropout(x, 0.3, training=True, generator=gen())),
     ]
@@ -66,7 +72,9 @@ def test_offset_outputs_match_the_reference():
     x = _at_offset(STREAM_BYTES // 4 + 77, np.float32, 16)
     gen = pydropout.Generator(9, offset=5)
     y, mask = pydropout.dropout_with_mask(x, 0.4, generator=gen)
-    ry, rmask = pydropout.reference.dropout_with_mask(x, 0.4, generator=pydropout.reference.Generator(9, offset=5))
+    ry, rmask = pydropout.reference.dropout_with_mask(
+        x, 0.4, generator=pydropout.reference.Generator(9, offset=5)
+    )
     assert y.ctypes.data % 64 == 16
     assert_same_bits(y, ry, "forward")
     assert_same_bits(mask, rmask, "mask")

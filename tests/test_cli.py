@@ -2,8 +2,8 @@
 
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 
 import pydropout
 from pydropout import _cli
@@ -12,8 +12,13 @@ from pydropout import _cli
 def run_cli(*args, **kw):
     # outside the source tree: the installed package is the one under test
     kw.setdefault("cwd", tempfile.gettempdir())
-    return subprocess.run([sys.executable, "-m", "pydropout", *args], capture_output=True,
-                          text=True, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "pydropout", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 def test_bare_command_prints_version_simd_threads_and_an_example():
@@ -84,8 +89,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_info_names_the_kernel_tier_when_the_core_does(monkeypatch, capsys):
-    monkeypatch.setattr(pydropout._core, "kernel_tier", lambda: "tier-under-test",
-                        raising=False)
+    monkeypatch.setattr(pydropout._core, "kernel_tier", lambda: "tier-under-test", raising=False)
     assert _cli.main(["info"]) == 0
     assert "kernel tier:  tier-under-test" in capsys.readouterr().out
     monkeypatch.delattr(pydropout._core, "kernel_tier")  # a core without it: no line
@@ -117,7 +121,7 @@ def test_bench_runs_the_clones_script_with_its_arguments(monkeypatch):
     monkeypatch.setattr(_cli.subprocess, "call", call)
     monkeypatch.setenv("PYTHONPATH", "elsewhere")
     assert _cli.main(["bench", "--quick", "--out", "x"]) == 3
-    (cmd, env), = seen
+    ((cmd, env),) = seen
     assert cmd == [sys.executable, script, "--quick", "--out", "x"]
     # the script imports this same pydropout
     assert env["PYTHONPATH"] == ROOT + os.pathsep + "elsewhere"
@@ -133,8 +137,7 @@ def test_bench_outside_a_clone_says_where_it_lives(monkeypatch, capsys):
 
 def test_bench_from_the_source_checkout():
     # `python -m pydropout bench` in a clone runs benchmarks/bench_dropout.py
-    r = run_cli("bench", "--list", "--ops", "mask", "--sizes", "1Ki", "--threads", "1",
-                cwd=ROOT)
+    r = run_cli("bench", "--list", "--ops", "mask", "--sizes", "1Ki", "--threads", "1", cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["mask n=1Ki threads=1"]
 

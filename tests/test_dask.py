@@ -10,10 +10,10 @@ import pytest
 import pydropout
 
 da = pytest.importorskip("dask.array")  # the `dask` extra; part of the `test` extra
-import dask  # noqa: E402
+import dask
+from helpers import MODES, SEED
 
-import pydropout.dask as pdd  # noqa: E402
-from helpers import MODES, SEED  # noqa: E402
+import pydropout.dask as pdd
 
 
 def expected(x, p, *, stream=0, offset=0, mode="upscale_in_train"):
@@ -25,17 +25,20 @@ def compute(*arrays):
     return dask.compute(*arrays, scheduler="threads")
 
 
-@pytest.mark.parametrize("shape, chunks", [
-    ((37, 53), (10, 7)),
-    ((37, 53), ((5, 0, 32), (50, 3))),      # irregular, with an empty chunk
-    ((37, 53), (37, 53)),                  # one chunk
-    ((37, 53), (1, 53)),                   # whole rows
-    ((37, 53), (37, 1)),                   # single columns
-    ((9, 10, 11), (4, 3, 5)),
-    ((9, 10, 11), ((9,), (1, 9), (2, 2, 7))),
-    ((1000,), (333,)),
-    ((), ()),
-])
+@pytest.mark.parametrize(
+    "shape, chunks",
+    [
+        ((37, 53), (10, 7)),
+        ((37, 53), ((5, 0, 32), (50, 3))),  # irregular, with an empty chunk
+        ((37, 53), (37, 53)),  # one chunk
+        ((37, 53), (1, 53)),  # whole rows
+        ((37, 53), (37, 1)),  # single columns
+        ((9, 10, 11), (4, 3, 5)),
+        ((9, 10, 11), ((9,), (1, 9), (2, 2, 7))),
+        ((1000,), (333,)),
+        ((), ()),
+    ],
+)
 def test_any_chunking_equals_the_whole(shape, chunks):
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
     a = da.from_array(x, chunks=chunks)
@@ -48,8 +51,11 @@ def test_any_chunking_equals_the_whole(shape, chunks):
     assert got.tobytes() == want.tobytes()
     np.testing.assert_array_equal(np.packbits(kept, bitorder="little"), mask)
     # the same again after rechunking, through the plain function
-    again = pdd.dropout(a.rechunk(tuple(max(1, n // 2) for n in shape)), 0.4,
-                        generator=pydropout.Generator(SEED, stream=3, offset=11))
+    again = pdd.dropout(
+        a.rechunk(tuple(max(1, n // 2) for n in shape)),
+        0.4,
+        generator=pydropout.Generator(SEED, stream=3, offset=11),
+    )
     assert compute(again)[0].tobytes() == want.tobytes()
 
 
@@ -63,8 +69,9 @@ def test_dtypes_modes_and_backward(dtype, mode):
     np.testing.assert_array_equal(y.compute(scheduler="threads"), want)
     grad = np.random.default_rng(3).standard_normal(x.shape).astype(dtype)
     dx = pdd.dropout_backward(da.from_array(grad, chunks=(12, 5)), keep, 0.25, mode=mode)
-    np.testing.assert_array_equal(dx.compute(scheduler="threads"),
-                                  pydropout.dropout_backward(grad, mask, 0.25, mode=mode))
+    np.testing.assert_array_equal(
+        dx.compute(scheduler="threads"), pydropout.dropout_backward(grad, mask, 0.25, mode=mode)
+    )
 
 
 def test_generator_bookkeeping_and_determinism():
@@ -83,8 +90,9 @@ def test_generator_bookkeeping_and_determinism():
     assert gen.offset == 3 * x.size
     assert pdd.dropout(a, 0.5, False, generator=gen) is a
     down = pdd.dropout(a, 0.5, False, mode="downscale_in_infer", generator=gen)
-    np.testing.assert_array_equal(down.compute(), pydropout.dropout(
-        x, 0.5, False, mode="downscale_in_infer"))
+    np.testing.assert_array_equal(
+        down.compute(), pydropout.dropout(x, 0.5, False, mode="downscale_in_infer")
+    )
     assert gen.offset == 3 * x.size
     # the default generator when none is given
     pydropout.manual_seed(SEED)
@@ -93,7 +101,8 @@ def test_generator_bookkeeping_and_determinism():
     np.testing.assert_array_equal(y.compute(), expected(x, 0.5)[0])
     # a NumPy array is wrapped as one chunk
     np.testing.assert_array_equal(
-        pdd.dropout(x, 0.5, generator=pydropout.Generator(SEED)).compute(), expected(x, 0.5)[0])
+        pdd.dropout(x, 0.5, generator=pydropout.Generator(SEED)).compute(), expected(x, 0.5)[0]
+    )
 
 
 def test_errors_change_nothing():
@@ -133,11 +142,18 @@ def test_distributed_worker_processes():
     y, keep = pdd.dropout_with_mask(a, 0.3, generator=gen)
     want, mask = expected(x, 0.3, stream=1)
     # an ephemeral HTTP port: the default 8787 may be taken, which distributed warns about
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                  scheduler_kwargs={"dashboard": False},
-                                  silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         got, kept = client.compute([y, keep], sync=True)
         pids = client.run(lambda: __import__("os").getpid())
     assert len(pids) == 2

@@ -45,9 +45,25 @@ def _children_cpu_s():
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     cpu0 = _children_cpu_s()
-    r = subprocess.run([sys.executable, "-m", "pydropout", "demo", "--quick", "--seed", "0",
-                        "--out", str(out), "--no-progress"], capture_output=True, text=True,
-                       timeout=600, cwd=out, env=_env())
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pydropout",
+            "demo",
+            "--quick",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=out,
+        env=_env(),
+    )
     r.cpu_s = _children_cpu_s() - cpu0
     return r, out
 
@@ -94,8 +110,10 @@ def _final_means(path):
     for name, _ in _demo.RUNS:
         mine = [r for r in rows if r["run"] == name]
         assert [int(r["epoch"]) for r in mine] == list(range(1, _demo.QUICK.epochs + 1))
-        means[name] = {k: np.mean([float(r[k]) for r in mine[-5:]])
-                       for k in ("train_loss", "test_loss", "train_acc", "test_acc")}
+        means[name] = {
+            k: np.mean([float(r[k]) for r in mine[-5:]])
+            for k in ("train_loss", "test_loss", "train_acc", "test_acc")
+        }
     return means
 
 
@@ -181,18 +199,27 @@ def test_regression_repeats_exactly():
 
 
 def _demo_parser():
-    sub = next(a for a in _cli.build_parser()._actions
-               if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in _cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices["demo"]
 
 
 def test_help_names_every_option_in_one_line():
-    r = subprocess.run([sys.executable, "-m", "pydropout", "demo", "--help"],
-                       capture_output=True, text=True, timeout=120, env=_env())
+    r = subprocess.run(
+        [sys.executable, "-m", "pydropout", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert r.returncode == 0, r.stderr
     options = [a for a in _demo_parser()._actions if a.option_strings]
-    assert {o for a in options for o in a.option_strings} >= {"--quick", "--seed", "--out",
-                                                              "--every", "--no-progress"}
+    assert {o for a in options for o in a.option_strings} >= {
+        "--quick",
+        "--seed",
+        "--out",
+        "--every",
+        "--no-progress",
+    }
     for a in options:
         assert a.help and "\n" not in a.help and len(a.help) < 100, a.option_strings
         for o in a.option_strings:
@@ -223,8 +250,11 @@ def test_seed_repeats_exactly():
 def test_hand_written_backward_matches_finite_differences():
     """The MLP's backward (through pydropout.Dropout layers) is the gradient of its forward."""
     rng = np.random.default_rng(0)
-    drops = [pydropout.Dropout(0.3, generator=pydropout.Generator(1)), None,
-             pydropout.Dropout(0.5, mode="downscale_in_infer", generator=pydropout.Generator(2))]
+    drops = [
+        pydropout.Dropout(0.3, generator=pydropout.Generator(1)),
+        None,
+        pydropout.Dropout(0.5, mode="downscale_in_infer", generator=pydropout.Generator(2)),
+    ]
     net = _demo.MLP((5, 7, 6, 3), rng, drops)
     net.W = [w.astype(np.float64) for w in net.W]
     net.b = [b.astype(np.float64) + 0.1 for b in net.b]

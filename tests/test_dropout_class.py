@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import DOWN, DTYPES, UP, same_bits
 
 import pydropout
 import pydropout.reference as ref
-from helpers import DOWN, DTYPES, UP, same_bits
 
 
 def data(shape=(8, 16), dtype=np.float32, seed=0):
@@ -22,7 +22,8 @@ def test_defaults_and_repr():
     assert repr(layer) == "Dropout(p=0.5, inplace=False)"
     assert repr(pydropout.Dropout(0.2, True)) == "Dropout(p=0.2, inplace=True)"
     assert repr(pydropout.Dropout(p=0.1, inplace=False, mode=DOWN)) == (
-        "Dropout(p=0.1, inplace=False, mode='downscale_in_infer')")
+        "Dropout(p=0.1, inplace=False, mode='downscale_in_infer')"
+    )
     assert repr(pydropout.Dropout(0, False)) == "Dropout(p=0, inplace=False)"
 
 
@@ -46,8 +47,9 @@ def test_forward_is_dropout_with_mask(dtype, mode):
     y2 = layer.forward(x)
     assert g.offset == 2 * x.size
     e1, m1 = ref.dropout_with_mask(x, 0.4, mode=mode, generator=pydropout.Generator(5, stream=1))
-    e2, m2 = ref.dropout_with_mask(x, 0.4, mode=mode,
-                                   generator=pydropout.Generator(5, stream=1, offset=x.size))
+    e2, m2 = ref.dropout_with_mask(
+        x, 0.4, mode=mode, generator=pydropout.Generator(5, stream=1, offset=x.size)
+    )
     assert same_bits(y1, e1) and same_bits(y2, e2)
     assert y1 is not x
 
@@ -66,8 +68,9 @@ def test_backward_uses_the_last_training_mask(mode):
     layer = pydropout.Dropout(0.5, mode=mode, generator=pydropout.Generator(9))
     layer(x)
     y2 = layer(x)  # the second forward's mask counts
-    _, m2 = ref.dropout_with_mask(x, 0.5, mode=mode,
-                                  generator=pydropout.Generator(9, offset=x.size))
+    _, m2 = ref.dropout_with_mask(
+        x, 0.5, mode=mode, generator=pydropout.Generator(9, offset=x.size)
+    )
     grad = data(seed=1)
     dx = layer.backward(grad)
     assert same_bits(dx, ref.dropout_backward(grad, m2, 0.5, mode=mode))

@@ -19,11 +19,23 @@ import subprocess
 
 import numpy as np
 import pytest
+from helpers import (
+    BFLOAT16,
+    ROOT,
+    SIMD_LEVELS,
+    TWO32,
+    TWO64,
+)
+from helpers import (
+    forced_simd as simd,
+)
+from helpers import (
+    forced_threads as threads,
+)
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from helpers import BFLOAT16, ROOT, SIMD_LEVELS, TWO32, TWO64, forced_simd as simd, forced_threads as threads
 
 VECTORS = ROOT / "tests" / "data" / "kernel_vectors.txt"
 
@@ -36,7 +48,9 @@ def bits(a: np.ndarray) -> bytes:
 
 # word offsets just before a carry of the 32-bit block counter into its high word
 # (block 2**32 - 1 -> 2**32, and later carries), and before the very end of the stream
-CARRY_OFFSETS = [4 * TWO32 * m - r for m in (1, 2, 2**30 - 1) for r in (1, 2, 3, 4, 5, 63, 64, 65, 130)]
+CARRY_OFFSETS = [
+    4 * TWO32 * m - r for m in (1, 2, 2**30 - 1) for r in (1, 2, 3, 4, 5, 63, 64, 65, 130)
+]
 
 
 @pytest.mark.parametrize("level", SIMD_LEVELS)
@@ -52,8 +66,12 @@ def test_block_counter_carries_match_reference(level):
                     ry, rm = ref.dropout_with_mask(x[:n], 0.5, generator=g2)
                     assert bits(y) == bits(ry) and bits(m) == bits(rm), (offset, n, stream)
                     assert g1.offset == g2.offset == offset + n
-                    m2 = pydropout.dropout_mask(n, 0.3, generator=pydropout.Generator(7, offset=offset))
-                    assert bits(m2) == bits(ref.dropout_mask(n, 0.3, generator=pydropout.Generator(7, offset=offset)))
+                    m2 = pydropout.dropout_mask(
+                        n, 0.3, generator=pydropout.Generator(7, offset=offset)
+                    )
+                    assert bits(m2) == bits(
+                        ref.dropout_mask(n, 0.3, generator=pydropout.Generator(7, offset=offset))
+                    )
 
 
 def test_spec_carry_vector():
@@ -70,7 +88,9 @@ def test_last_words_of_the_stream(level):
         for n in (1, 3, 64, 130):
             g = pydropout.Generator(11, stream=3, offset=TWO64 - n)
             y, m = pydropout.dropout_with_mask(x[:n], 0.25, generator=g)
-            ry, rm = ref.dropout_with_mask(x[:n], 0.25, generator=pydropout.Generator(11, stream=3, offset=TWO64 - n))
+            ry, rm = ref.dropout_with_mask(
+                x[:n], 0.25, generator=pydropout.Generator(11, stream=3, offset=TWO64 - n)
+            )
             assert bits(y) == bits(ry) and bits(m) == bits(rm)
             assert g.offset == TWO64  # exhausted, exactly
             # nothing more can be drawn; a call of zero words still succeeds
@@ -83,13 +103,18 @@ def test_last_words_of_the_stream(level):
 
 # -- ranges that would pass 2**64 ---------------------------------------------------------
 
+
 def _overflowing_calls(x, g):
     return {
         "dropout (fast path)": lambda: pydropout.dropout(x, 0.5, generator=g),
         "dropout (out=)": lambda: pydropout.dropout(x, 0.5, generator=g, out=np.zeros_like(x)),
         "dropout (inplace)": lambda: pydropout.dropout(x, 0.5, inplace=True, generator=g),
-        "dropout (downscale)": lambda: pydropout.dropout(x, 0.5, mode="downscale_in_infer", generator=g),
-        "dropout (noise_shape)": lambda: pydropout.dropout(x.reshape(5, 2), 0.5, noise_shape=(1, 2), generator=g),
+        "dropout (downscale)": lambda: pydropout.dropout(
+            x, 0.5, mode="downscale_in_infer", generator=g
+        ),
+        "dropout (noise_shape)": lambda: pydropout.dropout(
+            x.reshape(5, 2), 0.5, noise_shape=(1, 2), generator=g
+        ),
         "dropout_with_mask": lambda: pydropout.dropout_with_mask(x, 0.5, generator=g),
         "dropout_mask": lambda: pydropout.dropout_mask(x.shape, 0.5, generator=g),
         "Dropout layer": lambda: pydropout.Dropout(0.5, generator=g)(x),
@@ -204,6 +229,7 @@ def test_forward_of_more_than_two31_float16_elements():
 
 # -- allocations that fail ----------------------------------------------------------------
 
+
 def test_huge_allocations_raise_memory_error_and_change_nothing():
     g = pydropout.Generator(5, offset=17)
     huge = np.broadcast_to(np.float32(1.0), (2**48,))  # 1 PiB once made contiguous
@@ -244,6 +270,7 @@ def test_fast_path_allocation_failure_changes_nothing(tmp_path):
 
 # -- shared kernel vectors (the x86 side of scripts/neon_qemu.sh) ----------------------
 
+
 def _records():
     for line in VECTORS.read_text().splitlines():
         if line and not line.startswith("#"):
@@ -281,8 +308,9 @@ def _kernel_case(rec):
             y, m = np.empty_like(x), np.empty((n + 7) // 8, np.uint8)
             s = _double(sbits)
             code_arg = (code,) if backend is _core else ()  # the NumPy backend reads the dtype
-            backend.forward(x, y, m, *code_arg, t, bool(drop_all), s, bool(apply), seed, stream,
-                            offset)
+            backend.forward(
+                x, y, m, *code_arg, t, bool(drop_all), s, bool(apply), seed, stream, offset
+            )
             return [y, m]
 
         return None if x is None else ([_unhex(rec[11]), _unhex(rec[12])], call)
@@ -333,7 +361,9 @@ def test_kernel_vectors_match_the_core_and_the_reference():
 @pytest.mark.slow  # a cross-compiled build, then qemu
 def test_neon_kernels_under_qemu(tmp_path):
     """scripts/neon_qemu.sh aarch64: cross-compile, run the kernel driver under qemu-user."""
-    missing = [t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "bash") if shutil.which(t) is None]
+    missing = [
+        t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "bash") if shutil.which(t) is None
+    ]
     if missing:
         pytest.skip(
             f"{', '.join(missing)} not installed "
@@ -342,7 +372,10 @@ def test_neon_kernels_under_qemu(tmp_path):
     env = dict(os.environ, PYDROPOUT_KERNEL_TEST_BUILD=str(tmp_path))
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "neon_qemu.sh"), "aarch64"],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "neon" in proc.stdout and "OK:" in proc.stdout, proc.stdout

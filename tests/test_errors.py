@@ -7,10 +7,10 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import DOWN, DTYPES, IMPLS, UP
 
 import pydropout
 from pydropout import _core
-from helpers import DOWN, DTYPES, IMPLS, UP
 
 
 class Env:
@@ -43,19 +43,36 @@ def _readonly(a):
     return a
 
 
-BAD_DTYPES = [np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128, object,
-              np.dtype("U3"), np.dtype("datetime64[s]"), np.longdouble,
-              np.dtype([("a", np.float32)]), ml_dtypes.float8_e4m3fn, ml_dtypes.int4]
+BAD_DTYPES = [
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.bool_,
+    np.complex64,
+    np.complex128,
+    object,
+    np.dtype("U3"),
+    np.dtype("datetime64[s]"),
+    np.longdouble,
+    np.dtype([("a", np.float32)]),
+    ml_dtypes.float8_e4m3fn,
+    ml_dtypes.int4,
+]
 # (longdouble is float64 on some platforms: then it is supported)
-BAD_DTYPES = [np.dtype(d) for d in BAD_DTYPES
-              if not (np.dtype(d).kind == "f" and np.dtype(d).itemsize in (2, 4, 8))]
+BAD_DTYPES = [
+    np.dtype(d)
+    for d in BAD_DTYPES
+    if not (np.dtype(d).kind == "f" and np.dtype(d).itemsize in (2, 4, 8))
+]
 
 
 def _dtype_cases():
     cases = []
     for dt in BAD_DTYPES:
+
         def bad(dt=dt):
             return np.zeros((4, 5), dt)
+
         name = dt.name if dt.names is None else "structured"
         cases += [
             (f"dropout-{name}", lambda m, e, bad=bad: m.dropout(bad(), 0.5, generator=e.gen)),
@@ -109,8 +126,18 @@ def test_supported_dtypes_are_accepted():
     assert pydropout.dropout(2.0, 0.0, generator=pydropout.Generator(0)).shape == ()
 
 
-BAD_P_VALUES = [-0.1, -1e-300, 1.0000001, 2, -1, float("nan"), float("inf"), float("-inf"),
-                np.float32("nan"), np.float64(1.5)]
+BAD_P_VALUES = [
+    -0.1,
+    -1e-300,
+    1.0000001,
+    2,
+    -1,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    np.float32("nan"),
+    np.float64(1.5),
+]
 BAD_P_TYPES = ["0.5", None, True, np.bool_(False), [0.5], 1j]
 
 
@@ -141,13 +168,17 @@ def _every_call_raises(name, calls, error, match):
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("p", BAD_P_VALUES, ids=repr)
 def test_p_out_of_range(name, p):
-    _every_call_raises(name, [call for _, call in _p_calls(p)], ValueError, r"^p must be in \[0, 1\]")
+    _every_call_raises(
+        name, [call for _, call in _p_calls(p)], ValueError, r"^p must be in \[0, 1\]"
+    )
 
 
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("p", BAD_P_TYPES, ids=repr)
 def test_p_not_a_number(name, p):
-    _every_call_raises(name, [call for _, call in _p_calls(p)], TypeError, r"^p must be a real number")
+    _every_call_raises(
+        name, [call for _, call in _p_calls(p)], TypeError, r"^p must be a real number"
+    )
 
 
 BAD_MODES = ["upscale", "", "UPSCALE_IN_TRAIN", None, 1, UP.encode()]
@@ -175,15 +206,20 @@ def _bad_outs(e):
         ("float16", np.zeros((4, 5), np.float16), ValueError, r"^out has dtype"),
         ("bfloat16", np.zeros((4, 5), ml_dtypes.bfloat16), ValueError, r"^out has dtype"),
         ("readonly", ro, ValueError, r"^out is read-only"),
-        ("broadcast", np.broadcast_to(np.zeros(5, np.float32), (4, 5)), ValueError,
-         r"^out is read-only"),
+        (
+            "broadcast",
+            np.broadcast_to(np.zeros(5, np.float32), (4, 5)),
+            ValueError,
+            r"^out is read-only",
+        ),
         ("list", [[0.0] * 5] * 4, TypeError, r"^out must be a numpy.ndarray"),
     ]
 
 
 @pytest.mark.parametrize("name", IMPLS)
-@pytest.mark.parametrize("which", ["dropout", "eval", "eval-down", "with_mask", "backward",
-                                   "noise"])
+@pytest.mark.parametrize(
+    "which", ["dropout", "eval", "eval-down", "with_mask", "backward", "noise"]
+)
 def test_bad_out(name, which):
     mod = IMPLS[name]
     for kind, out, exc, match in _bad_outs(Env()):
@@ -195,8 +231,9 @@ def test_bad_out(name, which):
             "eval-down": lambda: mod.dropout(env.x, 0.5, False, mode=DOWN, out=out),
             "with_mask": lambda: mod.dropout_with_mask(env.x, 0.5, generator=env.gen, out=out),
             "backward": lambda: mod.dropout_backward(env.grad, env.mask, 0.5, out=out),
-            "noise": lambda: mod.dropout(env.x, 0.5, noise_shape=(4, 1), generator=env.gen,
-                                         out=out),
+            "noise": lambda: mod.dropout(
+                env.x, 0.5, noise_shape=(4, 1), generator=env.gen, out=out
+            ),
         }[which]
         with pytest.raises(exc, match=match):
             call()
@@ -261,23 +298,33 @@ def test_bad_noise_shape(name):
         (1.5, TypeError, r"^noise_shape must be a tuple of ints"),
     ]
     for noise, exc, match in bad:
-        _every_call_raises(name, [
-            lambda m, e: m.dropout(e.x, 0.5, noise_shape=noise, generator=e.gen, out=e.out),
-            lambda m, e: m.dropout(e.x, 0.5, False, noise_shape=noise),
-            lambda m, e: m.dropout_with_mask(e.x, 0.5, noise_shape=noise),
-            lambda m, e: m.dropout_backward(e.grad, e.mask, 0.5, noise_shape=noise, out=e.out),
-        ], exc, match)
+        _every_call_raises(
+            name,
+            [
+                lambda m, e: m.dropout(e.x, 0.5, noise_shape=noise, generator=e.gen, out=e.out),
+                lambda m, e: m.dropout(e.x, 0.5, False, noise_shape=noise),
+                lambda m, e: m.dropout_with_mask(e.x, 0.5, noise_shape=noise),
+                lambda m, e: m.dropout_backward(e.grad, e.mask, 0.5, noise_shape=noise, out=e.out),
+            ],
+            exc,
+            match,
+        )
 
 
 @pytest.mark.parametrize("name", IMPLS)
 @pytest.mark.parametrize("generator", [np.random.default_rng(0), 5, "gen", pydropout.Generator])
 def test_bad_generator(name, generator):
-    _every_call_raises(name, [
-        lambda m, e: m.dropout(e.x, 0.5, generator=generator, out=e.out),
-        lambda m, e: m.dropout(e.x, 0.5, False, generator=generator),
-        lambda m, e: m.dropout_with_mask(e.x, 0.5, generator=generator),
-        lambda m, e: m.dropout_mask(8, 0.5, generator=generator),
-    ], TypeError, r"^generator must be a pydropout.Generator")
+    _every_call_raises(
+        name,
+        [
+            lambda m, e: m.dropout(e.x, 0.5, generator=generator, out=e.out),
+            lambda m, e: m.dropout(e.x, 0.5, False, generator=generator),
+            lambda m, e: m.dropout_with_mask(e.x, 0.5, generator=generator),
+            lambda m, e: m.dropout_mask(8, 0.5, generator=generator),
+        ],
+        TypeError,
+        r"^generator must be a pydropout.Generator",
+    )
     with pytest.raises(TypeError, match=r"^generator must be a pydropout.Generator"):
         pydropout.Dropout(generator=generator)
 
@@ -286,11 +333,13 @@ def test_bad_generator(name, generator):
 def test_bad_mask_shape(name):
     mod = IMPLS[name]
     env = Env()
-    for shape, exc, match in [((-1, 3), ValueError, r"^shape must have non-negative"),
-                              (-2, ValueError, r"^shape must have non-negative"),
-                              ((2.5,), TypeError, r"^shape must be a tuple of ints"),
-                              ("ab", TypeError, r"^shape must be a tuple of ints"),
-                              (None, TypeError, r"^shape must be a tuple of ints")]:
+    for shape, exc, match in [
+        ((-1, 3), ValueError, r"^shape must have non-negative"),
+        (-2, ValueError, r"^shape must have non-negative"),
+        ((2.5,), TypeError, r"^shape must be a tuple of ints"),
+        ("ab", TypeError, r"^shape must be a tuple of ints"),
+        (None, TypeError, r"^shape must be a tuple of ints"),
+    ]:
         with pytest.raises(exc, match=match):
             mod.dropout_mask(shape, 0.5, generator=env.gen)
         env.assert_untouched()
@@ -325,8 +374,14 @@ def test_dropout_class_errors():
 
 def test_threads_and_simd_errors():
     before = pydropout.get_num_threads()
-    for bad, exc in [(0, ValueError), (-3, ValueError), (1.5, TypeError), ("2", TypeError),
-                     (True, TypeError), (None, TypeError)]:
+    for bad, exc in [
+        (0, ValueError),
+        (-3, ValueError),
+        (1.5, TypeError),
+        ("2", TypeError),
+        (True, TypeError),
+        (None, TypeError),
+    ]:
         with pytest.raises(exc, match=r"^n must be"):
             pydropout.set_num_threads(bad)
     assert pydropout.get_num_threads() == before

@@ -459,8 +459,15 @@ def test_documented_error_types(name):
             call()
 
 
-@pytest.mark.parametrize("make", [lambda: pydropout.DropPath(0.5), lambda: pydropout.DropBlock2d(0.2, 3),
-                                  lambda: pydropout.GaussianNoise(0.5)], ids=["DropPath", "DropBlock2d", "GaussianNoise"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pydropout.DropPath(0.5),
+        lambda: pydropout.DropBlock2d(0.2, 3),
+        lambda: pydropout.GaussianNoise(0.5),
+    ],
+    ids=["DropPath", "DropBlock2d", "GaussianNoise"],
+)
 def test_modern_layers_backward_follows_the_last_forward(make):
     x = np.ones((2, 3, 8, 8), np.float32)
     grad = np.full_like(x, 3.0)

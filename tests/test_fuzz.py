@@ -37,13 +37,13 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 import pytest
+from helpers import SIMD_LEVELS, TWO64
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from helpers import SIMD_LEVELS, TWO64
 
 try:
     import ml_dtypes
@@ -67,8 +67,29 @@ def fuzz_settings(n: int):
 # -- dtypes ----------------------------------------------------------------------------------
 
 FLOATS = ["<f2", "<f4", "<f8", ">f2", ">f4", ">f8"]
-OTHERS = ["?", "i1", "u1", "<i2", "<u2", "<i4", ">i4", "<u4", "<i8", "<u8", "g", "<c8", "<c16",
-          "G", "O", "U3", "S3", "V4", "M8[s]", "m8[ms]", "T"]
+OTHERS = [
+    "?",
+    "i1",
+    "u1",
+    "<i2",
+    "<u2",
+    "<i4",
+    ">i4",
+    "<u4",
+    "<i8",
+    "<u8",
+    "g",
+    "<c8",
+    "<c16",
+    "G",
+    "O",
+    "U3",
+    "S3",
+    "V4",
+    "M8[s]",
+    "m8[ms]",
+    "T",
+]
 if ml_dtypes is not None:
     FLOATS.append("bfloat16")
     OTHERS += ["float8_e4m3fn", "float8_e5m2", "int4"]
@@ -83,11 +104,16 @@ def make_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
-dtype_names = st.one_of(st.sampled_from(FLOATS), st.sampled_from(FLOATS), st.sampled_from(FLOATS),
-                        st.sampled_from(OTHERS))
+dtype_names = st.one_of(
+    st.sampled_from(FLOATS),
+    st.sampled_from(FLOATS),
+    st.sampled_from(FLOATS),
+    st.sampled_from(OTHERS),
+)
 
 
 # -- arrays on guarded buffers -----------------------------------------------------------------
+
 
 @dataclass
 class ArraySpec:
@@ -121,12 +147,28 @@ def array_specs(draw, dtype=None, shape=None, plain=None):
     if plain is None:
         plain = draw(st.booleans())
     if plain:  # C-contiguous, aligned, writeable: the fast path
-        return ArraySpec(dt, shp, "C", (1,) * len(shp), 0, False, draw(st.integers(0, 2**32 - 1)),
-                         draw(st.booleans()))
+        return ArraySpec(
+            dt,
+            shp,
+            "C",
+            (1,) * len(shp),
+            0,
+            False,
+            draw(st.integers(0, 2**32 - 1)),
+            draw(st.booleans()),
+        )
     steps = tuple(draw(st.sampled_from([1, 1, -1, 2, -2, 0, 3])) for _ in shp)
     readonly = draw(st.booleans()) or 0 in steps
-    return ArraySpec(dt, shp, draw(st.sampled_from("CF")), steps, draw(st.integers(0, 7)),
-                     readonly, draw(st.integers(0, 2**32 - 1)), draw(st.booleans()))
+    return ArraySpec(
+        dt,
+        shp,
+        draw(st.sampled_from("CF")),
+        steps,
+        draw(st.integers(0, 7)),
+        readonly,
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.booleans()),
+    )
 
 
 def _palette(dt: np.dtype) -> np.ndarray:
@@ -192,6 +234,7 @@ def build_array(spec: ArraySpec, buffer=None, offset=None) -> Built:
 
 # -- other arguments -----------------------------------------------------------------------------
 
+
 class Weird:
     """An object no function should accept."""
 
@@ -202,23 +245,117 @@ class Weird:
 P_VALUES = st.one_of(
     st.floats(0, 1),
     st.sampled_from([0.0, 1.0, 0.5, 1e-10, 5e-324, 1 - 2**-53, 0.9999999, 1 / 3, 0, 1]),
-    st.sampled_from([-0.0, -1e-300, 1.0000001, 2, -1, float("nan"), float("inf"), -float("inf"),
-                     True, False, np.float32(0.3), np.float16(0.5), np.float64(0.25), np.int64(1),
-                     np.int8(0), np.bool_(True), "0.5", None, complex(0.5, 0), fractions.Fraction(1, 3),
-                     decimal.Decimal("0.25"), [0.5], (), Weird(), 2**70, -(2**70), np.uint64(1),
-                     np.longdouble(0.5), np.array(0.5)]),
+    st.sampled_from(
+        [
+            -0.0,
+            -1e-300,
+            1.0000001,
+            2,
+            -1,
+            float("nan"),
+            float("inf"),
+            -float("inf"),
+            True,
+            False,
+            np.float32(0.3),
+            np.float16(0.5),
+            np.float64(0.25),
+            np.int64(1),
+            np.int8(0),
+            np.bool_(True),
+            "0.5",
+            None,
+            complex(0.5, 0),
+            fractions.Fraction(1, 3),
+            decimal.Decimal("0.25"),
+            [0.5],
+            (),
+            Weird(),
+            2**70,
+            -(2**70),
+            np.uint64(1),
+            np.longdouble(0.5),
+            np.array(0.5),
+        ]
+    ),
 )
-P_VALID = st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0, 0.5, 1e-10, 1 - 2**-53, 0.9999999, 1 / 3,
-                                                    0, 1, np.float32(0.3), np.float64(0.25)]))
+P_VALID = st.one_of(
+    st.floats(0, 1),
+    st.sampled_from(
+        [
+            0.0,
+            1.0,
+            0.5,
+            1e-10,
+            1 - 2**-53,
+            0.9999999,
+            1 / 3,
+            0,
+            1,
+            np.float32(0.3),
+            np.float64(0.25),
+        ]
+    ),
+)
 MODES_VALID = st.sampled_from(["upscale_in_train", "downscale_in_infer"])
-MODES = st.sampled_from(["upscale_in_train", "downscale_in_infer", "upscale_in_train",
-                         "UPSCALE_IN_TRAIN", "", None, 0, b"upscale_in_train", np.str_("downscale_in_infer"),
-                         "downscale_in_infer ", Weird()])
-INTS_HUGE = st.sampled_from([0, 1, 5, 2**32, 2**63, TWO64 - 1, TWO64, 2**70, -1, -(2**63), 1.5, 2.0,
-                             None, "7", np.int64(3), np.uint64(2**64 - 1), np.int32(-5), True,
-                             np.float64(4.0), Weird()])
-THREADS = st.sampled_from([1, 2, 3, 64, 0, -1, 1.5, 2.0, None, "2", np.int64(2), np.uint8(3), True,
-                           np.float32(2), Weird()])
+MODES = st.sampled_from(
+    [
+        "upscale_in_train",
+        "downscale_in_infer",
+        "upscale_in_train",
+        "UPSCALE_IN_TRAIN",
+        "",
+        None,
+        0,
+        b"upscale_in_train",
+        np.str_("downscale_in_infer"),
+        "downscale_in_infer ",
+        Weird(),
+    ]
+)
+INTS_HUGE = st.sampled_from(
+    [
+        0,
+        1,
+        5,
+        2**32,
+        2**63,
+        TWO64 - 1,
+        TWO64,
+        2**70,
+        -1,
+        -(2**63),
+        1.5,
+        2.0,
+        None,
+        "7",
+        np.int64(3),
+        np.uint64(2**64 - 1),
+        np.int32(-5),
+        True,
+        np.float64(4.0),
+        Weird(),
+    ]
+)
+THREADS = st.sampled_from(
+    [
+        1,
+        2,
+        3,
+        64,
+        0,
+        -1,
+        1.5,
+        2.0,
+        None,
+        "2",
+        np.int64(2),
+        np.uint8(3),
+        True,
+        np.float32(2),
+        Weird(),
+    ]
+)
 
 
 @dataclass
@@ -241,11 +378,23 @@ class GenSpec:
 def gen_specs(draw, hostile=True):
     kind = draw(st.sampled_from(["none", "gen", "gen", "gen"] + (["junk"] if hostile else [])))
     if kind == "gen":
-        return GenSpec("gen", draw(st.integers(0, TWO64 - 1)), draw(st.integers(0, TWO64 - 1)),
-                       draw(st.one_of(st.integers(0, 2**40), st.integers(TWO64 - 400, TWO64 - 1),
-                                      st.integers(4 * 2**32 - 300, 4 * 2**32))))
-    junk = draw(st.sampled_from([5, 1.5, "gen", Weird(), np.random.default_rng(0), [1, 2, 3],
-                                 pydropout.Generator]))
+        return GenSpec(
+            "gen",
+            draw(st.integers(0, TWO64 - 1)),
+            draw(st.integers(0, TWO64 - 1)),
+            draw(
+                st.one_of(
+                    st.integers(0, 2**40),
+                    st.integers(TWO64 - 400, TWO64 - 1),
+                    st.integers(4 * 2**32 - 300, 4 * 2**32),
+                )
+            ),
+        )
+    junk = draw(
+        st.sampled_from(
+            [5, 1.5, "gen", Weird(), np.random.default_rng(0), [1, 2, 3], pydropout.Generator]
+        )
+    )
     return GenSpec(kind, junk=junk)
 
 
@@ -269,6 +418,7 @@ def gen_state(g):
 
 
 # -- worlds ------------------------------------------------------------------------------------
+
 
 @dataclass(eq=False)
 class World:
@@ -296,10 +446,32 @@ def _parameter_names():
 
 
 # an error message must name the argument at fault (or the 2**64 end of the stream)
-ARG_NAMES = sorted(_parameter_names() | {"x", "p", "mode", "out", "mask", "grad", "noise_shape",
-                                         "generator", "shape", "inplace", "seed", "stream", "offset",
-                                         "state", "n", "2**64", "training", "dtype"})
-_NAME_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(re.escape(a) for a in ARG_NAMES) + r")(?![A-Za-z_])")
+ARG_NAMES = sorted(
+    _parameter_names()
+    | {
+        "x",
+        "p",
+        "mode",
+        "out",
+        "mask",
+        "grad",
+        "noise_shape",
+        "generator",
+        "shape",
+        "inplace",
+        "seed",
+        "stream",
+        "offset",
+        "state",
+        "n",
+        "2**64",
+        "training",
+        "dtype",
+    }
+)
+_NAME_RE = re.compile(
+    r"(?<![A-Za-z_])(" + "|".join(re.escape(a) for a in ARG_NAMES) + r")(?![A-Za-z_])"
+)
 
 
 def run(fn: Callable, world: World, level: Optional[str] = None):
@@ -312,8 +484,13 @@ def run(fn: Callable, world: World, level: Optional[str] = None):
         pydropout.default_generator.set_state(DEFAULT_STATE)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            return "ok", fn(*world.args, **world.kwargs), pydropout.default_generator.get_state(), caught
-    except Exception as exc:  # noqa: BLE001 - classified by the caller
+            return (
+                "ok",
+                fn(*world.args, **world.kwargs),
+                pydropout.default_generator.get_state(),
+                caught,
+            )
+    except Exception as exc:
         return "err", exc, pydropout.default_generator.get_state(), caught
     finally:
         _core._set_simd(previous)
@@ -363,7 +540,9 @@ def check(fn_core: Callable, fn_ref: Callable, build: Callable[[], World], level
         assert type(rc) is type(rr) or {type(rc), type(rr)} <= {TypeError, ValueError}, (rc, rr)
         msg = str(rc)
         assert _NAME_RE.search(msg), f"{type(rc).__name__} message names no argument: {msg!r}"
-        assert after_c == before and dc == DEFAULT_STATE, "a failed call changed its inputs, outputs or generator"
+        assert after_c == before and dc == DEFAULT_STATE, (
+            "a failed call changed its inputs, outputs or generator"
+        )
         return "err"
     same_result(rc, rr, wc, wr)
     assert after_c == after_r and dc == dr
@@ -387,8 +566,13 @@ def non_array(kind: str, spec: ArraySpec):
         return a.tolist() if a.dtype.kind not in "VMmT" else [1.0, 2.0]
     if kind == "scalar":
         return {"<f4": np.float32(1.5), "<f8": 2.5, "<f2": np.float16(-1)}.get(spec.dtype, 3)
-    return {"ragged": [[1.0], [2.0, 3.0]], "str": "abc", "none": None, "weird": Weird(),
-            "dict": {1: 2}}[kind]
+    return {
+        "ragged": [[1.0], [2.0, 3.0]],
+        "str": "abc",
+        "none": None,
+        "weird": Weird(),
+        "dict": {1: 2},
+    }[kind]
 
 
 @st.composite
@@ -397,7 +581,11 @@ def x_arguments(draw, hostile=True):
         spec = draw(array_specs(dtype=draw(st.sampled_from(FLOATS))))
         return spec, draw(st.sampled_from(["array"] * 8 + ["list", "scalar"]))
     spec = draw(array_specs())
-    kind = draw(st.sampled_from(["array"] * 8 + ["list", "scalar", "ragged", "str", "none", "weird", "dict"]))
+    kind = draw(
+        st.sampled_from(
+            ["array"] * 8 + ["list", "scalar", "ragged", "str", "none", "weird", "dict"]
+        )
+    )
     return spec, kind
 
 
@@ -412,7 +600,9 @@ def add_x(world: World, spec: ArraySpec, kind: str):
 @st.composite
 def out_specs(draw, xspec: ArraySpec, hostile=True):
     valid = ["none", "none", "match", "match", "match", "self", "overlap"]
-    kind = draw(st.sampled_from(valid + (["shape", "dtype", "readonly", "list"] if hostile else [])))
+    kind = draw(
+        st.sampled_from(valid + (["shape", "dtype", "readonly", "list"] if hostile else []))
+    )
     if kind in ("match", "readonly"):
         s = draw(array_specs(dtype=xspec.dtype, shape=xspec.shape))
         if kind == "readonly":
@@ -445,11 +635,18 @@ def add_out(world: World, x: Built, kind: str, spec) -> Any:
             return None
         base = a.__array_interface__["data"][0] - x.buffer.__array_interface__["data"][0]
         try:
-            o = np.ndarray(a.shape, a.dtype, buffer=x.buffer, offset=base + spec * a.dtype.itemsize,
-                           strides=a.strides)
+            o = np.ndarray(
+                a.shape,
+                a.dtype,
+                buffer=x.buffer,
+                offset=base + spec * a.dtype.itemsize,
+                strides=a.strides,
+            )
         except (ValueError, TypeError):
             return None
-        fp = footprint_of(x.buffer.size, base + spec * a.dtype.itemsize, a.shape, a.strides, a.dtype.itemsize)
+        fp = footprint_of(
+            x.buffer.size, base + spec * a.dtype.itemsize, a.shape, a.strides, a.dtype.itemsize
+        )
         b = Built(o, x.buffer, fp)
         world.writable.append(b)
         return o
@@ -508,7 +705,7 @@ def x_shape(x: Built):
     a = x.array
     try:
         return np.shape(a)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return ()
 
 
@@ -516,8 +713,24 @@ def x_shape(x: Built):
 
 # Half of the examples have every argument valid (so that results are compared often); the
 # others draw one argument, or all of them, from the hostile strategies.
-HOSTILE = st.sampled_from([None, None, None, None, None, None, "x", "p", "mode", "out", "noise",
-                           "generator", "mask", "all"])
+HOSTILE = st.sampled_from(
+    [
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "x",
+        "p",
+        "mode",
+        "out",
+        "noise",
+        "generator",
+        "mask",
+        "all",
+    ]
+)
 
 
 def arg(data, hostile, name, valid, bad):
@@ -539,8 +752,10 @@ class CallArgs:
     nspec: Any
 
     @classmethod
-    def draw(cls, data, hostile, generator: bool = True, x=None) -> "CallArgs":
-        xspec, xkind = x if x is not None else arg(data, hostile, "x", x_arguments(False), x_arguments())
+    def draw(cls, data, hostile, generator: bool = True, x=None) -> CallArgs:
+        xspec, xkind = (
+            x if x is not None else arg(data, hostile, "x", x_arguments(False), x_arguments())
+        )
         p = arg(data, hostile, "p", P_VALID, P_VALUES)
         mode = arg(data, hostile, "mode", MODES_VALID, MODES)
         g = arg(data, hostile, "generator", gen_specs(False), gen_specs()) if generator else None
@@ -573,8 +788,12 @@ class CallArgs:
 
 
 @fuzz_settings(700)
-@given(hostile=HOSTILE, training=st.sampled_from([True, True, True, False, 1, 0, None, "yes", np.bool_(False)]),
-       inplace=st.sampled_from([False, False, False, True, 1, None, np.bool_(True)]), data=st.data())
+@given(
+    hostile=HOSTILE,
+    training=st.sampled_from([True, True, True, False, 1, 0, None, "yes", np.bool_(False)]),
+    inplace=st.sampled_from([False, False, False, True, 1, None, np.bool_(True)]),
+    data=st.data(),
+)
 def test_dropout(hostile, training, inplace, data):
     a = CallArgs.draw(data, hostile)
     use_mode = data.draw(st.booleans())
@@ -620,9 +839,12 @@ def test_dropout_backward(hostile, mseed, data):
         w, grad, out = a.world()
         noise = a.noise(grad)
         try:
-            n = math.prod(noise) if isinstance(noise, tuple) and all(
-                isinstance(d, int) and d >= 0 for d in noise) else int(np.size(grad.array))
-        except Exception:  # noqa: BLE001
+            n = (
+                math.prod(noise)
+                if isinstance(noise, tuple) and all(isinstance(d, int) and d >= 0 for d in noise)
+                else int(np.size(grad.array))
+            )
+        except Exception:
             n = 1
         nb = (n + 7) // 8
         rng = np.random.default_rng(mseed)
@@ -630,7 +852,11 @@ def test_dropout_backward(hostile, mseed, data):
             m = rng.integers(0, 256, nb, dtype=np.uint8)  # padding bits set too: ignored
             if mkind == "readonly":
                 m.flags.writeable = False
-            if mkind == "aliases_grad" and grad.buffer is not None and isinstance(grad.array, np.ndarray):
+            if (
+                mkind == "aliases_grad"
+                and grad.buffer is not None
+                and isinstance(grad.array, np.ndarray)
+            ):
                 # the mask is the bytes of grad's first elements (and out's, when out is grad)
                 start = int(np.flatnonzero(grad.footprint)[0]) if grad.footprint.any() else 0
                 if start + nb <= grad.buffer.size:
@@ -666,8 +892,25 @@ def test_dropout_backward(hostile, mseed, data):
 SHAPES = st.one_of(
     shapes(),
     st.integers(-3, 300),
-    st.sampled_from([(-1,), (2, -1), (2.0,), 2.0, "3", None, [3, 4], (np.int64(5), np.uint8(2)),
-                     np.array([2, 3]), (True,), Weird(), ((),), (2**31 + 1, 0), (2**70,), (2**40, 2**40)]),
+    st.sampled_from(
+        [
+            (-1,),
+            (2, -1),
+            (2.0,),
+            2.0,
+            "3",
+            None,
+            [3, 4],
+            (np.int64(5), np.uint8(2)),
+            np.array([2, 3]),
+            (True,),
+            Weird(),
+            ((),),
+            (2**31 + 1, 0),
+            (2**70,),
+            (2**40, 2**40),
+        ]
+    ),
 )
 
 
@@ -687,17 +930,28 @@ def test_dropout_mask(shape, p, g, level):
 
 # -- generators -------------------------------------------------------------------------------
 
+
 def _as_u64(v):
     """What a seed/stream/offset argument means, or the exception it must raise."""
-    if isinstance(v, (bool, np.bool_, float, np.floating, str)) or v is None or isinstance(v, Weird):
+    if (
+        isinstance(v, (bool, np.bool_, float, np.floating, str))
+        or v is None
+        or isinstance(v, Weird)
+    ):
         return TypeError
     v = int(v)
     return v if 0 <= v < TWO64 else ValueError
 
 
 @fuzz_settings(300)
-@given(seed=INTS_HUGE, stream=INTS_HUGE, offset=INTS_HUGE, how=st.sampled_from(
-    ["init", "set_state", "set_state_dict", "props", "manual_seed", "module_manual_seed"]))
+@given(
+    seed=INTS_HUGE,
+    stream=INTS_HUGE,
+    offset=INTS_HUGE,
+    how=st.sampled_from(
+        ["init", "set_state", "set_state_dict", "props", "manual_seed", "module_manual_seed"]
+    ),
+)
 def test_generator_arguments(seed, stream, offset, how):
     g = pydropout.Generator(1, stream=2, offset=3)
     expect = [_as_u64(seed), _as_u64(stream), _as_u64(offset)]
@@ -744,11 +998,27 @@ def test_generator_arguments(seed, stream, offset, how):
 
 
 @fuzz_settings(150)
-@given(state=st.one_of(
-    st.tuples(INTS_HUGE, INTS_HUGE, INTS_HUGE),
-    st.sampled_from([(), (1, 2), (1, 2, 3, 4), "abc", None, 5, [1, 2, 3], {"seed": 1}, {1: 2}, Weird(),
-                     b"123", np.array([1, 2, 3])]),
-))
+@given(
+    state=st.one_of(
+        st.tuples(INTS_HUGE, INTS_HUGE, INTS_HUGE),
+        st.sampled_from(
+            [
+                (),
+                (1, 2),
+                (1, 2, 3, 4),
+                "abc",
+                None,
+                5,
+                [1, 2, 3],
+                {"seed": 1},
+                {1: 2},
+                Weird(),
+                b"123",
+                np.array([1, 2, 3]),
+            ]
+        ),
+    )
+)
 def test_generator_set_state_junk(state):
     g = pydropout.Generator(1, stream=2, offset=3)
     try:
@@ -762,9 +1032,14 @@ def test_generator_set_state_junk(state):
 
 # -- the layer, and the small functions ---------------------------------------------------------
 
+
 @fuzz_settings(200)
-@given(hostile=HOSTILE, inplace=st.sampled_from([False, True, 1, None]),
-       train=st.sampled_from([True, True, False]), data=st.data())
+@given(
+    hostile=HOSTILE,
+    inplace=st.sampled_from([False, True, 1, None]),
+    train=st.sampled_from([True, True, False]),
+    data=st.data(),
+)
 def test_dropout_layer(hostile, inplace, train, data):
     xspec, xkind = arg(data, hostile, "x", x_arguments(False), x_arguments())
     p = arg(data, hostile, "p", P_VALID, P_VALUES)
@@ -785,7 +1060,9 @@ def test_dropout_layer(hostile, inplace, train, data):
         if not train:
             y = ref.dropout(x, p, False, inplace, mode=mode, generator=gen)
             return y, None, None, gen_state(gen)
-        y, m = ref.dropout_with_mask(x, p, mode=mode, generator=gen) if not inplace else (None, None)
+        y, m = (
+            ref.dropout_with_mask(x, p, mode=mode, generator=gen) if not inplace else (None, None)
+        )
         if inplace:
             y, m = ref.dropout_with_mask(x, p, mode=mode, generator=gen, out=x)
         dx = ref.dropout_backward(grad, m, p, mode=mode)
@@ -837,11 +1114,17 @@ def test_small_functions(p, n):
 
 # -- large arrays: the threads ------------------------------------------------------------------
 
+
 @fuzz_settings(25)
-@given(n=st.integers(2 * 32768 - 70, 3 * 32768 + 70), nthreads=st.integers(2, 5),
-       offset=st.one_of(st.integers(0, 2**40), st.integers(4 * 2**32 - 70000, 4 * 2**32)),
-       p=st.sampled_from([0.1, 0.5, 1 / 3]), dtype=st.sampled_from(["<f2", "<f4", "<f8"]),
-       level=st.sampled_from(SIMD_LEVELS), with_mask=st.booleans())
+@given(
+    n=st.integers(2 * 32768 - 70, 3 * 32768 + 70),
+    nthreads=st.integers(2, 5),
+    offset=st.one_of(st.integers(0, 2**40), st.integers(4 * 2**32 - 70000, 4 * 2**32)),
+    p=st.sampled_from([0.1, 0.5, 1 / 3]),
+    dtype=st.sampled_from(["<f2", "<f4", "<f8"]),
+    level=st.sampled_from(SIMD_LEVELS),
+    with_mask=st.booleans(),
+)
 def test_dropout_threads(n, nthreads, offset, p, dtype, level, with_mask):
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
     before = pydropout.get_num_threads()
@@ -851,11 +1134,17 @@ def test_dropout_threads(n, nthreads, offset, p, dtype, level, with_mask):
             stack.callback(_core._set_simd, pydropout.simd_level())
             _core._set_simd(level)
             g = pydropout.Generator(n, stream=nthreads, offset=offset)
-            got = pydropout.dropout_with_mask(x, p, generator=g) if with_mask else pydropout.dropout(x, p, generator=g)
+            got = (
+                pydropout.dropout_with_mask(x, p, generator=g)
+                if with_mask
+                else pydropout.dropout(x, p, generator=g)
+            )
     finally:
         pydropout.set_num_threads(before)
     g2 = pydropout.Generator(n, stream=nthreads, offset=offset)
-    want = ref.dropout_with_mask(x, p, generator=g2) if with_mask else ref.dropout(x, p, generator=g2)
+    want = (
+        ref.dropout_with_mask(x, p, generator=g2) if with_mask else ref.dropout(x, p, generator=g2)
+    )
     for a, b in zip(got if with_mask else [got], want if with_mask else [want]):
         assert a.tobytes() == b.tobytes()
     assert g.get_state() == g2.get_state()
@@ -863,8 +1152,9 @@ def test_dropout_threads(n, nthreads, offset, p, dtype, level, with_mask):
 
 # -- the private entry points of the compiled core: memory safety --------------------------------
 
-N_VALUES = st.sampled_from([0, 1, 7, 8, 9, 64, 200, 2**31, 2**63, TWO64 - 1, TWO64 - 7, TWO64 - 8, TWO64,
-                            -1, 1.5, None])
+N_VALUES = st.sampled_from(
+    [0, 1, 7, 8, 9, 64, 200, 2**31, 2**63, TWO64 - 1, TWO64 - 7, TWO64 - 8, TWO64, -1, 1.5, None]
+)
 CORE_INTS = st.sampled_from([0, 1, 2**31, 2**32 - 1, 2**32, 2**40, -1, TWO64 - 1, TWO64, 1.5, None])
 
 
@@ -874,8 +1164,12 @@ def core_arrays(draw):
     if kind == "spec":
         return "spec", draw(array_specs())
     if kind == "mask":
-        return "spec", draw(array_specs(dtype=draw(st.sampled_from(["u1", "u1", "i1", "?"])),
-                                        shape=(draw(st.sampled_from([0, 1, 2, 8, 25, 200])),)))
+        return "spec", draw(
+            array_specs(
+                dtype=draw(st.sampled_from(["u1", "u1", "i1", "?"])),
+                shape=(draw(st.sampled_from([0, 1, 2, 8, 25, 200])),),
+            )
+        )
     if kind == "none":
         return "none", None
     return "junk", draw(st.sampled_from([[1.0, 2.0], 3.0, "abc", Weird()]))
@@ -895,13 +1189,26 @@ def _core_arg(world: World, spec):
 
 
 @fuzz_settings(400)
-@given(fn=st.sampled_from(["forward", "mask", "apply", "copy", "dropout_fast"]), a=core_arrays(),
-       b=core_arrays(), c=core_arrays(), code=st.sampled_from([0, 1, 2, 3, -1, 4, 2**40, 1.5]),
-       t=CORE_INTS, drop_all=st.sampled_from([True, False, 0, None]), s=st.sampled_from(
-           [2.0, 1.0, 0.0, float("nan"), 1e300, "2", None]), apply=st.booleans(), n=N_VALUES,
-       seed=CORE_INTS, stream=CORE_INTS, offset=CORE_INTS, p=P_VALUES, level=LEVEL)
-def test_core_entry_points_are_memory_safe(fn, a, b, c, code, t, drop_all, s, apply, n, seed, stream,
-                                           offset, p, level):
+@given(
+    fn=st.sampled_from(["forward", "mask", "apply", "copy", "dropout_fast"]),
+    a=core_arrays(),
+    b=core_arrays(),
+    c=core_arrays(),
+    code=st.sampled_from([0, 1, 2, 3, -1, 4, 2**40, 1.5]),
+    t=CORE_INTS,
+    drop_all=st.sampled_from([True, False, 0, None]),
+    s=st.sampled_from([2.0, 1.0, 0.0, float("nan"), 1e300, "2", None]),
+    apply=st.booleans(),
+    n=N_VALUES,
+    seed=CORE_INTS,
+    stream=CORE_INTS,
+    offset=CORE_INTS,
+    p=P_VALUES,
+    level=LEVEL,
+)
+def test_core_entry_points_are_memory_safe(
+    fn, a, b, c, code, t, drop_all, s, apply, n, seed, stream, offset, p, level
+):
     """``_core`` trusts nothing: any arguments either raise TypeError/ValueError or write only
     inside the writeable arrays they were given."""
     w = World([], {})
@@ -909,7 +1216,9 @@ def test_core_entry_points_are_memory_safe(fn, a, b, c, code, t, drop_all, s, ap
     w.arrays = [bb for bb in w.arrays if bb.buffer is not None]
     pristine = [bb.buffer.copy() for bb in w.arrays]
     call = {
-        "forward": lambda: _core.forward(x, y, m, code, t, drop_all, s, apply, seed, stream, offset),
+        "forward": lambda: _core.forward(
+            x, y, m, code, t, drop_all, s, apply, seed, stream, offset
+        ),
         "mask": lambda: _core.mask(m, n, t, drop_all, seed, stream, offset),
         "apply": lambda: _core.apply(x, y, m, code, s, apply),
         "copy": lambda: _core.copy(x, y),
@@ -934,6 +1243,7 @@ def test_core_entry_points_are_memory_safe(fn, a, b, c, code, t, drop_all, s, ap
 
 
 # -- findings not fixed here: each documents the behaviour the contract asks for -----------------
+
 
 def test_huge_shape_error_names_the_argument():
     with pytest.raises(ValueError, match="shape|2\\*\\*64"):
@@ -1008,8 +1318,23 @@ def block_args(draw, shape, hostile):
     offset = draw(st.one_of(st.integers(0, 2**40), st.integers(TWO64 - 600, TWO64 - 1)))
     if hostile:
         which = draw(st.sampled_from(["full", "origin", "seed", "stream", "offset", "none"]))
-        junk = draw(st.sampled_from([None, -1, 1.5, "a", Weird(), (), (1,) * (nd + 1), TWO64, (-1,) * nd,
-                                     tuple(f + 1 for f in full), (2**70,) * nd]))
+        junk = draw(
+            st.sampled_from(
+                [
+                    None,
+                    -1,
+                    1.5,
+                    "a",
+                    Weird(),
+                    (),
+                    (1,) * (nd + 1),
+                    TWO64,
+                    (-1,) * nd,
+                    tuple(f + 1 for f in full),
+                    (2**70,) * nd,
+                ]
+            )
+        )
         if which == "full":
             full = junk
         elif which == "origin":
@@ -1030,7 +1355,9 @@ def _derived(kind: str, fn_name: str, shape, p, noise, seed: int):
     if kind == "none":
         return None
     if kind == "other_state":
-        fn_name = "gaussian_dropout_with_state" if "gaussian" not in fn_name else "dropout_with_state"
+        fn_name = (
+            "gaussian_dropout_with_state" if "gaussian" not in fn_name else "dropout_with_state"
+        )
     try:
         kwargs = {"generator": pydropout.Generator(seed)}
         if noise is not None and "gaussian" not in fn_name:
@@ -1052,15 +1379,33 @@ def test_variants_blocks_and_states(name, hostile, data):
         block_x = ArraySpec("<f4", shp, "C", (1,) * len(shp), 0, False, 0, False), "array"
     a = CallArgs.draw(data, hostile, x=block_x)
     xspec, xkind, p, mode, g, okind, ospec, nspec = (
-        a.xspec, a.xkind, a.p, a.mode, a.g, a.okind, a.ospec, a.nspec)
+        a.xspec,
+        a.xkind,
+        a.p,
+        a.mode,
+        a.g,
+        a.okind,
+        a.ospec,
+        a.nspec,
+    )
     training = data.draw(st.sampled_from([True, True, False, 1, None]), label="training")
     inplace = data.draw(st.sampled_from([False, False, True, None]), label="inplace")
-    channels_last = data.draw(st.sampled_from([False, True, False, None, "yes"]), label="channels_last")
-    derived = arg(data, hostile, "mask", st.sampled_from(["valid"]),
-                  st.sampled_from(["valid", "junk", "none", "other_state"]))
+    channels_last = data.draw(
+        st.sampled_from([False, True, False, None, "yes"]), label="channels_last"
+    )
+    derived = arg(
+        data,
+        hostile,
+        "mask",
+        st.sampled_from(["valid"]),
+        st.sampled_from(["valid", "junk", "none", "other_state"]),
+    )
     dseed = data.draw(st.integers(0, 2**32 - 1), label="derived seed")
-    block = data.draw(block_args(xspec.shape, hostile in ("all", "generator")), label="block") \
-        if "block" in params else None
+    block = (
+        data.draw(block_args(xspec.shape, hostile in ("all", "generator")), label="block")
+        if "block" in params
+        else None
+    )
     return_mask = data.draw(st.booleans(), label="return_mask")
     block_size = data.draw(st.sampled_from(BLOCK_SIZES), label="block_size")
     eps = data.draw(st.sampled_from(EPS_VALUES), label="eps")
@@ -1074,7 +1419,11 @@ def test_variants_blocks_and_states(name, hostile, data):
             if inplace and "inplace" in params and x.buffer is not None:
                 w.writable.append(x)
             first = x.array
-        out = add_out(w, x, okind, ospec) if "out" in params and name != "dropout_block_mask" else None
+        out = (
+            add_out(w, x, okind, ospec)
+            if "out" in params and name != "dropout_block_mask"
+            else None
+        )
         noise = make_noise(nspec, xspec.shape) if nspec is not None else None
         gen = g.build()
         w.gens.append(gen)
@@ -1082,10 +1431,17 @@ def test_variants_blocks_and_states(name, hostile, data):
         for prm in params[1:]:
             key, _, src = prm.partition(":")
             value = {
-                "p": p, "training": training, "inplace": inplace, "mode": mode,
-                "channels_last": channels_last, "generator": gen, "out": out,
-                "noise_shape": noise, "return_mask": return_mask,
-                "block_size": block_size, "eps": eps,
+                "p": p,
+                "training": training,
+                "inplace": inplace,
+                "mode": mode,
+                "channels_last": channels_last,
+                "generator": gen,
+                "out": out,
+                "noise_shape": noise,
+                "return_mask": return_mask,
+                "block_size": block_size,
+                "eps": eps,
             }.get(key)
             if src:
                 value = _derived(derived, src, xspec.shape, p, noise, dseed)
@@ -1106,16 +1462,40 @@ def test_variants_blocks_and_states(name, hostile, data):
     check(getattr(pydropout, name), getattr(ref, name), build, data.draw(LEVEL))
 
 
-LAYERS = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
-          "GaussianDropout", "DropBlock2d", "DropBlock3d"]
+LAYERS = [
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "GaussianDropout",
+    "DropBlock2d",
+    "DropBlock3d",
+]
 
 
 @pytest.mark.parametrize("name", LAYERS)
 @fuzz_settings(40)
-@given(p=P_VALUES, inplace=st.sampled_from([False, True, None, 1]), g=gen_specs(), xa=x_arguments(),
-       train=st.booleans(), extra=st.sampled_from([{}, {"save": "state"}, {"save": "mask"}, {"save": "x"},
-                                                   {"channels_last": True}, {"mode": "downscale_in_infer"},
-                                                   {"mode": None}, {"bogus": 1}]))
+@given(
+    p=P_VALUES,
+    inplace=st.sampled_from([False, True, None, 1]),
+    g=gen_specs(),
+    xa=x_arguments(),
+    train=st.booleans(),
+    extra=st.sampled_from(
+        [
+            {},
+            {"save": "state"},
+            {"save": "mask"},
+            {"save": "x"},
+            {"channels_last": True},
+            {"mode": "downscale_in_infer"},
+            {"mode": None},
+            {"bogus": 1},
+        ]
+    ),
+)
 def test_layers_fail_cleanly(name, p, inplace, g, xa, train, extra):
     """Any constructor arguments and input: the layer works or raises TypeError/ValueError."""
     xspec, xkind = xa
@@ -1136,12 +1516,37 @@ def test_layers_fail_cleanly(name, p, inplace, g, xa, train, extra):
 
 
 def test_every_public_function_is_fuzzed():
-    covered = {"dropout", "dropout_with_mask", "dropout_backward", "dropout_mask", "Generator",
-               "manual_seed", "Dropout", "effective_p", "set_num_threads", "get_num_threads",
-               "simd_level", "supported_simd_levels", "default_generator", "reference", "__version__",
-               "DropoutState"} | set(FORWARDS) | set(LAYERS)
+    covered = (
+        {
+            "dropout",
+            "dropout_with_mask",
+            "dropout_backward",
+            "dropout_mask",
+            "Generator",
+            "manual_seed",
+            "Dropout",
+            "effective_p",
+            "set_num_threads",
+            "get_num_threads",
+            "simd_level",
+            "supported_simd_levels",
+            "default_generator",
+            "reference",
+            "__version__",
+            "DropoutState",
+        }
+        | set(FORWARDS)
+        | set(LAYERS)
+    )
     # the variants of modern networks: fuzzed in tests/test_fuzz_modern.py
-    covered |= {"drop_path", "zoneout", "gaussian_noise", "dropout_apply", "DropPath",
-                "Zoneout", "GaussianNoise"}
+    covered |= {
+        "drop_path",
+        "zoneout",
+        "gaussian_noise",
+        "dropout_apply",
+        "DropPath",
+        "Zoneout",
+        "GaussianNoise",
+    }
     missing = sorted(set(pydropout.__all__) - covered)
     assert not missing, f"public names without a fuzz test: {missing}"

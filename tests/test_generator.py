@@ -9,11 +9,11 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import IMPLS, MODES, PS, same_bits, unpack_mask
+from helpers import TWO64 as END
 
 import pydropout
 import pydropout.reference as ref
-from helpers import IMPLS, MODES, PS, TWO64 as END, same_bits, unpack_mask
-
 
 # ---------------------------------------------------------------------------------------
 # construction and state
@@ -40,14 +40,25 @@ def test_seed_none_draws_entropy():
     assert pydropout.Generator(None).offset == 0
 
 
-@pytest.mark.parametrize("bad, exc", [(-1, ValueError), (2**64, ValueError), (2**100, ValueError),
-                                      (1.0, TypeError), (0.5, TypeError), (True, TypeError),
-                                      ("1", TypeError), (np.float64(3), TypeError)])
+@pytest.mark.parametrize(
+    "bad, exc",
+    [
+        (-1, ValueError),
+        (2**64, ValueError),
+        (2**100, ValueError),
+        (1.0, TypeError),
+        (0.5, TypeError),
+        (True, TypeError),
+        ("1", TypeError),
+        (np.float64(3), TypeError),
+    ],
+)
 @pytest.mark.parametrize("field", ["seed", "stream", "offset"])
 def test_bad_integers(field, bad, exc):
     with pytest.raises(exc, match=field):
         pydropout.Generator(**{field: bad}) if field == "seed" else pydropout.Generator(
-            1, **{field: bad})
+            1, **{field: bad}
+        )
     g = pydropout.Generator(5, stream=6, offset=7)
     with pytest.raises(exc, match=field):
         setattr(g, field, bad)
@@ -197,7 +208,7 @@ def test_streams_and_seeds_differ():
             masks[seed, stream] = unpack_mask(pydropout.dropout_mask(n, 0.5, generator=g), n)
     keys = list(masks)
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             agree = np.mean(masks[a] == masks[b])
             # independent masks agree on half the elements: 6 sigma = 6 * 0.5 / sqrt(n)
             assert abs(agree - 0.5) < 6 * 0.5 / np.sqrt(n), (a, b)
@@ -218,12 +229,16 @@ def test_offset_shifts_the_stream(name):
     mod = IMPLS[name]
     n = 300
     start = 4 * 2**32 - 100  # across a carry into the block counter's high word
-    whole = unpack_mask(mod.dropout_mask(n + 200, 0.5, generator=pydropout.Generator(
-        8, stream=2, offset=start)), n + 200)
+    whole = unpack_mask(
+        mod.dropout_mask(n + 200, 0.5, generator=pydropout.Generator(8, stream=2, offset=start)),
+        n + 200,
+    )
     for k in (0, 1, 2, 3, 4, 5, 63, 64, 65, 100, 199, 200):
-        part = unpack_mask(mod.dropout_mask(n, 0.5, generator=pydropout.Generator(
-            8, stream=2, offset=start + k)), n)
-        np.testing.assert_array_equal(part, whole[k:k + n])
+        part = unpack_mask(
+            mod.dropout_mask(n, 0.5, generator=pydropout.Generator(8, stream=2, offset=start + k)),
+            n,
+        )
+        np.testing.assert_array_equal(part, whole[k : k + n])
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,8 +268,9 @@ def test_past_end_of_stream_raises_and_changes_nothing(name):
                 lambda: mod.dropout(xs, 0.0, generator=g),
                 lambda: mod.dropout(xs, 1.0, generator=g),
                 lambda: mod.dropout(xs, 0.5, mode="downscale_in_infer", generator=g),
-                lambda: mod.dropout(np.ones((n, 3), np.float32), 0.5, noise_shape=(n, 1),
-                                    generator=g),
+                lambda: mod.dropout(
+                    np.ones((n, 3), np.float32), 0.5, noise_shape=(n, 1), generator=g
+                ),
             ]
         for call in calls:
             with pytest.raises(ValueError, match="offset"):
@@ -314,7 +330,8 @@ def test_chunk_invariance(dtype, mode, isa):
     x = (rng.standard_normal(n) * 4).astype(dtype)
     state = (0xDEADBEEF, 7, 4 * 2**32 - 1000)
     y_whole, m_whole = pydropout.dropout_with_mask(
-        x, 0.3, mode=mode, generator=pydropout.Generator(state[0], stream=state[1], offset=state[2]))
+        x, 0.3, mode=mode, generator=pydropout.Generator(state[0], stream=state[1], offset=state[2])
+    )
     for trial in range(4):
         cuts = np.sort(rng.choice(np.arange(1, n), size=trial * 5 + 1, replace=False))
         starts = np.concatenate([[0], cuts])
@@ -333,27 +350,35 @@ def test_chunk_invariance_of_rows_and_large_pieces(num_threads):
     """Rows of a 2-D array, and pieces larger than the threading grain."""
     x = np.random.default_rng(3).standard_normal((40, 9000)).astype(np.float32)
     whole = pydropout.dropout(x, 0.5, generator=pydropout.Generator(5, offset=17))
-    rows = [pydropout.dropout(x[i], 0.5, generator=pydropout.Generator(5, offset=17 + 9000 * i))
-            for i in range(40)]
+    rows = [
+        pydropout.dropout(x[i], 0.5, generator=pydropout.Generator(5, offset=17 + 9000 * i))
+        for i in range(40)
+    ]
     assert same_bits(np.stack(rows), whole)
     flat = x.reshape(-1)
     with num_threads(8):
         cuts = [0, 100_003, 170_001, 360_000]
-        pieces = [pydropout.dropout(flat[a:b], 0.5, generator=pydropout.Generator(5, offset=17 + a))
-                  for a, b in zip(cuts[:-1], cuts[1:])]
+        pieces = [
+            pydropout.dropout(flat[a:b], 0.5, generator=pydropout.Generator(5, offset=17 + a))
+            for a, b in zip(cuts[:-1], cuts[1:])
+        ]
     assert same_bits(np.concatenate(pieces), whole.reshape(-1))
-    masks = [unpack_mask(pydropout.dropout_mask(b - a, 0.5, generator=pydropout.Generator(
-        5, offset=17 + a)), b - a) for a, b in zip(cuts[:-1], cuts[1:])]
+    masks = [
+        unpack_mask(
+            pydropout.dropout_mask(b - a, 0.5, generator=pydropout.Generator(5, offset=17 + a)),
+            b - a,
+        )
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
     np.testing.assert_array_equal(np.concatenate(masks), whole.reshape(-1) != 0)
 
 
 SPEC_SIGNATURES = {
     "dropout": "(x, p=0.5, training=True, inplace=False, *, mode='upscale_in_train', "
-               "noise_shape=None, generator=None, out=None)",
+    "noise_shape=None, generator=None, out=None)",
     "dropout_with_mask": "(x, p=0.5, *, mode='upscale_in_train', noise_shape=None, "
-                         "generator=None, out=None)",
-    "dropout_backward": "(grad, mask, p, *, mode='upscale_in_train', noise_shape=None, "
-                        "out=None)",
+    "generator=None, out=None)",
+    "dropout_backward": "(grad, mask, p, *, mode='upscale_in_train', noise_shape=None, out=None)",
     "dropout_mask": "(shape, p, *, generator=None)",
 }
 

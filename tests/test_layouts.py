@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import DOWN, DTYPES, IMPLS, MODES, UP, same_bits
 
 import pydropout
-from helpers import DOWN, DTYPES, IMPLS, MODES, UP, same_bits
 
 
 def assert_layout_of(y, x):
     """``y`` in the layout SPEC 5 gives a new array over ``x`` (test_output_layouts.py)."""
-    dense = x.ndim < 2 or x.flags.c_contiguous or (
-        min(x.strides) >= 0
-        and x.transpose(np.argsort([-s for s in x.strides], kind="stable")).flags.c_contiguous)
+    dense = (
+        x.ndim < 2
+        or x.flags.c_contiguous
+        or (
+            min(x.strides) >= 0
+            and x.transpose(np.argsort([-s for s in x.strides], kind="stable")).flags.c_contiguous
+        )
+    )
     if dense and not x.flags.c_contiguous:
-        assert np.argsort([-s for s in y.strides], kind="stable").tolist() == np.argsort(
-            [-s for s in x.strides], kind="stable").tolist()
+        assert (
+            np.argsort([-s for s in y.strides], kind="stable").tolist()
+            == np.argsort([-s for s in x.strides], kind="stable").tolist()
+        )
     else:
         assert y.flags.c_contiguous
 
@@ -76,8 +83,11 @@ def test_logical_order_not_memory_order():
 def test_broadcast_elements_draw_their_own_words():
     x = np.broadcast_to(np.float32(3.0), (100, 100))
     y = pydropout.dropout(x, 0.5, generator=G())
-    keep = np.unpackbits(pydropout.dropout_mask((100, 100), 0.5, generator=G()),
-                         bitorder="little").reshape(100, 100).astype(bool)
+    keep = (
+        np.unpackbits(pydropout.dropout_mask((100, 100), 0.5, generator=G()), bitorder="little")
+        .reshape(100, 100)
+        .astype(bool)
+    )
     np.testing.assert_array_equal(y, np.where(keep, np.float32(6.0), np.float32(0.0)))
     assert 0.4 < keep.mean() < 0.6
 
@@ -165,8 +175,12 @@ def test_out_view_writes_only_the_view(name, dtype):
     mod = IMPLS[name]
     x = data((6, 7), dtype)
     expected, mask = mod.dropout_with_mask(x, 0.5, generator=G())
-    for make_out in (lambda b: b[::2, 1::2], lambda b: b[::-2, ::-2], lambda b: b[1:7, 2:9].T.T,
-                     lambda b: np.asfortranarray(b[:6, :7])):
+    for make_out in (
+        lambda b: b[::2, 1::2],
+        lambda b: b[::-2, ::-2],
+        lambda b: b[1:7, 2:9].T.T,
+        lambda b: np.asfortranarray(b[:6, :7]),
+    ):
         backing = np.full((12, 14), 9, dtype)
         out = make_out(backing)
         assert out.shape == x.shape
@@ -185,8 +199,13 @@ def test_out_view_writes_only_the_view(name, dtype):
 @pytest.mark.parametrize("mode", [UP, DOWN])
 def test_inplace_on_views(name, mode):
     mod = IMPLS[name]
-    for make_view in (lambda b: b, lambda b: b[1::2, ::-3], lambda b: b.T, lambda b: b[3],
-                      lambda b: np.asfortranarray(b)):
+    for make_view in (
+        lambda b: b,
+        lambda b: b[1::2, ::-3],
+        lambda b: b.T,
+        lambda b: b[3],
+        lambda b: np.asfortranarray(b),
+    ):
         base = data((8, 9))
         x = make_view(base)
         expected = mod.dropout(np.array(x), 0.5, mode=mode, generator=G())
@@ -248,9 +267,18 @@ def test_byte_order_and_alignment(name):
 
 
 @pytest.mark.parametrize("name", IMPLS)
-@pytest.mark.parametrize("noise, axes", [((4, 1, 5), (1,)), ((1, 6, 1), (0, 2)), ((6, 1), (0, 2)),
-                                         ((5,), (0, 1)), ((None, 1, None), (1,)), ((), (0, 1, 2)),
-                                         (1, (0, 1, 2))])
+@pytest.mark.parametrize(
+    "noise, axes",
+    [
+        ((4, 1, 5), (1,)),
+        ((1, 6, 1), (0, 2)),
+        ((6, 1), (0, 2)),
+        ((5,), (0, 1)),
+        ((None, 1, None), (1,)),
+        ((), (0, 1, 2)),
+        (1, (0, 1, 2)),
+    ],
+)
 def test_noise_shape_broadcasts_the_mask(name, noise, axes):
     mod = IMPLS[name]
     x = np.ones((4, 6, 5), np.float32)
@@ -258,7 +286,8 @@ def test_noise_shape_broadcasts_the_mask(name, noise, axes):
     y, mask = mod.dropout_with_mask(x, 0.5, noise_shape=noise, generator=g)
     padded = (1,) * (3 - len(noise if isinstance(noise, tuple) else (noise,))) + tuple(
         (4, 6, 5)[3 - len(noise) + i] if d is None else d
-        for i, d in enumerate(noise if isinstance(noise, tuple) else (noise,)))
+        for i, d in enumerate(noise if isinstance(noise, tuple) else (noise,))
+    )
     nn = int(np.prod(padded))
     assert g.offset == nn and mask.shape == ((nn + 7) // 8,)
     keep = np.unpackbits(mask, count=nn, bitorder="little").reshape(padded).astype(bool)
@@ -277,10 +306,14 @@ def test_noise_shape_broadcasts_the_mask(name, noise, axes):
 def test_noise_shape_equal_to_shape_is_plain_dropout(name):
     mod = IMPLS[name]
     x = data((4, 6, 5))
-    assert same_bits(mod.dropout(x, 0.3, noise_shape=(4, 6, 5), generator=G()),
-                     mod.dropout(x, 0.3, generator=G()))
-    assert same_bits(mod.dropout(x.T, 0.3, noise_shape=(5, 1, 4), generator=G()),
-                     mod.dropout(np.array(x.T), 0.3, noise_shape=(5, 1, 4), generator=G()))
+    assert same_bits(
+        mod.dropout(x, 0.3, noise_shape=(4, 6, 5), generator=G()),
+        mod.dropout(x, 0.3, generator=G()),
+    )
+    assert same_bits(
+        mod.dropout(x.T, 0.3, noise_shape=(5, 1, 4), generator=G()),
+        mod.dropout(np.array(x.T), 0.3, noise_shape=(5, 1, 4), generator=G()),
+    )
 
 
 @pytest.mark.parametrize("mod", [pydropout, pydropout.reference], ids=["core", "reference"])

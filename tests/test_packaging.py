@@ -7,13 +7,13 @@ import os
 import pathlib
 import pydoc
 import subprocess
-import tempfile
 import sys
+import tempfile
 
 import pytest
+from helpers import ROOT
 
 import pydropout
-from helpers import ROOT
 
 PKG = pathlib.Path(pydropout.__file__).resolve().parent
 HEAVY = ("torch", "dask", "distributed", "matplotlib", "tqdm", "sklearn", "pandas", "scipy")
@@ -21,10 +21,17 @@ HEAVY = ("torch", "dask", "distributed", "matplotlib", "tqdm", "sklearn", "panda
 
 def _modules_after(code, baseline=""):
     """The HEAVY modules that ``code`` imports beyond those ``baseline`` imported before it."""
-    probe = (f"import sys, json\n{baseline}\nbefore = set(sys.modules)\n{code}\n"
-             f"print(json.dumps([m for m in {HEAVY!r} if m in set(sys.modules) - before]))")
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                       cwd=tempfile.gettempdir())  # the installed package, not the source tree
+    probe = (
+        f"import sys, json\n{baseline}\nbefore = set(sys.modules)\n{code}\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in set(sys.modules) - before]))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tempfile.gettempdir(),
+    )  # the installed package, not the source tree
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -81,8 +88,16 @@ def test_mypy_passes_on_the_package(tmp_path):
     )
     (tmp_path / "usage.py").write_text(usage)
     env = dict(os.environ, MYPY_CACHE_DIR=os.devnull)
-    cmd = [sys.executable, "-m", "mypy", "--no-incremental", "--config-file",
-           str(ROOT / "pyproject.toml"), str(ROOT / "pydropout"), str(tmp_path / "usage.py")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--no-incremental",
+        "--config-file",
+        str(ROOT / "pyproject.toml"),
+        str(ROOT / "pydropout"),
+        str(tmp_path / "usage.py"),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -92,8 +107,14 @@ def test_help_reads_well():
     assert "dropout(x, p=0.5, training=True, inplace=False, *, mode='upscale_in_train'" in text
     for heading in ("Parameters", "Returns", "Raises", "Examples"):
         assert heading in text
-    for name in ("dropout_with_mask", "dropout_backward", "dropout_mask", "manual_seed",
-                 "simd_level", "Dropout"):
+    for name in (
+        "dropout_with_mask",
+        "dropout_backward",
+        "dropout_mask",
+        "manual_seed",
+        "simd_level",
+        "Dropout",
+    ):
         assert getattr(pydropout, name).__doc__, name
 
 

@@ -26,10 +26,10 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import DTYPES_BY_NAME, MODES, PS, SIMD_LEVELS, THREAD_COUNTS, assert_same_bits
 
 import pydropout
 import pydropout.reference as ref
-from helpers import DTYPES_BY_NAME, MODES, PS, SIMD_LEVELS, THREAD_COUNTS, assert_same_bits
 
 GRAIN = 32768
 # 127..129 and 191..193 end on either side of 2, 3 and 4 groups of 64 words (the
@@ -65,8 +65,17 @@ def make_x(shape, dtype, rng, special=True):
     x = v.astype(dtype)
     if special and n:
         specials = np.array(
-            [np.inf, -np.inf, -0.0, 0.0, float(info.max), -float(info.max),
-             float(info.smallest_subnormal), -float(info.smallest_subnormal), 1.0],
+            [
+                np.inf,
+                -np.inf,
+                -0.0,
+                0.0,
+                float(info.max),
+                -float(info.max),
+                float(info.smallest_subnormal),
+                -float(info.smallest_subnormal),
+                1.0,
+            ],
             dtype=np.float64,
         ).astype(dtype)
         idx = rng.choice(n, size=min(n, max(1, n // 8)), replace=False)
@@ -88,7 +97,7 @@ def gen(state):
 # every small size
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _small_cases(dtype_name, p):
     """Reference results for every small size and mode (shared by the SIMD levels)."""
     rng = np.random.default_rng([PS.index(p), list(DTYPES_BY_NAME).index(dtype_name)])
@@ -121,8 +130,9 @@ def test_small_sizes(dtype_name, p, isa):
         assert g.offset == state[2] + size
         if mode == MODES[0]:
             g = gen(state)
-            assert_same_bits(pydropout.dropout_mask(size, p, generator=g), mask_ref,
-                             what + " mask only")
+            assert_same_bits(
+                pydropout.dropout_mask(size, p, generator=g), mask_ref, what + " mask only"
+            )
             assert g.offset == state[2] + size
         dx = pydropout.dropout_backward(grad, mask_ref, p, mode=mode)
         assert_same_bits(dx, dx_ref, what + " backward")
@@ -181,15 +191,22 @@ def test_large_mask_only(simd, num_threads):
     for level, threads in COMBOS:
         with simd(level), num_threads(threads):
             g = gen(state)
-            assert_same_bits(pydropout.dropout_mask(n, 0.3, generator=g), mask_ref,
-                             f"isa={level} threads={threads}")
+            assert_same_bits(
+                pydropout.dropout_mask(n, 0.3, generator=g),
+                mask_ref,
+                f"isa={level} threads={threads}",
+            )
             assert g.offset == state[2] + n
 
 
 # outputs of 8 MiB and more are written with streaming stores when they are 64-byte
 # aligned (fresh outputs are; out= arrays may not be): both paths, for every dtype
-STREAMING_SIZES = {"float16": 4_194_311, "float32": 2_097_157, "float64": 1_048_579,
-                   "bfloat16": 4_194_311}
+STREAMING_SIZES = {
+    "float16": 4_194_311,
+    "float32": 2_097_157,
+    "float64": 1_048_579,
+    "bfloat16": 4_194_311,
+}
 
 
 def _aligned_empty(n, dtype, misalign=0):
@@ -197,7 +214,7 @@ def _aligned_empty(n, dtype, misalign=0):
     dtype = np.dtype(dtype)
     buf = np.empty(n * dtype.itemsize + 128, np.uint8)
     start = (-buf.ctypes.data) % 64 + misalign
-    return buf[start:start + n * dtype.itemsize].view(dtype)
+    return buf[start : start + n * dtype.itemsize].view(dtype)
 
 
 @pytest.mark.parametrize("dtype_name", DTYPES_BY_NAME)
@@ -225,10 +242,14 @@ def test_streaming_stores(dtype_name, simd, num_threads):
                 assert pydropout.dropout(x, 0.5, generator=gen(state), out=out) is out
                 assert_same_bits(out, y_ref, f"{what} out misaligned by {misalign}")
             assert_same_bits(pydropout.dropout(x, 0.0, generator=gen(state)), y0_ref, what + " p=0")
-            assert_same_bits(pydropout.dropout(x, 1.0, generator=gen(state)), np.zeros(n, dtype),
-                             what + " p=1")
-            assert_same_bits(pydropout.dropout_backward(x, mask_ref, 0.5, mode=MODES[1]), dx_ref,
-                             what + " backward")
+            assert_same_bits(
+                pydropout.dropout(x, 1.0, generator=gen(state)), np.zeros(n, dtype), what + " p=1"
+            )
+            assert_same_bits(
+                pydropout.dropout_backward(x, mask_ref, 0.5, mode=MODES[1]),
+                dx_ref,
+                what + " backward",
+            )
 
 
 def test_results_own_their_memory():
@@ -296,8 +317,21 @@ def _destination_run(fn, x, dest, dtype, rng_seed, out_views):
     return fn(x, out, False), out, backing
 
 
-def _check_layout(layout, dest, dtype_name, make, p, mode, state, level, threads, simd,
-                  num_threads, seed, out_views=OUT_VIEWS):
+def _check_layout(
+    layout,
+    dest,
+    dtype_name,
+    make,
+    p,
+    mode,
+    state,
+    level,
+    threads,
+    simd,
+    num_threads,
+    seed,
+    out_views=OUT_VIEWS,
+):
     dtype = DTYPES_BY_NAME[dtype_name]
     what = f"{layout} {dest} {dtype_name} p={p} {mode} isa={level} threads={threads}"
 
@@ -318,16 +352,23 @@ def _check_layout(layout, dest, dtype_name, make, p, mode, state, level, threads
             x = fresh()
             g = gen(state)
             y, target, backing = _destination_run(
-                lambda x, out, inplace: impl.dropout(x, p, inplace=inplace, mode=mode,
-                                                     generator=g, out=out),
-                x, dest, dtype, seed + 2, out_views)
+                lambda x, out, inplace: impl.dropout(
+                    x, p, inplace=inplace, mode=mode, generator=g, out=out
+                ),
+                x,
+                dest,
+                dtype,
+                seed + 2,
+                out_views,
+            )
             assert g.offset == state[2] + x.size
             assert_same_bits(y, y_ref, f"{impl_name} {what}")
             if target is not None:
                 assert y is target
             if backing is not None:  # nothing outside the out= view changed
-                expect = make_x(backing.shape, dtype, np.random.default_rng(seed + 2),
-                                special=False)
+                expect = make_x(
+                    backing.shape, dtype, np.random.default_rng(seed + 2), special=False
+                )
                 out_views[x.ndim][1](expect)[...] = y_ref
                 assert_same_bits(backing, expect, f"{impl_name} {what} out backing")
             # forward with the mask (no inplace argument there)
@@ -335,9 +376,15 @@ def _check_layout(layout, dest, dtype_name, make, p, mode, state, level, threads
                 x = fresh()
                 g = gen(state)
                 (y, mask), target, _ = _destination_run(
-                    lambda x, out, inplace: impl.dropout_with_mask(x, p, mode=mode,
-                                                                   generator=g, out=out),
-                    x, dest, dtype, seed + 2, out_views)
+                    lambda x, out, inplace: impl.dropout_with_mask(
+                        x, p, mode=mode, generator=g, out=out
+                    ),
+                    x,
+                    dest,
+                    dtype,
+                    seed + 2,
+                    out_views,
+                )
                 assert_same_bits(y, y_ref, f"{impl_name} {what} with mask")
                 assert_same_bits(mask, mask_ref, f"{impl_name} {what} mask")
                 if target is not None:
@@ -350,9 +397,15 @@ def _check_layout(layout, dest, dtype_name, make, p, mode, state, level, threads
                 grad[...] = grad_c
             if dest in ("new", "out"):
                 dx, target, _ = _destination_run(
-                    lambda gr, out, inplace: impl.dropout_backward(gr, mask_ref, p, mode=mode,
-                                                                   out=out),
-                    grad, dest, dtype, seed + 3, out_views)
+                    lambda gr, out, inplace: impl.dropout_backward(
+                        gr, mask_ref, p, mode=mode, out=out
+                    ),
+                    grad,
+                    dest,
+                    dtype,
+                    seed + 3,
+                    out_views,
+                )
             else:
                 dx = impl.dropout_backward(grad, mask_ref, p, mode=mode, out=grad)
                 target = grad
@@ -376,8 +429,20 @@ def test_layouts(layout, dest, dtype_name, simd, num_threads):
     level, threads = COMBOS[k % len(COMBOS)]
     p = PS[k % len(PS)]
     mode = MODES[(k // len(PS)) % 2]
-    _check_layout(layout, dest, dtype_name, _layout_maker(layout, DTYPES_BY_NAME[dtype_name]), p, mode,
-                  STATES[k % len(STATES)], level, threads, simd, num_threads, seed=k)
+    _check_layout(
+        layout,
+        dest,
+        dtype_name,
+        _layout_maker(layout, DTYPES_BY_NAME[dtype_name]),
+        p,
+        mode,
+        STATES[k % len(STATES)],
+        level,
+        threads,
+        simd,
+        num_threads,
+        seed=k,
+    )
 
 
 # large layouts: logical shape (520, 520) = 270400 elements > 8 * 32768
@@ -394,8 +459,11 @@ LARGE_LAYOUTS = [
 OUT_VIEWS_LARGE = {2: ((1040, 521), lambda a: a[::2, :0:-1]), 1: ((811201,), lambda a: a[::3])}
 
 
-@pytest.mark.parametrize("layout, dest, dtype_name, shape, view, threads", LARGE_LAYOUTS,
-                         ids=[c[0] for c in LARGE_LAYOUTS])
+@pytest.mark.parametrize(
+    "layout, dest, dtype_name, shape, view, threads",
+    LARGE_LAYOUTS,
+    ids=[c[0] for c in LARGE_LAYOUTS],
+)
 def test_layouts_large(layout, dest, dtype_name, shape, view, threads, simd, num_threads):
     k = [c[0] for c in LARGE_LAYOUTS].index(layout)
     dtype = DTYPES_BY_NAME[dtype_name]
@@ -403,9 +471,21 @@ def test_layouts_large(layout, dest, dtype_name, shape, view, threads, simd, num
     def make(rng):
         return view(make_x(shape, dtype, rng))
 
-    _check_layout(layout, dest, dtype_name, make, (0.5, 0.1, 0.9, 1e-10, 0.3)[k],
-                  MODES[k % 2], STATES[k], SIMD_LEVELS[k % len(SIMD_LEVELS)], threads,
-                  simd, num_threads, seed=100 + k, out_views=OUT_VIEWS_LARGE)
+    _check_layout(
+        layout,
+        dest,
+        dtype_name,
+        make,
+        (0.5, 0.1, 0.9, 1e-10, 0.3)[k],
+        MODES[k % 2],
+        STATES[k],
+        SIMD_LEVELS[k % len(SIMD_LEVELS)],
+        threads,
+        simd,
+        num_threads,
+        seed=100 + k,
+        out_views=OUT_VIEWS_LARGE,
+    )
 
 
 @pytest.mark.parametrize("dtype_name", ["float16", "float32", "float64"])
@@ -467,10 +547,12 @@ def test_noise_shape(xshape, noise, simd, num_threads):
     p, mode = PS[k % len(PS)], MODES[k % 2]
     x = make_x(xshape, DTYPES_BY_NAME[dtype_name], np.random.default_rng(k))
     state = STATES[k % len(STATES)]
-    nn = math.prod(d if d is not None else xshape[i + len(xshape) - len(noise)]
-                   for i, d in enumerate(noise))
-    y_ref, mask_ref = ref.dropout_with_mask(x, p, mode=mode, noise_shape=noise,
-                                            generator=gen(state))
+    nn = math.prod(
+        d if d is not None else xshape[i + len(xshape) - len(noise)] for i, d in enumerate(noise)
+    )
+    y_ref, mask_ref = ref.dropout_with_mask(
+        x, p, mode=mode, noise_shape=noise, generator=gen(state)
+    )
     assert mask_ref.shape == ((nn + 7) // 8,)
     dx_ref = ref.dropout_backward(x, mask_ref, p, mode=mode, noise_shape=noise)
     for level, threads in COMBOS[k % 3 :: 3]:
@@ -480,8 +562,9 @@ def test_noise_shape(xshape, noise, simd, num_threads):
             y = pydropout.dropout(x, p, mode=mode, noise_shape=noise, generator=g)
             assert g.offset == state[2] + nn
             assert_same_bits(y, y_ref, what)
-            y, mask = pydropout.dropout_with_mask(x, p, mode=mode, noise_shape=noise,
-                                                  generator=gen(state))
+            y, mask = pydropout.dropout_with_mask(
+                x, p, mode=mode, noise_shape=noise, generator=gen(state)
+            )
             assert_same_bits(y, y_ref, what + " with mask")
             assert_same_bits(mask, mask_ref, what + " mask")
             dx = pydropout.dropout_backward(x, mask_ref, p, mode=mode, noise_shape=noise)

@@ -7,11 +7,11 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import DTYPES, IMPLS, SEED, TWO32
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from helpers import DTYPES, IMPLS, SEED, TWO32
 
 
 def _load_kat():
@@ -140,8 +140,9 @@ def test_packed_mask_row(name, isa):
     bits = np.unpackbits(mask, count=20, bitorder="little").astype(bool)
     np.testing.assert_array_equal(bits, words >= 1288490188)
     # and from a forward pass over 20 elements, through a shape
-    _, mask2 = mod.dropout_with_mask(np.ones((4, 5), np.float32), 0.3,
-                                     generator=pydropout.Generator(SEED))
+    _, mask2 = mod.dropout_with_mask(
+        np.ones((4, 5), np.float32), 0.3, generator=pydropout.Generator(SEED)
+    )
     assert bytes(mask2) == bytes([0xFB, 0xB7, 0x0F])
     assert bytes(mod.dropout_mask((4, 5), 0.3, generator=pydropout.Generator(SEED))) == bytes(
         [0xFB, 0xB7, 0x0F]

@@ -19,15 +19,16 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import forced_threads as threads
 
 import pydropout
 import pydropout.reference as ref
-from helpers import forced_threads as threads
 
 BIG = 1 << 18  # elements: several OpenMP chunks per call
 
 
 # -- threads sharing one generator ---------------------------------------------------------
+
 
 def test_threads_sharing_a_generator_lose_no_words():
     """8 threads x 40 calls of mixed sizes and functions on one generator: the calls' words
@@ -63,7 +64,9 @@ def test_threads_sharing_a_generator_lose_no_words():
     total = sum(m.size * 8 for m in masks)
     assert g.get_state() == (seed, 4, offset0 + total)  # no word lost, none drawn twice
 
-    whole = ref.dropout_mask(total, 0.5, generator=pydropout.Generator(seed, stream=4, offset=offset0))
+    whole = ref.dropout_mask(
+        total, 0.5, generator=pydropout.Generator(seed, stream=4, offset=offset0)
+    )
     # the first 8 bytes of a call's mask locate it in the whole (2**-64 odds of a clash)
     where = {}
     for b in range(whole.size - 7):
@@ -81,6 +84,7 @@ def test_threads_sharing_a_generator_lose_no_words():
 
 
 # -- the GIL is released --------------------------------------------------------------------
+
 
 def _blocked_fraction(call, min_total=0.4):
     """Run ``call`` repeatedly in a thread while this thread wakes up every millisecond
@@ -128,7 +132,9 @@ def test_gil_measure_sees_a_call_that_holds_it():
     assert _blocked_fraction(lambda: sum(range(10_000_000)), min_total=0.3) > 0.6
 
 
-@pytest.mark.parametrize("function", ["dropout", "dropout_with_mask", "dropout_mask", "dropout_backward"])
+@pytest.mark.parametrize(
+    "function", ["dropout", "dropout_with_mask", "dropout_mask", "dropout_backward"]
+)
 def test_other_threads_run_while_a_large_call_works(function):
     g = pydropout.Generator(2)
 
@@ -150,6 +156,7 @@ def test_other_threads_run_while_a_large_call_works(function):
 
 # -- fork and spawn -------------------------------------------------------------------------
 
+
 def _child_work(seed):
     """Runs in a child process: large calls (threads would be used) with every function."""
     x = np.linspace(-1, 1, BIG, dtype=np.float32)
@@ -164,7 +171,13 @@ def _child_work(seed):
 def _expected(seed):
     x = np.linspace(-1, 1, BIG, dtype=np.float32)
     y, m = ref.dropout_with_mask(x, 0.3, generator=pydropout.Generator(seed))
-    return y.tobytes(), m.tobytes(), y.tobytes(), m.tobytes(), ref.dropout_backward(x, m, 0.3).tobytes()
+    return (
+        y.tobytes(),
+        m.tobytes(),
+        y.tobytes(),
+        m.tobytes(),
+        ref.dropout_backward(x, m, 0.3).tobytes(),
+    )
 
 
 def _run_in(method, seeds):
@@ -206,9 +219,14 @@ def test_forked_child_with_more_threads_requested_stays_exact():
         if pid == 0:  # child: even asked for 4 threads, a large call completes; report its bytes
             try:
                 pydropout.set_num_threads(4)
-                y = pydropout.dropout(np.ones(BIG, np.float32), 0.5, generator=pydropout.Generator(9))
+                y = pydropout.dropout(
+                    np.ones(BIG, np.float32), 0.5, generator=pydropout.Generator(9)
+                )
                 m = pydropout.dropout_mask(16 * BIG, 0.5, generator=pydropout.Generator(9))
-                os.write(w, f"{hashlib.sha256(y.tobytes()).hexdigest()} {m[:BIG // 8].tobytes().hex()[:64]}".encode())
+                os.write(
+                    w,
+                    f"{hashlib.sha256(y.tobytes()).hexdigest()} {m[: BIG // 8].tobytes().hex()[:64]}".encode(),
+                )
             finally:
                 os._exit(0)
         os.close(w)
@@ -236,6 +254,7 @@ def test_spawn():
 
 
 # -- no leaks -------------------------------------------------------------------------------
+
 
 def _rss() -> int:
     with open("/proc/self/statm") as f:
@@ -292,7 +311,9 @@ def test_no_leak_over_100000_calls():
     # memory waits in a quarantine of up to 256 MiB, so resident memory says nothing there;
     # tracemalloc below still does.)
     if not SANITIZED:
-        assert grown < 3 * 2**20, f"resident memory grew by {grown / 2**20:.1f} MiB over 100000 calls"
+        assert grown < 3 * 2**20, (
+            f"resident memory grew by {grown / 2**20:.1f} MiB over 100000 calls"
+        )
 
     tracemalloc.start()
     try:

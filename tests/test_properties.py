@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from helpers import DTYPES, MODES, PS, SIMD_LEVELS, UP, same_bits
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -16,7 +17,6 @@ from hypothesis.extra import numpy as hnp
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from helpers import DTYPES, MODES, PS, SIMD_LEVELS, UP, same_bits
 
 U64 = st.integers(0, 2**64 - 1)
 P = st.one_of(st.sampled_from(PS), st.floats(0.0, 1.0))
@@ -30,8 +30,11 @@ def float_arrays(draw, max_dims=4, max_side=7):
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=0, max_side=max_side))
     width = 32 if dtype.name == "bfloat16" else 8 * dtype.itemsize
     elements = st.floats(width=width, allow_nan=True, allow_infinity=True, allow_subnormal=True)
-    base = draw(hnp.arrays(np.float32 if width == 32 and dtype.itemsize == 2 else dtype, shape,
-                           elements=elements))
+    base = draw(
+        hnp.arrays(
+            np.float32 if width == 32 and dtype.itemsize == 2 else dtype, shape, elements=elements
+        )
+    )
     base = base.astype(dtype)
     # a view: per axis a slice with any step (negative included), then maybe a transpose
     index = []
@@ -51,8 +54,9 @@ def draw_state(draw, n):
     seed = draw(U64)
     stream = draw(U64)
     last = min(2**64 - n, 2**64 - 1)  # the call may end exactly at 2**64
-    offset = draw(st.one_of(st.integers(0, last), st.integers(4 * 2**32 - 70, 4 * 2**32 + 5),
-                            st.just(last)))
+    offset = draw(
+        st.one_of(st.integers(0, last), st.integers(4 * 2**32 - 70, 4 * 2**32 + 5), st.just(last))
+    )
     return seed, stream, offset
 
 
@@ -71,8 +75,10 @@ def test_core_equals_reference(data, x, p, mode):
     assert same_bits(pydropout.dropout(x, p, mode=mode, generator=gen(state)), y_ref)
     assert same_bits(pydropout.dropout_mask(x.shape, p, generator=gen(state)), m_ref)
     grad = np.flip(x)  # another strided view with NaN, inf and -0.0
-    assert same_bits(pydropout.dropout_backward(grad, m, p, mode=mode),
-                     ref.dropout_backward(grad, m, p, mode=mode))
+    assert same_bits(
+        pydropout.dropout_backward(grad, m, p, mode=mode),
+        ref.dropout_backward(grad, m, p, mode=mode),
+    )
 
 
 @given(data=st.data(), x=float_arrays(), p=P, mode=MODE)
@@ -122,16 +128,24 @@ def test_same_across_simd_levels_and_threads(data, p, mode):
         assert same_bits(y, y0) and same_bits(m, m0), (level, threads)
 
 
-@given(n=st.integers(0, 300), k=st.integers(0, 300), seed=U64, stream=U64,
-       offset=st.one_of(st.integers(0, 2**64 - 601), st.integers(4 * 2**32 - 300, 4 * 2**32)),
-       p=P, dtype=st.sampled_from(DTYPES))
+@given(
+    n=st.integers(0, 300),
+    k=st.integers(0, 300),
+    seed=U64,
+    stream=U64,
+    offset=st.one_of(st.integers(0, 2**64 - 601), st.integers(4 * 2**32 - 300, 4 * 2**32)),
+    p=P,
+    dtype=st.sampled_from(DTYPES),
+)
 def test_offset_shifts_the_stream(n, k, seed, stream, offset, p, dtype):
     """The call at offset + k gives elements k .. k + n - 1 of the call at offset."""
     x = np.linspace(-3, 3, n + k).astype(dtype)
-    whole, mw = pydropout.dropout_with_mask(x, p, generator=pydropout.Generator(seed, stream=stream,
-                                                                                offset=offset))
-    part, mp = pydropout.dropout_with_mask(x[k:], p, generator=pydropout.Generator(
-        seed, stream=stream, offset=offset + k))
+    whole, mw = pydropout.dropout_with_mask(
+        x, p, generator=pydropout.Generator(seed, stream=stream, offset=offset)
+    )
+    part, mp = pydropout.dropout_with_mask(
+        x[k:], p, generator=pydropout.Generator(seed, stream=stream, offset=offset + k)
+    )
     assert same_bits(part, whole[k:])
     np.testing.assert_array_equal(
         np.unpackbits(mp, count=n, bitorder="little"),

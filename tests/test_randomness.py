@@ -23,7 +23,9 @@ SEED = 0x5EED_0F_D20_9011
 
 
 def keep_bits(n, p, seed=SEED, stream=0, offset=0):
-    m = pydropout.dropout_mask(n, p, generator=pydropout.Generator(seed, stream=stream, offset=offset))
+    m = pydropout.dropout_mask(
+        n, p, generator=pydropout.Generator(seed, stream=stream, offset=offset)
+    )
     return np.unpackbits(m, count=n, bitorder="little").astype(np.int8)
 
 
@@ -31,7 +33,9 @@ def assert_rate(kept: int, total: int, q: float, what: str) -> None:
     """kept / total is within SIGMA binomial standard deviations of q."""
     sd = math.sqrt(total * q * (1 - q))
     dev = (kept - total * q) / sd
-    assert abs(dev) < SIGMA, f"{what}: keep rate {kept / total:.6f}, expected {q:.6f} ({dev:+.1f} sd)"
+    assert abs(dev) < SIGMA, (
+        f"{what}: keep rate {kept / total:.6f}, expected {q:.6f} ({dev:+.1f} sd)"
+    )
 
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,7 +84,9 @@ def test_word_bits_and_bytes_are_uniform():
     for pos, ones in enumerate(bits.sum(axis=0)):
         assert_rate(int(ones), w.size, 0.5, f"bit {pos} of the words")
     for lane in range(4):  # word index mod 4 = Philox output lane
-        lane_bits = np.unpackbits(np.ascontiguousarray(w[lane::4]).view(np.uint8), bitorder="little")
+        lane_bits = np.unpackbits(
+            np.ascontiguousarray(w[lane::4]).view(np.uint8), bitorder="little"
+        )
         assert_rate(int(lane_bits.sum()), lane_bits.size, 0.5, f"bits of lane {lane}")
     dof = 255
     for pos in range(4):
@@ -134,7 +140,9 @@ def test_mask_bytes_at_half_are_uniform():
     use = expected >= 5  # the usual validity rule of the chi-square test
     chi2 = float(((observed[use] - expected[use]) ** 2 / expected[use]).sum())
     dof = int(use.sum()) - 1
-    assert abs(chi2 - dof) < SIGMA * math.sqrt(2 * dof), f"ones per 64-bit word: chi-square {chi2:.1f}"
+    assert abs(chi2 - dof) < SIGMA * math.sqrt(2 * dof), (
+        f"ones per 64-bit word: chi-square {chi2:.1f}"
+    )
 
 
 def test_drops_are_not_clumped():

@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -33,6 +32,12 @@ def test_readme_block_runs_on_its_own(code, tmp_path):
         ):
             pytest.skip(f"needs {name}")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, f"{code}\n--- stderr ---\n{r.stderr}"

@@ -14,11 +14,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import SIMD_LEVELS
 
 import pydropout
 import pydropout.reference as ref
 from pydropout import _core
-from helpers import SIMD_LEVELS
 
 ORDER = ("scalar", "neon", "avx2", "avx512")  # PYDROPOUT_SIMD caps at a level in this order
 
@@ -48,8 +48,9 @@ print(json.dumps({"simd": pydropout.simd_level(), "supported": pydropout.support
 
 
 def _env(**overrides):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYDROPOUT_SIMD", "PYDROPOUT_NUM_THREADS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYDROPOUT_SIMD", "PYDROPOUT_NUM_THREADS")
+    }
     env.update(overrides)
     return env
 
@@ -57,8 +58,14 @@ def _env(**overrides):
 # the interpreters run outside the source tree, so that they import the installed package
 # (a non-editable install has no compiled module in the source tree)
 def _start(cwd, *args, **env):
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, *args], env=_env(**env), cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *args],
+        env=_env(**env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc):
@@ -79,8 +86,10 @@ def test_pydropout_simd_in_subprocesses(tmp_path):
     requests = list(SIMD_LEVELS) + unsupported + ["bogus"]
     threads = {req: "3" if req == "bogus" else "1" for req in requests}
     # all interpreters at once: the wall time is that of the slowest
-    procs = {req: _start(tmp_path, "core", PYDROPOUT_SIMD=req, PYDROPOUT_NUM_THREADS=threads[req])
-             for req in requests}
+    procs = {
+        req: _start(tmp_path, "core", PYDROPOUT_SIMD=req, PYDROPOUT_NUM_THREADS=threads[req])
+        for req in requests
+    }
     procs["reference"] = _start(tmp_path, "reference", PYDROPOUT_NUM_THREADS="1")
     results = {req: _finish(proc) for req, proc in procs.items()}
     expected = results.pop("reference")["digest"]
@@ -96,8 +105,16 @@ def test_num_threads_from_environment(tmp_path):
     code = "import pydropout; print(pydropout.get_num_threads())"
 
     def threads(**env):
-        return int(subprocess.run([sys.executable, "-c", code], env=_env(**env), cwd=tmp_path,
-                                  check=True, capture_output=True, text=True).stdout)
+        return int(
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env=_env(**env),
+                cwd=tmp_path,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
 
     assert threads(PYDROPOUT_NUM_THREADS="5") == 5
     assert threads(PYDROPOUT_NUM_THREADS="1", OMP_NUM_THREADS="4") == 1
@@ -130,5 +147,9 @@ def test_threads_fixture(threads):
     assert pydropout.get_num_threads() == threads
     x = np.ones(300_001, np.float32)
     digest = hashlib.sha256(pydropout.dropout(x, 0.5, generator=pydropout.Generator(1)).tobytes())
-    assert digest.hexdigest() == hashlib.sha256(
-        ref.dropout(x, 0.5, generator=pydropout.Generator(1)).tobytes()).hexdigest()
+    assert (
+        digest.hexdigest()
+        == hashlib.sha256(
+            ref.dropout(x, 0.5, generator=pydropout.Generator(1)).tobytes()
+        ).hexdigest()
+    )

@@ -6,10 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import DTYPES, MODES, assert_same_bits
 
 import pydropout as pd
 from pydropout import reference as ref
-from helpers import DTYPES, MODES, assert_same_bits
 
 
 def data(shape, dtype, seed=5):
@@ -39,8 +39,10 @@ def test_state_is_small_immutable_hashable_and_picklable():
     assert pickle.loads(pickle.dumps(s)) == s
     assert {s: 1}[pd.DropoutState(42, 7, 10, (3, 4), 0.25)] == 1
     assert s != pd.DropoutState(42, 7, 11, (3, 4), 0.25)
-    assert repr(s) == ("DropoutState(seed=42, stream=7, offset=10, shape=(3, 4), p=0.25, "
-                       "mode='upscale_in_train', kind='dropout')")
+    assert repr(s) == (
+        "DropoutState(seed=42, stream=7, offset=10, shape=(3, 4), p=0.25, "
+        "mode='upscale_in_train', kind='dropout')"
+    )
     assert len(pickle.dumps(s)) < 200
 
 
@@ -75,17 +77,20 @@ def test_state_constructor_validates():
 def test_dropout_state_backward_equals_mask_backward(dtype, mode, p, noise_shape):
     x = data((3, 5, 7), dtype)
     grad = data((3, 5, 7), dtype, seed=6)
-    y1, mask = pd.dropout_with_mask(x, p, mode=mode, noise_shape=noise_shape,
-                                    generator=pd.Generator(9, offset=3))
-    y2, state = pd.dropout_with_state(x, p, mode=mode, noise_shape=noise_shape,
-                                      generator=pd.Generator(9, offset=3))
+    y1, mask = pd.dropout_with_mask(
+        x, p, mode=mode, noise_shape=noise_shape, generator=pd.Generator(9, offset=3)
+    )
+    y2, state = pd.dropout_with_state(
+        x, p, mode=mode, noise_shape=noise_shape, generator=pd.Generator(9, offset=3)
+    )
     assert_same_bits(y1, y2)
     want = pd.dropout_backward(grad, mask, p, mode=mode, noise_shape=noise_shape)
     assert_same_bits(pd.dropout_backward(grad, state, p, mode=mode), want)
     assert_same_bits(pd.dropout_backward(grad, state, p, mode=mode, noise_shape=noise_shape), want)
     assert_same_bits(ref.dropout_backward(grad, state, p, mode=mode), want)
-    _, rstate = ref.dropout_with_state(x, p, mode=mode, noise_shape=noise_shape,
-                                       generator=pd.Generator(9, offset=3))
+    _, rstate = ref.dropout_with_state(
+        x, p, mode=mode, noise_shape=noise_shape, generator=pd.Generator(9, offset=3)
+    )
     assert rstate == state
 
 
@@ -95,10 +100,10 @@ def test_dropout_state_backward_equals_mask_backward(dtype, mode, p, noise_shape
 def test_alpha_state_backward_equals_mask_backward(dtype, p, noise_shape):
     x = data((4, 6, 5), dtype)
     grad = data((4, 6, 5), dtype, seed=7)
-    y1, mask = pd.alpha_dropout_with_mask(x, p, noise_shape=noise_shape,
-                                          generator=pd.Generator(3))
-    y2, state = pd.alpha_dropout_with_state(x, p, noise_shape=noise_shape,
-                                            generator=pd.Generator(3))
+    y1, mask = pd.alpha_dropout_with_mask(x, p, noise_shape=noise_shape, generator=pd.Generator(3))
+    y2, state = pd.alpha_dropout_with_state(
+        x, p, noise_shape=noise_shape, generator=pd.Generator(3)
+    )
     assert_same_bits(y1, y2)
     assert state.kind == "alpha" and state.mode is None
     want = pd.alpha_dropout_backward(grad, mask, p, noise_shape=noise_shape)
@@ -123,8 +128,10 @@ def test_gaussian_backward_regenerates_the_noise(dtype):
     with np.errstate(all="ignore"):
         assert_same_bits(y, x * noise)
         assert_same_bits(pd.gaussian_dropout_backward(grad, state, 0.3), grad * noise)
-    assert_same_bits(ref.gaussian_dropout_backward(grad, state, 0.3),
-                     pd.gaussian_dropout_backward(grad, state, 0.3))
+    assert_same_bits(
+        ref.gaussian_dropout_backward(grad, state, 0.3),
+        pd.gaussian_dropout_backward(grad, state, 0.3),
+    )
 
 
 def test_state_backward_large_threaded_and_out():
@@ -148,15 +155,18 @@ def test_state_backward_large_threaded_and_out():
     assert_same_bits(g, want)
 
 
-@pytest.mark.parametrize("layer_cls,shape,kw", [
-    (pd.Dropout, (4, 5), {"mode": "downscale_in_infer"}),
-    (pd.Dropout, (4, 5), {}),
-    (pd.Dropout1d, (2, 4, 5), {}),
-    (pd.Dropout2d, (4, 5, 3), {"channels_last": True}),
-    (pd.Dropout3d, (2, 3, 2, 2, 2), {}),
-    (pd.AlphaDropout, (4, 5), {}),
-    (pd.FeatureAlphaDropout, (2, 4, 5), {}),
-])
+@pytest.mark.parametrize(
+    "layer_cls,shape,kw",
+    [
+        (pd.Dropout, (4, 5), {"mode": "downscale_in_infer"}),
+        (pd.Dropout, (4, 5), {}),
+        (pd.Dropout1d, (2, 4, 5), {}),
+        (pd.Dropout2d, (4, 5, 3), {"channels_last": True}),
+        (pd.Dropout3d, (2, 3, 2, 2, 2), {}),
+        (pd.AlphaDropout, (4, 5), {}),
+        (pd.FeatureAlphaDropout, (2, 4, 5), {}),
+    ],
+)
 def test_layer_save_state_equals_save_mask(layer_cls, shape, kw):
     x = data(shape, np.float32)
     grad = data(shape, np.float32, seed=11)
@@ -177,8 +187,12 @@ def test_layer_save_state_equals_save_mask(layer_cls, shape, kw):
 def test_a_generator_is_never_a_mask_or_state():
     grad = np.ones(8, np.float32)
     g = pd.Generator(1)
-    for backward in (pd.dropout_backward, pd.alpha_dropout_backward, ref.dropout_backward,
-                     ref.alpha_dropout_backward):
+    for backward in (
+        pd.dropout_backward,
+        pd.alpha_dropout_backward,
+        ref.dropout_backward,
+        ref.alpha_dropout_backward,
+    ):
         with pytest.raises(TypeError, match="never draws"):
             backward(grad, g, 0.5)
     for backward in (pd.gaussian_dropout_backward, ref.gaussian_dropout_backward):

@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import DOWN, DTYPES
+from helpers import unpack_mask as keep_bits
 
 import pydropout
-from helpers import DOWN, DTYPES, unpack_mask as keep_bits
 
 N = 1 << 20
 

@@ -10,10 +10,10 @@ import threading
 import time
 
 import numpy as np
+from helpers import same_bits
 
 import pydropout
 import pydropout.reference as ref
-from helpers import same_bits
 
 T = 8  # Python threads
 
@@ -52,9 +52,12 @@ def locate(results, start, total, state):
     must tile [start, start + total) exactly, each at a distinct offset."""
     seed, stream = state
     whole = np.unpackbits(
-        ref.dropout_mask(total, 0.5,
-                         generator=pydropout.Generator(seed, stream=stream, offset=start)),
-        count=total, bitorder="little")
+        ref.dropout_mask(
+            total, 0.5, generator=pydropout.Generator(seed, stream=stream, offset=start)
+        ),
+        count=total,
+        bitorder="little",
+    )
     remaining = list(results)
     placed = []
     pos = 0
@@ -62,7 +65,7 @@ def locate(results, start, total, state):
         for i, r in enumerate(remaining):
             n = r[0].size
             bits = np.unpackbits(r[1], count=n, bitorder="little")
-            if pos + n <= total and np.array_equal(bits, whole[pos:pos + n]):
+            if pos + n <= total and np.array_equal(bits, whole[pos : pos + n]):
                 placed.append((start + pos, r))
                 del remaining[i]
                 pos += n
@@ -90,9 +93,10 @@ def test_shared_generator_draws_disjoint_complete_ranges(num_threads):
     total = sum(sum(sizes_of(k)) for k in range(T))
     assert g.offset == start + total
     flat = [(x, m, y) for rs in results for (x, m, y) in rs]
-    for offset, (x, m, y) in locate(flat, start, total, state):
-        expected = ref.dropout(x, 0.5, generator=pydropout.Generator(state[0], stream=state[1],
-                                                                     offset=offset))
+    for offset, (x, _m, y) in locate(flat, start, total, state):
+        expected = ref.dropout(
+            x, 0.5, generator=pydropout.Generator(state[0], stream=state[1], offset=offset)
+        )
         assert same_bits(y, expected)
 
 
@@ -119,6 +123,7 @@ def test_shared_default_generator_and_fast_path(num_threads):
 
 def test_independent_generators_match_serial_reference(num_threads):
     """Each thread has its own generator: every result is exactly the serial reference."""
+
     def calls(mod, k, results):
         """Thread k's calls on its own generator; returns the generator."""
         g = pydropout.Generator(1000 + k, stream=k)
@@ -161,11 +166,13 @@ def test_gil_is_released_during_long_calls(num_threads):
     x = np.ones(8_000_000, np.float32)
     mask = pydropout.dropout_mask(x.size, 0.5, generator=pydropout.Generator(1))
     calls = {
-        "dropout_mask": lambda: pydropout.dropout_mask(40_000_000, 0.5,
-                                                       generator=pydropout.Generator(1)),
+        "dropout_mask": lambda: pydropout.dropout_mask(
+            40_000_000, 0.5, generator=pydropout.Generator(1)
+        ),
         "dropout": lambda: pydropout.dropout(x, 0.5, generator=pydropout.Generator(1)),
         "dropout_with_mask": lambda: pydropout.dropout_with_mask(
-            x, 0.5, mode="downscale_in_infer", generator=pydropout.Generator(1)),
+            x, 0.5, mode="downscale_in_infer", generator=pydropout.Generator(1)
+        ),
         "dropout_backward": lambda: pydropout.dropout_backward(x, mask, 0.5),
     }
     interval = sys.getswitchinterval()

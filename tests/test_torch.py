@@ -4,9 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import DTYPES, MODES, SEED
+from helpers import unpack_mask as keep_bits
 
 import pydropout
-from helpers import DTYPES, MODES, SEED, unpack_mask as keep_bits
 
 torch = pytest.importorskip("torch")
 pdt = pytest.importorskip("pydropout.torch")
@@ -81,8 +82,9 @@ def test_gradcheck_float64():
     def f2(t):
         return pdt.dropout2d(t, 0.5, generator=gen(12))
 
-    assert torch.autograd.gradcheck(f2, (torch.randn(2, 3, 2, 2, dtype=torch.float64,
-                                                     requires_grad=True),))
+    assert torch.autograd.gradcheck(
+        f2, (torch.randn(2, 3, 2, 2, dtype=torch.float64, requires_grad=True),)
+    )
 
 
 def test_eval_mode():
@@ -93,12 +95,14 @@ def test_eval_mode():
     assert pdt.dropout(x, 0.3, training=False, generator=g) is x and g.offset == 0
     down = pdt.Dropout(0.3, mode="downscale_in_infer").eval()
     np.testing.assert_array_equal(
-        down(x).numpy(), pydropout.dropout(x.numpy(), 0.3, training=False,
-                                           mode="downscale_in_infer"))
+        down(x).numpy(),
+        pydropout.dropout(x.numpy(), 0.3, training=False, mode="downscale_in_infer"),
+    )
     h = torch.randn(3, 4, dtype=torch.float16)
     np.testing.assert_array_equal(
         pdt.dropout(h, 0.3, False, mode="downscale_in_infer").numpy(),
-        pydropout.dropout(h.numpy(), 0.3, False, mode="downscale_in_infer"))
+        pydropout.dropout(h.numpy(), 0.3, False, mode="downscale_in_infer"),
+    )
 
 
 def test_non_contiguous_and_inplace():
@@ -107,7 +111,8 @@ def test_non_contiguous_and_inplace():
         assert not view.is_contiguous()
         y = pdt.dropout(view, 0.5, generator=gen(3))
         np.testing.assert_array_equal(
-            y.numpy(), pydropout.dropout(view.numpy(), 0.5, generator=gen(3)))
+            y.numpy(), pydropout.dropout(view.numpy(), 0.5, generator=gen(3))
+        )
     x = torch.randn(6, 8)
     expected = pydropout.dropout(x.numpy(), 0.5, generator=gen(4))
     leaf = torch.randn(6, 8, requires_grad=True)
@@ -115,8 +120,9 @@ def test_non_contiguous_and_inplace():
     hv = h.t()  # in place through a non-contiguous view of a non-leaf
     out = pdt.dropout(hv, 0.5, inplace=True, generator=gen(4))
     assert out is hv
-    np.testing.assert_array_equal(h.detach().numpy().T, pydropout.dropout(
-        leaf.detach().numpy().T, 0.5, generator=gen(4)))
+    np.testing.assert_array_equal(
+        h.detach().numpy().T, pydropout.dropout(leaf.detach().numpy().T, 0.5, generator=gen(4))
+    )
     h.sum().backward()
     np.testing.assert_array_equal(leaf.grad.numpy().T != 0, h.detach().numpy().T != 0)
     y = pdt.dropout(x, 0.5, inplace=True, generator=gen(4))
@@ -126,9 +132,15 @@ def test_non_contiguous_and_inplace():
 
 @pytest.mark.parametrize(
     "fn, shape, noise",
-    [("dropout1d", (4, 5, 7), (4, 5, 1)), ("dropout1d", (5, 7), (5, 1)),
-     ("dropout2d", (2, 3, 4, 5), (2, 3, 1, 1)), ("dropout2d", (3, 4, 5), (3, 4, 1)),
-     ("dropout3d", (2, 3, 2, 2, 2), (2, 3, 1, 1, 1)), ("dropout3d", (3, 2, 2, 2), (3, 1, 1, 1))])
+    [
+        ("dropout1d", (4, 5, 7), (4, 5, 1)),
+        ("dropout1d", (5, 7), (5, 1)),
+        ("dropout2d", (2, 3, 4, 5), (2, 3, 1, 1)),
+        ("dropout2d", (3, 4, 5), (3, 4, 1)),
+        ("dropout3d", (2, 3, 2, 2, 2), (2, 3, 1, 1, 1)),
+        ("dropout3d", (3, 2, 2, 2), (3, 1, 1, 1)),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:dropout2d. Received a 3D input")
 def test_channel_dropout(fn, shape, noise):
     x = torch.rand(shape, dtype=torch.float64) + 1.0  # no zeros of its own
@@ -166,16 +178,19 @@ def test_errors():
 
 
 def test_modules_match_torch_nn():
-    for ours, theirs in ((pdt.Dropout(0.3), torch.nn.Dropout(0.3)),
-                         (pdt.Dropout2d(0.1, True), torch.nn.Dropout2d(0.1, True)),
-                         (pdt.Dropout1d(), torch.nn.Dropout1d()),
-                         (pdt.Dropout3d(0.2), torch.nn.Dropout3d(0.2)),
-                         (pdt.AlphaDropout(0.2), torch.nn.AlphaDropout(0.2)),
-                         (pdt.FeatureAlphaDropout(0.2), torch.nn.FeatureAlphaDropout(0.2))):
+    for ours, theirs in (
+        (pdt.Dropout(0.3), torch.nn.Dropout(0.3)),
+        (pdt.Dropout2d(0.1, True), torch.nn.Dropout2d(0.1, True)),
+        (pdt.Dropout1d(), torch.nn.Dropout1d()),
+        (pdt.Dropout3d(0.2), torch.nn.Dropout3d(0.2)),
+        (pdt.AlphaDropout(0.2), torch.nn.AlphaDropout(0.2)),
+        (pdt.FeatureAlphaDropout(0.2), torch.nn.FeatureAlphaDropout(0.2)),
+    ):
         assert repr(ours) == repr(theirs)
         assert isinstance(ours, torch.nn.Module)
     assert repr(pdt.Dropout(0.5, mode="downscale_in_infer")) == (
-        "Dropout(p=0.5, inplace=False, mode='downscale_in_infer')")
+        "Dropout(p=0.5, inplace=False, mode='downscale_in_infer')"
+    )
 
 
 def test_masks_come_from_pydropout_generators():
@@ -198,9 +213,14 @@ def test_trains_in_a_real_loop():
     xs = torch.randn(n, d)
     ys = (xs @ w_true).argmax(dim=1)
     model = torch.nn.Sequential(
-        torch.nn.Linear(d, 64), torch.nn.ReLU(), pdt.Dropout(0.3, generator=gen(1)),
-        torch.nn.Unflatten(1, (4, 16)), pdt.Dropout1d(0.1, generator=gen(2)),
-        torch.nn.Flatten(), torch.nn.Linear(64, 3))
+        torch.nn.Linear(d, 64),
+        torch.nn.ReLU(),
+        pdt.Dropout(0.3, generator=gen(1)),
+        torch.nn.Unflatten(1, (4, 16)),
+        pdt.Dropout1d(0.1, generator=gen(2)),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 3),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = torch.nn.CrossEntropyLoss()
     model.eval()
@@ -227,7 +247,8 @@ def test_alpha_dropout():
     assert pdt.AlphaDropout(0.2).eval()(x) is x
     y = pdt.alpha_dropout(x, 0.2, training=True, generator=gen(9))
     np.testing.assert_array_equal(
-        y.numpy(), pydropout.alpha_dropout(x.numpy(), 0.2, training=True, generator=gen(9)))
+        y.numpy(), pydropout.alpha_dropout(x.numpy(), 0.2, training=True, generator=gen(9))
+    )
     np.testing.assert_array_equal(pdt.AlphaDropout(0.2, generator=gen(9))(x).numpy(), y.numpy())
 
     def f(t):
@@ -238,7 +259,8 @@ def test_alpha_dropout():
     f(xg).backward(torch.ones(50, dtype=torch.float64))
     _, mask = pydropout.alpha_dropout_with_mask(x.numpy(), 0.2, generator=gen(9))
     np.testing.assert_array_equal(
-        xg.grad.numpy(), pydropout.alpha_dropout_backward(np.ones(50), mask, 0.2))
+        xg.grad.numpy(), pydropout.alpha_dropout_backward(np.ones(50), mask, 0.2)
+    )
 
 
 def test_feature_alpha_dropout():
@@ -246,8 +268,10 @@ def test_feature_alpha_dropout():
     g = gen(4)
     y = pdt.feature_alpha_dropout(x, 0.5, training=True, generator=g)
     assert g.offset == 12  # one word per (sample, channel)
-    np.testing.assert_array_equal(y.numpy(), pydropout.alpha_dropout(
-        x.numpy(), 0.5, True, noise_shape=(3, 4, 1), generator=gen(4)))
+    np.testing.assert_array_equal(
+        y.numpy(),
+        pydropout.alpha_dropout(x.numpy(), 0.5, True, noise_shape=(3, 4, 1), generator=gen(4)),
+    )
     assert torch.equal(pdt.FeatureAlphaDropout(0.5, generator=gen(4)).train()(x), y)
     assert repr(pdt.FeatureAlphaDropout(0.5)) == repr(torch.nn.FeatureAlphaDropout(0.5))
     with pytest.raises(ValueError, match="2 or more"):

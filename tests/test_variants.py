@@ -7,11 +7,13 @@ import statistics
 
 import numpy as np
 import pytest
+from helpers import DTYPES, SEED, assert_same_bits
+from helpers import forced_simd as simd
+from helpers import forced_threads as threads
 
 import pydropout as pd
 from pydropout import _checks, _core, _spec
 from pydropout import reference as ref
-from helpers import DTYPES, SEED, assert_same_bits, forced_simd as simd, forced_threads as threads
 
 
 def bits(a):
@@ -69,7 +71,7 @@ def test_normal_from_words_is_symmetric_and_bounded():
 
 def test_normal_from_words_is_the_normal_quantile():
     # within 8 ulp of CPython's statistics.NormalDist (AS241 with the platform's log)
-    w = transform_words()[:: 16]
+    w = transform_words()[::16]
     z = ref.normal_from_words(w)
     nd = statistics.NormalDist()
     exact = np.array([nd.inv_cdf((int(v) + 0.5) / 2**32) for v in w])
@@ -86,7 +88,8 @@ def layout(x, kind):
         return x
     if kind == "transposed":  # logical shape kept, memory permuted
         return np.ascontiguousarray(np.moveaxis(x, 0, -1)).transpose(
-            (x.ndim - 1,) + tuple(range(x.ndim - 1)))
+            (x.ndim - 1,) + tuple(range(x.ndim - 1))
+        )
     if kind == "strided":
         big = np.zeros((x.shape[0] * 2,) + x.shape[1:], x.dtype)
         big[::2] = x
@@ -95,9 +98,12 @@ def layout(x, kind):
 
 
 CHANNEL = [
-    ("dropout1d", (3, 5, 7)), ("dropout1d", (5, 7)),
-    ("dropout2d", (2, 3, 4, 5)), ("dropout2d", (3, 4, 5)),
-    ("dropout3d", (2, 3, 2, 3, 4)), ("dropout3d", (3, 2, 3, 4)),
+    ("dropout1d", (3, 5, 7)),
+    ("dropout1d", (5, 7)),
+    ("dropout2d", (2, 3, 4, 5)),
+    ("dropout2d", (3, 4, 5)),
+    ("dropout3d", (2, 3, 2, 3, 4)),
+    ("dropout3d", (3, 2, 3, 4)),
 ]
 
 
@@ -151,12 +157,15 @@ def test_parity_every_simd_level_and_thread_count(dtype):
     x = data((100_003,), dtype)
     state = (SEED, 3, 2**32 * 4 - 6)
     expect = {
-        "alpha": ref.alpha_dropout(x, 0.3, True, generator=pd.Generator(SEED, stream=3,
-                                                                          offset=state[2])),
-        "gauss": ref.gaussian_dropout(x, 0.3, generator=pd.Generator(SEED, stream=3,
-                                                                      offset=state[2])),
-        "chan": ref.dropout1d(x.reshape(-1, 1), 0.3, generator=pd.Generator(SEED, stream=3,
-                                                                              offset=state[2])),
+        "alpha": ref.alpha_dropout(
+            x, 0.3, True, generator=pd.Generator(SEED, stream=3, offset=state[2])
+        ),
+        "gauss": ref.gaussian_dropout(
+            x, 0.3, generator=pd.Generator(SEED, stream=3, offset=state[2])
+        ),
+        "chan": ref.dropout1d(
+            x.reshape(-1, 1), 0.3, generator=pd.Generator(SEED, stream=3, offset=state[2])
+        ),
     }
     for level in pd.supported_simd_levels():
         for n in (1, 2):
@@ -164,8 +173,7 @@ def test_parity_every_simd_level_and_thread_count(dtype):
                 g = lambda: pd.Generator(SEED, stream=3, offset=state[2])  # noqa: E731
                 assert_same_bits(pd.alpha_dropout(x, 0.3, True, generator=g()), expect["alpha"])
                 assert_same_bits(pd.gaussian_dropout(x, 0.3, generator=g()), expect["gauss"])
-                assert_same_bits(pd.dropout1d(x.reshape(-1, 1), 0.3, generator=g()),
-                                 expect["chan"])
+                assert_same_bits(pd.dropout1d(x.reshape(-1, 1), 0.3, generator=g()), expect["chan"])
 
 
 @pytest.mark.parametrize("name", ["alpha_dropout", "gaussian_dropout", "dropout2d"])
@@ -246,8 +254,10 @@ def test_channel_dropout_kept_values_exact():
 # -- PyTorch's test properties --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,shape", [("dropout1d", (64, 64, 8)), ("dropout2d", (64, 64, 4, 4)),
-                                        ("dropout3d", (64, 64, 2, 2, 2))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [("dropout1d", (64, 64, 8)), ("dropout2d", (64, 64, 4, 4)), ("dropout3d", (64, 64, 2, 2, 2))],
+)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_channel_dropout_whole_channels_and_mean(name, shape, channels_last):
     x = np.ones(shape, np.float32)
@@ -260,8 +270,10 @@ def test_channel_dropout_whole_channels_and_mean(name, shape, channels_last):
     assert abs(zero.mean() - 0.2) < 0.05
 
 
-@pytest.mark.parametrize("name,batched", [("dropout1d", (1, 4, 6)), ("dropout2d", (1, 4, 3, 5)),
-                                          ("dropout3d", (1, 4, 2, 3, 2))])
+@pytest.mark.parametrize(
+    "name,batched",
+    [("dropout1d", (1, 4, 6)), ("dropout2d", (1, 4, 3, 5)), ("dropout3d", (1, 4, 2, 3, 2))],
+)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_unbatched_equals_batched(name, batched, channels_last):
     x = data(batched, np.float32)
@@ -279,13 +291,16 @@ def test_channels_last_is_a_transpose():
     assert_same_bits(np.moveaxis(last, -1, 1), first)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x, **k: pd.dropout1d(x, 0.5, False, **k),
-    lambda x, **k: pd.dropout2d(x, 0.5, False, **k),
-    lambda x, **k: pd.alpha_dropout(x, 0.5, **k),  # training=False by default, as torch
-    lambda x, **k: pd.feature_alpha_dropout(x, 0.5, **k),
-    lambda x, **k: pd.gaussian_dropout(x, 0.5, False, **k),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, **k: pd.dropout1d(x, 0.5, False, **k),
+        lambda x, **k: pd.dropout2d(x, 0.5, False, **k),
+        lambda x, **k: pd.alpha_dropout(x, 0.5, **k),  # training=False by default, as torch
+        lambda x, **k: pd.feature_alpha_dropout(x, 0.5, **k),
+        lambda x, **k: pd.gaussian_dropout(x, 0.5, False, **k),
+    ],
+)
 def test_eval_returns_input_and_draws_nothing(call):
     x = data((2, 3, 4), np.float32)  # (N, C, L) for dropout1d, (C, H, W) for dropout2d
     g = pd.Generator(1)
@@ -294,9 +309,17 @@ def test_eval_returns_input_and_draws_nothing(call):
     assert g.offset == 0
 
 
-@pytest.mark.parametrize("layer", [
-    pd.Dropout1d(0.5), pd.Dropout2d(0.5), pd.Dropout3d(0.5), pd.AlphaDropout(0.5),
-    pd.FeatureAlphaDropout(0.5), pd.GaussianDropout(0.5)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        pd.Dropout1d(0.5),
+        pd.Dropout2d(0.5),
+        pd.Dropout3d(0.5),
+        pd.AlphaDropout(0.5),
+        pd.FeatureAlphaDropout(0.5),
+        pd.GaussianDropout(0.5),
+    ],
+)
 def test_layers_eval_return_input(layer):
     x = data((2, 3, 2, 2, 2) if isinstance(layer, pd.Dropout3d) else (2, 3, 4), np.float32)
     if isinstance(layer, pd.Dropout2d):
@@ -311,16 +334,19 @@ BAD_P = [-0.1, 1.5, float("nan")]
 
 
 @pytest.mark.parametrize("p", BAD_P)
-@pytest.mark.parametrize("call", [
-    lambda x, p, g: pd.dropout1d(x, p, generator=g),
-    lambda x, p, g: pd.dropout2d(x[..., None], p, generator=g),
-    lambda x, p, g: pd.dropout3d(x[..., None, None], p, generator=g),
-    lambda x, p, g: pd.alpha_dropout(x, p, True, generator=g),
-    lambda x, p, g: pd.alpha_dropout(x, p, False, generator=g),
-    lambda x, p, g: pd.feature_alpha_dropout(x, p, True, generator=g),
-    lambda x, p, g: pd.gaussian_dropout(x, p, generator=g),
-    lambda x, p, g: pd.gaussian_dropout(x, p, False, generator=g),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, p, g: pd.dropout1d(x, p, generator=g),
+        lambda x, p, g: pd.dropout2d(x[..., None], p, generator=g),
+        lambda x, p, g: pd.dropout3d(x[..., None, None], p, generator=g),
+        lambda x, p, g: pd.alpha_dropout(x, p, True, generator=g),
+        lambda x, p, g: pd.alpha_dropout(x, p, False, generator=g),
+        lambda x, p, g: pd.feature_alpha_dropout(x, p, True, generator=g),
+        lambda x, p, g: pd.gaussian_dropout(x, p, generator=g),
+        lambda x, p, g: pd.gaussian_dropout(x, p, False, generator=g),
+    ],
+)
 def test_invalid_p_raises_and_changes_nothing(call, p):
     x = data((2, 3, 4), np.float32)
     before = x.copy()
@@ -338,9 +364,17 @@ def test_gaussian_p1_raises():
         pd.GaussianDropout(1.0)
 
 
-@pytest.mark.parametrize("name,shape", [("dropout1d", (5,)), ("dropout1d", (2, 3, 4, 5)),
-                                        ("dropout2d", (3, 4)), ("dropout2d", (1, 2, 3, 4, 5)),
-                                        ("dropout3d", (3, 4, 5)), ("dropout3d", (1,) * 6)])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("dropout1d", (5,)),
+        ("dropout1d", (2, 3, 4, 5)),
+        ("dropout2d", (3, 4)),
+        ("dropout2d", (1, 2, 3, 4, 5)),
+        ("dropout3d", (3, 4, 5)),
+        ("dropout3d", (1,) * 6),
+    ],
+)
 def test_channel_dropout_other_ranks_raise(name, shape):
     g = pd.Generator(1)
     with pytest.raises(ValueError, match=name):
@@ -374,14 +408,17 @@ def test_failed_calls_change_nothing():
     assert np.all(bad_out == 0)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x, g: pd.dropout1d(x, 0.5, generator=g),
-    lambda x, g: pd.dropout2d(x[..., None], 0.5, generator=g),
-    lambda x, g: pd.dropout3d(x[..., None, None], 0.5, generator=g),
-    lambda x, g: pd.alpha_dropout(x, 0.5, True, generator=g),
-    lambda x, g: pd.feature_alpha_dropout(x, 0.5, True, generator=g),
-    lambda x, g: pd.gaussian_dropout(x, 0.5, generator=g),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, g: pd.dropout1d(x, 0.5, generator=g),
+        lambda x, g: pd.dropout2d(x[..., None], 0.5, generator=g),
+        lambda x, g: pd.dropout3d(x[..., None, None], 0.5, generator=g),
+        lambda x, g: pd.alpha_dropout(x, 0.5, True, generator=g),
+        lambda x, g: pd.feature_alpha_dropout(x, 0.5, True, generator=g),
+        lambda x, g: pd.gaussian_dropout(x, 0.5, generator=g),
+    ],
+)
 @pytest.mark.parametrize("shape", [(0, 3, 4), (2, 0, 4), (2, 3, 0)])
 def test_empty_inputs(call, shape):
     x = np.ones(shape, np.float32)
@@ -393,11 +430,16 @@ def test_discontiguous_and_permuted_inputs_keep_working():
     x = data((6, 4, 5, 3), np.float32)
     for view in (x.transpose(1, 0, 2, 3), x[::2], x[:, ::-1], np.asfortranarray(x)):
         c = np.ascontiguousarray(view)
-        for name, args in [("dropout2d", (0.5,)), ("alpha_dropout", (0.5, True)),
-                           ("feature_alpha_dropout", (0.5, True)), ("gaussian_dropout", (0.5,))]:
+        for name, args in [
+            ("dropout2d", (0.5,)),
+            ("alpha_dropout", (0.5, True)),
+            ("feature_alpha_dropout", (0.5, True)),
+            ("gaussian_dropout", (0.5,)),
+        ]:
             fn = getattr(pd, name)
-            assert_same_bits(fn(view, *args, generator=pd.Generator(3)),
-                             fn(c, *args, generator=pd.Generator(3)))
+            assert_same_bits(
+                fn(view, *args, generator=pd.Generator(3)), fn(c, *args, generator=pd.Generator(3))
+            )
 
 
 # -- Keras's test properties ------------------------------------------------------------------
@@ -437,13 +479,20 @@ def test_layer_repr_and_effective_p():
     assert repr(pd.Dropout1d()) == "Dropout1d(p=0.5, inplace=False)"
     assert repr(pd.Dropout2d(0.3, True)) == "Dropout2d(p=0.3, inplace=True)"
     assert repr(pd.Dropout3d(0.3, channels_last=True, save="state")) == (
-        "Dropout3d(p=0.3, inplace=False, save='state', channels_last=True)")
+        "Dropout3d(p=0.3, inplace=False, save='state', channels_last=True)"
+    )
     assert repr(pd.AlphaDropout(0.2)) == "AlphaDropout(p=0.2, inplace=False)"
     assert repr(pd.FeatureAlphaDropout()) == "FeatureAlphaDropout(p=0.5, inplace=False)"
     assert repr(pd.GaussianDropout(0.25)) == "GaussianDropout(p=0.25)"
     assert repr(pd.Dropout(0.1, save="state")) == "Dropout(p=0.1, inplace=False, save='state')"
-    for layer in (pd.Dropout(0.3), pd.Dropout1d(0.3), pd.Dropout2d(0.3), pd.Dropout3d(0.3),
-                  pd.AlphaDropout(0.3), pd.FeatureAlphaDropout(0.3)):
+    for layer in (
+        pd.Dropout(0.3),
+        pd.Dropout1d(0.3),
+        pd.Dropout2d(0.3),
+        pd.Dropout3d(0.3),
+        pd.AlphaDropout(0.3),
+        pd.FeatureAlphaDropout(0.3),
+    ):
         assert layer.effective_p == pd.effective_p(0.3) == math.floor(0.3 * 2**32) / 2**32
     assert pd.GaussianDropout(0.3).effective_p == 0.3
     assert pd.effective_p(1) == 1.0 and pd.effective_p(0) == 0.0
@@ -460,18 +509,22 @@ def test_layers_forward_backward_match_functions(save):
     y = layer(x)
     yy, mask = pd.dropout_with_mask(x, 0.4, noise_shape=(2, 3, 1, 1), generator=pd.Generator(21))
     assert_same_bits(y, yy)
-    assert_same_bits(layer.backward(grad),
-                     ref.dropout_backward(grad, mask, 0.4, noise_shape=(2, 3, 1, 1)))
+    assert_same_bits(
+        layer.backward(grad), ref.dropout_backward(grad, mask, 0.4, noise_shape=(2, 3, 1, 1))
+    )
 
-    for layer, noise in ((pd.AlphaDropout(0.4, save=save, generator=pd.Generator(22)), None),
-                         (pd.FeatureAlphaDropout(0.4, save=save, generator=pd.Generator(22)),
-                          (2, 3, 1, 1))):
+    for layer, noise in (
+        (pd.AlphaDropout(0.4, save=save, generator=pd.Generator(22)), None),
+        (pd.FeatureAlphaDropout(0.4, save=save, generator=pd.Generator(22)), (2, 3, 1, 1)),
+    ):
         y = layer(x)
-        yy, mask = ref.alpha_dropout_with_mask(x, 0.4, noise_shape=noise,
-                                               generator=pd.Generator(22))
+        yy, mask = ref.alpha_dropout_with_mask(
+            x, 0.4, noise_shape=noise, generator=pd.Generator(22)
+        )
         assert_same_bits(y, yy)
-        assert_same_bits(layer.backward(grad),
-                         ref.alpha_dropout_backward(grad, mask, 0.4, noise_shape=noise))
+        assert_same_bits(
+            layer.backward(grad), ref.alpha_dropout_backward(grad, mask, 0.4, noise_shape=noise)
+        )
 
     layer = pd.GaussianDropout(0.4, generator=pd.Generator(23))
     y = layer(x)

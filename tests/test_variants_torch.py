@@ -36,8 +36,9 @@ def test_alpha_dropout_semantics_match_torch():
     assert F.feature_alpha_dropout(tx, 0.5) is tx
     assert pd.feature_alpha_dropout(x, 0.5) is x
     # p == 0: the values of the input (torch returns the object, we return a copy)
-    np.testing.assert_array_equal(F.alpha_dropout(tx, 0.0, True).numpy(),
-                                  pd.alpha_dropout(x, 0.0, True))
+    np.testing.assert_array_equal(
+        F.alpha_dropout(tx, 0.0, True).numpy(), pd.alpha_dropout(x, 0.0, True)
+    )
     # p == 1: zeros (torch multiplies by 0, giving -0.0 for negative x; we select +0.0)
     assert np.all(F.alpha_dropout(tx, 1.0, True).numpy() == 0)
     assert np.all(pd.alpha_dropout(x, 1.0, True) == 0)
@@ -54,9 +55,16 @@ def test_alpha_dropout_semantics_match_torch():
         pd.feature_alpha_dropout(np.ones(4), 0.5, True)
 
 
-@pytest.mark.parametrize("name,shape", [("dropout1d", (3, 4, 5)), ("dropout1d", (4, 5)),
-                                        ("dropout2d", (2, 3, 4, 5)),
-                                        ("dropout3d", (2, 3, 2, 3, 4)), ("dropout3d", (3, 2, 3, 4))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("dropout1d", (3, 4, 5)),
+        ("dropout1d", (4, 5)),
+        ("dropout2d", (2, 3, 4, 5)),
+        ("dropout3d", (2, 3, 2, 3, 4)),
+        ("dropout3d", (3, 2, 3, 4)),
+    ],
+)
 def test_channel_dropout_matches_torch(name, shape):
     x = np.ones(shape, np.float32)
     t = getattr(F, name)(torch.from_numpy(x), 0.5, True).numpy()
@@ -94,9 +102,14 @@ def test_channel_dropout_rank_rules_differ_from_torch_where_documented():
 
 
 def test_layer_reprs_match_torch():
-    for name, args in [("Dropout1d", (0.3,)), ("Dropout2d", (0.5, True)), ("Dropout3d", ()),
-                       ("AlphaDropout", (0.2,)), ("FeatureAlphaDropout", (0.1, True)),
-                       ("Dropout", (0.25,))]:
+    for name, args in [
+        ("Dropout1d", (0.3,)),
+        ("Dropout2d", (0.5, True)),
+        ("Dropout3d", ()),
+        ("AlphaDropout", (0.2,)),
+        ("FeatureAlphaDropout", (0.1, True)),
+        ("Dropout", (0.25,)),
+    ]:
         assert repr(getattr(pd, name)(*args)) == repr(getattr(torch.nn, name)(*args))
 
 

@@ -45,7 +45,7 @@ class process_cpus:
     def __init__(self) -> None:
         self.saved: Optional[FrozenSet[int]] = None
 
-    def __enter__(self) -> "process_cpus":
+    def __enter__(self) -> process_cpus:
         self.saved = None
         cpus = start_cpus()
         if cpus:
@@ -58,7 +58,11 @@ class process_cpus:
                 self.saved = None
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]],
-                 exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         if self.saved is not None:
             os.sched_setaffinity(0, self.saved)

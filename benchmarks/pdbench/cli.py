@@ -21,8 +21,7 @@ from .names import MI, NO_DTYPE, PEERS
 from .oracle import Arrays
 from .peers import Peers
 from .plan import plan
-from .report import (check_md, detail_table, extras_md, readme_md, results_md,
-                     write_json)
+from .report import check_md, detail_table, extras_md, readme_md, results_md, write_json
 from .rows import build_candidates
 from .timing import run_group
 
@@ -46,8 +45,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = make_config(argv)
     keys = plan(cfg)
     if not keys:
-        print("nothing to run: the filters select no group"
-              + "".join(f"; {note}" for note in cfg.notes), file=sys.stderr)
+        print(
+            "nothing to run: the filters select no group"
+            + "".join(f"; {note}" for note in cfg.notes),
+            file=sys.stderr,
+        )
         return 1
     if cfg.list_only:
         for k in keys:
@@ -76,15 +78,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             info = run_group(cfg, key, cands)
             g = GroupResult(key, cands, info)
             results.append(g)
-            failures += [f"{key.label()} {c.label()}: {c.check_result}"
-                         for c in cands if c.check_result.startswith("FAILED")]
+            failures += [
+                f"{key.label()} {c.label()}: {c.check_result}"
+                for c in cands
+                if c.check_result.startswith("FAILED")
+            ]
             ceil, row = g.ceiling(), g.main_row(cfg.default_level)
             summary = ""
             if row is not None and ceil is not None:
                 summary = f"{row.best / key.n * 1e9:.3g} ns/elem, {row.best / ceil.best:.2f}x copy"
-            _progress(f"[{i + 1}/{len(keys)}] {key.label()}: {summary} "
-                      f"({info['rounds']} rounds, {info['seconds']:.1f} s of which "
-                      f"{info['warmup_seconds']:.1f} s warm-up and checks)")
+            _progress(
+                f"[{i + 1}/{len(keys)}] {key.label()}: {summary} "
+                f"({info['rounds']} rounds, {info['seconds']:.1f} s of which "
+                f"{info['warmup_seconds']:.1f} s warm-up and checks)"
+            )
     finally:
         arrs = None
         _core._set_simd(saved_simd)
@@ -119,9 +126,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if extras:
         print(extras + "\n")
     print(check_md(failures) + "\n")
-    print(f"Files: {os.path.join(cfg.out, '')}results.md, results.json, readme.md"
-          + ("" if not cfg.plot or plot_note else ", throughput.png") + plot_note
-          + f"; {meta['elapsed_s']:.0f} s in all.")
+    print(
+        f"Files: {os.path.join(cfg.out, '')}results.md, results.json, readme.md"
+        + ("" if not cfg.plot or plot_note else ", throughput.png")
+        + plot_note
+        + f"; {meta['elapsed_s']:.0f} s in all."
+    )
     if failures:
         return 1
     if cfg.require_goals and any(t.passed is False for t in goals):

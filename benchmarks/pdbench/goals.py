@@ -44,8 +44,15 @@ class _Index:
     def group(self, op: str, dtype: str, n: int, threads: int) -> Optional[GroupResult]:
         return self.by.get(GroupKey(op, dtype, n, threads))
 
-    def row(self, op: str, dtype: str, n: int, threads: int, kind: str = "pydropout",
-            level: Optional[str] = None) -> Optional[Candidate]:
+    def row(
+        self,
+        op: str,
+        dtype: str,
+        n: int,
+        threads: int,
+        kind: str = "pydropout",
+        level: Optional[str] = None,
+    ) -> Optional[Candidate]:
         g = self.group(op, dtype, n, threads)
         return g.find(kind, level or self.best) if g else None
 
@@ -54,8 +61,9 @@ class _Index:
         return self.row("mask", NO_DTYPE, n, threads, level=level)
 
 
-def _ratio_to_copy(ix: _Index, ident: str, text: str, op: str, dtype: str, limit: float,
-                   level: str) -> Goal:
+def _ratio_to_copy(
+    ix: _Index, ident: str, text: str, op: str, dtype: str, limit: float, level: str
+) -> Goal:
     goal = Goal(ident, text, f"<= {limit:.2f}x copy")
     g = ix.group(op, dtype, 16 * MI, ix.T)
     c = g.find("pydropout", level) if g else None
@@ -65,8 +73,9 @@ def _ratio_to_copy(ix: _Index, ident: str, text: str, op: str, dtype: str, limit
         return goal
     goal.value = c.best / ceil.best
     goal.passed = goal.value <= limit
-    goal.detail = (f"{PUBLIC_NAMES[op]} [{level}] {c.best * 1e3:.3f} ms vs copy "
-                   f"{ceil.best * 1e3:.3f} ms")
+    goal.detail = (
+        f"{PUBLIC_NAMES[op]} [{level}] {c.best * 1e3:.3f} ms vs copy {ceil.best * 1e3:.3f} ms"
+    )
     for kind, what in (("out", "with out="), ("kernel", "raw kernel")):
         k = g.find(kind, level)
         if k is not None:
@@ -81,10 +90,13 @@ def _ratio_to_copy(ix: _Index, ident: str, text: str, op: str, dtype: str, limit
 def _against_peers(ix: _Index) -> List[Goal]:
     out = []
     g1 = ix.group("forward", "float32", MI, 1)
-    for peer, lim, pname in (("numpy", 10.0, "the NumPy composition"),
-                             ("torch", 30.0, "torch F.dropout")):
-        goal = Goal(f"3 {peer}", f"dropout float32 1Mi, 1 thread, faster than {pname}",
-                    f">= {lim:.0f}x")
+    for peer, lim, pname in (
+        ("numpy", 10.0, "the NumPy composition"),
+        ("torch", 30.0, "torch F.dropout"),
+    ):
+        goal = Goal(
+            f"3 {peer}", f"dropout float32 1Mi, 1 thread, faster than {pname}", f">= {lim:.0f}x"
+        )
         c = g1.find("pydropout", ix.best) if g1 else None
         pc = g1.peer(peer) if g1 else None
         if c is None or pc is None:
@@ -92,8 +104,10 @@ def _against_peers(ix: _Index) -> List[Goal]:
         else:
             goal.value = pc.best / c.best
             goal.passed = goal.value >= lim
-            goal.detail = (f"{c.best * 1e6:.1f} us vs {pc.best * 1e6:.1f} us"
-                           f" (the limit needs <= {pc.best / lim * 1e6:.1f} us)")
+            goal.detail = (
+                f"{c.best * 1e6:.1f} us vs {pc.best * 1e6:.1f} us"
+                f" (the limit needs <= {pc.best / lim * 1e6:.1f} us)"
+            )
             m = ix.words_alone(MI, 1, ix.best)
             if m is not None:
                 goal.detail += f"; the words alone (dropout_mask) {m.best * 1e6:.1f} us"
@@ -146,17 +160,43 @@ def evaluate_goals(cfg: Config, results: List[GroupResult]) -> List[Goal]:
     T, best = ix.T, ix.best
     out = []
     for d, lim in (("float32", 1.10), ("float64", 1.10), ("float16", 1.15)):
-        out.append(_ratio_to_copy(ix, f"1 {d}", f"forward + mask, {d}, 16Mi, {T} threads",
-                                  "forward_mask", d, lim, best))
+        out.append(
+            _ratio_to_copy(
+                ix,
+                f"1 {d}",
+                f"forward + mask, {d}, 16Mi, {T} threads",
+                "forward_mask",
+                d,
+                lim,
+                best,
+            )
+        )
     for d, lim in (("float32", 1.05), ("float64", 1.05), ("float16", 1.10)):
-        out.append(_ratio_to_copy(ix, f"2 {d}", f"backward from the mask, {d}, 16Mi, {T} threads",
-                                  "backward", d, lim, best))
+        out.append(
+            _ratio_to_copy(
+                ix,
+                f"2 {d}",
+                f"backward from the mask, {d}, 16Mi, {T} threads",
+                "backward",
+                d,
+                lim,
+                best,
+            )
+        )
     out += _against_peers(ix)
     out.append(_thread_scaling(ix))
     if "avx2" in _core.supported_simd_levels():
-        out.append(_ratio_to_copy(ix, "5",
-                                  f"AVX2 level: forward + mask, float32, 16Mi, {T} threads",
-                                  "forward_mask", "float32", 1.30, "avx2"))
+        out.append(
+            _ratio_to_copy(
+                ix,
+                "5",
+                f"AVX2 level: forward + mask, float32, 16Mi, {T} threads",
+                "forward_mask",
+                "float32",
+                1.30,
+                "avx2",
+            )
+        )
     else:
         out.append(Goal("5", "AVX2 level", "<= 1.30x copy", detail="no AVX2 on this CPU"))
     out.append(_call_overhead(ix))

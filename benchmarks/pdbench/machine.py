@@ -17,10 +17,29 @@ from .affinity import start_cpus
 from .config import PROG, Config
 from .peers import Peers
 
-ENV_VARS = ("PYDROPOUT_SIMD", "PYDROPOUT_NUM_THREADS", "PYDROPOUT_AVX512FP16",
-            "PYDROPOUT_AVX512IFMA", "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES")
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq",
-              "avx512vl", "avx512ifma", "avx512_bf16", "avx512_fp16")
+ENV_VARS = (
+    "PYDROPOUT_SIMD",
+    "PYDROPOUT_NUM_THREADS",
+    "PYDROPOUT_AVX512FP16",
+    "PYDROPOUT_AVX512IFMA",
+    "OMP_NUM_THREADS",
+    "OMP_PROC_BIND",
+    "OMP_PLACES",
+)
+SIMD_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512dq",
+    "avx512vl",
+    "avx512ifma",
+    "avx512_bf16",
+    "avx512_fp16",
+)
 
 
 def _cpuinfo() -> Dict[str, str]:
@@ -81,22 +100,33 @@ def machine_info(cfg: Config, peers: Peers) -> Dict[str, Any]:
         "threads_all": cfg.all_threads,
         "threads_benchmarked": cfg.threads,
         "build": dict(_core.build_info()),
-        "versions": {"pydropout": pydropout.__version__, "numpy": np.__version__,
-                     **peers.versions(), "python": platform.python_version()},
+        "versions": {
+            "pydropout": pydropout.__version__,
+            "numpy": np.__version__,
+            **peers.versions(),
+            "python": platform.python_version(),
+        },
         "platform": platform.platform(),
         "env": {k: os.environ.get(k, "") for k in ENV_VARS},
         "p": cfg.p,
         "command": " ".join([PROG] + cfg.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "timing": {"quick": cfg.quick, "min_rounds": cfg.min_rounds,
-                   "max_rounds": cfg.max_rounds, "min_time_s": cfg.min_time,
-                   "budget_s": cfg.budget, "gap_s": cfg.gap},
+        "timing": {
+            "quick": cfg.quick,
+            "min_rounds": cfg.min_rounds,
+            "max_rounds": cfg.max_rounds,
+            "min_time_s": cfg.min_time,
+            "budget_s": cfg.budget,
+            "gap_s": cfg.gap,
+        },
     }
 
 
 def _simd_line(m: Dict[str, Any]) -> str:
-    line = (f"- SIMD levels: supported {', '.join(m['simd_supported'])}; default "
-            f"{m['simd_default']}; benchmarked {', '.join(m['simd_benchmarked'])}")
+    line = (
+        f"- SIMD levels: supported {', '.join(m['simd_supported'])}; default "
+        f"{m['simd_default']}; benchmarked {', '.join(m['simd_benchmarked'])}"
+    )
     if m.get("kernel_tier"):
         line += f"; kernel tier in use {m['kernel_tier']}"
     if m.get("avx512fp16", "unsupported") != "unsupported":
@@ -112,18 +142,20 @@ def header_md(m: Dict[str, Any]) -> str:
     v = m["versions"]
     env = ", ".join(f"{k}={val}" for k, val in m["env"].items() if val) or "none set"
     threads = ", ".join(map(str, m["threads_benchmarked"]))
-    return "\n".join([
-        f"- machine: {m['cpu']}; {m['logical_cpus']} logical CPUs ({m['cpus_usable']} usable), "
-        f"L2 {m['l2_per_core'] or '?'} per core, L3 {m['l3'] or '?'}, {m['memory']} RAM",
-        f"- CPU SIMD flags: {m['cpu_flags'] or 'none found'}",
-        _simd_line(m),
-        f"- threads: all = {m['threads_all']}; benchmarked {threads}",
-        f"- build: {b.get('compiler')}, flags `{b.get('flags')}`, OpenMP {b.get('openmp')}",
-        f"- versions: pydropout {v['pydropout']}, numpy {v['numpy']}, torch {v['torch']}, "
-        f"jax {v['jax']}, python {v['python']} ({m['platform']})",
-        f"- environment: {env}",
-        f"- p = {m['p']}; times are minima over interleaved rounds "
-        f"(min {m['timing']['min_rounds']} rounds, samples >= "
-        f"{m['timing']['min_time_s'] * 1e3:g} ms)",
-        f"- command: `{m['command']}` ({m['date']})",
-    ])
+    return "\n".join(
+        [
+            f"- machine: {m['cpu']}; {m['logical_cpus']} logical CPUs ({m['cpus_usable']} usable), "
+            f"L2 {m['l2_per_core'] or '?'} per core, L3 {m['l3'] or '?'}, {m['memory']} RAM",
+            f"- CPU SIMD flags: {m['cpu_flags'] or 'none found'}",
+            _simd_line(m),
+            f"- threads: all = {m['threads_all']}; benchmarked {threads}",
+            f"- build: {b.get('compiler')}, flags `{b.get('flags')}`, OpenMP {b.get('openmp')}",
+            f"- versions: pydropout {v['pydropout']}, numpy {v['numpy']}, torch {v['torch']}, "
+            f"jax {v['jax']}, python {v['python']} ({m['platform']})",
+            f"- environment: {env}",
+            f"- p = {m['p']}; times are minima over interleaved rounds "
+            f"(min {m['timing']['min_rounds']} rounds, samples >= "
+            f"{m['timing']['min_time_s'] * 1e3:g} ms)",
+            f"- command: `{m['command']}` ({m['date']})",
+        ]
+    )

@@ -63,4 +63,5 @@ class GroupResult:
     def main_row(self, level: str) -> Optional[Candidate]:
         """The public call at ``level``, else the first public row."""
         return self.find("pydropout", level) or next(
-            (c for c in self.cands if c.kind == "pydropout"), None)
+            (c for c in self.cands if c.kind == "pydropout"), None
+        )

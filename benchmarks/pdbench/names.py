@@ -69,17 +69,35 @@ PEER_TITLES = {"multiply": "np.multiply", "numpy": "NumPy", "torch": "torch", "j
 # functional and save="state" forms beside pydropout.torch.Dropout)
 PYDROPOUT_KINDS = ("pydropout", "out", "kernel", "alt")
 
-DTYPE_ALIASES = {"f32": "float32", "f64": "float64", "f16": "float16",
-                 "float32": "float32", "float64": "float64", "float16": "float16"}
+DTYPE_ALIASES = {
+    "f32": "float32",
+    "f64": "float64",
+    "f16": "float16",
+    "float32": "float32",
+    "float64": "float64",
+    "float16": "float16",
+}
 OP_ALIASES: Dict[str, Union[str, Tuple[str, ...]]] = {
-    "forward": "forward", "fwd": "forward", "forward_mask": "forward_mask",
-    "forward+mask": "forward_mask", "mask": "mask", "backward": "backward",
-    "bwd": "backward", "backward_state": "backward_state",
-    "state_backward": "backward_state", "alpha": "alpha",
-    "alpha_backward": "alpha_backward", "gaussian": "gaussian", "channel": "channel",
-    "dropout2d": "channel", "torch_fwd_bwd": "torch_fwd_bwd",
+    "forward": "forward",
+    "fwd": "forward",
+    "forward_mask": "forward_mask",
+    "forward+mask": "forward_mask",
+    "mask": "mask",
+    "backward": "backward",
+    "bwd": "backward",
+    "backward_state": "backward_state",
+    "state_backward": "backward_state",
+    "alpha": "alpha",
+    "alpha_backward": "alpha_backward",
+    "gaussian": "gaussian",
+    "channel": "channel",
+    "dropout2d": "channel",
+    "torch_fwd_bwd": "torch_fwd_bwd",
     # groups of operations
-    "plain": OPS, "variants": VARIANT_OPS, "extra": EXTRA_OPS, "all": ALL_OPS,
+    "plain": OPS,
+    "variants": VARIANT_OPS,
+    "extra": EXTRA_OPS,
+    "all": ALL_OPS,
 }
 
 

@@ -39,7 +39,8 @@ class Arrays:
         # the forward mask backward reads: data (any valid mask will do); the check
         # compares against the reference applied to this very mask
         self.mask_in: np.ndarray = pydropout.dropout_mask(
-            (n,), p, generator=pydropout.Generator(99))
+            (n,), p, generator=pydropout.Generator(99)
+        )
         self.code = kernel.dtype_code(dt)
         self.t = kernel.threshold(p)
         self.s = kernel.scale(p, dt)
@@ -63,7 +64,7 @@ class Arrays:
         return reference.Generator(CHECK_SEED, stream=CHECK_STREAM, offset=CHECK_OFFSET + a)
 
     def mask_slice(self, a: int, b: int) -> np.ndarray:
-        return self.mask_in[a // 8:(b + 7) // 8]
+        return self.mask_in[a // 8 : (b + 7) // 8]
 
     def ref(self, what: str, a: int, b: int) -> Any:
         """The reference of ``what`` on elements [a, b) of the flat array, computed at the
@@ -123,8 +124,14 @@ def compare(what: str, got: np.ndarray, want: np.ndarray, a: int) -> Optional[st
     return f"{what} differs from pydropout.reference first at element {a + first}"
 
 
-def check_output(arrs: Arrays, op: str, regions: Regions, y: Any = None,
-                 mask: Optional[np.ndarray] = None, dx: Any = None) -> Optional[str]:
+def check_output(
+    arrs: Arrays,
+    op: str,
+    regions: Regions,
+    y: Any = None,
+    mask: Optional[np.ndarray] = None,
+    dx: Any = None,
+) -> Optional[str]:
     """Compare a row's output(s) with the reference on every region."""
     for a, b in regions:
         err: Optional[str]
@@ -133,13 +140,14 @@ def check_output(arrs: Arrays, op: str, regions: Regions, y: Any = None,
             err = compare("output", y[a:b], ry, a)
             if err is None and op == "forward_mask":
                 assert mask is not None
-                err = compare("mask", mask[a // 8:(b + 7) // 8], rm, 8 * (a // 8))
+                err = compare("mask", mask[a // 8 : (b + 7) // 8], rm, 8 * (a // 8))
         elif op == "mask":
             assert mask is not None
-            err = compare("mask", mask[a // 8:(b + 7) // 8], arrs.ref("mask", a, b), 8 * (a // 8))
+            err = compare("mask", mask[a // 8 : (b + 7) // 8], arrs.ref("mask", a, b), 8 * (a // 8))
         elif op == "torch_fwd_bwd":  # tensors: the output y and the gradient dx
-            err = (compare("output", _flat(y)[a:b], arrs.ref("forward", a, b)[0], a)
-                   or compare("gradient", _flat(dx)[a:b], arrs.ref("torch_backward", a, b), a))
+            err = compare("output", _flat(y)[a:b], arrs.ref("forward", a, b)[0], a) or compare(
+                "gradient", _flat(dx)[a:b], arrs.ref("torch_backward", a, b), a
+            )
         else:
             what = "gradient" if "backward" in op else "output"
             err = compare(what, _flat(y)[a:b], arrs.ref(op, a, b), a)
@@ -154,15 +162,16 @@ def scramble(regions: Regions, y: Optional[np.ndarray], mask: Optional[np.ndarra
         if y is not None:
             y[a:b].view(np.uint8)[...] = 0xA5
         if mask is not None:
-            mask[a // 8:(b + 7) // 8] = 0x5A
+            mask[a // 8 : (b + 7) // 8] = 0x5A
 
 
 def same(got: Any, out: np.ndarray) -> Optional[str]:
     return None if got is out else "the result is not the out= array"
 
 
-def public_check(arrs: Arrays, op: str, regions: Regions, call: Callable[..., Any]
-                 ) -> Optional[str]:
+def public_check(
+    arrs: Arrays, op: str, regions: Regions, call: Callable[..., Any]
+) -> Optional[str]:
     """A plain-dropout public call at the check state."""
     x, p = arrs.x, arrs.p
     g = arrs.check_gen()
@@ -176,8 +185,7 @@ def public_check(arrs: Arrays, op: str, regions: Regions, call: Callable[..., An
     return check_output(arrs, op, regions, y=call(x, arrs.mask_in, p))
 
 
-def out_check(arrs: Arrays, op: str, regions: Regions, call: Callable[..., Any]
-              ) -> Optional[str]:
+def out_check(arrs: Arrays, op: str, regions: Regions, call: Callable[..., Any]) -> Optional[str]:
     """A plain-dropout public call with out=: the bits, and the out= array returned."""
     scramble(regions, arrs.y, None)
     if op == "forward":
@@ -190,8 +198,7 @@ def out_check(arrs: Arrays, op: str, regions: Regions, call: Callable[..., Any]
     return check_output(arrs, op, regions, y=y) or same(y, arrs.y)
 
 
-def kernel_check(arrs: Arrays, op: str, regions: Regions, fn: Callable[[], Any]
-                 ) -> Optional[str]:
+def kernel_check(arrs: Arrays, op: str, regions: Regions, fn: Callable[[], Any]) -> Optional[str]:
     """A raw kernel call at the check state, into scrambled buffers."""
     y = None if op == "mask" else arrs.y
     m = arrs.mask if op in ("forward_mask", "mask") else None
@@ -200,17 +207,21 @@ def kernel_check(arrs: Arrays, op: str, regions: Regions, fn: Callable[[], Any]
     return check_output(arrs, op, regions, y=y, mask=m)
 
 
-def result_check(arrs: Arrays, op: str, regions: Regions,
-                 result: Callable[[Optional[np.ndarray]], Any]) -> Optional[str]:
+def result_check(
+    arrs: Arrays, op: str, regions: Regions, result: Callable[[Optional[np.ndarray]], Any]
+) -> Optional[str]:
     """An extra op's public call at the check state (``result(None)``)."""
     return check_output(arrs, op, regions, y=result(None))
 
 
-def result_out_check(arrs: Arrays, op: str, regions: Regions,
-                     result: Callable[[Optional[np.ndarray]], Any], dest: np.ndarray
-                     ) -> Optional[str]:
+def result_out_check(
+    arrs: Arrays,
+    op: str,
+    regions: Regions,
+    result: Callable[[Optional[np.ndarray]], Any],
+    dest: np.ndarray,
+) -> Optional[str]:
     """An extra op's public call with out=dest at the check state."""
     scramble(regions, arrs.y, None)
     got = result(dest)
     return check_output(arrs, op, regions, y=got) or same(got, dest)
-

@@ -62,8 +62,10 @@ class Peers:
             self.jax.config.update("jax_enable_x64", self.jax_x64)
 
     def versions(self) -> Dict[str, str]:
-        return {"torch": getattr(self.torch, "__version__", "not used"),
-                "jax": getattr(self.jax, "__version__", "not used")}
+        return {
+            "torch": getattr(self.torch, "__version__", "not used"),
+            "jax": getattr(self.jax, "__version__", "not used"),
+        }
 
     def jit(self, op: str, p: float) -> Any:
         """A jitted JAX dropout: forward, forward_mask or backward."""
@@ -84,7 +86,10 @@ class Peers:
                 return jnp.where(keep, g / (1 - p), 0)
 
             fns: Dict[str, Callable[..., Any]] = {
-                "forward": forward, "forward_mask": forward_mask, "backward": backward}
+                "forward": forward,
+                "forward_mask": forward_mask,
+                "backward": backward,
+            }
             self._jit[key] = jax.jit(fns[op])
         return self._jit[key]
 

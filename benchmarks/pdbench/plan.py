@@ -8,8 +8,18 @@ from typing import List, Tuple
 
 from .config import Config
 from .model import GroupKey
-from .names import (CHANNEL_HW, DTYPES, EXTRA_DTYPES, EXTRA_OPS, EXTRA_SIZES, FULL_SIZES,
-                    KI, MI, NO_DTYPE, OPS)
+from .names import (
+    CHANNEL_HW,
+    DTYPES,
+    EXTRA_DTYPES,
+    EXTRA_OPS,
+    EXTRA_SIZES,
+    FULL_SIZES,
+    KI,
+    MI,
+    NO_DTYPE,
+    OPS,
+)
 
 CHECK_FULL = MI  # up to this size the whole output is compared; above it, slices
 CHECK_SLICE = 64 * KI  # elements per compared slice (a multiple of 8: whole mask bytes)
@@ -19,16 +29,25 @@ def quick_plan(cfg: Config) -> List[GroupKey]:
     """What the performance goals need, plus the mask alone (the cost of the words: the
     floor under the goals on the forward), plus the mask-free backward beside the copy."""
     T = cfg.all_threads
-    raw = [("forward", "float32", KI, T), ("forward", "float32", MI, 1),
-           ("forward", "float32", MI, T), ("mask", NO_DTYPE, MI, 1),
-           ("mask", NO_DTYPE, 16 * MI, T)]
+    raw = [
+        ("forward", "float32", KI, T),
+        ("forward", "float32", MI, 1),
+        ("forward", "float32", MI, T),
+        ("mask", NO_DTYPE, MI, 1),
+        ("mask", NO_DTYPE, 16 * MI, T),
+    ]
     raw += [("forward_mask", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward_state", "float32", 16 * MI, T)]
     keys = [GroupKey(*r) for r in raw]
-    return [k for k in keys
-            if k.op in cfg.ops and (k.dtype == NO_DTYPE or k.dtype in cfg.dtypes)
-            and (cfg.sizes is None or k.n in cfg.sizes) and k.threads in cfg.threads]
+    return [
+        k
+        for k in keys
+        if k.op in cfg.ops
+        and (k.dtype == NO_DTYPE or k.dtype in cfg.dtypes)
+        and (cfg.sizes is None or k.n in cfg.sizes)
+        and k.threads in cfg.threads
+    ]
 
 
 def plan(cfg: Config) -> List[GroupKey]:

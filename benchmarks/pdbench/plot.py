@@ -11,8 +11,22 @@ from .model import GroupResult
 from .names import ALL_OPS, DTYPES, NO_DTYPE, OPS, threads_label
 from .report import cell, pivot_columns
 
-PALETTE = ["#222222", "#d62728", "#ff7f0e", "#bcbd22", "#8c564b", "#7f7f7f", "#1f77b4",
-           "#2ca02c", "#9467bd", "#17becf", "#e377c2", "#aec7e8", "#98df8a", "#c5b0d5"]
+PALETTE = [
+    "#222222",
+    "#d62728",
+    "#ff7f0e",
+    "#bcbd22",
+    "#8c564b",
+    "#7f7f7f",
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#17becf",
+    "#e377c2",
+    "#aec7e8",
+    "#98df8a",
+    "#c5b0d5",
+]
 
 
 def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
@@ -26,8 +40,11 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
         panels.setdefault((g.key.op, g.key.dtype), []).append(g)
     cols = pivot_columns(cfg, results)
     ncols = len(dtypes)
-    legend_rows = math.ceil(sum(1 for c in cols if any(cell(g, c) for g in results))
-                            * len({g.key.threads for g in results}) / 3)
+    legend_rows = math.ceil(
+        sum(1 for c in cols if any(cell(g, c) for g in results))
+        * len({g.key.threads for g in results})
+        / 3
+    )
     panel_h, top_in, bottom_in = 3.0, 0.9, 0.2 + 0.16 * legend_rows  # inches
     height = panel_h * len(ops) + top_in + bottom_in
     width = max(4.4 * ncols, 7.5)  # room for the title and three legend columns
@@ -58,9 +75,15 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
                     if not pts:
                         continue
                     label = f"{col[2]}, {threads_label(threads)}"
-                    (ln,) = ax.plot([q[0] for q in pts], [q[1] for q in pts],
-                                    "-" if threads == most else "--", marker="o",
-                                    markersize=3, color=color[col[2]], label=label)
+                    (ln,) = ax.plot(
+                        [q[0] for q in pts],
+                        [q[1] for q in pts],
+                        "-" if threads == most else "--",
+                        marker="o",
+                        markersize=3,
+                        color=color[col[2]],
+                        label=label,
+                    )
                     handles.setdefault(label, ln)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
@@ -70,12 +93,26 @@ def write_plot(path: str, cfg: Config, results: List[GroupResult]) -> None:
             ax.set_ylabel("GB/s (read + written)", fontsize=8)
             ax.tick_params(which="both", labelsize=7)
             ax.grid(True, which="both", alpha=0.25)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
-               ncol=3, fontsize=7, frameon=False)
-    fig.suptitle(f"pydropout throughput, p = {cfg.p}\nsolid: {threads_label(most)}, "
-                 "dashed: fewer; copy = the bandwidth ceiling", fontsize=10,
-                 y=1 - 0.1 / height)
-    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width,
-                        top=1 - top_in / height, bottom=(bottom_in + 0.45) / height,
-                        hspace=0.55, wspace=0.28)
+    fig.legend(
+        list(handles.values()),
+        list(handles.keys()),
+        loc="lower center",
+        ncol=3,
+        fontsize=7,
+        frameon=False,
+    )
+    fig.suptitle(
+        f"pydropout throughput, p = {cfg.p}\nsolid: {threads_label(most)}, "
+        "dashed: fewer; copy = the bandwidth ceiling",
+        fontsize=10,
+        y=1 - 0.1 / height,
+    )
+    fig.subplots_adjust(
+        left=0.7 / width,
+        right=1 - 0.2 / width,
+        top=1 - top_in / height,
+        bottom=(bottom_in + 0.45) / height,
+        hspace=0.55,
+        wspace=0.28,
+    )
     fig.savefig(path, dpi=90)

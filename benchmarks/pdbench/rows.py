@@ -23,10 +23,17 @@ from .plan import check_regions, op_bytes
 def ceiling(arrs: Arrays, op: str) -> Candidate:
     """The bandwidth ceiling: the threaded copy with pydropout's threads and chunking."""
     if op == "mask":
-        return Candidate("copy (ceiling)", "ceiling", "", "", 2 * arrs.mask.nbytes,
-                         partial(_core.copy, arrs.mask_in, arrs.mask2))
-    return Candidate("copy (ceiling)", "ceiling", "", "", 2 * arrs.x.nbytes,
-                     partial(_core.copy, arrs.x, arrs.y))
+        return Candidate(
+            "copy (ceiling)",
+            "ceiling",
+            "",
+            "",
+            2 * arrs.mask.nbytes,
+            partial(_core.copy, arrs.mask_in, arrs.mask2),
+        )
+    return Candidate(
+        "copy (ceiling)", "ceiling", "", "", 2 * arrs.x.nbytes, partial(_core.copy, arrs.x, arrs.y)
+    )
 
 
 def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> List[Candidate]:
@@ -46,14 +53,18 @@ def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> 
     return cands
 
 
-def _pydropout_rows(cfg: Config, key: GroupKey, arrs: Arrays, nbytes: int,
-                    regions: List[Any]) -> List[Candidate]:
+def _pydropout_rows(
+    cfg: Config, key: GroupKey, arrs: Arrays, nbytes: int, regions: List[Any]
+) -> List[Candidate]:
     op, n, p = key.op, key.n, cfg.p
     x, y, code, t, s = arrs.x, arrs.y, arrs.code, arrs.t, arrs.s
     gen = pydropout.Generator(42)  # timing calls advance it, as a training loop does
     publics: Dict[str, Callable[..., Any]] = {
-        "forward": pydropout.dropout, "forward_mask": pydropout.dropout_with_mask,
-        "mask": pydropout.dropout_mask, "backward": pydropout.dropout_backward}
+        "forward": pydropout.dropout,
+        "forward_mask": pydropout.dropout_with_mask,
+        "mask": pydropout.dropout_mask,
+        "backward": pydropout.dropout_backward,
+    }
     public = publics[op]
     seed, stream, off = CHECK_SEED, CHECK_STREAM, CHECK_OFFSET
     kernel_fn: Callable[[], Any]
@@ -74,22 +85,51 @@ def _pydropout_rows(cfg: Config, key: GroupKey, arrs: Arrays, nbytes: int,
     public_check = partial(oracle.public_check, arrs, op, regions, public)
     cands: List[Candidate] = []
     for level in cfg.levels:
-        cands.append(Candidate(PUBLIC_NAMES[op], "pydropout", "", level, nbytes, public_fn,
-                               check=public_check))
+        cands.append(
+            Candidate(
+                PUBLIC_NAMES[op], "pydropout", "", level, nbytes, public_fn, check=public_check
+            )
+        )
         if cfg.out_rows and op in OUT_NAMES:
-            cands.append(Candidate(OUT_NAMES[op], "out", "", level, nbytes, out_fn,
-                                   check=partial(oracle.out_check, arrs, op, regions, public)))
+            cands.append(
+                Candidate(
+                    OUT_NAMES[op],
+                    "out",
+                    "",
+                    level,
+                    nbytes,
+                    out_fn,
+                    check=partial(oracle.out_check, arrs, op, regions, public),
+                )
+            )
         if cfg.kernel:
-            cands.append(Candidate(KERNEL_NAMES[op], "kernel", "", level, nbytes, kernel_fn,
-                                   check=partial(oracle.kernel_check, arrs, op, regions,
-                                                 kernel_fn)))
+            cands.append(
+                Candidate(
+                    KERNEL_NAMES[op],
+                    "kernel",
+                    "",
+                    level,
+                    nbytes,
+                    kernel_fn,
+                    check=partial(oracle.kernel_check, arrs, op, regions, kernel_fn),
+                )
+            )
     if (op, key.dtype, n) == ("forward", "float32", MI) and key.threads == cfg.all_threads > 1:
         # the thread-scaling goal is a ratio of thread counts: its 1-thread side also runs
         # here, in the same interleaved rounds as the all-thread row, so both see the
         # same machine
-        cands.append(Candidate(f"{PUBLIC_NAMES[op]}, 1 thread", "one_thread", "",
-                               cfg.default_level, nbytes, public_fn, threads=1,
-                               check=public_check))
+        cands.append(
+            Candidate(
+                f"{PUBLIC_NAMES[op]}, 1 thread",
+                "one_thread",
+                "",
+                cfg.default_level,
+                nbytes,
+                public_fn,
+                threads=1,
+                check=public_check,
+            )
+        )
     return cands
 
 
@@ -97,37 +137,53 @@ def _numpy_rows(cfg: Config, key: GroupKey, arrs: Arrays, nbytes: int) -> List[C
     op, n, p, x, y = key.op, key.n, cfg.p, arrs.x, arrs.y
     cands: List[Candidate] = []
     if "multiply" in cfg.peers and op in ("forward", "backward"):
-        cands.append(Candidate("np.multiply(x, 2.0, out=y)", "peer", "multiply", "", nbytes,
-                               partial(np.multiply, x, 2.0, out=y)))
+        cands.append(
+            Candidate(
+                "np.multiply(x, 2.0, out=y)",
+                "peer",
+                "multiply",
+                "",
+                nbytes,
+                partial(np.multiply, x, 2.0, out=y),
+            )
+        )
     if "numpy" not in cfg.peers:
         return cands
     rng = np.random.default_rng(5)
     fn: Callable[[], Any]
     if op == "forward":
+
         def fn() -> Any:
             return x * (rng.random(x.shape) >= p) / (1 - p)
+
         name = "NumPy x * (rng.random(x.shape) >= p) / (1 - p)"
     elif op == "forward_mask":
+
         def fn() -> Any:
             keep = rng.random(x.shape) >= p
             return x * keep / (1 - p), keep
+
         name = "NumPy keep = rng.random(x.shape) >= p; x * keep / (1 - p)"
     elif op == "mask":
+
         def fn() -> Any:
             return rng.random(n) >= p
+
         name = "NumPy rng.random(n) >= p"
     else:
         keep_in = unpacked(arrs.mask_in, n)
 
         def fn() -> Any:
             return x * keep_in / (1 - p)
+
         name = "NumPy grad * keep / (1 - p)"
     cands.append(Candidate(name, "peer", "numpy", "", nbytes, fn))
     return cands
 
 
-def _torch_rows(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers, nbytes: int
-                ) -> List[Candidate]:
+def _torch_rows(
+    cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers, nbytes: int
+) -> List[Candidate]:
     torch = peers.torch
     if torch is None or "torch" not in cfg.peers:
         return []
@@ -147,8 +203,9 @@ def _torch_rows(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers, nbytes: 
     return [Candidate(name, "peer", "torch", "", nbytes, fn, foreign_pool=True)]
 
 
-def _jax_rows(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers, nbytes: int
-              ) -> List[Candidate]:
+def _jax_rows(
+    cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers, nbytes: int
+) -> List[Candidate]:
     jax = peers.jax
     # XLA sizes its own thread pool at start-up: its rows run only with all threads
     if jax is None or "jax" not in cfg.peers or key.threads != cfg.all_threads:

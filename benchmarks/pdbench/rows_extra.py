@@ -21,12 +21,17 @@ from .plan import channel_regions, check_regions, op_bytes
 from .rows import ceiling
 
 # (timed call, timed call with out=, result at the check state given out=, raw kernel)
-Calls = Tuple[Callable[[], Any], Callable[[], Any], Callable[[Optional[np.ndarray]], Any],
-              Optional[Callable[[], Any]]]
+Calls = Tuple[
+    Callable[[], Any],
+    Callable[[], Any],
+    Callable[[Optional[np.ndarray]], Any],
+    Optional[Callable[[], Any]],
+]
 
 
-def build_extra_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers
-                           ) -> List[Candidate]:
+def build_extra_candidates(
+    cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers
+) -> List[Candidate]:
     op, n = key.op, key.n
     if op == "torch_fwd_bwd":
         return torch_candidates(cfg, key, arrs, peers)
@@ -39,24 +44,55 @@ def build_extra_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peer
 
     cands = [ceiling(arrs, op)]
     for level in cfg.levels:
-        cands.append(Candidate(PUBLIC_NAMES[op], "pydropout", "", level, nbytes, fn,
-                               check=partial(oracle.result_check, arrs, op, regions, result)))
+        cands.append(
+            Candidate(
+                PUBLIC_NAMES[op],
+                "pydropout",
+                "",
+                level,
+                nbytes,
+                fn,
+                check=partial(oracle.result_check, arrs, op, regions, result),
+            )
+        )
         if cfg.out_rows:
-            cands.append(Candidate(OUT_NAMES[op], "out", "", level, nbytes, out_fn,
-                                   check=partial(oracle.result_out_check, arrs, op, regions,
-                                                 result, dest)))
+            cands.append(
+                Candidate(
+                    OUT_NAMES[op],
+                    "out",
+                    "",
+                    level,
+                    nbytes,
+                    out_fn,
+                    check=partial(oracle.result_out_check, arrs, op, regions, result, dest),
+                )
+            )
         if cfg.kernel and kernel_fn is not None:
-            cands.append(Candidate(KERNEL_NAMES[op], "kernel", "", level, nbytes, kernel_fn,
-                                   check=partial(oracle.kernel_check, arrs, op, regions,
-                                                 kernel_fn)))
+            cands.append(
+                Candidate(
+                    KERNEL_NAMES[op],
+                    "kernel",
+                    "",
+                    level,
+                    nbytes,
+                    kernel_fn,
+                    check=partial(oracle.kernel_check, arrs, op, regions, kernel_fn),
+                )
+            )
     if op == "backward_state":
         # the backward from the packed mask of the same size, for comparison
         bwd = pd.dropout_backward
-        cands.append(Candidate("pydropout.dropout_backward(mask)", "alt", "",
-                               cfg.default_level, op_bytes("backward", n, arrs.dt.itemsize),
-                               partial(bwd, arrs.x, arrs.mask_in, cfg.p),
-                               check=partial(oracle.public_check, arrs, "backward", regions,
-                                             bwd)))
+        cands.append(
+            Candidate(
+                "pydropout.dropout_backward(mask)",
+                "alt",
+                "",
+                cfg.default_level,
+                op_bytes("backward", n, arrs.dt.itemsize),
+                partial(bwd, arrs.x, arrs.mask_in, cfg.p),
+                check=partial(oracle.public_check, arrs, "backward", regions, bwd),
+            )
+        )
     cands += _numpy_rows(cfg, op, arrs, nbytes)
     cands += _torch_rows(cfg, op, arrs, peers, nbytes)
     return cands
@@ -74,8 +110,13 @@ def _calls(cfg: Config, op: str, arrs: Arrays) -> Calls:
         def result(out: Optional[np.ndarray]) -> Any:
             _, st = with_state(x, p, generator=arrs.check_gen())
             return bwd(x, st, p, out=out)
-        return (partial(bwd, x, state, p), partial(bwd, x, state, p, out=y), result,
-                partial(_core.forward, x, y, None, code, t, False, s, True, seed, stream, off))
+
+        return (
+            partial(bwd, x, state, p),
+            partial(bwd, x, state, p, out=y),
+            result,
+            partial(_core.forward, x, y, None, code, t, False, s, True, seed, stream, off),
+        )
     if op == "alpha":
         alpha = pd.alpha_dropout
         a_, b_, c_ = kernel.alpha_constants(p, arrs.dt)
@@ -86,32 +127,51 @@ def _calls(cfg: Config, op: str, arrs: Arrays) -> Calls:
         def alpha_kernel() -> None:
             _core.mask(arrs.mask, n, t, False, seed, stream, off)
             _core.alpha_apply(x, y, arrs.mask, code, a_, b_, c_)
-        return (partial(alpha, x, p, True, generator=gen),
-                partial(alpha, x, p, True, generator=gen, out=y), result, alpha_kernel)
+
+        return (
+            partial(alpha, x, p, True, generator=gen),
+            partial(alpha, x, p, True, generator=gen, out=y),
+            result,
+            alpha_kernel,
+        )
     if op == "alpha_backward":
         abwd = pd.alpha_dropout_backward
         a_ = kernel.alpha_constants(p, arrs.dt)[0]
 
         def result(out: Optional[np.ndarray]) -> Any:
             return abwd(x, arrs.mask_in, p, out=out)
-        return (partial(abwd, x, arrs.mask_in, p), partial(abwd, x, arrs.mask_in, p, out=y),
-                result, partial(_core.apply, x, y, arrs.mask_in, code, a_, True))
+
+        return (
+            partial(abwd, x, arrs.mask_in, p),
+            partial(abwd, x, arrs.mask_in, p, out=y),
+            result,
+            partial(_core.apply, x, y, arrs.mask_in, code, a_, True),
+        )
     if op == "gaussian":
         gauss = pd.gaussian_dropout
 
         def result(out: Optional[np.ndarray]) -> Any:
             return gauss(x, p, generator=arrs.check_gen(), out=out)
-        return (partial(gauss, x, p, generator=gen), partial(gauss, x, p, generator=gen, out=y),
-                result, partial(_core.gaussian, x, y, code, kernel.gaussian_sigma(p),
-                                seed, stream, off))
+
+        return (
+            partial(gauss, x, p, generator=gen),
+            partial(gauss, x, p, generator=gen, out=y),
+            result,
+            partial(_core.gaussian, x, y, code, kernel.gaussian_sigma(p), seed, stream, off),
+        )
     if op == "channel":
         d2 = pd.dropout2d
         x4, y4 = x.reshape(arrs.shape4), y.reshape(arrs.shape4)
 
         def result(out: Optional[np.ndarray]) -> Any:
             return d2(x4, p, generator=arrs.check_gen(), out=out)
-        return (partial(d2, x4, p, generator=gen), partial(d2, x4, p, generator=gen, out=y4),
-                result, None)
+
+        return (
+            partial(d2, x4, p, generator=gen),
+            partial(d2, x4, p, generator=gen, out=y4),
+            result,
+            None,
+        )
     raise ValueError(op)
 
 
@@ -119,21 +179,32 @@ def _numpy_rows(cfg: Config, op: str, arrs: Arrays, nbytes: int) -> List[Candida
     x, p, n = arrs.x, cfg.p, arrs.n
     cands: List[Candidate] = []
     if "multiply" in cfg.peers:
-        cands.append(Candidate("np.multiply(x, 2.0, out=y)", "peer", "multiply", "", nbytes,
-                               partial(np.multiply, x, 2.0, out=arrs.y)))
+        cands.append(
+            Candidate(
+                "np.multiply(x, 2.0, out=y)",
+                "peer",
+                "multiply",
+                "",
+                nbytes,
+                partial(np.multiply, x, 2.0, out=arrs.y),
+            )
+        )
     if "numpy" not in cfg.peers:
         return cands
     rng = np.random.default_rng(5)
     fn: Callable[[], Any]
     if op == "backward_state":
+
         def fn() -> Any:  # NumPy's way to a mask-free backward: reseed, redraw
             return x * (np.random.default_rng(5).random(x.shape) >= p) / (1 - p)
+
         name = "NumPy grad * (default_rng(seed).random(n) >= p) / (1 - p)"
     elif op == "alpha":
         a_, b_, c_ = kernel.alpha_constants(p, arrs.dt)
 
         def fn() -> Any:
             return np.where(rng.random(x.shape) >= p, x * a_ + b_, c_)
+
         name = "NumPy where(rng.random(x.shape) >= p, a * x + b, c)"
     elif op == "alpha_backward":
         a_ = kernel.alpha_constants(p, arrs.dt)[0]
@@ -141,6 +212,7 @@ def _numpy_rows(cfg: Config, op: str, arrs: Arrays, nbytes: int) -> List[Candida
 
         def fn() -> Any:
             return np.where(keep, x * a_, 0)
+
         name = "NumPy where(keep, grad * a, 0)"
     elif op == "gaussian":
         sigma = kernel.gaussian_sigma(p)
@@ -148,6 +220,7 @@ def _numpy_rows(cfg: Config, op: str, arrs: Arrays, nbytes: int) -> List[Candida
 
         def fn() -> Any:
             return x * (1 + sigma * rng.standard_normal(x.shape, dtype=ndt))
+
         name = "NumPy x * (1 + sigma * rng.standard_normal(x.shape))"
     else:
         noise = arrs.shape4[:2] + (1, 1)
@@ -155,13 +228,13 @@ def _numpy_rows(cfg: Config, op: str, arrs: Arrays, nbytes: int) -> List[Candida
 
         def fn() -> Any:
             return x4 * (rng.random(noise) >= p) / (1 - p)
+
         name = "NumPy x * (rng.random((N, C, 1, 1)) >= p) / (1 - p)"
     cands.append(Candidate(name, "peer", "numpy", "", nbytes, fn))
     return cands
 
 
-def _torch_rows(cfg: Config, op: str, arrs: Arrays, peers: Peers, nbytes: int
-                ) -> List[Candidate]:
+def _torch_rows(cfg: Config, op: str, arrs: Arrays, peers: Peers, nbytes: int) -> List[Candidate]:
     torch, F = peers.torch, peers.F
     if torch is None or "torch" not in cfg.peers:
         return []
@@ -169,8 +242,12 @@ def _torch_rows(cfg: Config, op: str, arrs: Arrays, peers: Peers, nbytes: int
     xt = torch.from_numpy(arrs.x)
     if op == "backward_state":  # torch keeps a bool mask; it has no mask-free backward
         name = "aten.native_dropout_backward (bool mask)"
-        fn = partial(torch.ops.aten.native_dropout_backward, xt,
-                     torch.from_numpy(unpacked(arrs.mask_in, n)), 1.0 / (1.0 - p))
+        fn = partial(
+            torch.ops.aten.native_dropout_backward,
+            xt,
+            torch.from_numpy(unpacked(arrs.mask_in, n)),
+            1.0 / (1.0 - p),
+        )
     elif op == "alpha":
         name, fn = "torch F.alpha_dropout", partial(F.alpha_dropout, xt, p, True)
     elif op == "alpha_backward":
@@ -199,14 +276,21 @@ def fwd_bwd(torch: Any, layer: Callable[[Any], Any], xt: Any, gt: Any) -> Tuple[
     return y, dx
 
 
-def torch_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers
-                     ) -> List[Candidate]:
+def torch_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> List[Candidate]:
     """pydropout.torch forward + backward against torch's, with the same threads: the
     module, the functional form and save="state" beside torch.nn.Dropout and
     torch.nn.functional.dropout."""
     n, p, x = key.n, cfg.p, arrs.x
-    cands = [Candidate("2 copies (ceiling)", "ceiling", "", "", 4 * x.nbytes,
-                       partial(_copy2, x, arrs.y, arrs.y2))]
+    cands = [
+        Candidate(
+            "2 copies (ceiling)",
+            "ceiling",
+            "",
+            "",
+            4 * x.nbytes,
+            partial(_copy2, x, arrs.y, arrs.y2),
+        )
+    ]
     torch = peers.torch
     if torch is None:
         return cands
@@ -229,23 +313,61 @@ def torch_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers
         return partial(pdt.dropout, p=p, generator=g)
 
     for level in cfg.levels:
-        cands.append(Candidate(PUBLIC_NAMES["torch_fwd_bwd"], "pydropout", "", level, nbytes,
-                               partial(fwd_bwd, torch, module(gen), xt, gt),
-                               check=partial(check, module)))
-    cands.append(Candidate("pydropout.torch.dropout (functional)", "alt", "", cfg.default_level,
-                           nbytes, partial(fwd_bwd, torch, functional(gen), xt, gt),
-                           check=partial(check, functional)))
-    cands.append(Candidate("pydropout.torch.Dropout(save='state')", "alt", "",
-                           cfg.default_level, nbytes,
-                           partial(fwd_bwd, torch, module(gen, save="state"), xt, gt),
-                           check=partial(check, partial(module, save="state"))))
+        cands.append(
+            Candidate(
+                PUBLIC_NAMES["torch_fwd_bwd"],
+                "pydropout",
+                "",
+                level,
+                nbytes,
+                partial(fwd_bwd, torch, module(gen), xt, gt),
+                check=partial(check, module),
+            )
+        )
+    cands.append(
+        Candidate(
+            "pydropout.torch.dropout (functional)",
+            "alt",
+            "",
+            cfg.default_level,
+            nbytes,
+            partial(fwd_bwd, torch, functional(gen), xt, gt),
+            check=partial(check, functional),
+        )
+    )
+    cands.append(
+        Candidate(
+            "pydropout.torch.Dropout(save='state')",
+            "alt",
+            "",
+            cfg.default_level,
+            nbytes,
+            partial(fwd_bwd, torch, module(gen, save="state"), xt, gt),
+            check=partial(check, partial(module, save="state")),
+        )
+    )
     if "torch" in cfg.peers:
         # the module first: it is the row the tables compare with
-        cands.append(Candidate("torch.nn.Dropout", "peer", "torch", "", nbytes,
-                               partial(fwd_bwd, torch, torch.nn.Dropout(p), xt, gt),
-                               foreign_pool=True))
-        cands.append(Candidate("torch F.dropout (functional)", "peer", "torch", "", nbytes,
-                               partial(fwd_bwd, torch, partial(peers.F.dropout, p=p,
-                                                               training=True), xt, gt),
-                               foreign_pool=True))
+        cands.append(
+            Candidate(
+                "torch.nn.Dropout",
+                "peer",
+                "torch",
+                "",
+                nbytes,
+                partial(fwd_bwd, torch, torch.nn.Dropout(p), xt, gt),
+                foreign_pool=True,
+            )
+        )
+        cands.append(
+            Candidate(
+                "torch F.dropout (functional)",
+                "peer",
+                "torch",
+                "",
+                nbytes,
+                partial(fwd_bwd, torch, partial(peers.F.dropout, p=p, training=True), xt, gt),
+                foreign_pool=True,
+            )
+        )
     return cands

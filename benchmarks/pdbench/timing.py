@@ -75,8 +75,11 @@ def _time_rounds(cfg: Config, key: GroupKey, cands: List[Candidate]) -> int:
                     _settle(cfg, c.samples[-1] * c.number)
                 # a peer slower than SLOW_PEER per call (10 to 100 times pydropout) has
                 # shown what it is after two samples; the rounds go on for the rest
-                if c.kind == "peer" and len(c.samples) >= min(2, min_rounds) \
-                        and c.best * c.number > SLOW_PEER:
+                if (
+                    c.kind == "peer"
+                    and len(c.samples) >= min(2, min_rounds)
+                    and c.best * c.number > SLOW_PEER
+                ):
                     c.dropped = True
             rounds = r + 1
             if rounds >= min_rounds and time.perf_counter() - t_rounds > cfg.budget:
@@ -106,5 +109,8 @@ def run_group(cfg: Config, key: GroupKey, cands: List[Candidate]) -> Dict[str, A
             _settle(cfg, warm)
     t_rounds = time.perf_counter()
     rounds = _time_rounds(cfg, key, cands)
-    return {"rounds": rounds, "seconds": time.perf_counter() - t_start,
-            "warmup_seconds": t_rounds - t_start}
+    return {
+        "rounds": rounds,
+        "seconds": time.perf_counter() - t_start,
+        "warmup_seconds": t_rounds - t_start,
+    }

@@ -28,16 +28,16 @@ using GaussianFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys
 using NormalFn = void (*)(const uint32_t* w, double* z, uint64_t n);
 // alpha_forward: the mask of words word0.. and y = keep ? x * a + b : c in one pass;
 // alpha_stream: AlphaFn with streaming stores (y large).
-using AlphaForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n,
-                                const Keys& keys, uint64_t word0, uint32_t threshold, double a,
-                                double b, double c, bool stream);
+using AlphaForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
+                                uint64_t word0, uint32_t threshold, double a, double b, double c,
+                                bool stream);
 // The modern variants (core/modern.hpp): zoneout: y[i] = keep(i) ? next[i] : prev[i] (a bitwise
 // select), mask bits written when mask != nullptr;
 // gaussian_add: y[i] = x[i] + dtype(stddev * z(word0 + i)).
 using ZoneoutFn = void (*)(const void* prev, const void* next, void* y, uint8_t* mask, uint64_t n,
                            const Keys& keys, uint64_t word0, uint32_t threshold);
-using GaussianAddFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys,
-                               uint64_t word0, double stddev);
+using GaussianAddFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys, uint64_t word0,
+                               double stddev);
 
 struct Kernels {
   ForwardFn forward[kNumDTypes] = {};

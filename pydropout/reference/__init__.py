@@ -31,22 +31,38 @@ _api = Api(NumpyBackend(), home=f"{__name__}:_api")
 
 # the functions of pydropout, family by family, bound to the NumPy backend
 dropout, dropout_with_mask, dropout_with_state, dropout_backward, dropout_mask = (
-    _api.dropout, _api.dropout_with_mask, _api.dropout_with_state, _api.dropout_backward,
-    _api.dropout_mask)
+    _api.dropout,
+    _api.dropout_with_mask,
+    _api.dropout_with_state,
+    _api.dropout_backward,
+    _api.dropout_mask,
+)
 dropout_block, dropout_block_mask = _api.dropout_block, _api.dropout_block_mask
 dropout1d, dropout2d, dropout3d = _api.dropout1d, _api.dropout2d, _api.dropout3d
 alpha_dropout, alpha_dropout_with_mask, alpha_dropout_with_state, alpha_dropout_backward = (
-    _api.alpha_dropout, _api.alpha_dropout_with_mask, _api.alpha_dropout_with_state,
-    _api.alpha_dropout_backward)
+    _api.alpha_dropout,
+    _api.alpha_dropout_with_mask,
+    _api.alpha_dropout_with_state,
+    _api.alpha_dropout_backward,
+)
 feature_alpha_dropout = _api.feature_alpha_dropout
 drop_path, zoneout, gaussian_noise, dropout_apply = (
-    _api.drop_path, _api.zoneout, _api.gaussian_noise, _api.dropout_apply)
+    _api.drop_path,
+    _api.zoneout,
+    _api.gaussian_noise,
+    _api.dropout_apply,
+)
 drop_block2d, drop_block3d = _dropblock_api.drop_block2d, _dropblock_api.drop_block3d
 drop_block2d_with_mask, drop_block3d_with_mask, drop_block_backward = (
-    _dropblock_api.drop_block2d_with_mask, _dropblock_api.drop_block3d_with_mask,
-    _dropblock_api.drop_block_backward)
+    _dropblock_api.drop_block2d_with_mask,
+    _dropblock_api.drop_block3d_with_mask,
+    _dropblock_api.drop_block_backward,
+)
 gaussian_dropout, gaussian_dropout_with_state, gaussian_dropout_backward = (
-    _api.gaussian_dropout, _api.gaussian_dropout_with_state, _api.gaussian_dropout_backward)
+    _api.gaussian_dropout,
+    _api.gaussian_dropout_with_state,
+    _api.gaussian_dropout_backward,
+)
 
 __all__ = [
     "Generator",

@@ -113,7 +113,7 @@ class Generator:
         with self._lock:
             self._seed, self._stream, self._offset = seed, stream, offset
 
-    def manual_seed(self, seed: Any) -> "Generator":
+    def manual_seed(self, seed: Any) -> Generator:
         """Set the seed and rewind the offset to 0 (the stream is kept); returns self."""
         s = u64(seed, "seed")
         with self._lock:

@@ -58,12 +58,31 @@ def special_values(dt: np.dtype) -> np.ndarray:
     elif dt.itemsize == 2:  # bfloat16
         bits = [0x7FC0, 0xFFC0, 0x7F81, 0x7FD5, 0x7F80, 0xFF80, 0x8000, 0x0001, 0x007F, 0x7F7F]
     elif dt.itemsize == 4:
-        bits = [0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FD55555, 0x7F800000, 0xFF800000,
-                0x80000000, 0x00000001, 0x007FFFFF, 0x7F7FFFFF]
+        bits = [
+            0x7FC00000,
+            0xFFC00000,
+            0x7F800001,
+            0x7FD55555,
+            0x7F800000,
+            0xFF800000,
+            0x80000000,
+            0x00000001,
+            0x007FFFFF,
+            0x7F7FFFFF,
+        ]
     else:
-        bits = [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0x7FF5555555555555,
-                0x7FF0000000000000, 0xFFF0000000000000, 0x8000000000000000, 1,
-                0x000FFFFFFFFFFFFF, 0x7FEFFFFFFFFFFFFF]
+        bits = [
+            0x7FF8000000000000,
+            0xFFF8000000000000,
+            0x7FF0000000000001,
+            0x7FF5555555555555,
+            0x7FF0000000000000,
+            0xFFF0000000000000,
+            0x8000000000000000,
+            1,
+            0x000FFFFFFFFFFFFF,
+            0x7FEFFFFFFFFFFFFF,
+        ]
     return np.array(bits, dtype=uint).view(dt)
 
 
@@ -86,8 +105,9 @@ def ties(dt: np.dtype, s: float) -> np.ndarray:
     return picked[:: max(1, picked.size // 12)][:12]
 
 
-def inputs(rng: np.random.Generator, dt: np.dtype, n: int, avoid_zero: bool,
-           s: float = 1.0) -> np.ndarray:
+def inputs(
+    rng: np.random.Generator, dt: np.dtype, n: int, avoid_zero: bool, s: float = 1.0
+) -> np.ndarray:
     x = (rng.standard_normal(n) * 4.0).astype(dt)
     sp = np.concatenate([special_values(dt), ties(dt, s)])
     if avoid_zero:  # 0 * inf makes a NaN whose sign is the machine's default NaN (x86: -)
@@ -108,8 +128,10 @@ def forward_record(code, dt, n, seed, stream, offset, p, upscale, rng) -> str:
     g = Generator(seed, stream=stream, offset=offset)
     y, m = ref.dropout_with_mask(x, p, mode=mode, generator=g)
     sb = struct.unpack("<Q", struct.pack("<d", s))[0]
-    return (f"forward {code} {n} {seed} {stream} {offset} {t} {int(drop_all)} {int(upscale)} "
-            f"{sb} {hexs(x)} {hexs(y)} {hexs(m)}")
+    return (
+        f"forward {code} {n} {seed} {stream} {offset} {t} {int(drop_all)} {int(upscale)} "
+        f"{sb} {hexs(x)} {hexs(y)} {hexs(m)}"
+    )
 
 
 def records():
@@ -141,16 +163,28 @@ def records():
     for code, dt in dtypes():
         yield forward_record(code, dt, 500, 7, 3, 4 * 2**32 - 251, 0.25, True, rng)
 
-    for n, offset, p in [(1, 0, 0.5), (20, 0, 0.3), (70, 5, 0.5), (333, 4 * 2**32 - 100, 0.75),
-                         (64, TWO64 - 64, 0.5), (100, 2, 1.0), (9, 1, 0.0)]:
+    for n, offset, p in [
+        (1, 0, 0.5),
+        (20, 0, 0.3),
+        (70, 5, 0.5),
+        (333, 4 * 2**32 - 100, 0.75),
+        (64, TWO64 - 64, 0.5),
+        (100, 2, 1.0),
+        (9, 1, 0.0),
+    ]:
         drop_all = p == 1.0
         t = 0 if drop_all else _spec.threshold(p)
         m = ref.dropout_mask(n, p, generator=Generator(SEED, stream=1, offset=offset))
         yield f"mask {n} {SEED} 1 {offset} {t} {int(drop_all)} {hexs(m)}"
 
     for code, dt in dtypes():
-        for n, upscale, with_mask in [(0, True, True), (5, True, True), (64, False, True),
-                                      (131, True, True), (70, True, False)]:
+        for n, upscale, with_mask in [
+            (0, True, True),
+            (5, True, True),
+            (64, False, True),
+            (131, True, True),
+            (70, True, False),
+        ]:
             p = 1 / 3
             s = _spec.scale(p, dt) if upscale else 1.0
             x = inputs(rng, dt, n, avoid_zero=False, s=s)

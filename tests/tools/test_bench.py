@@ -18,12 +18,24 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-from pdbench import cli, config, goals, model, names, oracle, peers, plan, rows, timing  # noqa: E402
+from pdbench import cli, config, goals, model, names, oracle, peers, plan, rows, timing
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--sizes", "1Ki", "--dtypes", "float32", "--threads", "1", "--rounds", "2",
-        "--min-time", "0.0002", "--budget", "0.05"]
+TINY = [
+    "--sizes",
+    "1Ki",
+    "--dtypes",
+    "float32",
+    "--threads",
+    "1",
+    "--rounds",
+    "2",
+    "--min-time",
+    "0.0002",
+    "--budget",
+    "0.05",
+]
 
 
 def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
@@ -43,7 +55,9 @@ def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
     assert doc["meta"]["build"] == dict(_core.build_info())
     assert doc["meta"]["simd_benchmarked"] == sorted(
         _core.supported_simd_levels()[: _core.supported_simd_levels().index(simd) + 1],
-        key=_core.supported_simd_levels().index, reverse=True)
+        key=_core.supported_simd_levels().index,
+        reverse=True,
+    )
     assert {g["op"] for g in doc["groups"]} == set(names.OPS)
     for g in doc["groups"]:
         kinds = {c["kind"] for c in g["candidates"]}
@@ -72,14 +86,35 @@ def test_the_entry_script_names_itself(tmp_path):
     import subprocess
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, str(BENCH / "bench_dropout.py"), "--help"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_dropout.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("usage: python benchmarks/bench_dropout.py")
     assert "--require-goals" in run.stdout and "target" not in run.stdout
-    run = subprocess.run([sys.executable, str(BENCH / "bench_dropout.py"), "--list",
-                          "--ops", "mask", "--sizes", "1Ki", "--threads", "1"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_dropout.py"),
+            "--list",
+            "--ops",
+            "mask",
+            "--sizes",
+            "1Ki",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode == 0 and run.stdout.split("\n")[0] == "mask n=1Ki threads=1"
 
 
@@ -90,9 +125,27 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
     """The state backward, the variants and pydropout.torch: every pydropout row checked
     bit for bit, the copy beside it, torch's own op where torch has one."""
     simd, threads = _core.simd_level(), _core.get_num_threads()
-    argv = ["--ops", "extra", "--sizes", "4Ki", "--dtypes", "float32", "--threads", "1",
-            "--simd", simd, "--rounds", "2", "--min-time", "0.0002", "--budget", "0.05",
-            "--no-plot", "--out", str(tmp_path)]
+    argv = [
+        "--ops",
+        "extra",
+        "--sizes",
+        "4Ki",
+        "--dtypes",
+        "float32",
+        "--threads",
+        "1",
+        "--simd",
+        simd,
+        "--rounds",
+        "2",
+        "--min-time",
+        "0.0002",
+        "--budget",
+        "0.05",
+        "--no-plot",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
     out = capsys.readouterr().out
@@ -116,20 +169,26 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
             assert by_kind["out"] == [names.OUT_NAMES[op]]
     # the mask-free backward beside the backward from the mask, bytes without the mask
     bs = groups["backward_state"]
-    assert [c["name"] for c in bs["candidates"] if c["kind"] == "alt"] == \
-        ["pydropout.dropout_backward(mask)"]
-    assert {c["name"]: c["bytes"] for c in bs["candidates"]}[names.PUBLIC_NAMES["backward_state"]] \
-        == 2 * 4096 * 4
+    assert [c["name"] for c in bs["candidates"] if c["kind"] == "alt"] == [
+        "pydropout.dropout_backward(mask)"
+    ]
+    assert {c["name"]: c["bytes"] for c in bs["candidates"]}[
+        names.PUBLIC_NAMES["backward_state"]
+    ] == 2 * 4096 * 4
     if HAVE_TORCH:
-        peers = {op: [c["name"] for c in g["candidates"] if c["peer"] == "torch"]
-                 for op, g in groups.items()}
+        peers = {
+            op: [c["name"] for c in g["candidates"] if c["peer"] == "torch"]
+            for op, g in groups.items()
+        }
         assert peers["alpha"] == ["torch F.alpha_dropout"]
         assert peers["channel"] == ["torch F.dropout2d"]
         assert peers["gaussian"] == []  # torch has no Gaussian dropout
         assert peers["torch_fwd_bwd"] == ["torch.nn.Dropout", "torch F.dropout (functional)"]
         tf = groups["torch_fwd_bwd"]
         assert {c["name"] for c in tf["candidates"] if c["kind"] == "alt"} == {
-            "pydropout.torch.dropout (functional)", "pydropout.torch.Dropout(save='state')"}
+            "pydropout.torch.dropout (functional)",
+            "pydropout.torch.Dropout(save='state')",
+        }
         assert "| torch_fwd_bwd | float32 | 4Ki | 1 | pydropout.torch.Dropout" in out
 
 
@@ -184,23 +243,45 @@ def _wrong_apply_kernel(monkeypatch):
     monkeypatch.setattr(_core, "apply", apply)
 
 
-@pytest.mark.parametrize("op, size, wrong", [
-    ("forward", "1Ki", _wrong_dropout),
-    ("forward", "2Mi", _wrong_dropout),  # past CHECK_FULL: slices are compared
-    ("forward_mask", "1Ki", _wrong_mask),
-    ("backward", "1Ki", _wrong_apply_kernel),
-])
+@pytest.mark.parametrize(
+    "op, size, wrong",
+    [
+        ("forward", "1Ki", _wrong_dropout),
+        ("forward", "2Mi", _wrong_dropout),  # past CHECK_FULL: slices are compared
+        ("forward_mask", "1Ki", _wrong_mask),
+        ("backward", "1Ki", _wrong_apply_kernel),
+    ],
+)
 def test_a_wrong_kernel_fails_the_run(tmp_path, capsys, monkeypatch, op, size, wrong):
     wrong(monkeypatch)
-    argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op,
-            "--simd", _core.simd_level(), "--peers", "none", "--rounds", "1",
-            "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
+    argv = [
+        "--sizes",
+        size,
+        "--dtypes",
+        "float32",
+        "--threads",
+        "2",
+        "--ops",
+        op,
+        "--simd",
+        _core.simd_level(),
+        "--peers",
+        "none",
+        "--rounds",
+        "1",
+        "--min-time",
+        "0",
+        "--no-plot",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 1
     out = capsys.readouterr().out
     assert "CORRECTNESS CHECKS FAILED" in out
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert doc["check_failures"] and all("differs from pydropout.reference" in f
-                                         for f in doc["check_failures"])
+    assert doc["check_failures"] and all(
+        "differs from pydropout.reference" in f for f in doc["check_failures"]
+    )
 
 
 def _wrong_alpha(monkeypatch):
@@ -231,8 +312,7 @@ def _wrong_state(monkeypatch):
     def dropout_with_state(*args, **kwargs):
         y, st = real(*args, **kwargs)
         # a state one word further on: the regenerated mask is shifted by one element
-        return y, pydropout.DropoutState(st.seed, st.stream, st.offset + 1, st.shape, st.p,
-                                         st.mode)
+        return y, pydropout.DropoutState(st.seed, st.stream, st.offset + 1, st.shape, st.p, st.mode)
 
     monkeypatch.setattr(pydropout, "dropout_with_state", dropout_with_state)
 
@@ -261,23 +341,50 @@ def _wrong_torch_gradient(monkeypatch):
     monkeypatch.setattr(pdt, "Dropout", Dropout)
 
 
-@pytest.mark.parametrize("op, size, wrong", [
-    ("alpha", "1Ki", _wrong_alpha),
-    ("channel", "2Mi", _wrong_channel),  # past CHECK_FULL: whole channels of slices
-    ("backward_state", "1Ki", _wrong_state),
-    pytest.param("torch_fwd_bwd", "1Ki", _wrong_torch_gradient,
-                 marks=pytest.mark.skipif(not HAVE_TORCH, reason="needs torch")),
-])
+@pytest.mark.parametrize(
+    "op, size, wrong",
+    [
+        ("alpha", "1Ki", _wrong_alpha),
+        ("channel", "2Mi", _wrong_channel),  # past CHECK_FULL: whole channels of slices
+        ("backward_state", "1Ki", _wrong_state),
+        pytest.param(
+            "torch_fwd_bwd",
+            "1Ki",
+            _wrong_torch_gradient,
+            marks=pytest.mark.skipif(not HAVE_TORCH, reason="needs torch"),
+        ),
+    ],
+)
 def test_a_wrong_variant_fails_the_run(tmp_path, capsys, monkeypatch, op, size, wrong):
     wrong(monkeypatch)
-    argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op,
-            "--simd", _core.simd_level(), "--peers", "none", "--no-kernel", "--rounds", "1",
-            "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
+    argv = [
+        "--sizes",
+        size,
+        "--dtypes",
+        "float32",
+        "--threads",
+        "2",
+        "--ops",
+        op,
+        "--simd",
+        _core.simd_level(),
+        "--peers",
+        "none",
+        "--no-kernel",
+        "--rounds",
+        "1",
+        "--min-time",
+        "0",
+        "--no-plot",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 1
     assert "CORRECTNESS CHECKS FAILED" in capsys.readouterr().out
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert doc["check_failures"] and all("differs from pydropout.reference" in f
-                                         for f in doc["check_failures"])
+    assert doc["check_failures"] and all(
+        "differs from pydropout.reference" in f for f in doc["check_failures"]
+    )
     public = names.PUBLIC_NAMES[op]
     assert any(public in f for f in doc["check_failures"])
     if op == "torch_fwd_bwd":  # the output is right: the gradient's check catches it
@@ -299,29 +406,54 @@ def _result(op, dtype, n, threads, times, level="avx512"):
     cands = []
     for kind, t in times.items():
         peer = kind if kind in names.PEERS else ""
-        c = model.Candidate(kind, "peer" if peer else kind, peer,
-                             level if kind in ("pydropout", "out", "kernel", "one_thread") else "",
-                             1, lambda: None, threads=1 if kind == "one_thread" else None)
+        c = model.Candidate(
+            kind,
+            "peer" if peer else kind,
+            peer,
+            level if kind in ("pydropout", "out", "kernel", "one_thread") else "",
+            1,
+            lambda: None,
+            threads=1 if kind == "one_thread" else None,
+        )
         c.samples = [t, 2 * t]
         cands.append(c)
     return model.GroupResult(model.GroupKey(op, dtype, n, threads), cands, {})
 
 
 def test_goals_use_the_rows_they_name():
-    cfg = config.make_config(["--simd", "avx2" if "avx2" in _core.supported_simd_levels()
-                              else "scalar"])
+    cfg = config.make_config(
+        ["--simd", "avx2" if "avx2" in _core.supported_simd_levels() else "scalar"]
+    )
     cfg.default_level, cfg.all_threads = "avx512", 2
     MI, KI = names.MI, names.KI
     res = [
         # goal 1 float32 passes on dropout_with_mask (the row called "pydropout"); the
         # raw kernel's better ratio must not be used
-        _result("forward_mask", "float32", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 10.9, "kernel": 5.0}),
-        _result("forward_mask", "float64", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 11.2, "kernel": 5.0}),
+        _result(
+            "forward_mask",
+            "float32",
+            16 * MI,
+            2,
+            {"ceiling": 10.0, "pydropout": 10.9, "kernel": 5.0},
+        ),
+        _result(
+            "forward_mask",
+            "float64",
+            16 * MI,
+            2,
+            {"ceiling": 10.0, "pydropout": 11.2, "kernel": 5.0},
+        ),
         _result("backward", "float16", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 10.9}),
         _result("forward", "float32", MI, 1, {"pydropout": 1.0, "numpy": 10.5, "torch": 29.0}),
         _result("forward", "float32", MI, 2, {"pydropout": 0.5}),
-        _result("forward_mask", "float32", 16 * MI, 2, {"ceiling": 10.0, "pydropout": 12.0},
-                level="avx2"),
+        _result(
+            "forward_mask",
+            "float32",
+            16 * MI,
+            2,
+            {"ceiling": 10.0, "pydropout": 12.0},
+            level="avx2",
+        ),
         _result("forward", "float32", KI, 2, {"pydropout": 3.1, "multiply": 1.0}),
     ]
     # merge the AVX2 row into the float32 16 Mi group, as one run would have it
@@ -360,8 +492,10 @@ def test_goals_state_the_floor_the_words_alone_set():
     assert "words alone" not in got["1 float16"].detail + got["3 numpy"].detail
     # --quick measures both floors
     qcfg = config.make_config(["--quick"])
-    assert {(k.n, k.threads) for k in plan.plan(qcfg) if k.op == "mask"} == \
-        {(MI, 1), (16 * MI, qcfg.all_threads)}
+    assert {(k.n, k.threads) for k in plan.plan(qcfg) if k.op == "mask"} == {
+        (MI, 1),
+        (16 * MI, qcfg.all_threads),
+    }
 
 
 def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
@@ -401,10 +535,30 @@ def test_the_all_thread_1mi_group_times_one_thread_beside_it(tmp_path):
         seen.append(_core.get_num_threads())
         return real(fn, number)
 
-    cfg = config.make_config(["--sizes", "1Mi", "--ops", "forward", "--dtypes", "float32",
-                              "--threads", "all", "--simd", _core.simd_level(),
-                              "--peers", "none", "--no-out", "--no-kernel", "--rounds", "2",
-                              "--min-time", "0.0002", "--budget", "0.05"])
+    cfg = config.make_config(
+        [
+            "--sizes",
+            "1Mi",
+            "--ops",
+            "forward",
+            "--dtypes",
+            "float32",
+            "--threads",
+            "all",
+            "--simd",
+            _core.simd_level(),
+            "--peers",
+            "none",
+            "--no-out",
+            "--no-kernel",
+            "--rounds",
+            "2",
+            "--min-time",
+            "0.0002",
+            "--budget",
+            "0.05",
+        ]
+    )
     key = model.GroupKey("forward", "float32", names.MI, threads)
     arrs = oracle.Arrays("float32", names.MI, cfg.p)
     cands = rows.build_candidates(cfg, key, arrs, peers.Peers([]))
@@ -428,8 +582,10 @@ def test_candidates_wait_after_a_foreign_pool_in_proportion_to_its_sample(monkey
     monkeypatch.setattr(timing, "_time", lambda fn, number: fake_times[fn()])
     sleeps = []
     monkeypatch.setattr(timing.time, "sleep", sleeps.append)
-    cands = [model.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True),
-             model.Candidate("ours", "pydropout", "", "", 1, lambda: "ours")]
+    cands = [
+        model.Candidate("peer", "peer", "jax", "", 1, lambda: "peer", foreign_pool=True),
+        model.Candidate("ours", "pydropout", "", "", 1, lambda: "ours"),
+    ]
     timing.run_group(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
     assert len(cands[0].samples) == 2
     # one sleep after the warm-up call and one after each timed sample, none after ours
@@ -447,19 +603,33 @@ def test_rounds_shuffle_the_order_and_repeat_it(monkeypatch):
     """Each round runs the candidates in a new order, so no row always follows the same
     one (a call's time depends on its predecessor); the orders are seeded by the group,
     so a rerun repeats them."""
-    cfg = config.make_config(["--rounds", "12", "--min-rounds", "12", "--min-time", "0.0001",
-                              "--budget", "100", "--no-prime"])
+    cfg = config.make_config(
+        [
+            "--rounds",
+            "12",
+            "--min-rounds",
+            "12",
+            "--min-time",
+            "0.0001",
+            "--budget",
+            "100",
+            "--no-prime",
+        ]
+    )
     monkeypatch.setattr(timing, "_time", lambda fn, number: fn())
 
     def orders():
         calls = []
-        cands = [model.Candidate(name, "pydropout", "", "", 1,
-                                  lambda name=name: calls.append(name) or 0.001)
-                 for name in "abcde"]
+        cands = [
+            model.Candidate(
+                name, "pydropout", "", "", 1, lambda name=name: calls.append(name) or 0.001
+            )
+            for name in "abcde"
+        ]
         timing.run_group(cfg, model.GroupKey("forward", "float32", 1024, 1), cands)
-        timed = calls[3 * len(cands):]  # after the warm-up and the two calibration calls
+        timed = calls[3 * len(cands) :]  # after the warm-up and the two calibration calls
         assert all(len(c.samples) == 12 for c in cands)
-        return [tuple(timed[i:i + 5]) for i in range(0, len(timed), 5)]
+        return [tuple(timed[i : i + 5]) for i in range(0, len(timed), 5)]
 
     first = orders()
     assert len(first) == 12 and all(sorted(o) == list("abcde") for o in first)
@@ -483,11 +653,14 @@ def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
     def make(name):
         def fn():
             log.append(("call", name))
+
         fn.__name__ = name
         return fn
 
-    cands = [model.Candidate("big", "pydropout", "", "", 1, make("big")),
-             model.Candidate("small", "pydropout", "", "", 1, make("small"))]
+    cands = [
+        model.Candidate("big", "pydropout", "", "", 1, make("big")),
+        model.Candidate("small", "pydropout", "", "", 1, make("small")),
+    ]
     cands[0].number, cands[1].number = 1, 50
     monkeypatch.setattr(timing, "rounds_for", lambda cfg, n: 3)
 
@@ -500,8 +673,11 @@ def test_one_call_samples_follow_an_untimed_call_of_their_own(monkeypatch):
     log.clear()
     for c in cands:
         c.samples.clear()
-    timing._time_rounds(config.make_config(["--min-rounds", "3", "--budget", "100", "--no-prime"]),
-                        model.GroupKey("forward", "float32", 1024, 1), cands)
+    timing._time_rounds(
+        config.make_config(["--min-rounds", "3", "--budget", "100", "--no-prime"]),
+        model.GroupKey("forward", "float32", 1024, 1),
+        cands,
+    )
     assert [e for e in log if e[1] == "big"] == [("timed", "big", 1)] * 3
 
 
@@ -513,8 +689,21 @@ def test_ab_builds_compares_two_cores_in_one_process(capsys):
     ab = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ab)
     simd, threads = _core.simd_level(), _core.get_num_threads()
-    assert ab.main([_core.__file__, _core.__file__, "--levels", "scalar," + simd,
-                    "--sizes", "1000", "--reps", "2"]) == 0
+    assert (
+        ab.main(
+            [
+                _core.__file__,
+                _core.__file__,
+                "--levels",
+                "scalar," + simd,
+                "--sizes",
+                "1000",
+                "--reps",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # separate copies
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[:2]] == ["old:", "new:"]  # each build and its tier
@@ -542,8 +731,11 @@ def test_philox_rounds_microbenchmark_computes_the_stream(tmp_path):
         pytest.skip("needs a C++ compiler on x86-64")
     src = BENCH / "philox_rounds.cpp"
     exe = tmp_path / "philox_rounds"
-    subprocess.run([cxx, "-O2", "-march=x86-64", "-std=c++17", str(src), "-o", str(exe)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [cxx, "-O2", "-march=x86-64", "-std=c++17", str(src), "-o", str(exe)],
+        check=True,
+        capture_output=True,
+    )
     run = subprocess.run([str(exe), "20"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     rows = run.stdout.splitlines()[1:]
@@ -565,10 +757,20 @@ def _run_bound(tmp_path, script: str) -> str:
         pytest.skip("needs Linux and two CPUs")
     path = tmp_path / "bound.py"
     path.write_text(script)
-    env = dict(os.environ, OMP_PROC_BIND="close", OMP_NUM_THREADS="2",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]))
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
+    env = dict(
+        os.environ,
+        OMP_PROC_BIND="close",
+        OMP_NUM_THREADS="2",
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]),
+    )
+    out = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -581,7 +783,8 @@ def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
     thread's own binding comes back afterwards. The machine record counts those CPUs."""
     import os
 
-    out = _run_bound(tmp_path,
+    out = _run_bound(
+        tmp_path,
         "import os, threading\n"
         "import bench_dropout\n"  # the entry script: its affinity record, then pydropout
         "from pdbench import affinity, config, machine, peers\n"
@@ -595,7 +798,8 @@ def test_threads_a_peer_starts_may_use_every_cpu_under_omp_proc_bind(tmp_path):
         "m = machine.machine_info(cfg, peers.Peers([]))\n"
         "print(len(start), len(bound), len(seen[0]), seen[0] == start,\n"
         "      os.sched_getaffinity(0) == bound, m['cpus_usable'],\n"
-        "      affinity.start_cpus() == start)\n")
+        "      affinity.start_cpus() == start)\n",
+    )
     start, bound, seen, same, restored, usable, recorded = out.split()
     n = len(os.sched_getaffinity(0))
     assert (int(start), int(bound)) == (n, 1)  # the binding this guards against
@@ -606,7 +810,8 @@ def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
     """The threads JAX's CPU client starts (`Peers.start_jax`, before its first row) get
     every CPU, though OpenMP bound the thread that starts them to one."""
     pytest.importorskip("jax")
-    out = _run_bound(tmp_path,
+    out = _run_bound(
+        tmp_path,
         "import glob, os\n"
         "import bench_dropout\n"
         "from pdbench import peers\n"
@@ -622,6 +827,7 @@ def test_jax_starts_its_workers_on_every_cpu_under_omp_proc_bind(tmp_path):
         "p = peers.Peers(['jax'])\n"
         "before = wide()\n"
         "p.start_jax()\n"
-        "print(before, wide(), len(os.sched_getaffinity(0)))\n")
+        "print(before, wide(), len(os.sched_getaffinity(0)))\n",
+    )
     before, after, main = map(int, out.split())
     assert main == 1 and after > before
