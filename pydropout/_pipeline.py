@@ -21,186 +21,17 @@ Steps 2 to 6 are :meth:`Pipeline.execute`; the ``*_train``, ``*_backward`` and
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Protocol, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
 from . import _checks as ck
 from ._checks import UPSCALE
+from ._layout import _direct, _inverse, memory_order, permute_bits
+from ._pipeline_backend import Backend, Key, Shape
 from ._state import DropoutState, check_state, resolve_noise
 
-Key = Optional[Tuple[int, int, int]]
-Shape = Tuple[int, ...]
-
-
-class Backend(Protocol):
-    """What the pipeline needs of a backend (``_compiled.CompiledBackend``, over the C++
-    core, and ``reference._backend.NumpyBackend``, plain NumPy).
-
-    Arrays are native, aligned and C-contiguous, ``x``/``y`` of one shape and dtype (``y``
-    may be ``x`` itself); flat element ``i`` is the i-th in C order. ``mask`` is a packed
-    uint8 mask (bit ``i % 8`` of byte ``i // 8``), ``t = floor(p * 2**32)`` the keep
-    threshold (element kept iff its word ``>= t``), ``drop_all`` is ``p == 1`` (no word
-    compared), ``apply`` whether kept elements are multiplied by ``s``. Element ``i`` of a
-    kernel that draws uses word ``offset + i`` of the stream ``(seed, stream)``.
-    """
-
-    default_generator: Any
-
-    # the contract's arithmetic
-    def threshold(self, p: float) -> int: ...
-    def scale(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1/(1-p)); 0 at p == 1
-    def eval_factor(self, p: float, dtype: np.dtype) -> float: ...  # dtype(1 - p)
-    def alpha_constants(self, p: float, dtype: np.dtype) -> Tuple[float, float, float]: ...
-    def gaussian_sigma(self, p: float) -> float: ...  # sqrt(p / (1 - p))
-
-    # buffers
-    def contiguous(self, a: np.ndarray) -> np.ndarray: ...
-    def empty(self, shape: Shape, dtype: np.dtype, like: np.ndarray) -> np.ndarray: ...
-    def multiply(
-        self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
-    ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
-
-    # kernels
-    def forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...
-    def mask(
-        self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int, offset: int
-    ) -> None: ...
-    def apply(
-        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float, apply: bool
-    ) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
-    def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
-    def apply_noise(
-        self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float, apply: bool
-    ) -> None: ...  # apply, the bit of element i at its noise index
-    def alpha_noise(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        noise: Shape,
-        a: float,
-        b: float,
-        c: float,
-    ) -> None: ...  # alpha_apply, bits at noise indices
-    def alpha_forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        a: float,
-        b: float,
-        c: float,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...  # mask of x.size words, then alpha_apply
-    def alpha_apply(
-        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float, b: float, c: float
-    ) -> None: ...  # y = bit ? x * a + b : c
-    def gaussian(
-        self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int, offset: int
-    ) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
-    def row_apply(
-        self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float, apply: bool
-    ) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
-    def zoneout(
-        self,
-        prev: np.ndarray,
-        new: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
-    def gaussian_add(
-        self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int, offset: int
-    ) -> None: ...  # y = x + dtype(stddev * z)
-    def block_forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        full_shape: Shape,
-        origin: Shape,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...
-    def block_mask(
-        self,
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        shape: Shape,
-        full_shape: Shape,
-        origin: Shape,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...
-
-    # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)
-
-
-def _direct(target: np.ndarray, src: np.ndarray) -> bool:
-    """Can a kernel write straight into ``target`` while reading ``src``?"""
-    if not (target.flags.c_contiguous and target.flags.aligned and target.dtype.isnative):
-        return False
-    if target is src:
-        return True
-    if np.may_share_memory(target, src):
-        # the very same buffer is fine (element i reads then writes i); any other overlap
-        # is not
-        return (
-            target.__array_interface__["data"][0] == src.__array_interface__["data"][0]
-            and target.strides == src.strides
-        )
-    return True
-
-
-def memory_order(a: np.ndarray) -> Optional[Shape]:
-    """The axes of a dense, non-overlapping, not C-contiguous ``a`` from the outermost in
-    memory to the innermost (``a.transpose(order)`` is C-contiguous); None for C order
-    and for inputs with gaps, overlaps or negative strides (their outputs are C order)."""
-    if a.ndim < 2 or a.flags.c_contiguous:
-        return None
-    order = tuple(sorted(range(a.ndim), key=lambda i: (-a.strides[i], i)))
-    if not a.transpose(order).flags.c_contiguous:
-        return None
-    return order
-
-
-def _inverse(order: Shape) -> Shape:
-    return tuple(int(i) for i in np.argsort(order))
-
-
-def permute_bits(mask: np.ndarray, n: int, shape: Shape, order: Shape) -> np.ndarray:
-    """The packed mask over logical C order of ``shape`` re-packed in the C order of
-    ``shape`` transposed by ``order`` (the memory order of a permuted layout)."""
-    bits = np.unpackbits(mask, count=n, bitorder="little").reshape(shape)
-    return np.packbits(bits.transpose(order), bitorder="little")
+__all__ = ["Backend", "Key", "Pipeline", "Shape", "memory_order", "permute_bits"]
 
 
 def _identity(x: Any, xa: np.ndarray, out: Optional[np.ndarray]) -> np.ndarray:
@@ -269,6 +100,18 @@ class Pipeline:
             np.copyto(final, y)
             y = final
         return y, key
+
+    def _replay(
+        self,
+        x: Any,
+        xa: np.ndarray,
+        out: Optional[np.ndarray],
+        kernel: Callable[..., None],
+        *args: Any,
+    ) -> np.ndarray:
+        """:meth:`execute` of a kernel that reserves no words (a backward, a block), never
+        in place: the result alone."""
+        return self.execute(x, xa, out, False, None, 0, kernel, *args)[0]
 
     def _execute_permuted(
         self,
@@ -511,13 +354,10 @@ class Pipeline:
                 ck.check_out(out, ga.shape, ga.dtype)
             t, drop_all = self._keep_rule(p)
             s = self.backend.scale(p, ga.dtype) if apply else 1.0
-            return self.execute(
+            return self._replay(
                 grad,
                 ga,
                 out,
-                False,
-                None,
-                0,
                 self._kernel_dropout,
                 None,
                 t,
@@ -526,7 +366,7 @@ class Pipeline:
                 apply,
                 mask.noise_shape,
                 mask,
-            )[0]
+            )
         noise = ck.check_noise_shape(noise_shape, ga.shape)
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
@@ -534,9 +374,7 @@ class Pipeline:
         if apply and p == 1.0:
             mask = np.zeros_like(mask)  # nothing survives p == 1
         s = self.backend.scale(p, ga.dtype) if apply else 1.0
-        return self.execute(
-            grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, s, apply
-        )[0]
+        return self._replay(grad, ga, out, self._kernel_apply, mask, noise, s, apply)
 
     def dropout_mask(self, shape: Any, p: Any, *, generator: Any) -> np.ndarray:
         dims = ck.check_shape(shape)
@@ -581,13 +419,10 @@ class Pipeline:
         t, drop_all = self._keep_rule(p)
         apply = mode == UPSCALE
         s = self.backend.scale(p, xa.dtype) if apply else 1.0
-        y, _ = self.execute(
+        y = self._replay(
             x_block,
             xa,
             out,
-            False,
-            None,
-            0,
             self._kernel_block,
             mask,
             t,
@@ -687,13 +522,10 @@ class Pipeline:
         a = self.backend.alpha_constants(p, ga.dtype)[0]
         if state is not None:
             t, drop_all = self._keep_rule(p)
-            return self.execute(
+            return self._replay(
                 grad,
                 ga,
                 out,
-                False,
-                None,
-                0,
                 self._kernel_dropout,
                 None,
                 t,
@@ -702,12 +534,10 @@ class Pipeline:
                 True,
                 state.noise_shape,
                 state,
-            )[0]
+            )
         if p == 1.0:
             mask = np.zeros_like(mask)  # nothing survives p == 1
-        return self.execute(
-            grad, ga, out, False, None, 0, self._kernel_apply, mask, noise, a, True
-        )[0]
+        return self._replay(grad, ga, out, self._kernel_apply, mask, noise, a, True)
 
     def gaussian_train(
         self, x: Any, p: Any, *, generator: Any, out: Any
@@ -730,14 +560,11 @@ class Pipeline:
         check_state(state, "gaussian", p, ga.shape)
         if out is not None:
             ck.check_out(out, ga.shape, ga.dtype)
-        return self.execute(
+        return self._replay(
             grad,
             ga,
             out,
-            False,
-            None,
-            0,
             self._kernel_gaussian,
             self.backend.gaussian_sigma(p),
             state,
-        )[0]
+        )
