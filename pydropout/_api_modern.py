@@ -16,6 +16,7 @@ from ._checks import UPSCALE
 from ._state import DropoutState
 
 Array = np.ndarray
+#: a ``pydropout.Generator`` or a ``pydropout.reference.Generator`` (see ``_checks``)
 GeneratorLike = Any
 
 
