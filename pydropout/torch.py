@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -457,6 +457,17 @@ class _DropoutNd(torch.nn.Module):
         self.generator = check_generator(generator)
         self.save = check_save(save)
 
+    def _call(self, function: Callable[..., torch.Tensor], input: torch.Tensor) -> torch.Tensor:
+        return function(
+            input,
+            self.p,
+            self.training,
+            self.inplace,
+            mode=self.mode,
+            generator=self.generator,
+            save=self.save,
+        )
+
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
         if self.mode != UPSCALE:
@@ -484,15 +495,7 @@ class Dropout(_DropoutNd):
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        return self._call(dropout, input)
 
 
 class Dropout1d(_DropoutNd):
@@ -500,45 +503,21 @@ class Dropout1d(_DropoutNd):
     :func:`dropout1d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout1d(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        return self._call(dropout1d, input)
 
 
 class Dropout2d(_DropoutNd):
     """``torch.nn.Dropout2d``: zero whole channels of ``(N, C, H, W)``; see :func:`dropout2d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout2d(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        return self._call(dropout2d, input)
 
 
 class Dropout3d(_DropoutNd):
     """``torch.nn.Dropout3d``: zero whole channels of ``(N, C, D, H, W)``; see :func:`dropout3d`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return dropout3d(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        return self._call(dropout3d, input)
 
 
 class _AlphaDropoutBase(torch.nn.Module):
