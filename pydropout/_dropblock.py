@@ -134,6 +134,22 @@ class DropBlockApi:
             y = x
         return y, mask
 
+    def _drop(
+        self,
+        x: Any,
+        p: Any,
+        block_size: Any,
+        inplace: Any,
+        eps: Any,
+        training: bool,
+        rank: int,
+        generator: Any,
+    ) -> np.ndarray:
+        if not training:
+            xa = self._check(x, p, block_size, inplace, eps, rank, generator)[0]
+            return x if isinstance(x, np.ndarray) else xa
+        return self._train(x, p, block_size, inplace, eps, rank, generator)[0]
+
     # -- the public functions --------------------------------------------------------------------
     def drop_block2d(
         self,
@@ -153,10 +169,7 @@ class DropBlockApi:
         array. Consumes ``N * C * (H - b + 1) * (W - b + 1)`` words in training;
         evaluation returns ``x`` itself. SPEC.md section 6 gives every bit.
         """
-        if not training:
-            xa = self._check(x, p, block_size, inplace, eps, 4, generator)[0]
-            return x if isinstance(x, np.ndarray) else xa
-        return self._train(x, p, block_size, inplace, eps, 4, generator)[0]
+        return self._drop(x, p, block_size, inplace, eps, training, 4, generator)
 
     def drop_block3d(
         self,
@@ -170,10 +183,7 @@ class DropBlockApi:
         generator: Any = None,
     ) -> np.ndarray:
         """DropBlock over ``(N, C, D, H, W)`` with ``block_size``-cubes (see drop_block2d)."""
-        if not training:
-            xa = self._check(x, p, block_size, inplace, eps, 5, generator)[0]
-            return x if isinstance(x, np.ndarray) else xa
-        return self._train(x, p, block_size, inplace, eps, 5, generator)[0]
+        return self._drop(x, p, block_size, inplace, eps, training, 5, generator)
 
     def drop_block2d_with_mask(
         self,
