@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Protocol, Sequence, Tuple, Union
 
 from numpy.typing import ArrayLike
 
@@ -48,6 +48,45 @@ _CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability 
 def _no_fast(*args: Any) -> None:
     """The fast hook of a backend that has none: every call runs the pipeline."""
     return None
+
+
+class _ChannelOp(Protocol):
+    """The signature of ``Api.dropout1d``, ``dropout2d`` and ``dropout3d`` (bound)."""
+
+    def __call__(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array: ...
+
+
+def _channel_op(spatial: int, sp: str, ones: str) -> Callable[..., Array]:
+    """``Api.dropout{spatial}d``: the channel dropout over ``spatial`` dimensions."""
+    name = f"dropout{spatial}d"
+
+    def op(
+        self,
+        x,
+        p=0.5,
+        training=True,
+        inplace=False,
+        *,
+        channels_last=False,
+        generator=None,
+        out=None,
+    ):
+        return self._channel(x, p, training, inplace, spatial, channels_last, generator, out, name)
+
+    op.__name__ = name
+    op.__qualname__ = f"Api.{name}"
+    op.__doc__ = _CHANNEL_DOC.format(k=spatial, sp=sp, ones=ones)
+    return op
 
 
 class Api(VariantsApi, ModernApi):
@@ -424,48 +463,9 @@ class Api(VariantsApi, ModernApi):
             x, p, training, inplace, noise_shape=noise, generator=generator, out=out
         )
 
-    def dropout1d(
-        self,
-        x: ArrayLike,
-        p: float = 0.5,
-        training: bool = True,
-        inplace: bool = False,
-        *,
-        channels_last: bool = False,
-        generator: GeneratorLike = None,
-        out: Optional[Array] = None,
-    ) -> Array:
-        return self._channel(x, p, training, inplace, 1, channels_last, generator, out, "dropout1d")
-
-    def dropout2d(
-        self,
-        x: ArrayLike,
-        p: float = 0.5,
-        training: bool = True,
-        inplace: bool = False,
-        *,
-        channels_last: bool = False,
-        generator: GeneratorLike = None,
-        out: Optional[Array] = None,
-    ) -> Array:
-        return self._channel(x, p, training, inplace, 2, channels_last, generator, out, "dropout2d")
-
-    def dropout3d(
-        self,
-        x: ArrayLike,
-        p: float = 0.5,
-        training: bool = True,
-        inplace: bool = False,
-        *,
-        channels_last: bool = False,
-        generator: GeneratorLike = None,
-        out: Optional[Array] = None,
-    ) -> Array:
-        return self._channel(x, p, training, inplace, 3, channels_last, generator, out, "dropout3d")
-
-    dropout1d.__doc__ = _CHANNEL_DOC.format(k=1, sp="L", ones="1")
-    dropout2d.__doc__ = _CHANNEL_DOC.format(k=2, sp="H, W", ones="1, 1")
-    dropout3d.__doc__ = _CHANNEL_DOC.format(k=3, sp="D, H, W", ones="1, 1, 1")
+    dropout1d: _ChannelOp = _channel_op(1, "L", "1")
+    dropout2d: _ChannelOp = _channel_op(2, "H, W", "1, 1")
+    dropout3d: _ChannelOp = _channel_op(3, "D, H, W", "1, 1, 1")
 
 
 #: the public operators (every backend); ``manual_seed`` and ``effective_p`` are exported
