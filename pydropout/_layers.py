@@ -183,8 +183,8 @@ class Dropout(_Layer):
         return s
 
 
-class _ChannelDropout(Dropout):
-    _spatial = 0
+class _ChannelsLast(_Layer):
+    """The ``channels_last`` flag of the channel layers: taken by ``__init__``, shown by ``repr``."""
 
     def __init__(
         self,
@@ -198,15 +198,19 @@ class _ChannelDropout(Dropout):
         super().__init__(p, inplace, generator=generator, save=save)
         self.channels_last = ck.check_flag(channels_last, "channels_last")
 
-    def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
-        shape = ck.as_float_array(x).shape
-        return ck.channel_noise_shape(shape, self._spatial, self.channels_last, type(self).__name__)
-
     def extra_repr(self) -> str:
         s = super().extra_repr()
         if self.channels_last:
             s += ", channels_last=True"
         return s
+
+
+class _ChannelDropout(_ChannelsLast, Dropout):
+    _spatial = 0
+
+    def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
+        shape = ck.as_float_array(x).shape
+        return ck.channel_noise_shape(shape, self._spatial, self.channels_last, type(self).__name__)
 
 
 class Dropout1d(_ChannelDropout):
@@ -280,7 +284,7 @@ class AlphaDropout(_Layer):
         )
 
 
-class FeatureAlphaDropout(AlphaDropout):
+class FeatureAlphaDropout(_ChannelsLast, AlphaDropout):
     """Alpha dropout of whole channels (torch.nn.FeatureAlphaDropout).
 
     ``FeatureAlphaDropout(p=0.5, inplace=False, *, channels_last=False, generator=None,
@@ -288,26 +292,8 @@ class FeatureAlphaDropout(AlphaDropout):
     :func:`feature_alpha_dropout`.
     """
 
-    def __init__(
-        self,
-        p: float = 0.5,
-        inplace: bool = False,
-        *,
-        channels_last: bool = False,
-        generator: Any = None,
-        save: str = "mask",
-    ):
-        super().__init__(p, inplace, generator=generator, save=save)
-        self.channels_last = ck.check_flag(channels_last, "channels_last")
-
     def _noise_shape(self, x: Any) -> Optional[Tuple[int, ...]]:
         return ck.feature_noise_shape(ck.as_float_array(x).shape, self.channels_last)
-
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.channels_last:
-            s += ", channels_last=True"
-        return s
 
 
 class GaussianDropout(_Layer):
