@@ -23,39 +23,14 @@ import numpy as np
 import torch
 
 from ._dropblock_compiled import api as _api
+from ._torch_common import as_numpy
 
 __all__ = ["DropBlock2d", "DropBlock3d", "drop_block2d", "drop_block3d"]
-
-_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
-
-
-def _bfloat16() -> Any:
-    try:
-        import ml_dtypes
-    except ImportError:
-        return None
-    return ml_dtypes.bfloat16
 
 
 def _as_numpy(t: Any, name: str = "input") -> np.ndarray:
     """A NumPy view (no copy) of the CPU tensor ``t``; a clear error for anything else."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(
-            f"{name} is on device {t.device}; pydropout.torch runs on CPU tensors only"
-        )
-    if t.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
-    t = t.detach()
-    if t.dtype in _NUMPY_DTYPES:
-        return t.numpy()
-    if t.dtype == torch.bfloat16:
-        bf16 = _bfloat16()
-        if bf16 is None:
-            raise TypeError(f"{name} has dtype torch.bfloat16, which needs ml_dtypes")
-        return t.view(torch.int16).numpy().view(bf16)
-    raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}")
+    return as_numpy(t, name)
 
 
 def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:

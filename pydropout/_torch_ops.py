@@ -37,11 +37,10 @@ from torch._prims_common import (
 import pydropout
 
 from ._state import DropoutState
+from ._torch_common import bfloat16
 
 _U64 = 1 << 64
 _I64 = 1 << 63
-
-_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 RANDOMNESS_ERROR = (
     "vmap: called random operation while in randomness error mode. Please either use the "
@@ -50,12 +49,7 @@ RANDOMNESS_ERROR = (
 )
 
 
-def _bf16() -> Any:
-    try:
-        import ml_dtypes
-    except ImportError:
-        return None
-    return ml_dtypes.bfloat16
+_bf16 = bfloat16  # ml_dtypes' bfloat16, or None
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:

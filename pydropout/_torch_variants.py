@@ -30,6 +30,7 @@ import pydropout
 from . import _pipeline_modern as pm
 from ._checks import check_generator, check_p
 from ._compiled import api
+from ._torch_common import as_numpy
 
 __all__ = [
     "DropPath",
@@ -43,25 +44,10 @@ __all__ = [
     "zoneout",
 ]
 
-_NUMPY = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
-
 
 def _as_numpy(t: Any, name: str = "input") -> np.ndarray:
     """A NumPy view (no copy) of the CPU tensor ``t``; a clear error for anything else."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(f"{name} is on device {t.device}; pydropout runs on CPU tensors only")
-    if t.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
-    t = t.detach()
-    if t.dtype in _NUMPY:
-        return t.numpy()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes  # a dependency of bfloat16 support, as in pydropout.torch
-
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}")
+    return as_numpy(t, name, owner="pydropout", bf16_import_error=True)
 
 
 def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
