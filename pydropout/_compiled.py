@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -68,6 +68,16 @@ def _code(dt: np.dtype) -> int:
     return _BF16  # the only other dtype the checks let through
 
 
+def _coded(kernel: Callable[..., None], at: int) -> Callable[..., None]:
+    """``kernel`` with the dtype code of its first argument inserted at position ``at``."""
+
+    def call(*args: Any) -> None:
+        kernel(*args[:at], _code(args[0].dtype), *args[at:])
+
+    call.__name__ = call.__qualname__ = kernel.__name__
+    return call
+
+
 class CompiledBackend:
     """The backend protocol (BACKEND.md) over the C++ kernels."""
 
@@ -108,32 +118,17 @@ class CompiledBackend:
         return y if out is not None else np.asarray(y)  # a 0-d array stays an array
 
     # -- kernels -------------------------------------------------------------------------------
-    @staticmethod
-    def forward(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None:
-        _core.forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, seed, stream, offset)
-
-    @staticmethod
-    def mask(
-        mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int, offset: int
-    ) -> None:
-        _core.mask(mask, n, t, drop_all, seed, stream, offset)
-
-    @staticmethod
-    def apply(
-        x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float, apply: bool
-    ) -> None:
-        _core.apply(x, y, mask, _code(x.dtype), s, apply)
+    # the core's kernels with the dtype code of their first array inserted at ``at`` (the
+    # signatures are those of ``_pipeline_backend.Backend``)
+    forward = staticmethod(_coded(_core.forward, 3))
+    mask = staticmethod(_core.mask)
+    apply = staticmethod(_coded(_core.apply, 3))
+    alpha_forward = staticmethod(_coded(_core.alpha_forward, 3))
+    alpha_apply = staticmethod(_coded(_core.alpha_apply, 3))
+    gaussian = staticmethod(_coded(_core.gaussian, 2))
+    row_apply = staticmethod(_coded(_core.row_apply, 3))
+    zoneout = staticmethod(_coded(_core.zoneout, 4))
+    gaussian_add = staticmethod(_coded(_core.gaussian_add, 2))
 
     @staticmethod
     def broadcast_mask(
@@ -164,60 +159,6 @@ class CompiledBackend:
         c: float,
     ) -> None:
         _core.alpha_noise(x, y, mask, _code(x.dtype), list(noise), a, b, c)
-
-    @staticmethod
-    def alpha_forward(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        a: float,
-        b: float,
-        c: float,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None:
-        _core.alpha_forward(x, y, mask, _code(x.dtype), t, drop_all, a, b, c, seed, stream, offset)
-
-    @staticmethod
-    def alpha_apply(
-        x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float, b: float, c: float
-    ) -> None:
-        _core.alpha_apply(x, y, mask, _code(x.dtype), a, b, c)
-
-    @staticmethod
-    def gaussian(
-        x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int, offset: int
-    ) -> None:
-        _core.gaussian(x, y, _code(x.dtype), sigma, seed, stream, offset)
-
-    @staticmethod
-    def row_apply(
-        x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float, apply: bool
-    ) -> None:
-        _core.row_apply(x, y, keep, _code(x.dtype), rows, s, apply)
-
-    @staticmethod
-    def zoneout(
-        prev: np.ndarray,
-        new: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None:
-        _core.zoneout(prev, new, y, mask, _code(prev.dtype), t, drop_all, seed, stream, offset)
-
-    @staticmethod
-    def gaussian_add(
-        x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int, offset: int
-    ) -> None:
-        _core.gaussian_add(x, y, _code(x.dtype), stddev, seed, stream, offset)
 
     @staticmethod
     def block_forward(
