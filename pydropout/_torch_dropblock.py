@@ -17,7 +17,7 @@ raises ValueError.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Callable, Tuple
 
 import numpy as np
 import torch
@@ -157,7 +157,10 @@ class DropBlock2d(torch.nn.Module):
         self.generator = generator
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return drop_block2d(
+        return self._call(drop_block2d, input)
+
+    def _call(self, function: Callable[..., torch.Tensor], input: torch.Tensor) -> torch.Tensor:
+        return function(
             input,
             self.p,
             self.block_size,
@@ -178,12 +181,4 @@ class DropBlock3d(DropBlock2d):
     """See :func:`drop_block3d` (torchvision's ``DropBlock3d``)."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return drop_block3d(
-            input,
-            self.p,
-            self.block_size,
-            self.inplace,
-            self.eps,
-            self.training,
-            generator=self.generator,
-        )
+        return self._call(drop_block3d, input)
