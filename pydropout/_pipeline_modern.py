@@ -154,22 +154,11 @@ def drop_path_backward(
     apply = bool(scale_by_keep)
     s = pl.backend.scale(p, ga.dtype) if apply else 1.0
     drop_all = p == 1.0
-    return pl.execute(
-        grad,
-        ga,
-        None,
-        False,
-        None,
-        0,
-        lambda *a: _kernel_rows(pl, *a),
-        mask,
-        words,
-        rows,
-        0,
-        drop_all,
-        s,
-        apply,
-    )[0]
+
+    def rows_kernel(*a: Any) -> None:
+        _kernel_rows(pl, *a)
+
+    return pl._replay(grad, ga, None, rows_kernel, mask, words, rows, 0, drop_all, s, apply)
 
 
 # -- zoneout ---------------------------------------------------------------------------------
