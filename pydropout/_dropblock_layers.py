@@ -52,10 +52,9 @@ class _DropBlock(_Layer):
     def backward(self, grad: Any) -> np.ndarray:
         """Gradient with respect to the input of the last forward (``grad`` itself after an
         evaluation forward); ValueError before any forward."""
-        grad = self._grad_for_backward(grad)
-        if self._saved is _EVAL:
-            return self._eval_backward(grad)
-        return api.drop_block_backward(grad, self._saved, self._eps_forward)
+        return self._backward_of_last(
+            grad, lambda g: api.drop_block_backward(g, self._saved, self._eps_forward)
+        )
 
     def extra_repr(self) -> str:
         return f"p={self.p}, block_size={self.block_size}, inplace={self.inplace}, eps={self.eps}"

@@ -6,7 +6,7 @@ They call the public functions of the compiled API (``inplace`` forwards, which 
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -89,6 +89,14 @@ class _Layer:
     def _eval_backward(self, grad: Any) -> np.ndarray:
         """The backward of an evaluation forward: the identity (``grad`` itself)."""
         return ck.as_float_array(grad, "grad")
+
+    def _backward_of_last(self, grad: Any, train: Callable[[Any], np.ndarray]) -> np.ndarray:
+        """``train(grad)`` after a training forward, the identity after an evaluation forward
+        (the saved mark is a string); the checks of ``_grad_for_backward`` first."""
+        grad = self._grad_for_backward(grad)
+        if isinstance(self._saved, str):  # an evaluation forward
+            return self._eval_backward(grad)
+        return train(grad)
 
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
@@ -276,11 +284,11 @@ class AlphaDropout(_Layer):
     def backward(self, grad: Any) -> np.ndarray:
         """Gradient with respect to the input of the last forward: ``grad`` itself after an
         evaluation forward (the identity); ValueError before any forward."""
-        grad = self._grad_for_backward(grad)
-        if isinstance(self._saved, str):  # an evaluation forward
-            return self._eval_backward(grad)
-        return api.alpha_dropout_backward(
-            grad, self._saved, self._p_forward, noise_shape=self._noise
+        return self._backward_of_last(
+            grad,
+            lambda g: api.alpha_dropout_backward(
+                g, self._saved, self._p_forward, noise_shape=self._noise
+            ),
         )
 
 
@@ -326,10 +334,9 @@ class GaussianDropout(_Layer):
     def backward(self, grad: Any) -> np.ndarray:
         """``grad * noise`` with the noise of the last training forward, drawn again;
         ``grad`` itself after an evaluation forward; ValueError before any forward."""
-        grad = self._grad_for_backward(grad)
-        if isinstance(self._saved, str):  # an evaluation forward
-            return self._eval_backward(grad)
-        return api.gaussian_dropout_backward(grad, self._saved, self._p_forward)
+        return self._backward_of_last(
+            grad, lambda g: api.gaussian_dropout_backward(g, self._saved, self._p_forward)
+        )
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

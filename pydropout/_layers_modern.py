@@ -57,9 +57,9 @@ class DropPath(_Layer):
     def backward(self, grad: Any) -> np.ndarray:
         """Gradient with respect to the input of the last forward (``grad`` itself after an
         evaluation forward); ValueError before any forward."""
-        grad = self._grad_for_backward(grad)
-        if self._saved is _EVAL:
-            return self._eval_backward(grad)
+        return self._backward_of_last(grad, self._train_backward)
+
+    def _train_backward(self, grad: Any) -> np.ndarray:
         assert self._forward is not None and self._shape is not None
         mode, scale = self._forward
         return pm.drop_path_backward(
