@@ -99,3 +99,15 @@ def forced_simd(level: str):
 def forced_threads(n: int):
     """Run the block with ``n`` threads and restore the previous count after."""
     return _restoring(pydropout.get_num_threads, pydropout.set_num_threads, n)
+
+
+def child_dropout_work(seed: int, n: int) -> tuple:
+    """Runs in a child process (here, where a spawned child can import it by name): large
+    calls of every function, with the threads in use."""
+    x = np.linspace(-1, 1, n, dtype=np.float32)
+    pydropout.set_num_threads(2)
+    y, m = pydropout.dropout_with_mask(x, 0.3, generator=pydropout.Generator(seed))
+    fast = pydropout.dropout(x, 0.3, generator=pydropout.Generator(seed))
+    mk = pydropout.dropout_mask(n, 0.3, generator=pydropout.Generator(seed))
+    back = pydropout.dropout_backward(x, m, 0.3)
+    return y.tobytes(), m.tobytes(), fast.tobytes(), mk.tobytes(), back.tobytes()

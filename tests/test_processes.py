@@ -19,6 +19,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import child_dropout_work
 from helpers import forced_threads as threads
 
 import pydropout
@@ -157,17 +158,6 @@ def test_other_threads_run_while_a_large_call_works(function):
 # -- fork and spawn -------------------------------------------------------------------------
 
 
-def _child_work(seed):
-    """Runs in a child process: large calls (threads would be used) with every function."""
-    x = np.linspace(-1, 1, BIG, dtype=np.float32)
-    pydropout.set_num_threads(2)
-    y, m = pydropout.dropout_with_mask(x, 0.3, generator=pydropout.Generator(seed))
-    fast = pydropout.dropout(x, 0.3, generator=pydropout.Generator(seed))
-    mk = pydropout.dropout_mask(BIG, 0.3, generator=pydropout.Generator(seed))
-    back = pydropout.dropout_backward(x, m, 0.3)
-    return y.tobytes(), m.tobytes(), fast.tobytes(), mk.tobytes(), back.tobytes()
-
-
 def _expected(seed):
     x = np.linspace(-1, 1, BIG, dtype=np.float32)
     y, m = ref.dropout_with_mask(x, 0.3, generator=pydropout.Generator(seed))
@@ -184,7 +174,7 @@ def _run_in(method, seeds):
     ctx = multiprocessing.get_context(method)
     pool = ctx.Pool(2)
     try:
-        results = [pool.apply_async(_child_work, (s,)) for s in seeds]
+        results = [pool.apply_async(child_dropout_work, (s, BIG)) for s in seeds]
         out = [r.get(timeout=120) for r in results]  # a hang fails here, not forever
         pool.close()
         pool.join()
