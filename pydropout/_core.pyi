@@ -13,6 +13,8 @@ from numpy.typing import NDArray
 
 _Int = Union[int, np.integer[Any]]
 _State = Tuple[int, int, int]
+_Mask = NDArray[np.uint8]  # a packed mask: bit i % 8 of byte i // 8
+_OptMask = Optional[_Mask]
 
 class Generator:
     """Philox4x32-10 stream state (seed, stream, offset); shared safely between threads."""
@@ -44,7 +46,7 @@ default_generator: Generator
 def forward(
     x: np.ndarray,
     y: np.ndarray,
-    mask: Optional[NDArray[np.uint8]],
+    mask: _OptMask,
     dtype_code: int,
     threshold: int,
     drop_all: bool,
@@ -56,19 +58,12 @@ def forward(
     /,
 ) -> None: ...
 def mask(
-    mask: NDArray[np.uint8],
-    n: int,
-    threshold: int,
-    drop_all: bool,
-    seed: int,
-    stream: int,
-    offset: int,
-    /,
+    mask: _Mask, n: int, threshold: int, drop_all: bool, seed: int, stream: int, offset: int, /
 ) -> None: ...
 def apply(
     x: np.ndarray,
     y: np.ndarray,
-    mask: Optional[NDArray[np.uint8]],
+    mask: _OptMask,
     dtype_code: int,
     scale: float,
     apply_scale: bool,
@@ -77,7 +72,7 @@ def apply(
 def forward_runs(
     x: np.ndarray,
     y: np.ndarray,
-    mask: Optional[NDArray[np.uint8]],
+    mask: _OptMask,
     dtype_code: int,
     threshold: int,
     scale: float,
@@ -89,28 +84,15 @@ def forward_runs(
     /,
 ) -> None: ...
 def mask_runs(
-    mask: NDArray[np.uint8],
-    threshold: int,
-    seed: int,
-    stream: int,
-    starts: NDArray[np.uint64],
-    length: int,
-    /,
+    mask: _Mask, threshold: int, seed: int, stream: int, starts: NDArray[np.uint64], length: int, /
 ) -> None: ...
 def alpha_apply(
-    x: np.ndarray,
-    y: np.ndarray,
-    mask: Optional[NDArray[np.uint8]],
-    dtype_code: int,
-    a: float,
-    b: float,
-    c: float,
-    /,
+    x: np.ndarray, y: np.ndarray, mask: _OptMask, dtype_code: int, a: float, b: float, c: float, /
 ) -> None: ...
 def apply_noise(
     x: np.ndarray,
     y: np.ndarray,
-    mask: NDArray[np.uint8],
+    mask: _Mask,
     dtype_code: int,
     noise: Sequence[int],
     scale: float,
@@ -120,7 +102,7 @@ def apply_noise(
 def alpha_noise(
     x: np.ndarray,
     y: np.ndarray,
-    mask: NDArray[np.uint8],
+    mask: _Mask,
     dtype_code: int,
     noise: Sequence[int],
     a: float,
@@ -131,7 +113,7 @@ def alpha_noise(
 def alpha_forward(
     x: np.ndarray,
     y: np.ndarray,
-    mask: NDArray[np.uint8],
+    mask: _Mask,
     dtype_code: int,
     threshold: int,
     drop_all: bool,
@@ -172,7 +154,7 @@ def zoneout(
     prev: np.ndarray,
     new: np.ndarray,
     y: np.ndarray,
-    mask: Optional[NDArray[np.uint8]],
+    mask: _OptMask,
     dtype_code: int,
     threshold: int,
     drop_all: bool,
@@ -194,7 +176,7 @@ def gaussian_add(
 def row_apply(
     x: np.ndarray,
     y: np.ndarray,
-    keep: NDArray[np.uint8],
+    keep: _Mask,
     dtype_code: int,
     rows: int,
     scale: float,
@@ -202,7 +184,7 @@ def row_apply(
     /,
 ) -> None: ...
 def drop_block_mask(
-    mask: NDArray[np.uint8],
+    mask: _Mask,
     planes: int,
     depth: int,
     height: int,
