@@ -98,6 +98,31 @@ def _meta(array: da.Array, dtype: Any) -> np.ndarray:
     return np.empty((0,) * array.ndim, dtype)
 
 
+def _map_blocks(
+    func: Any, like: da.Array, *args: Any, dtype: Any, token: str, **kw: Any
+) -> da.Array:
+    """``da.map_blocks(func, *args)`` of ``dtype`` chunks, its meta of ``like``'s rank."""
+    return da.map_blocks(func, *args, dtype=dtype, meta=_meta(like, dtype), token=token, **kw)
+
+
+def _dropout_blocks(array: da.Array, p: float, mode: str, key: Tuple[int, int, int]) -> da.Array:
+    """The training output of ``array``, drawn from the reserved words at ``key``."""
+    seed, stream, offset = key
+    return _map_blocks(
+        _dropout_chunk,
+        array,
+        array,
+        p,
+        mode,
+        tuple(array.shape),
+        seed,
+        stream,
+        offset,
+        dtype=array.dtype,
+        token="pydropout-dropout",
+    )
+
+
 def dropout(
     array: Any, p: float = 0.5, training: bool = True, *, mode: str = UPSCALE, generator: Any = None
 ) -> da.Array:
@@ -125,27 +150,11 @@ def dropout(
         ck.check_generator(generator)
         if mode == UPSCALE:
             return array
-        return array.map_blocks(
-            _eval_chunk,
-            p,
-            mode,
-            dtype=array.dtype,
-            meta=_meta(array, array.dtype),
-            token="pydropout-dropout-eval",
+        return _map_blocks(
+            _eval_chunk, array, array, p, mode, dtype=array.dtype, token="pydropout-dropout-eval"
         )
-    p, mode, (seed, stream, offset) = _reserve(array, p, mode, generator)
-    return array.map_blocks(
-        _dropout_chunk,
-        p,
-        mode,
-        tuple(array.shape),
-        seed,
-        stream,
-        offset,
-        dtype=array.dtype,
-        meta=_meta(array, array.dtype),
-        token="pydropout-dropout",
-    )
+    p, mode, key = _reserve(array, p, mode, generator)
+    return _dropout_blocks(array, p, mode, key)
 
 
 def dropout_with_mask(
@@ -162,30 +171,16 @@ def dropout_with_mask(
         reservation of ``array.size``); the mask's chunks need no input data.
     """
     array = _as_dask(array, "array")
-    p, mode, (seed, stream, offset) = _reserve(array, p, mode, generator)
-    full = tuple(array.shape)
-    y = array.map_blocks(
-        _dropout_chunk,
-        p,
-        mode,
-        full,
-        seed,
-        stream,
-        offset,
-        dtype=array.dtype,
-        meta=_meta(array, array.dtype),
-        token="pydropout-dropout",
-    )
-    keep = da.map_blocks(
+    p, mode, key = _reserve(array, p, mode, generator)
+    y = _dropout_blocks(array, p, mode, key)
+    keep = _map_blocks(
         _keep_chunk,
+        array,
         p,
-        full,
-        seed,
-        stream,
-        offset,
+        tuple(array.shape),
+        *key,
         chunks=array.chunks,
         dtype=bool,
-        meta=_meta(array, bool),
         token="pydropout-keep",
     )
     return y, keep
@@ -206,13 +201,13 @@ def dropout_backward(grad: Any, keep: Any, p: float, *, mode: str = UPSCALE) -> 
         raise ValueError(f"keep has shape {keep.shape}, expected grad's shape {grad.shape}")
     if keep.chunks != grad.chunks:
         keep = keep.rechunk(grad.chunks)
-    return da.map_blocks(
+    return _map_blocks(
         _backward_chunk,
+        grad,
         grad,
         keep,
         p,
         mode,
         dtype=grad.dtype,
-        meta=_meta(grad, grad.dtype),
         token="pydropout-dropout-backward",
     )
