@@ -6,7 +6,7 @@ Part of ``python -m pydropout demo`` (see :mod:`pydropout._demo`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -128,18 +128,27 @@ class MLP:
             if d is not None:
                 d.train(mode)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._inputs = []
+    def layers(self, x: np.ndarray, drop: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
+        """One pass over the layers: ``drop(k, h)`` gives the input of layer ``k``."""
         h = x
         for k, (W, b) in enumerate(zip(self.W, self.b)):
             if k > 0:
                 h = np.maximum(h, 0.0)
-            drop = self.drops[k]
-            if drop is not None:
-                h = drop(h)
-            self._inputs.append(h)
+            h = drop(k, h)
             h = h @ W + b
         return h
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._inputs = []
+
+        def drop(k: int, h: np.ndarray) -> np.ndarray:
+            layer = self.drops[k]
+            if layer is not None:
+                h = layer(h)
+            self._inputs.append(h)
+            return h
+
+        return self.layers(x, drop)
 
     def backward(self, dout: np.ndarray) -> List[np.ndarray]:
         """Gradients (dW..., db...) of the last forward, given d(loss)/d(output)."""

@@ -92,19 +92,16 @@ def mc_predict(
     Each pass draws one mask per dropout layer and shares it over all rows of ``x``
     (``noise_shape=(1, width)``): a pass is one sub-network, one whole curve.
     """
-    preds = []
-    for _ in range(samples):
-        h = x
-        for k, (W, b) in enumerate(zip(net.W, net.b)):
-            if k > 0:
-                h = np.maximum(h, 0.0)
-            drop = net.drops[k]
-            if drop is not None:
-                h = pydropout.dropout(
-                    h, drop.p, mode=drop.mode, noise_shape=(1, h.shape[1]), generator=generator
-                )
-            h = h @ W + b
-        preds.append(h[:, 0])
+
+    def drop(k: int, h: np.ndarray) -> np.ndarray:
+        layer = net.drops[k]
+        if layer is None:
+            return h
+        return pydropout.dropout(
+            h, layer.p, mode=layer.mode, noise_shape=(1, h.shape[1]), generator=generator
+        )
+
+    preds = [net.layers(x, drop)[:, 0] for _ in range(samples)]
     stack = np.stack(preds)
     return stack.mean(axis=0), stack.std(axis=0)
 
