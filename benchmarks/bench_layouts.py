@@ -1,4 +1,4 @@
-"""channels_last vs contiguous forward of the same logical tensor (SPEC 5's layouts).
+"""channels_last vs contiguous forward of the same logical tensor (the contract's section 5 layouts).
 
     python benchmarks/bench_layouts.py [--threads 2] [--reps 15]
 

@@ -6,7 +6,7 @@
 optional fast hook of its backend for the common case, else runs the one call pipeline
 (:mod:`pydropout._pipeline`), which checks, draws and writes.
 
-The runtime signatures keep the plain form SPEC.md gives (``help()`` and
+The runtime signatures keep the plain form docs/CONTRACT.md gives (``help()`` and
 ``inspect.signature`` show no annotations); the annotations are for type checkers.
 """
 
@@ -504,7 +504,7 @@ def _published(home: str) -> Api:
 
 
 def _plain_signature(f: Callable[..., Any]) -> None:
-    """Show ``f``'s signature without annotations at runtime, as SPEC.md writes it."""
+    """Show ``f``'s signature without annotations at runtime, as docs/CONTRACT.md writes it."""
     sig = inspect.signature(f)
     params = [q.replace(annotation=inspect.Parameter.empty) for q in sig.parameters.values()]
     plain = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)

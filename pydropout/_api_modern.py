@@ -1,4 +1,4 @@
-"""The public functions of the variants of modern networks (SPEC.md section 6), each written
+"""The public functions of the variants of modern networks (docs/CONTRACT.md section 6), each written
 once: :class:`ModernApi` is a base of :class:`pydropout._api.Api`, so ``pydropout`` and
 ``pydropout.reference`` both have them, over their own backend. The checks and the call
 pipeline of each are in :mod:`pydropout._pipeline_modern`.

@@ -3,7 +3,7 @@
 A block of shape ``b`` whose first element sits at multi-index ``origin`` of a logical
 array of shape ``full_shape`` is dropped exactly as that part of the whole would be:
 block element ``idx`` draws word ``offset + ravel_multi_index(origin + idx, full_shape)``
-(SPEC.md section 2). So any tiling of the array into blocks, computed anywhere and in any
+(docs/CONTRACT.md section 2). So any tiling of the array into blocks, computed anywhere and in any
 order, reproduces ``pydropout.dropout`` of the whole array bit for bit, which is what
 ``pydropout.dask`` stands on.
 

@@ -124,7 +124,7 @@ def describe(full: bool = False) -> List[str]:
 
 
 def example() -> List[str]:
-    """A small worked example whose numbers SPEC.md section 2 fixes."""
+    """A small worked example whose numbers docs/CONTRACT.md section 2 fixes."""
     x = np.arange(1, 9, dtype=np.float32)
     gen = pydropout.Generator(0x0123456789ABCDEF)
     y, mask = pydropout.dropout_with_mask(x, 0.5, generator=gen)

@@ -3,7 +3,7 @@
 :class:`DropBlockApi` binds the public functions to a backend (the compiled one in
 :mod:`pydropout._dropblock_compiled`, NumPy's in :mod:`pydropout.reference._dropblock`);
 each backend supplies ``block_mask`` (the seeds, their blocks and the kept count) and the
-pipeline backend's ``contiguous``/``empty``/``apply``. SPEC.md section 6:
+pipeline backend's ``contiguous``/``empty``/``apply``. docs/CONTRACT.md section 6:
 
 - ``gamma = p * H * W / (b**2 * (H - b + 1) * (W - b + 1))`` in float64 (3-d: with ``D``);
 - seed positions ``(N, C, H - b + 1, W - b + 1)``, position ``k`` draws word ``offset + k``
@@ -45,7 +45,7 @@ def check_block_size(block_size: Any, spatial: Shape) -> int:
 
 
 def check_eps(eps: Any) -> float:
-    """``eps`` as a float >= 0 (SPEC.md section 6; NaN is not), else ValueError naming it."""
+    """``eps`` as a float >= 0 (docs/CONTRACT.md section 6; NaN is not), else ValueError naming it."""
     if isinstance(eps, (bool, np.bool_)):
         raise ValueError(f"eps must be a real number >= 0, got {eps!r}")
     try:
@@ -58,7 +58,7 @@ def check_eps(eps: Any) -> float:
 
 
 def gamma(p: float, b: int, spatial: Shape) -> float:
-    """The seed rate of SPEC.md section 6, in float64 (torchvision's order of operations)."""
+    """The seed rate of docs/CONTRACT.md section 6, in float64 (torchvision's order of operations)."""
     num = p
     for size in spatial:
         num = num * size
@@ -167,7 +167,7 @@ class DropBlockApi:
         torchvision's ``drop_block2d`` (for odd ``block_size``; any size works here), with
         an exact kept count. Seeds lie where a whole block fits, so blocks never leave the
         array. Consumes ``N * C * (H - b + 1) * (W - b + 1)`` words in training;
-        evaluation returns ``x`` itself. SPEC.md section 6 gives every bit.
+        evaluation returns ``x`` itself. docs/CONTRACT.md section 6 gives every bit.
         """
         return self._drop(x, p, block_size, inplace, eps, training, 4, generator)
 
@@ -195,7 +195,7 @@ class DropBlockApi:
         *,
         generator: Any = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
-        """Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (SPEC section 3)."""
+        """Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (the contract's section 3)."""
         return self._train(x, p, block_size, inplace, eps, 4, generator)
 
     def drop_block3d_with_mask(

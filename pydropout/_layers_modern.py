@@ -1,5 +1,5 @@
 """Layers of the variants of modern networks over NumPy arrays, each with a backward pass:
-:class:`DropPath`, :class:`Zoneout` and :class:`GaussianNoise` (SPEC.md section 6).
+:class:`DropPath`, :class:`Zoneout` and :class:`GaussianNoise` (docs/CONTRACT.md section 6).
 
 They run the compiled API's pipeline (:mod:`pydropout._pipeline_modern`) and keep what the
 backward needs: DropPath one bit per sample, Zoneout one bit per element (or a

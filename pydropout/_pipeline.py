@@ -7,7 +7,7 @@ Every operator of :mod:`pydropout._api` runs these steps, in this order:
 2. **contiguous input**: native byte order, aligned, C-contiguous (element ``i`` is the
    i-th element in logical C order, whatever the strides);
 3. **destination**: ``out``, or ``x`` itself with ``inplace``, written directly when the
-   kernel can, else a new array in the input's memory layout (SPEC 5: the stride order
+   kernel can, else a new array in the input's memory layout (the contract's section 5: the stride order
    of a dense input, NumPy's ``order="K"``; C order for gaps, overlaps, broadcasts);
 4. **reserve words** from the generator (atomically, after every check and allocation);
 5. **backend kernel** on the flat buffers (``_kernel_*`` below choose which);

@@ -1,4 +1,4 @@
-"""The call pipeline of the variants of modern networks (SPEC.md section 6).
+"""The call pipeline of the variants of modern networks (docs/CONTRACT.md section 6).
 
 drop_path, zoneout and gaussian_noise: step 1 (every check, before anything is allocated,
 drawn or written) of each operator, then :meth:`pydropout._pipeline.Pipeline.execute` with

@@ -1,4 +1,4 @@
-"""The contract's scalar arithmetic for the compiled path (SPEC.md section 1, the variants).
+"""The contract's scalar arithmetic for the compiled path (docs/CONTRACT.md section 1, the variants).
 
 The compiled backend hands these numbers to the kernels; ``pydropout.reference`` has its
 own copy of this arithmetic, so that the parity tests compare two independent codes.

@@ -9,7 +9,7 @@ bits as ``pydropout.drop_block2d`` on ``input.numpy()`` at the same generator st
 
 Differences from torchvision: the seeds come from a :class:`pydropout.Generator`
 (``generator=``, else ``pydropout.default_generator``), not torch's; the kept count is
-exact and blocks never leave the array, for odd and even ``block_size`` alike (SPEC.md
+exact and blocks never leave the array, for odd and even ``block_size`` alike (docs/CONTRACT.md
 section 6); ``p == 0`` in training scales by ``numel / (eps + numel)`` as any other ``p``
 (torchvision returns the input); a ``block_size`` outside ``[1, min(spatial sizes)]``
 raises ValueError.

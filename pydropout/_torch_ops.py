@@ -20,7 +20,7 @@ directly, which is atomic.
 Autograd is registered on the operators (``register_autograd``), which is what a compiled
 graph uses; eager calls go through :class:`torch.autograd.Function` subclasses that add
 forward-mode AD (dynamo does not trace a ``jvp`` of an ``autograd.Function``). vmap rules
-implement SPEC section 7's randomness semantics.
+implement the randomness semantics of the contract's section 7.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _state_ints(state: torch.Tensor) -> Tuple[int, int, int]:
 
 
 def _like(x: torch.Tensor) -> torch.Tensor:
-    """The output buffer rule (SPEC 5): the input's strides when it is dense and
+    """The output buffer rule (the contract's section 5): the input's strides when it is dense and
     non-overlapping, else C order."""
     if is_non_overlapping_and_dense(x):
         return torch.empty_like(x, memory_format=torch.preserve_format)
@@ -336,7 +336,7 @@ class BwdFunction(torch.autograd.Function):
 
 
 # ---------------------------------------------------------------------------------------
-# vmap (SPEC section 7)
+# vmap (the contract's section 7)
 
 
 def _split_mask(mask: torch.Tensor, b: int, nn: int) -> torch.Tensor:

@@ -30,7 +30,7 @@ def test_bare_command_prints_version_simd_threads_and_an_example():
     for level in pydropout.supported_simd_levels():
         assert level in out
     assert f"threads:      {pydropout.get_num_threads()}" in out
-    assert "[ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.]" in out  # SPEC.md section 2's example
+    assert "[ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.]" in out  # docs/CONTRACT.md section 2's example
     assert "identical bits" in out
     assert r.stderr == ""
 

@@ -1,4 +1,4 @@
-"""DropBlock (SPEC.md section 6): parity of the compiled path with the NumPy reference over
+"""DropBlock (docs/CONTRACT.md section 6): parity of the compiled path with the NumPy reference over
 dtype x shape x p x block size x SIMD level x threads, the words drawn, whole blocks, the
 drop fraction with a stated bound, edge cases, errors and the layers."""
 

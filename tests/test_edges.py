@@ -1,4 +1,4 @@
-"""Offsets and sizes at the edges (SPEC.md section 2).
+"""Offsets and sizes at the edges (docs/CONTRACT.md section 2).
 
 - block counters that carry across 2**32 (and the last block before 2**64), exact
   against the reference at every SIMD level;
@@ -75,7 +75,7 @@ def test_block_counter_carries_match_reference(level):
 
 
 def test_spec_carry_vector():
-    # SPEC.md section 2: offset 4 * 2**32 - 2, 4 words
+    # docs/CONTRACT.md section 2: offset 4 * 2**32 - 2, 4 words
     words = ref.stream_words(0x0123456789ABCDEF, 0, 4 * TWO32 - 2, 4)
     assert [f"{w:08x}" for w in words] == ["64c992ad", "325045ac", "d9412d6a", "59dd3f68"]
 

@@ -1,4 +1,4 @@
-"""Every error of SPEC.md section 4: the exception type, a message that names the
+"""Every error of docs/CONTRACT.md section 4: the exception type, a message that names the
 argument, and that a failed call leaves its inputs, its outputs and its generator
 untouched. Both pydropout and pydropout.reference are checked."""
 

@@ -1,4 +1,4 @@
-"""Generator and stream semantics (SPEC.md sections 1, 2 and 4): offsets advance by the
+"""Generator and stream semantics (docs/CONTRACT.md sections 1, 2 and 4): offsets advance by the
 number of elements for every p, evaluation draws nothing, streams and seeds differ,
 manual_seed, state round trips, pickling, the end of the stream, and chunk invariance."""
 
@@ -319,7 +319,7 @@ def test_exhausted_generator_state_round_trips(seed, stream, n):
 
 
 # ---------------------------------------------------------------------------------------
-# chunk invariance (SPEC.md section 2): piece k at offset + start_k reproduces the whole
+# chunk invariance (docs/CONTRACT.md section 2): piece k at offset + start_k reproduces the whole
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

@@ -13,7 +13,7 @@ import pydropout
 
 
 def assert_layout_of(y, x):
-    """``y`` in the layout SPEC 5 gives a new array over ``x`` (test_output_layouts.py)."""
+    """``y`` in the layout the contract's section 5 gives a new array over ``x`` (test_output_layouts.py)."""
     dense = (
         x.ndim < 2
         or x.flags.c_contiguous
@@ -68,7 +68,7 @@ def test_view_equals_its_c_contiguous_copy(name, view, dtype):
     assert same_bits(mod.dropout_backward(x, m1, 0.4), mod.dropout_backward(c, m1, 0.4))
     y = mod.dropout(x, 0.4, generator=G())
     assert y.shape == x.shape and y.dtype == x.dtype and y.flags.writeable
-    assert_layout_of(y, x)  # SPEC 5: a dense input's stride order, else C order
+    assert_layout_of(y, x)  # the contract's section 5: a dense input's stride order, else C order
 
 
 def test_logical_order_not_memory_order():

@@ -1,4 +1,4 @@
-"""SPEC 5: outputs keep the input's memory layout; masks stay over logical C order."""
+"""the contract's section 5: outputs keep the input's memory layout; masks stay over logical C order."""
 
 import numpy as np
 import pytest

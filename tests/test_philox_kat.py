@@ -1,4 +1,4 @@
-"""Known answers: Random123's philox4x32 10 vectors and every row of SPEC.md section 2,
+"""Known answers: Random123's philox4x32 10 vectors and every row of docs/CONTRACT.md section 2,
 checked against the compiled core and pydropout.reference, through the public API."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _load_kat():
 
 KAT = _load_kat()
 
-# (stream, offset, expected words) rows of SPEC.md section 2, seed SEED
+# (stream, offset, expected words) rows of docs/CONTRACT.md section 2, seed SEED
 STREAM_ROWS = [
     (0, 0, "b850222e c58cb04b 14a7a020 7a84fff9 adca1466 523e0d85 65401425 b299da3f"),
     (0, 6, "65401425 b299da3f f7ce299f 823ccb40"),

@@ -1,7 +1,7 @@
 """Property tests (hypothesis, "ci" profile from conftest.py): arbitrary shapes up to
 4-D with zero-length axes, arbitrary slices and transpositions, values with NaN, inf
 and -0.0. Properties: the core equals the reference bit for bit; the output is the
-formula of SPEC.md section 1 applied to the mask; results are equal across SIMD levels
+formula of docs/CONTRACT.md section 1 applied to the mask; results are equal across SIMD levels
 and thread counts; the offset shifts the stream as documented."""
 
 from __future__ import annotations

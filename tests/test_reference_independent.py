@@ -3,7 +3,7 @@
 (a) every kernel of the NumPy backend against the compiled kernels, bit for bit, over the
     dtypes, small sizes and p values (skipped when the compiled core cannot be imported);
     the reference's Generator against the compiled one, errors and messages included;
-(b) SPEC.md section 2's test vectors, in a subprocess where pydropout._core cannot be
+(b) docs/CONTRACT.md section 2's test vectors, in a subprocess where pydropout._core cannot be
     imported;
 (c) no module under pydropout/reference/ (nor any pydropout module it imports) names
     pydropout._core.
@@ -411,7 +411,7 @@ def test_generator_threads_reserve_disjoint_words():
     assert g.offset == 8 * 2000 * 3 and sorted(got) == list(range(0, 48000, 3))
 
 
-# -- (b) SPEC.md section 2's vectors without the compiled core ---------------------------------
+# -- (b) docs/CONTRACT.md section 2's vectors without the compiled core ---------------------------------
 
 SPEC_SCRIPT = r"""
 import importlib, sys, types

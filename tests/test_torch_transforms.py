@@ -1,4 +1,4 @@
-"""pydropout.torch as torch operators: torch.compile, torch.export, torch.func (SPEC 7)."""
+"""pydropout.torch as torch operators: torch.compile, torch.export, torch.func (the contract's section 7)."""
 
 import warnings
 

@@ -7,7 +7,7 @@ pydropout's behaviour and says so:
 
 * ranks torch only warns about (``Dropout2d`` on 2-D/5-D, ``Dropout3d`` on 3-D/6-D) raise
   ValueError; ``Dropout1d``'s wrong ranks raise ValueError, not RuntimeError;
-* inputs with gaps give C-order outputs (SPEC 5), where torch gives the suggested memory
+* inputs with gaps give C-order outputs (the contract's section 5), where torch gives the suggested memory
   format of the input.
 """
 
@@ -122,7 +122,7 @@ def _test_dropout(cls, input, memory_format=torch.contiguous_format):
 
 def _test_dropout_discontiguous(cls, memory_format=torch.contiguous_format):
     # the same values for p == 0 or close to 0; layouts (pydropout: a gapped input gives a
-    # C-order output, SPEC 5; torch gives the input's suggested memory format)
+    # C-order output, the contract's section 5; torch gives the input's suggested memory format)
     close_to_zero_p = 1e-10
     for p in [0, close_to_zero_p]:
         inp = torch.ones(2, 3, 3, 3)
@@ -151,7 +151,7 @@ def _test_dropout_stride_mean_preserve(cls):
                 out = mod(permuted_inp)
                 if permuted_inp.permute(perm).is_contiguous():
                     assert out.permute(perm).is_contiguous()
-                else:  # a gap: C order (SPEC 5); torch keeps the stride order
+                else:  # a gap: C order (the contract's section 5); torch keeps the stride order
                     assert out.is_contiguous()
                 torch.testing.assert_close(inp.mean(), out.mean(), rtol=0.5, atol=0.5)
                 if p == 1e-10:

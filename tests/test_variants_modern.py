@@ -1,4 +1,4 @@
-"""drop_path, zoneout, gaussian_noise and dropout_apply (SPEC.md section 6): bit-exact parity
+"""drop_path, zoneout, gaussian_noise and dropout_apply (docs/CONTRACT.md section 6): bit-exact parity
 with pydropout.reference over dtype x shape x p x SIMD level x threads, the words each call
 consumes, statistics with stated bounds (fixed seeds: nothing here can flake), edge cases and
 errors, the layers' backward passes, and the Monte Carlo dropout recipe of the README."""

@@ -1,4 +1,4 @@
-// dropblock.hpp: DropBlock (Ghiasi et al., 2018) on packed bits (SPEC.md section 6).
+// dropblock.hpp: DropBlock (Ghiasi et al., 2018) on packed bits (docs/CONTRACT.md section 6).
 // A call draws only its seeds: the active tier's mask kernel over each plane's seed array
 // (keep bit = word >= t, so a seed is a 0 bit). The seeds are dilated into b-squares
 // (b-cubes) on 64-bit words, a separable max filter: shift-ORs along each seed row, then

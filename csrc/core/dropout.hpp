@@ -1,5 +1,5 @@
 // dropout.hpp: the C++ API of pydropout on raw pointers and sizes (no pybind11).
-// SPEC.md sections 1-3: element i of a call draws word (offset + i) of the Philox
+// docs/CONTRACT.md sections 1-3: element i of a call draws word (offset + i) of the Philox
 // stream and is kept iff word >= threshold; kept elements are optionally multiplied
 // by one scale (a single IEEE multiply), dropped ones are +0.0 (a select).
 #pragma once

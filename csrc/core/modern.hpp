@@ -1,6 +1,6 @@
-// modern.hpp: the C++ side of the variants of modern networks (SPEC.md section 6): zoneout,
-// additive Gaussian noise and the per-row keep of stochastic depth (drop_path). The element
-// loops are kernels/modern-inl.hpp (every tier); pydropout's NumPy reference repeats them.
+// modern.hpp: the C++ side of the variants of modern networks (docs/CONTRACT.md section 6):
+// zoneout, additive Gaussian noise and the per-row keep of stochastic depth (drop_path). The
+// element loops are kernels/modern-inl.hpp (every tier); pydropout's NumPy reference repeats them.
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,6 @@
-// params.hpp: what a call derives from p (SPEC.md section 3), written once for the C++ side:
-// the integer threshold (keep iff word >= floor(p * 2**32)) and the scale 1 / (1 - p)
-// rounded once to the array's dtype. The Python layer computes the same for its calls.
+// params.hpp: what a call derives from p (docs/CONTRACT.md section 3), written once for the C++
+// side: the integer threshold (keep iff word >= floor(p * 2**32)) and the scale 1 / (1 - p) rounded
+// once to the array's dtype. The Python layer computes the same for its calls.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // philox.hpp: scalar Philox4x32-10 (Salmon et al., SC'11), exactly as Random123 defines
 // it, and its key schedule. This is the readable definition that every SIMD kernel must
 // match, and the only place the Philox constants are written; tests check it against
-// Random123's known-answer vectors (SPEC.md section 2).
+// Random123's known-answer vectors (docs/CONTRACT.md section 2).
 #pragma once
 #include <cstdint>
 
@@ -57,7 +57,7 @@ __attribute__((always_inline)) inline void philox_rounds(const Keys& keys, uint3
   }
 }
 
-// The stream of SPEC.md section 2: word j is lane j % 4 of the block whose counter is
+// The stream of docs/CONTRACT.md section 2: word j is lane j % 4 of the block whose counter is
 // (b lo, b hi, stream lo, stream hi) with b = j / 4. Writes words 4 * block ..
 // 4 * block + 4 * N - 1 to out, in order.
 template <int N>

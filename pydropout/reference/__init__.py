@@ -1,4 +1,4 @@
-"""pydropout.reference: the contract of SPEC.md in plain, vectorised NumPy.
+"""pydropout.reference: the contract of docs/CONTRACT.md in plain, vectorised NumPy.
 
 Philox4x32-10 is written with 32x32->64-bit products in ``uint64`` arithmetic, the
 keep rule is ``word >= floor(p * 2**32)``, and kept elements are scaled by one NumPy

@@ -196,7 +196,7 @@ def gaussian_dropout_noise(
 
 
 def keep_mask(n: int, p: float, seed: int, stream: int = 0, offset: int = 0) -> np.ndarray:
-    """Boolean keep decision of elements ``0 .. n - 1`` (SPEC.md section 1)."""
+    """Boolean keep decision of elements ``0 .. n - 1`` (docs/CONTRACT.md section 1)."""
     p = check_p(p)
     drop_all = p == 1.0
     return keep_bits(0 if drop_all else threshold(p), drop_all, seed, stream, offset, int(n))

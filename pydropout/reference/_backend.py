@@ -41,7 +41,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 class NumpyBackend:
-    """The arithmetic of SPEC.md on flat buffers, with the reference's own generator."""
+    """The arithmetic of docs/CONTRACT.md on flat buffers, with the reference's own generator."""
 
     name = "numpy"
     generator_type = Generator
@@ -155,7 +155,7 @@ class NumpyBackend:
             with np.errstate(all="ignore"):
                 yf[lo:hi] = xf[lo:hi] * noise
 
-    # -- the modern variants (SPEC section 6) -------------------------------------------------
+    # -- the modern variants (the contract's section 6) ---------------------------------
     @staticmethod
     def row_apply(x, y, keep, rows, s, apply) -> None:
         """Row r of ``rows`` equal rows: bit r of ``keep`` ? row (* dtype(s)) : +0.0."""

@@ -1,4 +1,4 @@
-"""Philox4x32-10 and the word stream of SPEC.md section 2, in plain NumPy.
+"""Philox4x32-10 and the word stream of docs/CONTRACT.md section 2, in plain NumPy.
 
 Each 32x32-bit multiplication is done in ``uint64``, where the 64-bit product is exact;
 its high and low halves are then a shift and a mask. The stream's word ``j`` is lane
