@@ -5,7 +5,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <tuple>
+
 #include "../core/dropout.hpp"
+#include "../core/params.hpp"
 #include "generator.hpp"
 
 namespace pydropout {
@@ -60,6 +63,37 @@ inline bool fast_generator(py::handle h, Generator*& gen) {
   else
     return false;
   return true;
+}
+
+// The words of a training call over nn elements, reserved from the generator (after the
+// allocations: a failure changes nothing), and p's keep rule.
+inline Draw reserve_draw(Generator& gen, uint64_t nn, double p) {
+  const auto st = gen.reserve(nn);
+  Draw d;
+  d.seed = std::get<0>(st);
+  d.stream = std::get<1>(st);
+  d.offset = std::get<2>(st);
+  d.drop_all = p == 1.0;
+  d.threshold = d.drop_all ? 0u : threshold_for(p);
+  return d;
+}
+
+// What a kept element becomes: x * dtype(1 / (1 - p)) in upscale_in_train (p < 1), else x.
+inline Scale train_scale(DType dt, double p, bool upscale) {
+  return Scale{upscale, upscale && p != 1.0 ? scale_for(dt, 1.0 / (1.0 - p)) : 1.0};
+}
+
+// A packed mask of nn bits for a backward hook: a C-contiguous 1-d uint8 array of the right
+// length whose padding bits are clear (else the mask of another array: the Python layer
+// raises the ValueError).
+inline bool fast_mask(py::handle mh, uint64_t nn, py::array& mask) {
+  if (!py::isinstance<py::array>(mh)) return false;
+  mask = py::reinterpret_borrow<py::array>(mh);
+  if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
+      !(mask.flags() & py::array::c_style) ||
+      static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
+    return false;
+  return nn % 8 == 0 || (static_cast<const uint8_t*>(mask.data())[nn / 8] >> (nn % 8)) == 0;
 }
 
 }  // namespace pydropout

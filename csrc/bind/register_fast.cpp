@@ -7,12 +7,10 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <tuple>
 #include <vector>
 
 #include "../core/broadcast.hpp"
 #include "../core/dropout.hpp"
-#include "../core/params.hpp"
 #include "arrays.hpp"
 #include "fast_args.hpp"
 #include "generator.hpp"
@@ -110,14 +108,8 @@ py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle ou
   const uint64_t mbytes = nn / 8 + (nn % 8 != 0);
   py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(mbytes) : 0);
   std::vector<uint8_t> tmp(has && !with_mask ? mbytes : 0);
-  const auto st = a.gen->reserve(nn);  // after the allocations: a failure changes nothing
-  Draw d;
-  d.seed = std::get<0>(st);
-  d.stream = std::get<1>(st);
-  d.offset = std::get<2>(st);
-  d.drop_all = a.p == 1.0;
-  d.threshold = d.drop_all ? 0u : threshold_for(a.p);
-  const Scale s{upscale, upscale && !d.drop_all ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+  const Draw d = reserve_draw(*a.gen, nn, a.p);
+  const Scale s = train_scale(a.dt, a.p, upscale);
   const void* src = a.x.data();
   void* dst = y.mutable_data();
   uint8_t* mp = with_mask ? mask.mutable_data() : (has ? tmp.data() : nullptr);
@@ -199,46 +191,37 @@ void register_fast(py::module_& m) {
           return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, with_mask);
         });
   // backward_any_fast(grad, mask, p, upscale, out, noise_shape) -> dx (p < 1)
-  m.def(
-      "backward_any_fast",
-      [](py::handle gh, py::handle mh, py::handle ph, bool upscale, py::handle outh,
-         py::handle nh) -> py::object {
-        FastArgs a;
-        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
-          return py::none();
-        std::vector<uint64_t> shape, noise;
-        bool has = false;
-        if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
-        py::array mask = py::reinterpret_borrow<py::array>(mh);
-        const uint64_t n = static_cast<uint64_t>(a.x.size());
-        const uint64_t nn = has ? product(noise) : n;
-        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
-            !(mask.flags() & py::array::c_style) ||
-            static_cast<uint64_t>(mask.size()) != nn / 8 + (nn % 8 != 0))
-          return py::none();
-        // set padding bits: a mask of another array; the Python layer raises ValueError
-        if (nn % 8 != 0 && (static_cast<const uint8_t*>(mask.data())[nn / 8] >> (nn % 8)) != 0)
-          return py::none();
-        py::array y;
-        if (!fast_dest(a, outh, false, y)) return py::none();
-        if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
-                                        static_cast<size_t>(mask.nbytes())))
-          return py::none();
-        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
-        const void* src = a.x.data();
-        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-        void* dst = y.mutable_data();
-        const DType dt = a.dt;
-        maybe_nogil(n, [&] {
-          if (!has) {
-            dropout_apply(dt, src, dst, mp, n, s);
-            return;
-          }
-          const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
-          dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+  m.def("backward_any_fast",
+        [](py::handle gh, py::handle mh, py::handle ph, bool upscale, py::handle outh,
+           py::handle nh) -> py::object {
+          FastArgs a;
+          py::array mask;
+          if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0) return py::none();
+          std::vector<uint64_t> shape, noise;
+          bool has = false;
+          if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+          const uint64_t n = static_cast<uint64_t>(a.x.size());
+          if (!fast_mask(mh, has ? product(noise) : n, mask)) return py::none();
+          py::array y;
+          if (!fast_dest(a, outh, false, y)) return py::none();
+          if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
+                                          static_cast<size_t>(mask.nbytes())))
+            return py::none();
+          const Scale s = train_scale(a.dt, a.p, upscale);
+          const void* src = a.x.data();
+          const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+          void* dst = y.mutable_data();
+          const DType dt = a.dt;
+          maybe_nogil(n, [&] {
+            if (!has) {
+              dropout_apply(dt, src, dst, mp, n, s);
+              return;
+            }
+            const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+            dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+          });
+          return std::move(y);
         });
-        return std::move(y);
-      });
 }
 
 }  // namespace pydropout

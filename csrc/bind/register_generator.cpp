@@ -79,6 +79,22 @@ u128 state_offset_arg(py::handle h) {
   return u64_arg(h, "offset");
 }
 
+// Part I of the state (seed, stream, offset), and the setter of the field that holds it: an
+// integer in [0, 2**64), set under the generator's lock.
+template <int I>
+py::int_ state_part(const Generator& g) {
+  return to_pyint(std::get<I>(g.state()));
+}
+
+template <class Field>
+auto part_setter(Field Generator::* field, const char* name) {
+  return [field, name](Generator& g, py::object v) {
+    const uint64_t u = u64_arg(v, name);
+    std::lock_guard<std::mutex> l(g.lock);
+    g.*field = u;
+  };
+}
+
 }  // namespace
 
 Generator& default_generator() {
@@ -107,27 +123,9 @@ void register_generator(py::module_& m) {
       .def(py::init([](const py::args& args, const py::kwargs& kwargs) -> Generator* {
         throw py::type_error(constructor_mistake(args, kwargs));
       }))
-      .def_property(
-          "seed", [](const Generator& g) { return std::get<0>(g.state()); },
-          [](Generator& g, py::object v) {
-            const uint64_t s = u64_arg(v, "seed");
-            std::lock_guard<std::mutex> l(g.lock);
-            g.seed = s;
-          })
-      .def_property(
-          "stream", [](const Generator& g) { return std::get<1>(g.state()); },
-          [](Generator& g, py::object v) {
-            const uint64_t s = u64_arg(v, "stream");
-            std::lock_guard<std::mutex> l(g.lock);
-            g.stream = s;
-          })
-      .def_property(
-          "offset", [](const Generator& g) { return to_pyint(std::get<2>(g.state())); },
-          [](Generator& g, py::object v) {
-            const uint64_t o = u64_arg(v, "offset");
-            std::lock_guard<std::mutex> l(g.lock);
-            g.offset = o;
-          })
+      .def_property("seed", &state_part<0>, part_setter(&Generator::seed, "seed"))
+      .def_property("stream", &state_part<1>, part_setter(&Generator::stream, "stream"))
+      .def_property("offset", &state_part<2>, part_setter(&Generator::offset, "offset"))
       .def("get_state",
            [](const Generator& g) {
              const auto s = g.state();

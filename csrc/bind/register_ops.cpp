@@ -5,11 +5,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <tuple>
 #include <vector>
 
 #include "../core/dropout.hpp"
-#include "../core/params.hpp"
 #include "arrays.hpp"
 #include "fast_args.hpp"
 #include "generator.hpp"
@@ -24,14 +22,8 @@ py::object fast_forward(const FastArgs& a, bool upscale, bool with_mask) {
   std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
   py::array y = empty_array(a.x.dtype(), shape, a.x.data());
   py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)) : 0);
-  const auto st = a.gen->reserve(n);  // after the allocations: a failure changes nothing
-  Draw d;
-  d.seed = std::get<0>(st);
-  d.stream = std::get<1>(st);
-  d.offset = std::get<2>(st);
-  d.drop_all = a.p == 1.0;
-  d.threshold = d.drop_all ? 0u : threshold_for(a.p);
-  const Scale s{upscale, upscale && !d.drop_all ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
+  const Draw d = reserve_draw(*a.gen, n, a.p);
+  const Scale s = train_scale(a.dt, a.p, upscale);
   const void* src = a.x.data();
   void* dst = y.mutable_data();
   uint8_t* mp = with_mask ? mask.mutable_data() : nullptr;
@@ -123,30 +115,23 @@ void register_ops(py::module_& m) {
           return fast_forward(a, upscale, true);
         });
   // backward_fast(grad, mask, p, upscale) -> dx (p < 1)
-  m.def(
-      "backward_fast", [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
-        FastArgs a;
-        if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !py::isinstance<py::array>(mh))
-          return py::none();
-        py::array mask = py::reinterpret_borrow<py::array>(mh);
-        const uint64_t n = static_cast<uint64_t>(a.x.size());
-        if (mask.dtype().num() != 2 /* NPY_UBYTE */ || mask.ndim() != 1 ||
-            !(mask.flags() & py::array::c_style) ||
-            static_cast<uint64_t>(mask.size()) != n / 8 + (n % 8 != 0))
-          return py::none();
-        // set padding bits: a mask of another array; the Python layer raises ValueError
-        if (n % 8 != 0 && (static_cast<const uint8_t*>(mask.data())[n / 8] >> (n % 8)) != 0)
-          return py::none();
-        std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
-        py::array y = empty_array(a.x.dtype(), shape, a.x.data());
-        const Scale s{upscale, upscale ? scale_for(a.dt, 1.0 / (1.0 - a.p)) : 1.0};
-        const void* src = a.x.data();
-        const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-        void* dst = y.mutable_data();
-        const DType dt = a.dt;
-        maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
-        return std::move(y);
-      });
+  m.def("backward_fast",
+        [](py::handle gh, py::handle mh, py::handle ph, bool upscale) -> py::object {
+          FastArgs a;
+          py::array mask;
+          if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0) return py::none();
+          const uint64_t n = static_cast<uint64_t>(a.x.size());
+          if (!fast_mask(mh, n, mask)) return py::none();
+          std::vector<py::ssize_t> shape(a.x.shape(), a.x.shape() + a.x.ndim());
+          py::array y = empty_array(a.x.dtype(), shape, a.x.data());
+          const Scale s = train_scale(a.dt, a.p, upscale);
+          const void* src = a.x.data();
+          const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+          void* dst = y.mutable_data();
+          const DType dt = a.dt;
+          maybe_nogil(n, [&] { dropout_apply(dt, src, dst, mp, n, s); });
+          return std::move(y);
+        });
 }
 
 }  // namespace pydropout

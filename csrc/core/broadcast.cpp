@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "../dispatch/dispatch.hpp"
@@ -15,10 +16,16 @@ namespace pydropout {
 namespace {
 
 constexpr double kMemoryCost = 0.25;  // a pass that only moves memory (as drivers.cpp)
-constexpr uint64_t kPiece = 4096;     // elements of one run piece whose bits are realigned
+constexpr uint64_t kPiece = 4096;     // elements of a piece of bits: realigned, or laid out
 
 bool use_stream(const void* y, uint64_t nbytes, size_t es) {
   return nbytes >= kStreamBytes && (reinterpret_cast<uintptr_t>(y) % es) == 0;
+}
+
+// elements of y before its first 64-byte boundary (0 if y is not aligned to its dtype)
+uint64_t head_of(const void* y, size_t es) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(y);
+  return a % es ? 0 : (64 - a % 64) % 64 / es;
 }
 
 inline bool bit_at(const uint8_t* mask, uint64_t i) { return (mask[i >> 3] >> (i & 7)) & 1u; }
@@ -52,34 +59,18 @@ void bit_run(const uint8_t* mask, uint64_t first, uint64_t i, uint64_t len, cons
   }
 }
 
-template <class U>
-void fill_as(char* p, uint64_t len, const unsigned char* value) {
-  U v;
-  std::memcpy(&v, value, sizeof(U));
-  U* q = reinterpret_cast<U*>(p);  // y is aligned to its dtype (the bindings check it)
-  for (uint64_t j = 0; j < len; ++j) q[j] = v;
-}
-
-// len copies of the es-byte value
-void fill(char* p, uint64_t len, const unsigned char* value, size_t es) {
-  if (es == 8)
-    fill_as<uint64_t>(p, len, value);
-  else if (es == 4)
-    fill_as<uint32_t>(p, len, value);
-  else
-    fill_as<uint16_t>(p, len, value);
+// bits [at, at + len) of buf set to v: bit by bit up to a byte, then whole bytes
+void set_bits(uint8_t* buf, uint64_t at, uint64_t len, bool v) {
+  const auto put = [&](uint64_t k) {
+    const unsigned bit = 1u << (k % 8);
+    buf[k / 8] = static_cast<uint8_t>(v ? buf[k / 8] | bit : buf[k / 8] & ~bit);
+  };
+  for (; len && at % 8; ++at, --len) put(at);
+  std::memset(buf + at / 8, v ? 0xff : 0x00, len / 8);
+  for (uint64_t k = at + len / 8 * 8; k < at + len; ++k) put(k);
 }
 
 constexpr uint64_t kTileBits = 32768;  // the longest repeating bit pattern built
-
-uint64_t gcd(uint64_t a, uint64_t b) {
-  while (b) {
-    const uint64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 // Walk elements [b, e) of the layout in C order. A broadcast innermost dimension gives runs
 // of one bit: one(i, len, bit). An innermost run of noise bits gives many(i, len, bits) with
@@ -92,7 +83,7 @@ void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, c
   const int nd = lay.ndim;
   const uint64_t L = lay.extent[nd - 1];
   const bool inner_full = lay.full[nd - 1];
-  const uint64_t lcm = inner_full ? L / gcd(L, 64) * 64 : 0;  // lcm(L, 64)
+  const uint64_t lcm = inner_full ? L / std::gcd<uint64_t>(L, 64) * 64 : 0;  // lcm(L, 64)
   const bool tiled = inner_full && nd >= 2 && L < 4096 && lcm <= kTileBits;
   // the tile: whole repeats of lcm bits, at least kPiece of them (fewer kernel calls)
   const uint64_t period = tiled ? lcm * std::max<uint64_t>(1, kPiece / lcm) : 0;
@@ -138,6 +129,51 @@ void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, c
   }
 }
 
+// kernel(x + i, y + i, bits, len, stream) over the runs of mask bits of the layout, walk()
+// over threads (element ranges 64-element aligned). Runs of one bit are laid out as bits too,
+// in pieces of kPiece elements that end on 64-byte boundaries of y: one kernel call a piece,
+// not a run, and no partial window (plain stores) inside a chunk's output.
+template <class Kernel>
+void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const NoiseLayout& lay,
+                  uint64_t n, const Kernel& kernel) {
+  const size_t es = dtype_size(dt);
+  const bool stream = use_stream(y, n * es, es);
+  const uint64_t head = head_of(y, es);
+  const auto run = [&](uint64_t i, uint64_t len, const uint8_t* bits) {
+    kernel(static_cast<const char*>(x) + i * es, static_cast<char*>(y) + i * es, bits, len, stream);
+  };
+  parallel_chunks(
+      n,
+      [&](uint64_t b, uint64_t e) {
+        uint8_t buf[kPiece / 8];
+        uint64_t start = b, end = b;  // the piece: elements [start, end) laid out in buf
+        uint64_t have = 0;            // of which these are set
+        walk(
+            lay, mask, b, e,
+            [&](uint64_t i, uint64_t len, uint64_t bit) {
+              const bool v = bit_at(mask, bit);
+              while (len) {
+                if (have == 0) {  // a new piece at i, to the next boundary
+                  start = i;
+                  end = i + kPiece - (i + kPiece - head % kPiece) % kPiece;
+                }
+                const uint64_t k = std::min(len, end - start - have);
+                set_bits(buf, have, k, v);
+                have += k;
+                i += k;
+                len -= k;
+                if (start + have == end) {
+                  run(start, have, buf);
+                  have = 0;
+                }
+              }
+            },
+            run);
+        if (have) run(start, have, buf);
+      },
+      kMemoryCost);
+}
+
 }  // namespace
 
 NoiseLayout::NoiseLayout(const uint64_t* shape, const uint64_t* noise, int nd) {
@@ -168,58 +204,20 @@ NoiseLayout::NoiseLayout(const uint64_t* shape, const uint64_t* noise, int nd) {
 
 void dropout_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                          const NoiseLayout& lay, uint64_t n, const Scale& s) {
-  const size_t es = dtype_size(dt);
   const ApplyFn apply = active_kernels().apply[static_cast<int>(dt)];
-  const bool stream = use_stream(y, n * es, es);
-  const char* xc = static_cast<const char*>(x);
-  char* yc = static_cast<char*>(y);
-  parallel_chunks(
-      n,
-      [&](uint64_t b, uint64_t e) {
-        walk(
-            lay, mask, b, e,
-            [&](uint64_t i, uint64_t len, uint64_t bit) {
-              if (bit_at(mask, bit))
-                apply(xc + i * es, yc + i * es, nullptr, len, s, stream);
-              else
-                std::memset(yc + i * es, 0, len * es);
-            },
-            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
-              apply(xc + i * es, yc + i * es, bits, len, s, stream);
-            });
-      },
-      kMemoryCost);
+  walk_threads(dt, x, y, mask, lay, n,
+               [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len, bool stream) {
+                 apply(xi, yi, bits, len, s, stream);
+               });
 }
 
 void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                        const NoiseLayout& lay, uint64_t n, double a, double b, double c) {
-  const size_t es = dtype_size(dt);
-  const Kernels& t = active_kernels();
-  const AlphaFn alpha = use_stream(y, n * es, es) ? t.alpha_stream[static_cast<int>(dt)]
-                                                  : t.alpha[static_cast<int>(dt)];
-  // the dropped value's bit pattern in the dtype, from the kernel itself
-  unsigned char cbytes[8] = {0}, zero_in[8] = {0};
-  const uint8_t dropped = 0;
-  alpha(zero_in, cbytes, &dropped, 1, a, b, c);
-  const char* xc = static_cast<const char*>(x);
-  char* yc = static_cast<char*>(y);
-  parallel_chunks(
-      n,
-      [&](uint64_t lo, uint64_t hi) {
-        walk(
-            lay, mask, lo, hi,
-            [&](uint64_t i, uint64_t len, uint64_t bit) {
-              if (bit_at(mask, bit)) {
-                alpha(xc + i * es, yc + i * es, nullptr, len, a, b, c);
-              } else {
-                fill(yc + i * es, len, cbytes, es);
-              }
-            },
-            [&](uint64_t i, uint64_t len, const uint8_t* bits) {
-              alpha(xc + i * es, yc + i * es, bits, len, a, b, c);
-            });
-      },
-      kMemoryCost);
+  const AlphaFn alpha = active_kernels().alpha[static_cast<int>(dt)];
+  walk_threads(dt, x, y, mask, lay, n,
+               [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len, bool stream) {
+                 alpha(xi, yi, bits, len, a, b, c, stream);
+               });
 }
 
 void alpha_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,

@@ -1,8 +1,8 @@
 // broadcast.hpp: dropout over a noise shape without a full-size mask. The packed mask indexes
 // the noise shape (each dimension 1 or x's); element i of x reads the bit of its noise index.
 // The kernels walk x in C order in runs: the innermost dimensions of one kind (broadcast, or
-// taken from the noise shape) form a run, which is either one bit (a whole run scaled or
-// zeroed) or consecutive bits (the apply kernel on a run of mask bits).
+// taken from the noise shape) form a run, which is either one bit (laid out as bits, with its
+// neighbours, in pieces) or consecutive bits; the kernel runs over a mask's bits either way.
 #pragma once
 #include <cstdint>
 

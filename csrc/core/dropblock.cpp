@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "../dispatch/dispatch.hpp"
@@ -145,15 +146,6 @@ struct PlaneWork {
   }
 };
 
-uint64_t gcd(uint64_t a, uint64_t b) {
-  while (b) {
-    const uint64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
 }  // namespace
 
 uint64_t drop_block_mask(const BlockGeometry& g, uint64_t seed, uint64_t stream, uint64_t offset,
@@ -173,7 +165,7 @@ uint64_t drop_block_mask(const BlockGeometry& g, uint64_t seed, uint64_t stream,
                  (g.width + 63) / 64};
   work.seeds = work.ds * work.hs * work.ws;
   // planes in groups that start on byte boundaries of the mask
-  const uint64_t group = 8 / gcd(per_plane % 8 == 0 ? 8 : per_plane % 8, 8);
+  const uint64_t group = 8 / std::gcd<uint64_t>(per_plane % 8 == 0 ? 8 : per_plane % 8, 8);
   const uint64_t groups = (g.planes + group - 1) / group;
   uint64_t threads = static_cast<uint64_t>(get_num_threads());
   threads = std::min(threads, g.planes * per_plane / kGrain);

@@ -6,12 +6,12 @@
 
 #include "../dispatch/dispatch.hpp"
 #include "parallel.hpp"
+#include "variants.hpp"
 
 namespace pydropout {
 
 namespace {
-constexpr double kGaussianCost = 8.0;  // as variants.cpp: the normal transform per element
-constexpr double kMemoryCost = 0.25;   // a pass that only moves memory
+constexpr double kMemoryCost = 0.25;  // a pass that only moves memory
 
 }  // namespace
 
@@ -41,16 +41,8 @@ void zoneout_forward(DType dt, const void* prev, const void* next, void* y, uint
 
 void gaussian_add(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
                   uint64_t offset, double stddev) {
-  const size_t es = dtype_size(dt);
-  const GaussianAddFn fn = active_kernels().gaussian_add[static_cast<int>(dt)];
-  const Keys keys = make_keys(seed, stream);
-  parallel_chunks(
-      n,
-      [&](uint64_t lo, uint64_t hi) {
-        fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es, hi - lo, keys,
-           offset + lo, stddev);
-      },
-      kGaussianCost);
+  gaussian_pass(active_kernels().gaussian_add[static_cast<int>(dt)], dt, x, y, n, seed, stream,
+                offset, stddev);
 }
 
 void row_apply(DType dt, const void* x, void* y, const uint8_t* keep, uint64_t rows,

@@ -22,29 +22,32 @@ double normal_from_word(uint32_t w) {
 void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t n, double a,
                  double b, double c) {
   const size_t es = dtype_size(dt);
-  const Kernels& t = active_kernels();
+  const AlphaFn fn = active_kernels().alpha[static_cast<int>(dt)];
   // outputs that would evict the input from the cache are streamed past it (drivers.cpp)
   const bool stream = n * es >= kStreamBytes && reinterpret_cast<uintptr_t>(y) % es == 0;
-  const AlphaFn fn = stream ? t.alpha_stream[static_cast<int>(dt)] : t.alpha[static_cast<int>(dt)];
   // chunks start on multiples of 64 elements: whole mask bytes
   parallel_chunks(n, [&](uint64_t lo, uint64_t hi) {
     fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es,
-       mask ? mask + lo / 8 : nullptr, hi - lo, a, b, c);
+       mask ? mask + lo / 8 : nullptr, hi - lo, a, b, c, stream);
   });
 }
 
 void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
                       uint64_t offset, double sigma) {
+  gaussian_pass(active_kernels().gaussian[static_cast<int>(dt)], dt, x, y, n, seed, stream, offset,
+                sigma);
+}
+
+void gaussian_pass(GaussianFn fn, DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
+                   uint64_t stream, uint64_t offset, double v) {
   const size_t es = dtype_size(dt);
-  const GaussianFn fn = active_kernels().gaussian[static_cast<int>(dt)];
   const Keys keys = make_keys(seed, stream);
-  // element i draws word offset + i: any split gives the same result. About ten times the
-  // work of a dropout element, so threads pay off on smaller arrays.
+  // about ten times the work of a dropout element, so threads pay off on smaller arrays
   parallel_chunks(
       n,
       [&](uint64_t lo, uint64_t hi) {
         fn(static_cast<const char*>(x) + lo * es, static_cast<char*>(y) + lo * es, hi - lo, keys,
-           offset + lo, sigma);
+           offset + lo, v);
       },
       kGaussianCost);
 }

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "../dispatch/kernels.hpp"
 #include "dropout.hpp"
 
 namespace pydropout {
@@ -28,5 +29,11 @@ void alpha_apply(DType dt, const void* x, void* y, const uint8_t* mask, uint64_t
 // z = normal_from_word; 16-bit dtypes round the double to float32 first, then to the dtype.
 void gaussian_forward(DType dt, const void* x, void* y, uint64_t n, uint64_t seed, uint64_t stream,
                       uint64_t offset, double sigma);
+
+// The threaded pass of a kernel of the normal transform's words (gaussian_forward's, and
+// gaussian_add's of modern.hpp, whose kernels take the same arguments): chunk [lo, hi) draws
+// words offset + lo .., so any split gives the same result.
+void gaussian_pass(GaussianFn fn, DType dt, const void* x, void* y, uint64_t n, uint64_t seed,
+                   uint64_t stream, uint64_t offset, double v);
 
 }  // namespace pydropout

@@ -3,6 +3,7 @@
 // tier's file in kernels/ fills the entries it defines, after its target region.
 #pragma once
 #include <cstdint>
+#include <type_traits>  // the kernel loops (kernels/*-inl.hpp) take flags as types
 
 #include "../core/dropout.hpp"
 #include "../core/philox.hpp"
@@ -19,15 +20,15 @@ using MaskFn = void (*)(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t wo
                         uint32_t threshold);
 using ApplyFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n,
                          const Scale& scale, bool stream);
-// The variants (core/variants.hpp): alpha: y[i] = bit(i) ? x[i] * a + b : c; gaussian:
+// The variants (core/variants.hpp): alpha: y[i] = bit(i) ? x[i] * a + b : c (nullptr: all
+// kept; stream as for apply); gaussian:
 // y[i] = x[i] * dtype(1 + sigma * z(word0 + i)); normal: z[i] = z(w[i]).
 using AlphaFn = void (*)(const void* x, void* y, const uint8_t* mask, uint64_t n, double a,
-                         double b, double c);
+                         double b, double c, bool stream);
 using GaussianFn = void (*)(const void* x, void* y, uint64_t n, const Keys& keys, uint64_t word0,
                             double sigma);
 using NormalFn = void (*)(const uint32_t* w, double* z, uint64_t n);
-// alpha_forward: the mask of words word0.. and y = keep ? x * a + b : c in one pass;
-// alpha_stream: AlphaFn with streaming stores (y large).
+// alpha_forward: the mask of words word0.. and y = keep ? x * a + b : c in one pass.
 using AlphaForwardFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t n, const Keys& keys,
                                 uint64_t word0, uint32_t threshold, double a, double b, double c,
                                 bool stream);
@@ -44,7 +45,6 @@ struct Kernels {
   MaskFn mask = nullptr;
   ApplyFn apply[kNumDTypes] = {};
   AlphaFn alpha[kNumDTypes] = {};
-  AlphaFn alpha_stream[kNumDTypes] = {};
   AlphaForwardFn alpha_forward[kNumDTypes] = {};
   GaussianFn gaussian[kNumDTypes] = {};
   NormalFn normal = nullptr;

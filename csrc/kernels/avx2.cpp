@@ -56,26 +56,72 @@ static inline __m128i lanes16(uint64_t byte) {
   return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
 }
 
-// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+// The data step's vectors (lanes-inl.hpp). float32 and float64 differ only in the lane count,
+// the lane masks and the intrinsics' suffix: a multiply, then an AND with the lane masks.
 template <class T>
-struct Float256;
-#define PYDROPOUT_FLOAT256(T, V, LANES, SFX)                               \
-  template <>                                                              \
-  struct Float256<T> {                                                     \
-    using Vec = V;                                                         \
-    static constexpr int kLanes = 32 / sizeof(T);                          \
-    static inline Vec set1(T s) { return _mm256_set1_##SFX(s); }           \
-    static inline Vec load(const T* p) { return _mm256_loadu_##SFX(p); }   \
-    static inline Vec mul(Vec a, Vec b) { return _mm256_mul_##SFX(a, b); } \
-    static inline Vec keep(Vec a, uint64_t bits) {                         \
-      return _mm256_and_##SFX(a, _mm256_castsi256_##SFX(LANES(bits)));     \
-    }                                                                      \
+struct Lanes;
+#define PYDROPOUT_LANES256(T, V, LANES, SFX)                           \
+  template <>                                                          \
+  struct Lanes<T> {                                                    \
+    static constexpr int kLanes = 32 / sizeof(T);                      \
+    static inline V set1(T s) { return _mm256_set1_##SFX(s); }         \
+    static inline V load(const T* p) { return _mm256_loadu_##SFX(p); } \
+    static inline V scale(V a, V s) { return _mm256_mul_##SFX(a, s); } \
+    static inline V keep(V a, uint64_t bits) {                         \
+      return _mm256_and_##SFX(a, _mm256_castsi256_##SFX(LANES(bits))); \
+    }                                                                  \
+    template <bool kStream>                                            \
+    static inline void store(T* p, V v) {                              \
+      avx2::store<kStream>(p, v);                                      \
+    }                                                                  \
   };
-PYDROPOUT_FLOAT256(float, __m256, lanes32, ps)
-PYDROPOUT_FLOAT256(double, __m256d, lanes64, pd)
-#undef PYDROPOUT_FLOAT256
+PYDROPOUT_LANES256(float, __m256, lanes32, ps)
+PYDROPOUT_LANES256(double, __m256d, lanes64, pd)
+#undef PYDROPOUT_LANES256
 
-struct Ops : OpsDefaults<Ops> {
+// float16 and bfloat16: 8 elements a vector, multiplied in float32 and rounded back
+struct Lanes16 {
+  static constexpr int kLanes = 8;
+  static inline __m256 set1(float s) { return _mm256_set1_ps(s); }
+  static inline __m128i load(const void* p) {
+    return _mm_loadu_si128(static_cast<const __m128i*>(p));
+  }
+  static inline __m128i keep(__m128i a, uint64_t bits) { return _mm_and_si128(a, lanes16(bits)); }
+  template <bool kStream>
+  static inline void store(void* p, __m128i v) {
+    avx2::store<kStream>(p, v);
+  }
+};
+template <>
+struct Lanes<Half> : Lanes16 {
+  static inline __m128i scale(__m128i x_f16x8, __m256 s_f32x8) {
+    const __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(x_f16x8), s_f32x8);
+    return _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+};
+template <>
+struct Lanes<BFloat16> : Lanes16 {
+  static inline __m128i scale(__m128i x_bf16x8, __m256 s_f32x8) {
+    const __m256 xf = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
+    const __m256i p = _mm256_castps_si256(_mm256_mul_ps(xf, s_f32x8));
+    // round to nearest even; NaN becomes the canonical quiet NaN with its sign
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(p, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x7fffffff)),
+                                           _mm256_set1_epi32(0x7f800000));
+    const __m256i qnan =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
+                        _mm256_set1_epi32(0x7fc0));
+    r = _mm256_blendv_epi8(r, qnan, nan);
+    // pack 8 x 32-bit (values < 2^16) to 8 x 16-bit
+    return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+  }
+};
+
+#include "lanes-inl.hpp"
+
+struct Ops : LaneOps<Ops> {
   // Per-call key material: the round keys broadcast once into vectors, so the rounds
   // XOR them straight from memory instead of holding them in the 16 registers.
   struct Ctx {
@@ -176,56 +222,6 @@ struct Ops : OpsDefaults<Ops> {
   }
 
   static inline void stream_fence() { _mm_sfence(); }
-
-  // float32 and float64: a multiply, then an AND with the lane masks
-  template <bool kScale, bool kStream, class T, class F = Float256<T>>
-  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
-    const typename F::Vec s_v = F::set1(s);
-    for (int v = 0; v < 64 / F::kLanes; ++v) {
-      typename F::Vec x_v = F::load(x + F::kLanes * v);
-      if (kScale) x_v = F::mul(x_v, s_v);
-      store<kStream>(y + F::kLanes * v, F::keep(x_v, bits >> (F::kLanes * v)));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
-    const __m256 s_f32x8 = _mm256_set1_ps(s);
-    for (int v = 0; v < 8; ++v) {
-      __m128i x_f16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
-      if (kScale) {
-        const __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(x_f16x8), s_f32x8);
-        x_f16x8 = _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      }
-      store<kStream>(y + 8 * v, _mm_and_si128(x_f16x8, lanes16(bits >> (8 * v))));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
-    const __m256 s_f32x8 = _mm256_set1_ps(s);
-    for (int v = 0; v < 8; ++v) {
-      __m128i x_bf16x8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 8 * v));
-      if (kScale) {
-        const __m256 xf =
-            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x_bf16x8), 16));
-        const __m256i p = _mm256_castps_si256(_mm256_mul_ps(xf, s_f32x8));
-        // round to nearest even; NaN becomes the canonical quiet NaN with its sign
-        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(1));
-        __m256i r = _mm256_srli_epi32(
-            _mm256_add_epi32(_mm256_add_epi32(p, _mm256_set1_epi32(0x7fff)), lsb), 16);
-        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x7fffffff)),
-                                               _mm256_set1_epi32(0x7f800000));
-        const __m256i qnan =
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p, 16), _mm256_set1_epi32(0x8000)),
-                            _mm256_set1_epi32(0x7fc0));
-        r = _mm256_blendv_epi8(r, qnan, nan);
-        // pack 8 x 32-bit (values < 2^16) to 8 x 16-bit
-        x_bf16x8 = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-      }
-      store<kStream>(y + 8 * v, _mm_and_si128(x_bf16x8, lanes16(bits >> (8 * v))));
-    }
-  }
 };
 
 #include "loop-inl.hpp"

@@ -16,6 +16,10 @@ struct Float512;
     static inline Vec load(const T* p) { return _mm512_loadu_##SFX(p); }                          \
     static inline Vec maskz_mul(Mask k, Vec a, Vec b) { return _mm512_maskz_mul_##SFX(k, a, b); } \
     static inline Vec maskz_mov(Mask k, Vec a) { return _mm512_maskz_mov_##SFX(k, a); }           \
+    static inline Vec mul(Vec a, Vec b) { return _mm512_mul_##SFX(a, b); }                        \
+    static inline Vec mask_add(Vec src, Mask k, Vec a, Vec b) {                                   \
+      return _mm512_mask_add_##SFX(src, k, a, b);                                                 \
+    }                                                                                             \
   };
 PYDROPOUT_FLOAT512(float, __m512, __mmask16, ps)
 PYDROPOUT_FLOAT512(double, __m512d, __mmask8, pd)
@@ -32,6 +36,18 @@ struct DataOps : KeepOps {
       const auto k = static_cast<typename F::Mask>(bits >> (F::kLanes * v));
       const typename F::Vec x_v = F::load(x + F::kLanes * v);
       store<kStream>(y + F::kLanes * v, kScale ? F::maskz_mul(k, x_v, s_v) : F::maskz_mov(k, x_v));
+    }
+  }
+
+  // alpha dropout's window for float32 and float64 (alpha-inl.hpp): y = bit ? (x * a) + b : c,
+  // a multiply, then an add merged over c under the keep bits
+  template <bool kStream, class T, class F = Float512<T>, class V = typename F::Vec>
+  static inline void alpha64(const T* x, T* y, uint64_t bits, T a, T b, T c) {
+    const V a_v = F::set1(a), b_v = F::set1(b), c_v = F::set1(c);
+    for (int v = 0; v < 64 / F::kLanes; ++v) {
+      const auto k = static_cast<typename F::Mask>(bits >> (F::kLanes * v));
+      const V p = F::mul(F::load(x + F::kLanes * v), a_v);
+      store<kStream>(y + F::kLanes * v, F::mask_add(c_v, k, p, b_v));
     }
   }
 

@@ -56,16 +56,37 @@ static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t n, uint64_t 
   return bits & lanes_between(0, count);
 }
 
+// The data steps of the loops below: step.window<kStream>(x, y, bits) writes the 64 elements
+// y[j] from x[j] and bit j of bits (kStream: with non-temporal stores, y 64-byte aligned).
+// ApplyStep is dropout's: y[j] = bit j ? x[j] (* s) : +0, the tier's apply64.
 template <class T, bool kScale>
-static inline void apply_partial(const T* x, T* y, uint64_t count, uint64_t bits,
-                                 typename ScaleOf<T>::type s) {
-  // the first `count` (< 64) lanes of a group, through a zero-padded buffer
+struct ApplyStep {
+  typename ScaleOf<T>::type s;
+  template <bool kStream>
+  void window(const T* x, T* y, uint64_t bits) const {
+    Ops::template apply64<kScale, kStream>(x, y, bits, s);
+  }
+};
+
+// the first `count` (< 64) elements of a window, through a zero-padded buffer
+template <class T, class Step>
+static inline void step_partial(const Step& step, const T* x, T* y, uint64_t count, uint64_t bits) {
   alignas(64) T in[64];
   alignas(64) T out[64];
   std::memset(in, 0, sizeof(in));
   std::memcpy(in, x, count * sizeof(T));
-  Ops::template apply64<kScale, false>(in, out, bits, s);
+  step.template window<false>(in, out, bits);
   std::memcpy(y, out, count * sizeof(T));
+}
+
+// f(std::true_type{}) or f(std::false_type{}) for the run-time flag b: the flag as a template
+// argument (decltype(flag)::value) of the loop f instantiates
+template <class F>
+static inline void with_flag(bool b, const F& f) {
+  if (b)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
 }
 
 // Ops::Ctx built from the call's Keys, or the Keys themselves where Ctx is Keys.
@@ -127,9 +148,9 @@ static inline uint64_t stream_head(const T* y, uint64_t n) {
 // boundaries of y (0 unless streaming). Both take their bits from groups m and m + 1
 // with a funnel shift (by r, and by r + e0), so stores stay aligned to the output and
 // mask words to bytes.
-template <class T, bool kScale, bool kData, bool kMask, bool kStream>
+template <class T, bool kData, bool kMask, bool kStream, class Step>
 static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
-                                uint64_t word0, uint32_t threshold, typename ScaleOf<T>::type s) {
+                                uint64_t word0, uint32_t threshold, const Step& step) {
   if (n == 0) return;
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
@@ -140,7 +161,7 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   GroupBits src(holder.ctx, threshold, word0 >> 2, groups);
   uint64_t cur = src.next();
   if (kData && e0) {  // head: elements [0, e0), all in group 0
-    apply_partial<T, kScale>(x, y, e0, (cur >> r) & lanes_between(0, e0), s);
+    step_partial<T>(step, x, y, e0, (cur >> r) & lanes_between(0, e0));
   }
   for (uint64_t m = 0;; ++m) {
     const uint64_t first = 64 * m;
@@ -163,10 +184,10 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
             __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l,
                                0, 3);
         }
-        Ops::template apply64<kScale, kStream>(x + start, y + start, bits, s);  // main loop
+        step.template window<kStream>(x + start, y + start, bits);  // main loop
       } else {
-        apply_partial<T, kScale>(x + start, y + start, n - start,
-                                 bits & lanes_between(0, n - start), s);  // tail
+        step_partial<T>(step, x + start, y + start, n - start,
+                        bits & lanes_between(0, n - start));  // tail
       }
     }
     cur = next;
@@ -174,13 +195,12 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   if (kStream) Ops::stream_fence();
 }
 
-template <class T, bool kScale, bool kStream>
-static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
-                              typename ScaleOf<T>::type s) {
+template <class T, bool kStream, class Step>
+static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n, const Step& step) {
   const uint64_t e0 = kStream ? stream_head(y, n) : 0;
   if (e0) {  // head up to the first 64-byte boundary of y
     const uint64_t bits = mask ? load_mask_bits(mask, n, 0, e0) : lanes_between(0, e0);
-    apply_partial<T, kScale>(x, y, e0, bits, s);
+    step_partial<T>(step, x, y, e0, bits);
   }
   uint64_t i = e0;
   for (; i + 64 <= n; i += 64) {  // main loop
@@ -191,12 +211,12 @@ static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
       else
         bits = load_mask_bits(mask, n, i, 64);
     }
-    Ops::template apply64<kScale, kStream>(x + i, y + i, bits, s);
+    step.template window<kStream>(x + i, y + i, bits);
   }
   if (i < n) {  // tail
     const uint64_t count = n - i;
     const uint64_t bits = mask ? load_mask_bits(mask, n, i, count) : lanes_between(0, count);
-    apply_partial<T, kScale>(x + i, y + i, count, bits, s);
+    step_partial<T>(step, x + i, y + i, count, bits);
   }
   if (kStream) Ops::stream_fence();
 }
@@ -207,34 +227,14 @@ static void forward_entry(const void* xv, void* yv, uint8_t* mask, uint64_t n, c
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);
   const auto s = static_cast<typename ScaleOf<T>::type>(scale.value);
-#define PYDROPOUT_FORWARD(SC, MK, ST) \
-  forward_loop<T, SC, true, MK, ST>(x, y, mask, n, keys, word0, threshold, s)
-  if (stream) {
-    if (scale.apply) {
-      if (mask)
-        PYDROPOUT_FORWARD(true, true, true);
-      else
-        PYDROPOUT_FORWARD(true, false, true);
-    } else {
-      if (mask)
-        PYDROPOUT_FORWARD(false, true, true);
-      else
-        PYDROPOUT_FORWARD(false, false, true);
-    }
-  } else {
-    if (scale.apply) {
-      if (mask)
-        PYDROPOUT_FORWARD(true, true, false);
-      else
-        PYDROPOUT_FORWARD(true, false, false);
-    } else {
-      if (mask)
-        PYDROPOUT_FORWARD(false, true, false);
-      else
-        PYDROPOUT_FORWARD(false, false, false);
-    }
-  }
-#undef PYDROPOUT_FORWARD
+  with_flag(stream, [&](auto st) {
+    with_flag(scale.apply, [&](auto sc) {
+      with_flag(mask != nullptr, [&](auto mk) {
+        forward_loop<T, true, decltype(mk)::value, decltype(st)::value>(
+            x, y, mask, n, keys, word0, threshold, ApplyStep<T, decltype(sc)::value>{s});
+      });
+    });
+  });
 }
 
 template <class T>
@@ -243,21 +243,15 @@ static void apply_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t 
   const T* x = static_cast<const T*>(xv);
   T* y = static_cast<T*>(yv);
   const auto s = static_cast<typename ScaleOf<T>::type>(scale.value);
-  if (stream) {
-    if (scale.apply)
-      apply_loop<T, true, true>(x, y, mask, n, s);
-    else
-      apply_loop<T, false, true>(x, y, mask, n, s);
-  } else {
-    if (scale.apply)
-      apply_loop<T, true, false>(x, y, mask, n, s);
-    else
-      apply_loop<T, false, false>(x, y, mask, n, s);
-  }
+  with_flag(stream, [&](auto st) {
+    with_flag(scale.apply, [&](auto sc) {
+      apply_loop<T, decltype(st)::value>(x, y, mask, n, ApplyStep<T, decltype(sc)::value>{s});
+    });
+  });
 }
 
 [[maybe_unused]] static void mask_entry(uint8_t* mask, uint64_t n, const Keys& keys, uint64_t word0,
                                         uint32_t threshold) {
-  forward_loop<float, false, false, true, false>(nullptr, nullptr, mask, n, keys, word0, threshold,
-                                                 1.0f);
+  forward_loop<float, false, true, false>(nullptr, nullptr, mask, n, keys, word0, threshold,
+                                          ApplyStep<float, false>{1.0f});
 }

@@ -36,26 +36,76 @@ static inline uint16x8_t lanes16(uint64_t byte) {
   return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
 }
 
-// float32 and float64 differ only in the lane count, the lane masks and the intrinsics' suffix
+// The data step's vectors (lanes-inl.hpp); AdvSIMD has no non-temporal vector store
+// intrinsic: kStream is accepted and ignored. float32 and float64 differ only in the lane
+// count, the lane masks and the intrinsics' suffix: a multiply, then an AND with the lane masks.
 template <class T>
-struct Float128;
-#define PYDROPOUT_FLOAT128(T, V, LANES, F, U)                                                    \
-  template <>                                                                                    \
-  struct Float128<T> {                                                                           \
-    using Vec = V;                                                                               \
-    static constexpr int kLanes = 16 / sizeof(T);                                                \
-    static inline Vec set1(T s) { return vdupq_n_##F(s); }                                       \
-    static inline Vec load(const T* p) { return vld1q_##F(p); }                                  \
-    static inline Vec mul(Vec a, Vec b) { return vmulq_##F(a, b); }                              \
-    static inline void store_kept(T* p, Vec a, uint64_t bits) {                                  \
-      vst1q_##F(p, vreinterpretq_##F##_##U(vandq_##U(vreinterpretq_##U##_##F(a), LANES(bits)))); \
-    }                                                                                            \
+struct Lanes;
+#define PYDROPOUT_LANES128(T, V, LANES, F, U)                                             \
+  template <>                                                                             \
+  struct Lanes<T> {                                                                       \
+    static constexpr int kLanes = 16 / sizeof(T);                                         \
+    static inline V set1(T s) { return vdupq_n_##F(s); }                                  \
+    static inline V load(const T* p) { return vld1q_##F(p); }                             \
+    static inline V scale(V a, V s) { return vmulq_##F(a, s); }                           \
+    static inline V keep(V a, uint64_t bits) {                                            \
+      return vreinterpretq_##F##_##U(vandq_##U(vreinterpretq_##U##_##F(a), LANES(bits))); \
+    }                                                                                     \
+    template <bool kStream>                                                               \
+    static inline void store(T* p, V v) {                                                 \
+      vst1q_##F(p, v);                                                                    \
+    }                                                                                     \
   };
-PYDROPOUT_FLOAT128(float, float32x4_t, lanes32, f32, u32)
-PYDROPOUT_FLOAT128(double, float64x2_t, lanes64, f64, u64)
-#undef PYDROPOUT_FLOAT128
+PYDROPOUT_LANES128(float, float32x4_t, lanes32, f32, u32)
+PYDROPOUT_LANES128(double, float64x2_t, lanes64, f64, u64)
+#undef PYDROPOUT_LANES128
 
-struct Ops : OpsDefaults<Ops> {
+// float16 and bfloat16: 8 elements a vector, multiplied in float32 and rounded back
+struct Lanes16 {
+  static constexpr int kLanes = 8;
+  static inline float32x4_t set1(float s) { return vdupq_n_f32(s); }
+  static inline uint16x8_t load(const void* p) {
+    return vld1q_u16(static_cast<const uint16_t*>(p));
+  }
+  static inline uint16x8_t keep(uint16x8_t a, uint64_t bits) { return vandq_u16(a, lanes16(bits)); }
+  template <bool kStream>
+  static inline void store(void* p, uint16x8_t v) {
+    vst1q_u16(static_cast<uint16_t*>(p), v);
+  }
+};
+template <>
+struct Lanes<Half> : Lanes16 {
+  static inline uint16x8_t scale(uint16x8_t x_f16x8, float32x4_t s_f32x4) {
+    const float16x8_t h = vreinterpretq_f16_u16(x_f16x8);
+    const float32x4_t lo = vmulq_f32(vcvt_f32_f16(vget_low_f16(h)), s_f32x4);
+    const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(h), s_f32x4);
+    return vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(lo), hi));
+  }
+};
+template <>
+struct Lanes<BFloat16> : Lanes16 {
+  // float32 bits -> bfloat16 bits (in the low half), as float_to_bf16 in convert.hpp
+  static inline uint32x4_t round_bf16(uint32x4_t p) {
+    const uint32x4_t lsb = vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(1));
+    const uint32x4_t r = vshrq_n_u32(vaddq_u32(vaddq_u32(p, vdupq_n_u32(0x7fff)), lsb), 16);
+    const uint32x4_t nan =
+        vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+    const uint32x4_t qnan =
+        vorrq_u32(vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7fc0));
+    return vbslq_u32(nan, qnan, r);
+  }
+  static inline uint16x8_t scale(uint16x8_t x_bf16x8, float32x4_t s_f32x4) {
+    const float32x4_t lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(x_bf16x8), 16));
+    const float32x4_t hi = vreinterpretq_f32_u32(vshll_high_n_u16(x_bf16x8, 16));
+    const uint32x4_t plo = round_bf16(vreinterpretq_u32_f32(vmulq_f32(lo, s_f32x4)));
+    const uint32x4_t phi = round_bf16(vreinterpretq_u32_f32(vmulq_f32(hi, s_f32x4)));
+    return vmovn_high_u32(vmovn_u32(plo), phi);
+  }
+};
+
+#include "lanes-inl.hpp"
+
+struct Ops : LaneOps<Ops> {
   static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
     const uint64x2_t p_lo = vmull_u32(vget_low_u32(a), vdup_n_u32(m));
     const uint64x2_t p_hi = vmull_high_u32(a, vdupq_n_u32(m));
@@ -100,63 +150,6 @@ struct Ops : OpsDefaults<Ops> {
     for (int q = 0; q < 4; ++q)
       bits |= keep16(keys, block + 4 * static_cast<uint64_t>(q), threshold) << (16 * q);
     return bits;
-  }
-
-  // AdvSIMD has no non-temporal vector store intrinsic: kStream is accepted and ignored
-
-  // float32 and float64: a multiply, then an AND with the lane masks
-  template <bool kScale, bool kStream, class T, class F = Float128<T>>
-  static inline void apply64(const T* x, T* y, uint64_t bits, T s) {
-    const typename F::Vec s_v = F::set1(s);
-    for (int v = 0; v < 64 / F::kLanes; ++v) {
-      typename F::Vec x_v = F::load(x + F::kLanes * v);
-      if (kScale) x_v = F::mul(x_v, s_v);
-      F::store_kept(y + F::kLanes * v, x_v, bits >> (F::kLanes * v));
-    }
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const Half* x, Half* y, uint64_t bits, float s) {
-    const float32x4_t s_f32x4 = vdupq_n_f32(s);
-    for (int v = 0; v < 8; ++v) {
-      uint16x8_t x_f16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
-      if (kScale) {
-        const float16x8_t h = vreinterpretq_f16_u16(x_f16x8);
-        const float32x4_t lo = vmulq_f32(vcvt_f32_f16(vget_low_f16(h)), s_f32x4);
-        const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(h), s_f32x4);
-        x_f16x8 = vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(lo), hi));
-      }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
-                vandq_u16(x_f16x8, lanes16(bits >> (8 * v))));
-    }
-  }
-
-  // float32 bits -> bfloat16 bits (in the low half), as float_to_bf16 in convert.hpp
-  static inline uint32x4_t round_bf16(uint32x4_t p) {
-    const uint32x4_t lsb = vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(1));
-    const uint32x4_t r = vshrq_n_u32(vaddq_u32(vaddq_u32(p, vdupq_n_u32(0x7fff)), lsb), 16);
-    const uint32x4_t nan =
-        vcgtq_u32(vandq_u32(p, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
-    const uint32x4_t qnan =
-        vorrq_u32(vandq_u32(vshrq_n_u32(p, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7fc0));
-    return vbslq_u32(nan, qnan, r);
-  }
-
-  template <bool kScale, bool kStream>
-  static inline void apply64(const BFloat16* x, BFloat16* y, uint64_t bits, float s) {
-    const float32x4_t s_f32x4 = vdupq_n_f32(s);
-    for (int v = 0; v < 8; ++v) {
-      uint16x8_t x_bf16x8 = vld1q_u16(reinterpret_cast<const uint16_t*>(x + 8 * v));
-      if (kScale) {
-        const float32x4_t lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(x_bf16x8), 16));
-        const float32x4_t hi = vreinterpretq_f32_u32(vshll_high_n_u16(x_bf16x8, 16));
-        const uint32x4_t plo = round_bf16(vreinterpretq_u32_f32(vmulq_f32(lo, s_f32x4)));
-        const uint32x4_t phi = round_bf16(vreinterpretq_u32_f32(vmulq_f32(hi, s_f32x4)));
-        x_bf16x8 = vmovn_high_u32(vmovn_u32(plo), phi);
-      }
-      vst1q_u16(reinterpret_cast<uint16_t*>(y + 8 * v),
-                vandq_u16(x_bf16x8, lanes16(bits >> (8 * v))));
-    }
   }
 };
 

@@ -9,12 +9,11 @@ static void fill_dtype(Kernels& t, DType dt) {
   t.forward[i] = &forward_entry<T>;
   t.apply[i] = &apply_entry<T>;
 #if defined(PYDROPOUT_VARIANTS_INL)
-  t.alpha[i] = &alpha_entry<T>;
   t.gaussian[i] = &gaussian_entry<T>;
 #endif
 #if defined(PYDROPOUT_ALPHA_INL)
+  t.alpha[i] = &alpha_select_entry<T>;
   t.alpha_forward[i] = &alpha_forward_entry<T>;
-  t.alpha_stream[i] = &alpha_stream_entry<T>;
 #endif
 #if defined(PYDROPOUT_MODERN_INL)
   t.gaussian_add[i] = &gaussian_add_entry<T>;

@@ -1,0 +1,20 @@
+// lanes-inl.hpp: apply64 for the tiers whose data step is, vector by vector, a load, the
+// multiply by the scale where kScale, and an AND with the keep bits' lane masks, dropped lanes
+// becoming +0.0 (AVX2, NEON). No include guard: included inside such a tier's namespace and
+// target region, after its Lanes<T> for each dtype:
+//   Lanes<T>::kLanes, load(p), set1(s), scale(v, s_v) (the product rounded to the dtype),
+//   keep(v, bits) (lanes j with bit j of bits clear made +0.0), store<kStream>(p, v)
+
+template <class Self>
+struct LaneOps : OpsDefaults<Self> {
+  template <bool kScale, bool kStream, class T, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    using L = Lanes<T>;
+    const auto s_v = L::set1(s);
+    for (int v = 0; v < 64 / L::kLanes; ++v) {
+      auto x_v = L::load(x + L::kLanes * v);
+      if (kScale) x_v = L::scale(x_v, s_v);
+      L::template store<kStream>(y + L::kLanes * v, L::keep(x_v, bits >> (L::kLanes * v)));
+    }
+  }
+};
