@@ -58,7 +58,8 @@ static inline uint64_t load_mask_bits(const uint8_t* mask, uint64_t n, uint64_t 
 
 // The data steps of the loops below: step.window<kStream>(x, y, bits) writes the 64 elements
 // y[j] from x[j] and bit j of bits (kStream: with non-temporal stores, y 64-byte aligned).
-// ApplyStep is dropout's: y[j] = bit j ? x[j] (* s) : +0, the tier's apply64.
+// ApplyStep is dropout's: y[j] = bit j ? x[j] (* s) : +0, the tier's apply64. The loops take
+// the step by value: a local, whose constants no store through y can alias.
 template <class T, bool kScale>
 struct ApplyStep {
   typename ScaleOf<T>::type s;
@@ -150,7 +151,7 @@ static inline uint64_t stream_head(const T* y, uint64_t n) {
 // mask words to bytes.
 template <class T, bool kData, bool kMask, bool kStream, class Step>
 static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, const Keys& keys,
-                                uint64_t word0, uint32_t threshold, const Step& step) {
+                                uint64_t word0, uint32_t threshold, const Step step) {
   if (n == 0) return;
   const unsigned r = static_cast<unsigned>(word0 & 3);
   const uint64_t e0 = kData && kStream ? stream_head(y, n) : 0;  // < 64 / sizeof(T)
@@ -196,7 +197,7 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
 }
 
 template <class T, bool kStream, class Step>
-static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n, const Step& step) {
+static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n, const Step step) {
   const uint64_t e0 = kStream ? stream_head(y, n) : 0;
   if (e0) {  // head up to the first 64-byte boundary of y
     const uint64_t bits = mask ? load_mask_bits(mask, n, 0, e0) : lanes_between(0, e0);
