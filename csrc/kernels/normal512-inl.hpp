@@ -15,25 +15,14 @@
 constexpr uint64_t kNormalWindow = 512;  // words (and deviates) of one window
 
 // ---- Philox words in element order -----------------------------------------------------
-// Words 4 * block .. 4 * block + 127 to out, in order: 32 blocks in four sets of 8 (as
-// keep512-inl.hpp: set 2g the even blocks of group g, set 2g + 1 the odd ones), each word
-// in the low half of a 64-bit lane, then shuffled into element order. Out of line, as
+// Words 4 * block .. 4 * block + 127 to out, in order: 32 blocks in four sets of 8
+// (keep512-inl.hpp's philox_sets), shuffled into element order. Out of line, as
 // keep_groups: its 16 state registers would spill inside the transform's loops.
 __attribute__((noinline)) static void philox_words128(const Keys& keys, uint64_t block,
                                                       uint32_t* out) {
   constexpr int kSets = 4;
   __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
-  const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
-  const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-  for (int s = 0; s < kSets; ++s) {
-    const __m512i ctr =
-        _mm512_add_epi64(base, _mm512_add_epi64(even, _mm512_set1_epi64((s & 1) + 16 * (s >> 1))));
-    c0[s] = ctr;
-    c1[s] = _mm512_srli_epi64(ctr, 32);
-    c2[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_lo));
-    c3[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_hi));
-  }
-  rounds<kSets>(keys, c0, c1, c2, c3);
+  philox_sets<kSets>(keys, block, c0, c1, c2, c3);
   // 64-bit lane b of a set is block 2b (+1 for the odd set); its word l is in c<l>.
   const __m512i lo_halves = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
   const __m512i hi_halves = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);

@@ -120,20 +120,17 @@ struct Arith {  // float32 and float64: the dtype itself
   static T store(C v) { return v; }
   static C from_double(double v) { return static_cast<C>(v); }
 };
-template <>
-struct Arith<Half> {
+template <class T, float (*kToFloat)(uint16_t), uint16_t (*kFromFloat)(float)>
+struct Arith16 {  // float16 and bfloat16: float32, rounded to the dtype
   using C = float;
-  static C load(Half v) { return half_to_float(v.bits); }
-  static Half store(C v) { return Half{float_to_half(v)}; }
-  static C from_double(double v) { return half_to_float(float_to_half(static_cast<float>(v))); }
+  static C load(T v) { return kToFloat(v.bits); }
+  static T store(C v) { return T{kFromFloat(v)}; }
+  static C from_double(double v) { return kToFloat(kFromFloat(static_cast<float>(v))); }
 };
 template <>
-struct Arith<BFloat16> {
-  using C = float;
-  static C load(BFloat16 v) { return bf16_to_float(v.bits); }
-  static BFloat16 store(C v) { return BFloat16{float_to_bf16(v)}; }
-  static C from_double(double v) { return bf16_to_float(float_to_bf16(static_cast<float>(v))); }
-};
+struct Arith<Half> : Arith16<Half, half_to_float, float_to_half> {};
+template <>
+struct Arith<BFloat16> : Arith16<BFloat16, bf16_to_float, float_to_bf16> {};
 
 // ---- alpha dropout: y = bit ? (x * a) + b : c ---------------------------------------------
 // One 64-element window: the keep bits of each half in a 32-bit word, so that the bit test is
