@@ -137,15 +137,17 @@ def rows_gaussian(reps):
         x = RNG.random(n).astype(np.float32)
         xt = torch.from_numpy(x) if torch is not None else None
         g = pydropout.Generator(1)
-        sigma = 1.0
+        sigma, stddev = 1.0, 0.5
         for nt in (1, 2):
             threads(nt)
             c = {
                 "dropout": lambda: pydropout.dropout(x, 0.5, generator=g),
                 "gaussian": lambda: pydropout.gaussian_dropout(x, 0.5, generator=g),
+                "noise": lambda: pydropout.gaussian_noise(x, stddev, generator=g),
             }
             if xt is not None:
                 c["torch"] = lambda: xt * (1 + sigma * torch.randn_like(xt))
+                c["torch_noise"] = lambda: xt + stddev * torch.randn_like(xt)
             show(f"gaussian {size} {nt}t", best(c, reps), "dropout")
 
 

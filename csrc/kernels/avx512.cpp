@@ -31,6 +31,7 @@ namespace avx512 {
 using Ops = DataOps;
 
 #include "loop-inl.hpp"
+#include "normal512-inl.hpp"  // the normal transform for variants-inl.hpp
 #include "variants-inl.hpp"
 
 }  // namespace avx512

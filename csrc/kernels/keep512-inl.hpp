@@ -20,15 +20,12 @@ static inline void rounds(const Keys& keys, __m512i (&c0)[kSets], __m512i (&c1)[
   }
 }
 
-// Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
-// Set 2g holds the even blocks of group g, set 2g + 1 the odd ones.
-// Out of line: inlined into the loops, its 16 state registers compete with theirs
-// and spill (measured about 8 % slower).
-template <int kGroups>
-__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block,
-                                                  uint32_t threshold, uint64_t* out) {
-  constexpr int kSets = 2 * kGroups;
-  __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
+// The Philox outputs of kSets / 2 groups of 16 blocks from `block` on: set 2g holds the even
+// blocks of group g, set 2g + 1 the odd ones (64-bit lane b: block 2b, or 2b + 1), word l
+// of each block in the low half of c<l>'s lane.
+template <int kSets>
+static inline void philox_sets(const Keys& keys, uint64_t block, __m512i (&c0)[kSets],
+                               __m512i (&c1)[kSets], __m512i (&c2)[kSets], __m512i (&c3)[kSets]) {
   const __m512i base = _mm512_set1_epi64(static_cast<long long>(block));
   const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
 #pragma GCC unroll 4
@@ -41,6 +38,17 @@ __attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t blo
     c3[s] = _mm512_set1_epi32(static_cast<int>(keys.stream_hi));
   }
   rounds<kSets>(keys, c0, c1, c2, c3);
+}
+
+// Keep bits of kGroups groups of 16 blocks from `block` on, group g into out[g].
+// Out of line: inlined into the loops, its 16 state registers compete with theirs
+// and spill (measured about 8 % slower).
+template <int kGroups>
+__attribute__((noinline)) static void keep_groups(const Keys& keys, uint64_t block,
+                                                  uint32_t threshold, uint64_t* out) {
+  constexpr int kSets = 2 * kGroups;
+  __m512i c0[kSets], c1[kSets], c2[kSets], c3[kSets];
+  philox_sets<kSets>(keys, block, c0, c1, c2, c3);
   // Compare the low halves only (mask 0x5555) straight into mask registers: bit 2k is
   // block 2k (even set), bit 2k + 1 block 2k + 1 (odd set). pdep then spreads the 16
   // bits of word l to element positions 4j + l. No shuffles: they would compete with

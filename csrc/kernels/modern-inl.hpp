@@ -9,29 +9,25 @@
 // back while they are in L1: one pass over prev, next and y, no full-size temporary. Each
 // group of 64 is two selects of the tier's apply64 (next where the bit is 1, prev where it
 // is 0, +0.0 elsewhere) OR-ed together: a bitwise select, NaN payloads included.
-template <class T>
-struct SameSizeUint;
+template <unsigned kBytes>
+struct UintOfSize;
 template <>
-struct SameSizeUint<Half> {
+struct UintOfSize<2> {
   using type = uint16_t;
 };
 template <>
-struct SameSizeUint<BFloat16> {
-  using type = uint16_t;
-};
-template <>
-struct SameSizeUint<float> {
+struct UintOfSize<4> {
   using type = uint32_t;
 };
 template <>
-struct SameSizeUint<double> {
+struct UintOfSize<8> {
   using type = uint64_t;
 };
 
 template <class T>
 static void zoneout_entry(const void* pv, const void* nv, void* yv, uint8_t* mask, uint64_t n,
                           const Keys& keys, uint64_t word0, uint32_t threshold) {
-  using U = typename SameSizeUint<T>::type;
+  using U = typename UintOfSize<sizeof(T)>::type;
   constexpr uint64_t kWindow = 4096;  // elements: a multiple of 64, whole mask bytes
   alignas(64) uint8_t local[kWindow / 8];
   alignas(64) T a[64];
@@ -69,23 +65,10 @@ template <class T>
 static void gaussian_add_entry(const void* xv, void* yv, uint64_t n, const Keys& keys,
                                uint64_t word0, double stddev) {
   using A = Arith<T>;
-  const T* x = static_cast<const T*>(xv);
-  T* y = static_cast<T*>(yv);
-  alignas(64) uint32_t w[64];
-  alignas(64) double z[64];
-  uint64_t block = word0 >> 2;
-  uint64_t skip = word0 & 3;  // words of the first block before element 0
-  for (uint64_t i = 0; i < n; block += 16) {
-    stream_words<16>(keys, block, w);
-    const uint64_t count = n - i < 64 - skip ? n - i : 64 - skip;
-    normal_batch(w + skip, z, count);
-    for (uint64_t j = 0; j < count; ++j) {
-      const typename A::C noise = A::from_double(stddev * z[j]);  // one rounding (16-bit: two)
-      y[i + j] = A::store(A::load(x[i + j]) + noise);             // one add in the dtype
-    }
-    i += count;
-    skip = 0;
-  }
+  normal_map<T>(xv, yv, n, keys, word0, [stddev](T x, double z) {
+    const typename A::C noise = A::from_double(stddev * z);  // one rounding (16-bit: two)
+    return A::store(A::load(x) + noise);                     // one add in the dtype
+  });
 }
 
 #define PYDROPOUT_MODERN_INL 1  // table-inl.hpp fills these entries too

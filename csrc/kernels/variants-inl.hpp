@@ -15,6 +15,9 @@
 #endif
 
 // ---- the normal transform ----------------------------------------------------------------
+// A tier with its own transform (normal512-inl.hpp) defines PYDROPOUT_NORMAL_WIDE and
+// kNormalWindow, normal_window and normal_entry before including this file.
+#if !defined(PYDROPOUT_NORMAL_WIDE)
 static inline double horner8(const double* c, double r) {
   double v = c[7];
   for (int k = 6; k >= 0; --k) v = v * r + c[k];  // a multiply, then an add: never fused
@@ -75,8 +78,35 @@ static inline void normal_batch(const uint32_t* w, double* z, uint64_t count) {
   for (uint64_t i = 0; i < k; ++i) z[at[i]] = tz[i];
 }
 
+constexpr uint64_t kNormalWindow = 64;  // words (and deviates) of one window
+
+// z[j] = z(word(word + j)), j < the count returned, min(n, kNormalWindow - word % 4)
+static inline uint64_t normal_window(const Keys& keys, uint64_t word, uint64_t n, double* z) {
+  alignas(64) uint32_t w[kNormalWindow];
+  const uint64_t skip = word & 3;  // words of the first block before element 0
+  const uint64_t count = n < kNormalWindow - skip ? n : kNormalWindow - skip;
+  stream_words<kNormalWindow / 4>(keys, word >> 2, w);
+  normal_batch(w + skip, z, count);
+  return count;
+}
+
 static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
   for (uint64_t i = 0; i < n; i += 64) normal_batch(w + i, z + i, n - i < 64 ? n - i : 64);
+}
+#endif  // PYDROPOUT_NORMAL_WIDE
+
+// y[i] = f(x[i], z(word0 + i)), i < n: Gaussian dropout and additive Gaussian noise
+template <class T, class F>
+static inline void normal_map(const void* xv, void* yv, uint64_t n, const Keys& keys,
+                              uint64_t word0, F f) {
+  const T* x = static_cast<const T*>(xv);
+  T* y = static_cast<T*>(yv);
+  alignas(64) double z[kNormalWindow];
+  for (uint64_t i = 0; i < n;) {
+    const uint64_t count = normal_window(keys, word0 + i, n - i, z);
+    for (uint64_t j = 0; j < count; ++j) y[i + j] = f(x[i + j], z[j]);
+    i += count;
+  }
 }
 
 // ---- per-dtype arithmetic ------------------------------------------------------------------
@@ -84,36 +114,23 @@ static void normal_entry(const uint32_t* w, double* z, uint64_t n) {
 // 2p + 2 bits for both, so each operation is correctly rounded in the 16-bit type (as
 // NumPy computes float16 and ml_dtypes bfloat16).
 template <class T>
-struct Arith;
-
-template <>
-struct Arith<float> {
+struct Arith {  // float32 and float64: the dtype itself
+  using C = T;
+  static C load(T v) { return v; }
+  static T store(C v) { return v; }
+  static C from_double(double v) { return static_cast<C>(v); }
+};
+template <class T, float (*kToFloat)(uint16_t), uint16_t (*kFromFloat)(float)>
+struct Arith16 {  // float16 and bfloat16: float32, rounded to the dtype
   using C = float;
-  static C load(float v) { return v; }
-  static float store(C v) { return v; }
-  static C from_double(double v) { return static_cast<float>(v); }
+  static C load(T v) { return kToFloat(v.bits); }
+  static T store(C v) { return T{kFromFloat(v)}; }
+  static C from_double(double v) { return kToFloat(kFromFloat(static_cast<float>(v))); }
 };
 template <>
-struct Arith<double> {
-  using C = double;
-  static C load(double v) { return v; }
-  static double store(C v) { return v; }
-  static C from_double(double v) { return v; }
-};
+struct Arith<Half> : Arith16<Half, half_to_float, float_to_half> {};
 template <>
-struct Arith<Half> {
-  using C = float;
-  static C load(Half v) { return half_to_float(v.bits); }
-  static Half store(C v) { return Half{float_to_half(v)}; }
-  static C from_double(double v) { return half_to_float(float_to_half(static_cast<float>(v))); }
-};
-template <>
-struct Arith<BFloat16> {
-  using C = float;
-  static C load(BFloat16 v) { return bf16_to_float(v.bits); }
-  static BFloat16 store(C v) { return BFloat16{float_to_bf16(v)}; }
-  static C from_double(double v) { return bf16_to_float(float_to_bf16(static_cast<float>(v))); }
-};
+struct Arith<BFloat16> : Arith16<BFloat16, bf16_to_float, float_to_bf16> {};
 
 // ---- alpha dropout: y = bit ? (x * a) + b : c ---------------------------------------------
 // One 64-element window: the keep bits of each half in a 32-bit word, so that the bit test is
@@ -168,26 +185,14 @@ template <class T>
 static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys, uint64_t word0,
                            double sigma) {
   using A = Arith<T>;
-  const T* x = static_cast<const T*>(xv);
-  T* y = static_cast<T*>(yv);
-  alignas(64) uint32_t w[64];
-  alignas(64) double z[64];
-  uint64_t block = word0 >> 2;
-  uint64_t skip = word0 & 3;  // words of the first block before element 0
-  for (uint64_t i = 0; i < n; block += 16) {
-    stream_words<16>(keys, block, w);
-    const uint64_t count = n - i < 64 - skip ? n - i : 64 - skip;
-    normal_batch(w + skip, z, count);  // main loop
-    for (uint64_t j = 0; j < count; ++j) {
-      const double noise = 1.0 + sigma * z[j];
-      y[i + j] = A::store(A::load(x[i + j]) * A::from_double(noise));
-    }
-    i += count;
-    skip = 0;
-  }
+  normal_map<T>(xv, yv, n, keys, word0, [sigma](T x, double z) {
+    const double noise = 1.0 + sigma * z;
+    return A::store(A::load(x) * A::from_double(noise));
+  });
 }
 
 #include "modern-inl.hpp"  // zoneout and additive Gaussian noise, under the same flags
+#undef PYDROPOUT_NORMAL_WIDE
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
