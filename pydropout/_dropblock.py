@@ -2,8 +2,8 @@
 
 :class:`DropBlockApi` binds the public functions to a backend (the compiled one in
 :mod:`pydropout._dropblock_compiled`, NumPy's in :mod:`pydropout.reference._dropblock`);
-each backend supplies ``block_mask`` (the seeds, their blocks and the kept count) and the
-pipeline backend's ``contiguous``/``empty``/``apply``. docs/CONTRACT.md section 6:
+each backend supplies ``block_mask`` (the seeds, their blocks and the kept count, from a
+:class:`BlockDraw`) and the pipeline backend's ``contiguous``/``empty``/``apply``. docs/CONTRACT.md section 6:
 
 - ``gamma = p * H * W / (b**2 * (H - b + 1) * (W - b + 1))`` in float64 (3-d: with ``D``);
 - seed positions ``(N, C, H - b + 1, W - b + 1)``, position ``k`` draws word ``offset + k``
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -89,12 +89,107 @@ def _popcount(mask: np.ndarray, n: int) -> int:
     return int(np.count_nonzero(np.unpackbits(mask, count=n, bitorder="little")))
 
 
+class BlockDraw(NamedTuple):
+    """What a backend's ``block_mask(draw) -> (mask, K)`` draws: the seeds of ``planes``
+    planes of ``spatial`` (seed position ``k`` of all of them draws word ``offset + k`` of
+    the stream ``(seed, stream)``, a seed iff it is ``< t``, all of them with
+    ``all_seeds``), their ``b``-blocks dropped; the packed keep mask of the
+    ``planes * prod(spatial)`` elements and ``K``, how many it keeps."""
+
+    planes: int
+    spatial: Shape
+    b: int
+    t: int
+    all_seeds: bool
+    seed: int
+    stream: int
+    offset: int
+
+    @property
+    def key(self) -> Tuple[int, int, int]:
+        """``(seed, stream, offset)``, the first word's place in its stream."""
+        return self.seed, self.stream, self.offset
+
+
+BlockMask = Callable[[BlockDraw], Tuple[np.ndarray, int]]
+
+
+class _DropBlockOp(Protocol):
+    """The signature of ``drop_block2d`` and ``drop_block3d`` (bound)."""
+
+    def __call__(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        training: bool = True,
+        *,
+        generator: Any = None,
+    ) -> np.ndarray: ...
+
+
+class _WithMaskOp(Protocol):
+    """The signature of ``drop_block2d_with_mask`` and ``drop_block3d_with_mask`` (bound)."""
+
+    def __call__(
+        self,
+        x: Any,
+        p: float,
+        block_size: int,
+        inplace: bool = False,
+        eps: float = 1e-6,
+        *,
+        generator: Any = None,
+    ) -> Tuple[np.ndarray, np.ndarray]: ...
+
+
+def _named(op: Any, protocol: Any, name: str, doc: str) -> Any:
+    """``op`` published as ``DropBlockApi.<name>``, with ``doc`` and the annotations of
+    ``protocol.__call__`` (so ``inspect.signature`` shows the signature the protocol types)."""
+    op.__name__ = name
+    op.__qualname__ = f"DropBlockApi.{name}"
+    op.__doc__ = doc
+    op.__annotations__ = dict(protocol.__call__.__annotations__)
+    return op
+
+
+def _drop_op(rank: int, doc: str) -> Any:
+    """``DropBlockApi.drop_block{2,3}d``: DropBlock over rank-``rank`` inputs."""
+
+    def op(self, x, p, block_size, inplace=False, eps=1e-6, training=True, *, generator=None):
+        if training:
+            return self._train(x, p, block_size, inplace, eps, rank, generator)[0]
+        xa = self._check(x, p, block_size, inplace, eps, rank, generator)[0]
+        return x if isinstance(x, np.ndarray) else xa
+
+    return _named(op, _DropBlockOp, f"drop_block{rank - 2}d", doc)
+
+
+def _with_mask_op(rank: int, doc: str) -> Any:
+    """``DropBlockApi.drop_block{2,3}d_with_mask``: the training forward and its mask."""
+
+    def op(self, x, p, block_size, inplace=False, eps=1e-6, *, generator=None):
+        return self._train(x, p, block_size, inplace, eps, rank, generator)
+
+    return _named(op, _WithMaskOp, f"drop_block{rank - 2}d_with_mask", doc)
+
+
+_DROP_2D_DOC = """DropBlock over ``(N, C, H, W)``: zero ``block_size``-squares around random seeds.
+
+        torchvision's ``drop_block2d`` (for odd ``block_size``; any size works here), with
+        an exact kept count. Seeds lie where a whole block fits, so blocks never leave the
+        array. Consumes ``N * C * (H - b + 1) * (W - b + 1)`` words in training;
+        evaluation returns ``x`` itself. docs/CONTRACT.md section 6 gives every bit.
+        """
+
+
 class DropBlockApi:
     """drop_block2d/3d and their mask and backward over one backend (module docstring)."""
 
-    def __init__(self, backend: Any, block_mask: Any):
+    def __init__(self, backend: Any, block_mask: BlockMask):
         self.backend = backend
-        # block_mask(planes, spatial, b, bd, t, all_seeds, seed, stream, offset) -> (mask, K)
         self.block_mask = block_mask
 
     # -- step 1: the checks --------------------------------------------------------------------
@@ -125,8 +220,7 @@ class DropBlockApi:
         xc = backend.contiguous(xa)
         y = x if inplace and xc is x else backend.empty(xa.shape, xc.dtype, xc)
         key = gen._reserve(words)
-        bd = b if rank == 5 else 1
-        mask, kept = self.block_mask(planes, spatial, b, bd, t, all_seeds, *key)
+        mask, kept = self.block_mask(BlockDraw(planes, spatial, b, t, all_seeds, *key))
         s = block_scale(xa.size, kept, e, xa.dtype)
         backend.apply(xc, y, mask, s, True)
         if inplace and y is not x:
@@ -134,82 +228,18 @@ class DropBlockApi:
             y = x
         return y, mask
 
-    def _drop(
-        self,
-        x: Any,
-        p: Any,
-        block_size: Any,
-        inplace: Any,
-        eps: Any,
-        training: bool,
-        rank: int,
-        generator: Any,
-    ) -> np.ndarray:
-        if not training:
-            xa = self._check(x, p, block_size, inplace, eps, rank, generator)[0]
-            return x if isinstance(x, np.ndarray) else xa
-        return self._train(x, p, block_size, inplace, eps, rank, generator)[0]
-
     # -- the public functions --------------------------------------------------------------------
-    def drop_block2d(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        training: bool = True,
-        *,
-        generator: Any = None,
-    ) -> np.ndarray:
-        """DropBlock over ``(N, C, H, W)``: zero ``block_size``-squares around random seeds.
-
-        torchvision's ``drop_block2d`` (for odd ``block_size``; any size works here), with
-        an exact kept count. Seeds lie where a whole block fits, so blocks never leave the
-        array. Consumes ``N * C * (H - b + 1) * (W - b + 1)`` words in training;
-        evaluation returns ``x`` itself. docs/CONTRACT.md section 6 gives every bit.
-        """
-        return self._drop(x, p, block_size, inplace, eps, training, 4, generator)
-
-    def drop_block3d(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        training: bool = True,
-        *,
-        generator: Any = None,
-    ) -> np.ndarray:
-        """DropBlock over ``(N, C, D, H, W)`` with ``block_size``-cubes (see drop_block2d)."""
-        return self._drop(x, p, block_size, inplace, eps, training, 5, generator)
-
-    def drop_block2d_with_mask(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        *,
-        generator: Any = None,
-    ) -> Tuple[np.ndarray, np.ndarray]:
-        """Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (the contract's section 3)."""
-        return self._train(x, p, block_size, inplace, eps, 4, generator)
-
-    def drop_block3d_with_mask(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        *,
-        generator: Any = None,
-    ) -> Tuple[np.ndarray, np.ndarray]:
-        """Training-mode ``drop_block3d`` and its packed keep mask over ``x``."""
-        return self._train(x, p, block_size, inplace, eps, 5, generator)
+    drop_block2d: _DropBlockOp = _drop_op(4, _DROP_2D_DOC)
+    drop_block3d: _DropBlockOp = _drop_op(
+        5, """DropBlock over ``(N, C, D, H, W)`` with ``block_size``-cubes (see drop_block2d)."""
+    )
+    drop_block2d_with_mask: _WithMaskOp = _with_mask_op(
+        4,
+        "Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (the contract's section 3).",
+    )
+    drop_block3d_with_mask: _WithMaskOp = _with_mask_op(
+        5, "Training-mode ``drop_block3d`` and its packed keep mask over ``x``."
+    )
 
     def drop_block_backward(
         self, grad: Any, mask: Any, eps: float = 1e-6, *, out: Optional[np.ndarray] = None
