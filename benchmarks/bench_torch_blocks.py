@@ -35,6 +35,20 @@ def _blocks(torch, pdt, which):
     return {"cnn": (cnn, x_cnn), "mlp": (mlp, x_mlp)}
 
 
+def _training_step(run, model, x):
+    """One training step of ``model`` through ``run`` (the module itself or its compiled
+    form): clear the gradients, forward, backward of the sum; returns the output."""
+
+    def step():
+        for prm in model.parameters():
+            prm.grad = None
+        y = run(x)
+        y.sum().backward()
+        return y
+
+    return step
+
+
 def _child(threads: int, reps: int, inner: int, pause: float, compile_: bool) -> None:
     sys.path.insert(0, ROOT)
     import torch
@@ -47,26 +61,10 @@ def _child(threads: int, reps: int, inner: int, pause: float, compile_: bool) ->
     cands = {}
     for which in ("torch", "pydropout"):
         for block, (model, x) in _blocks(torch, pdt, which).items():
-
-            def step(model=model, x=x):
-                for prm in model.parameters():
-                    prm.grad = None
-                y = model(x)
-                y.sum().backward()
-                return y
-
-            cands[block, "eager", which] = step
+            cands[block, "eager", which] = _training_step(model, model, x)
             if compile_:
                 cmodel = torch.compile(model, fullgraph=True)
-
-                def cstep(cmodel=cmodel, model=model, x=x):
-                    for prm in model.parameters():
-                        prm.grad = None
-                    y = cmodel(x)
-                    y.sum().backward()
-                    return y
-
-                cands[block, "compiled", which] = cstep
+                cands[block, "compiled", which] = _training_step(cmodel, model, x)
     for f in cands.values():  # compile and warm up
         f()
         f()

@@ -118,8 +118,8 @@ class CompiledBackend:
         return y if out is not None else np.asarray(y)  # a 0-d array stays an array
 
     # -- kernels -------------------------------------------------------------------------------
-    # the core's kernels with the dtype code of their first array inserted at ``at`` (the
-    # signatures are those of ``_pipeline_backend.Backend``)
+    # the core's kernels with the dtype code of their first array inserted at ``at``; here
+    # as in ``_pipeline_backend.Backend``, the kernels' parameters are named, not annotated
     forward = staticmethod(_coded(_core.forward, 3))
     mask = staticmethod(_core.mask)
     apply = staticmethod(_coded(_core.apply, 3))
@@ -131,69 +131,27 @@ class CompiledBackend:
     gaussian_add = staticmethod(_coded(_core.gaussian_add, 2))
 
     @staticmethod
-    def broadcast_mask(
-        mask: np.ndarray, noise: Tuple[int, ...], shape: Tuple[int, ...]
-    ) -> np.ndarray:
+    def broadcast_mask(mask, noise, shape) -> np.ndarray:
         bits = np.unpackbits(mask, count=math.prod(noise), bitorder="little").reshape(noise)
         return np.packbits(np.broadcast_to(bits, shape), bitorder="little")
 
     @staticmethod
-    def apply_noise(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        noise: Tuple[int, ...],
-        s: float,
-        apply: bool,
-    ) -> None:
+    def apply_noise(x, y, mask, noise, s, apply) -> None:
         _core.apply_noise(x, y, mask, _code(x.dtype), list(noise), s, apply)
 
     @staticmethod
-    def alpha_noise(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        noise: Tuple[int, ...],
-        a: float,
-        b: float,
-        c: float,
-    ) -> None:
+    def alpha_noise(x, y, mask, noise, a, b, c) -> None:
         _core.alpha_noise(x, y, mask, _code(x.dtype), list(noise), a, b, c)
 
+    # a block of a larger array, over the compiled path's plans (_blocks)
     @staticmethod
-    def block_forward(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        full_shape: Tuple[int, ...],
-        origin: Tuple[int, ...],
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None:
+    def block_forward(x, y, mask, t, drop_all, s, apply, full_shape, origin, *key) -> None:
         layout = _blocks.Layout(x.shape, full_shape, origin)
-        _blocks.block_forward(
-            x, y, mask, _code(x.dtype), t, drop_all, s, apply, layout, seed, stream, offset
-        )
+        _blocks.block_forward(x, y, mask, _code(x.dtype), t, drop_all, s, apply, layout, *key)
 
     @staticmethod
-    def block_mask(
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        shape: Tuple[int, ...],
-        full_shape: Tuple[int, ...],
-        origin: Tuple[int, ...],
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None:
-        layout = _blocks.Layout(shape, full_shape, origin)
-        _blocks.block_mask(mask, t, drop_all, layout, seed, stream, offset)
+    def block_mask(mask, t, drop_all, shape, full_shape, origin, *key) -> None:
+        _blocks.block_mask(mask, t, drop_all, _blocks.Layout(shape, full_shape, origin), *key)
 
 
 api: Api = Api(CompiledBackend(), home=f"{__name__}:api")

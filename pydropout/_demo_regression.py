@@ -28,6 +28,9 @@ from ._demo_model import _COLORS, MLP, NO_DROPOUT, Adam, Config
 REG_RANGE = (-2.0, 2.0)  # the training inputs
 REG_VIEW = (-2.6, 2.6)  # the plotted range (outside REG_RANGE: extrapolation)
 TARGET_TEXT = "sin(3x) + 0.3x"
+# the plot's point sets: held-out points faint and behind the curves, training points on top
+_HELD_OUT: Dict[str, Any] = dict(s=9, color="0.55", alpha=0.55, lw=0, zorder=2)
+_TRAINING: Dict[str, Any] = dict(s=42, color="k", zorder=5)
 
 
 def _target(x: np.ndarray) -> np.ndarray:
@@ -197,40 +200,28 @@ def plot_regression(path: str, cfg: Config, data: RegressionData, m: Dict[str, A
     held = ax.scatter(
         data.x_test[:, 0],
         data.y_test[:, 0],
-        s=9,
-        color="0.55",
-        alpha=0.55,
-        lw=0,
-        zorder=2,
+        **_HELD_OUT,
         label=f"{cfg.reg_test} held-out points (test MSE)",
     )
     (true,) = ax.plot(
         x, m["truth"], color="0.2", ls=":", lw=2.0, zorder=3, label=f"true function {TARGET_TEXT}"
     )
-    (plain,) = ax.plot(
-        x,
-        m["curve_no_dropout"],
-        color=_COLORS[NO_DROPOUT],
-        lw=2.0,
-        zorder=4,
-        label=f"no dropout: train MSE {_fmt_mse(m['train_mse_no_dropout'])}, "
-        f"test MSE {_fmt_mse(m['test_mse_no_dropout'])}",
-    )
-    (drop,) = ax.plot(
-        x,
-        m["curve_dropout"],
-        color="#1f77b4",
-        lw=2.4,
-        zorder=4,
-        label=f"dropout p={cfg.reg_p}: train MSE {_fmt_mse(m['train_mse_dropout'])}"
-        f", test MSE {_fmt_mse(m['test_mse_dropout'])}",
-    )
+
+    def fit(name: str, color: str, lw: float, label: str) -> Any:
+        """The curve of one fitted network (m["curve_" + name]), with its errors."""
+        train_mse, test_mse = _fmt_mse(m["train_mse_" + name]), _fmt_mse(m["test_mse_" + name])
+        mse = f"train MSE {train_mse}, test MSE {test_mse}"
+        (line,) = ax.plot(
+            x, m["curve_" + name], color=color, lw=lw, zorder=4, label=f"{label}: {mse}"
+        )
+        return line
+
+    plain = fit("no_dropout", _COLORS[NO_DROPOUT], 2.0, "no dropout")
+    drop = fit("dropout", "#1f77b4", 2.4, f"dropout p={cfg.reg_p}")
     train = ax.scatter(
         data.x[:, 0],
         data.y[:, 0],
-        s=42,
-        color="k",
-        zorder=5,
+        **_TRAINING,
         label=f"{cfg.reg_points} training points (noise sd {cfg.reg_noise})",
     )
     ax.set_title(

@@ -13,26 +13,18 @@ import numpy as np
 
 from . import _checks as ck
 from ._compiled import CompiledBackend
-from ._dropblock import DropBlockApi
+from ._dropblock import BlockDraw, DropBlockApi
 from ._load import core as _core
 
 
-def _block_mask(
-    planes: int,
-    spatial: Tuple[int, ...],
-    b: int,
-    bd: int,
-    t: int,
-    all_seeds: bool,
-    seed: int,
-    stream: int,
-    offset: int,
-) -> Tuple[np.ndarray, int]:
+def _block_mask(draw: BlockDraw) -> Tuple[np.ndarray, int]:
+    spatial = draw.spatial
     depth = spatial[0] if len(spatial) == 3 else 1
     height, width = spatial[-2], spatial[-1]
-    mask = np.empty(ck.mask_nbytes(planes * depth * height * width), np.uint8)
+    bd = draw.b if len(spatial) == 3 else 1  # the block's depth (1: a 2-d square)
+    mask = np.empty(ck.mask_nbytes(draw.planes * depth * height * width), np.uint8)
     kept = _core.drop_block_mask(
-        mask, planes, depth, height, width, b, bd, seed, stream, offset, t, all_seeds
+        mask, draw.planes, depth, height, width, draw.b, bd, *draw.key, draw.t, draw.all_seeds
     )
     return mask, int(kept)
 

@@ -21,6 +21,13 @@ class Backend(Protocol):
     threshold (element kept iff its word ``>= t``), ``drop_all`` is ``p == 1`` (no word
     compared), ``apply`` whether kept elements are multiplied by ``s``. Element ``i`` of a
     kernel that draws uses word ``offset + i`` of the stream ``(seed, stream)``.
+
+    The kernels' parameters are named, not annotated, and each name has one type:
+    ``x``, ``y``, ``prev``, ``new``: arrays; ``mask``, ``keep``: packed masks (a kernel's
+    ``mask`` may be None: no bits written, or every element kept); ``noise``, ``shape``,
+    ``full_shape``, ``origin``: tuples of ints; ``t``, ``n``, ``rows``, ``seed``,
+    ``stream``, ``offset``: ints; ``drop_all``, ``apply``: bools; ``s``, ``a``, ``b``,
+    ``c``, ``sigma``, ``stddev``: floats. The implementations state them the same way.
     """
 
     default_generator: Any
@@ -39,104 +46,28 @@ class Backend(Protocol):
         self, x: np.ndarray, factor: float, out: Optional[np.ndarray]
     ) -> np.ndarray: ...  # x * dtype(factor), out or a new array
 
-    # kernels
-    def forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...
-    def mask(
-        self, mask: np.ndarray, n: int, t: int, drop_all: bool, seed: int, stream: int, offset: int
-    ) -> None: ...
-    def apply(
-        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], s: float, apply: bool
-    ) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
-    def broadcast_mask(self, mask: np.ndarray, noise: Shape, shape: Shape) -> np.ndarray: ...
-    def apply_noise(
-        self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, noise: Shape, s: float, apply: bool
-    ) -> None: ...  # apply, the bit of element i at its noise index
-    def alpha_noise(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        noise: Shape,
-        a: float,
-        b: float,
-        c: float,
-    ) -> None: ...  # alpha_apply, bits at noise indices
-    def alpha_forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        a: float,
-        b: float,
-        c: float,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...  # mask of x.size words, then alpha_apply
-    def alpha_apply(
-        self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray], a: float, b: float, c: float
-    ) -> None: ...  # y = bit ? x * a + b : c
-    def gaussian(
-        self, x: np.ndarray, y: np.ndarray, sigma: float, seed: int, stream: int, offset: int
-    ) -> None: ...  # y = x * dtype(1 + sigma * z(word offset + i))
-    def row_apply(
-        self, x: np.ndarray, y: np.ndarray, keep: np.ndarray, rows: int, s: float, apply: bool
-    ) -> None: ...  # row r (of rows equal runs) = bit r ? x (* s) : +0
-    def zoneout(
-        self,
-        prev: np.ndarray,
-        new: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-    ) -> None: ...  # y = word >= t ? new : prev; mask gets the bits
-    def gaussian_add(
-        self, x: np.ndarray, y: np.ndarray, stddev: float, seed: int, stream: int, offset: int
-    ) -> None: ...  # y = x + dtype(stddev * z)
+    # kernels: called positionally, the names keeping the convention of the docstring
+    def forward(self, x, y, mask, t, drop_all, s, apply, seed, stream, offset, /) -> None: ...
+    def mask(self, mask, n, t, drop_all, seed, stream, offset, /) -> None: ...
+    def apply(self, x, y, mask, s, apply, /) -> None: ...  # y = bit ? (apply ? x * s : x) : +0.0
+    def broadcast_mask(self, mask, noise, shape, /) -> np.ndarray: ...
+    def apply_noise(self, x, y, mask, noise, s, apply, /) -> None: ...  # bits at noise indices
+    def alpha_noise(self, x, y, mask, noise, a, b, c, /) -> None: ...  # alpha_apply, likewise
+    # the keep bits of x.size words into mask, then alpha_apply
+    def alpha_forward(self, x, y, mask, t, drop_all, a, b, c, seed, stream, offset, /) -> None: ...
+    def alpha_apply(self, x, y, mask, a, b, c, /) -> None: ...  # y = bit ? x * a + b : c
+    # y = x * dtype(1 + sigma * z), z the normal deviate of element i's word
+    def gaussian(self, x, y, sigma, seed, stream, offset, /) -> None: ...
+    def row_apply(self, x, y, keep, rows, s, apply, /) -> None: ...  # row r: bit r ? x (* s) : +0
+    # y = word >= t ? new : prev; mask (or None) gets the bits
+    def zoneout(self, prev, new, y, mask, t, drop_all, seed, stream, offset, /) -> None: ...
+    # y = x + dtype(stddev * z)
+    def gaussian_add(self, x, y, stddev, seed, stream, offset, /) -> None: ...
+    # a block of a larger array: block element idx draws word
+    # offset + ravel_multi_index(origin + idx, full_shape)
     def block_forward(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        full_shape: Shape,
-        origin: Shape,
-        seed: int,
-        stream: int,
-        offset: int,
+        self, x, y, mask, t, drop_all, s, apply, full_shape, origin, seed, stream, offset, /
     ) -> None: ...
     def block_mask(
-        self,
-        mask: np.ndarray,
-        t: int,
-        drop_all: bool,
-        shape: Shape,
-        full_shape: Shape,
-        origin: Shape,
-        seed: int,
-        stream: int,
-        offset: int,
+        self, mask, t, drop_all, shape, full_shape, origin, seed, stream, offset, /
     ) -> None: ...
-
-    # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)

@@ -19,9 +19,13 @@
 #   status 1 if any test FAILED.
 set -euo pipefail
 
+usage() { echo "usage: $0 [words|masks|both] [standard|all] [SEED] [STREAM]" >&2; exit 2; }
 root="$(cd "$(dirname "$0")/.." && pwd)"
 what="${1:-both}"
 size="${2:-standard}"
+# checked before anything is built or run
+case "$what" in words | masks | both) ;; *) usage ;; esac
+case "$size" in standard | all) ;; *) usage ;; esac
 seed="${3:-0x0123456789abcdef}"
 stream="${4:-0}"
 python="${PYTHON:-python}"
@@ -84,6 +88,5 @@ case "$what" in
   words) battery words || status=1 ;;
   masks) battery masks || status=1 ;;
   both) battery words || status=1; battery masks || status=1 ;;
-  *) echo "usage: $0 [words|masks|both] [standard|all] [SEED] [STREAM]" >&2; exit 2 ;;
 esac
 exit $status

@@ -23,18 +23,37 @@ def run_cli(*args, **kw):
     )
 
 
+def _child_threads(env):
+    """The thread count a new process with ``env`` starts with (this process's may differ:
+    a test may have set it, and the environment it started from may have changed since:
+    dask's worker processes set OMP_NUM_THREADS=1 in it)."""
+    code = "import pydropout; print(pydropout.get_num_threads())"
+    kw = dict(capture_output=True, text=True, timeout=120, env=env, cwd=tempfile.gettempdir())
+    r = subprocess.run([sys.executable, "-c", code], **kw)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
 def test_bare_command_prints_version_simd_threads_and_an_example():
-    r = run_cli()
+    env = dict(os.environ)
+    env.pop("PYDROPOUT_NUM_THREADS", None)
+    r = run_cli(env=env)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert f"pydropout {pydropout.__version__}" in out
     assert f"SIMD level:   {pydropout.simd_level()}" in out
     for level in pydropout.supported_simd_levels():
         assert level in out
-    assert f"threads:      {pydropout.get_num_threads()}" in out
+    assert f"threads:      {_child_threads(env)} " in out
     assert "[ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.]" in out  # docs/CONTRACT.md section 2's example
     assert "identical bits" in out
     assert r.stderr == ""
+
+
+def test_bare_command_prints_the_configured_thread_count():
+    r = run_cli(env=dict(os.environ, PYDROPOUT_NUM_THREADS="3"))
+    assert r.returncode == 0, r.stderr
+    assert "threads:      3 (PYDROPOUT_NUM_THREADS or pydropout.set_num_threads)" in r.stdout
 
 
 def test_info(capsys):

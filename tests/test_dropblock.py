@@ -4,7 +4,9 @@ drop fraction with a stated bound, edge cases, errors and the layers."""
 
 from __future__ import annotations
 
+import importlib
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -405,3 +407,94 @@ def test_eps_zero_and_infinite(impl):
     # nothing kept with eps = 0: no division by zero, every element +0.0
     y = impl.drop_block2d(x, 1.0, 1, eps=0.0, generator=impl.Generator(3))
     assert_same_bits(y, np.zeros_like(x))
+
+
+# the state path (not yet among the package's exports): the APIs behind them
+_CORE_API = importlib.import_module("pydropout._dropblock_compiled").api
+_REF_API = importlib.import_module("pydropout.reference._dropblock").api
+_STATE_APIS = pytest.mark.parametrize(
+    "api,impl", [(_CORE_API, pydropout), (_REF_API, ref)], ids=["core", "reference"]
+)
+
+
+@_STATE_APIS
+@pytest.mark.parametrize("dt", DTYPES, ids=lambda d: d.name)
+@pytest.mark.parametrize(
+    "shape,b,p", [((2, 3, 11, 13), 3, 0.3), ((1, 2, 7, 130), 2, 0.5), ((2, 2, 5, 9, 70), 3, 0.2)]
+)
+def test_with_state_has_the_bits_of_with_mask_and_its_backward_the_mask_backward(
+    api, impl, dt, shape, b, p
+):
+    x = _input(shape, dt)
+    grad = _input(shape, dt, seed=1)
+    rank = len(shape)
+    with_mask = api.drop_block2d_with_mask if rank == 4 else api.drop_block3d_with_mask
+    with_state = api.drop_block2d_with_state if rank == 4 else api.drop_block3d_with_state
+    g_mask, g_state = (impl.Generator(SEED, stream=3, offset=7) for _ in range(2))
+    y_mask, mask = with_mask(x, p, b, generator=g_mask)
+    y_state, state = with_state(x, p, b, generator=g_state)
+    assert_same_bits(y_state, y_mask, "output")
+    assert g_state.offset == g_mask.offset
+    assert (state.seed, state.stream, state.offset) == (SEED, 3, 7)
+    assert (state.shape, state.p, state.block_size, state.kind) == (shape, p, b, "drop_block")
+    assert state.words == g_state.offset - 7
+    assert_same_bits(api.drop_block_backward(grad, state), api.drop_block_backward(grad, mask))
+    out = np.empty_like(grad)
+    assert api.drop_block_backward(grad, state, out=out) is out
+    assert_same_bits(out, api.drop_block_backward(grad, mask))
+    # the backward draws nothing from the generator
+    assert g_state.offset == g_mask.offset
+
+
+def test_a_state_is_the_same_between_the_core_and_the_reference_and_pickles():
+    x = _input((2, 2, 9, 9), np.float32)
+    _, s_core = _CORE_API.drop_block2d_with_state(x, 0.4, 3, generator=pydropout.Generator(5))
+    _, s_ref = _REF_API.drop_block2d_with_state(x, 0.4, 3, generator=ref.Generator(5))
+    assert s_core == s_ref and hash(s_core) == hash(s_ref)
+    assert isinstance(s_core, pydropout.DropoutState)
+    assert pickle.loads(pickle.dumps(s_core)) == s_core
+    assert repr(s_core) == (
+        "DropBlockState(seed=5, stream=0, offset=0, shape=(2, 2, 9, 9), p=0.4, block_size=3)"
+    )
+    with pytest.raises(AttributeError):
+        s_core.p = 0.5  # type: ignore[misc]
+    # the reference's backward accepts the core's state, and the other way round
+    grad = _input(x.shape, np.float32, seed=2)
+    assert_same_bits(
+        _CORE_API.drop_block_backward(grad, s_ref), _REF_API.drop_block_backward(grad, s_core)
+    )
+
+
+@_STATE_APIS
+def test_a_wrong_state_raises_value_error(api, impl):
+    x = _input((2, 2, 8, 8), np.float64)
+    _, state = api.drop_block2d_with_state(x, 0.3, 3, generator=impl.Generator(1))
+    with pytest.raises(ValueError, match="shape"):
+        api.drop_block_backward(x[:1], state)
+    with pytest.raises(ValueError, match="shape"):
+        api.drop_block_backward(x.reshape(2, 2, 64), state)
+    dropout_state = pydropout.DropoutState(1, 0, 0, x.shape, 0.3)
+    with pytest.raises(ValueError, match="'dropout' forward pass, not 'drop_block'"):
+        api.drop_block_backward(x, dropout_state)
+    # the other backwards refuse a DropBlock state by its kind
+    with pytest.raises(ValueError, match="'drop_block' forward pass, not 'dropout'"):
+        impl.dropout_backward(x, state, 0.3)
+    with pytest.raises(ValueError, match="'drop_block' forward pass, not 'alpha'"):
+        impl.alpha_dropout_backward(x, state, 0.3)
+
+
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        ((1, 0, 0, (2, 2, 8), 0.3, 3), "shape must be"),
+        ((1, 0, 0, (2, 2, 8, 8), 1.5, 3), "p"),
+        ((1, 0, 0, (2, 2, 8, 8), 0.3, 9), "block_size"),
+        ((1, 0, 0, (2, 2, 8, 8), 0.3, 2.0), "block_size"),
+        ((-1, 0, 0, (2, 2, 8, 8), 0.3, 3), "seed"),
+        ((1, 0, 2**64 - 10, (2, 2, 8, 8), 0.3, 3), "would pass 2"),
+    ],
+)
+def test_a_dropblock_state_checks_its_fields(args, word):
+    cls = type(_CORE_API.drop_block2d_with_state(_input((1, 1, 3, 3), np.float64), 0.1, 1)[1])
+    with pytest.raises(ValueError, match=word):
+        cls(*args)

@@ -4,7 +4,7 @@ call, the same with out=, the raw kernel (at each SIMD level), and the peers."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -34,6 +34,37 @@ def ceiling(arrs: Arrays, op: str) -> Candidate:
     return Candidate(
         "copy (ceiling)", "ceiling", "", "", 2 * arrs.x.nbytes, partial(_core.copy, arrs.x, arrs.y)
     )
+
+
+#: a timed call and its correctness check
+Row = Tuple[Callable[[], Any], Callable[[], Optional[str]]]
+
+
+def level_rows(
+    cfg: Config, op: str, nbytes: int, public: Row, out: Row, kernel: Optional[Row]
+) -> List[Candidate]:
+    """pydropout's rows at each SIMD level: the public call, the same with out= (where
+    ``op`` has an out= form and the run wants those rows) and the raw kernel (where there
+    is one and the run wants it)."""
+    rows = [(PUBLIC_NAMES[op], "pydropout", public)]
+    if cfg.out_rows and op in OUT_NAMES:
+        rows.append((OUT_NAMES[op], "out", out))
+    if cfg.kernel and kernel is not None:
+        rows.append((KERNEL_NAMES[op], "kernel", kernel))
+    return [
+        Candidate(name, kind, "", level, nbytes, fn, check=check)
+        for level in cfg.levels
+        for name, kind, (fn, check) in rows
+    ]
+
+
+def multiply_rows(cfg: Config, arrs: Arrays, nbytes: int) -> List[Candidate]:
+    """NumPy's multiply by a constant into y, one read and one write at NumPy's speed
+    (where the run has that peer)."""
+    if "multiply" not in cfg.peers:
+        return []
+    mul = partial(np.multiply, arrs.x, 2.0, out=arrs.y)
+    return [Candidate("np.multiply(x, 2.0, out=y)", "peer", "multiply", "", nbytes, mul)]
 
 
 def build_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> List[Candidate]:
@@ -83,37 +114,14 @@ def _pydropout_rows(
         out_fn = partial(public, x, arrs.mask_in, p, out=y)
         kernel_fn = partial(_core.apply, x, y, arrs.mask_in, code, s, True)
     public_check = partial(oracle.public_check, arrs, op, regions, public)
-    cands: List[Candidate] = []
-    for level in cfg.levels:
-        cands.append(
-            Candidate(
-                PUBLIC_NAMES[op], "pydropout", "", level, nbytes, public_fn, check=public_check
-            )
-        )
-        if cfg.out_rows and op in OUT_NAMES:
-            cands.append(
-                Candidate(
-                    OUT_NAMES[op],
-                    "out",
-                    "",
-                    level,
-                    nbytes,
-                    out_fn,
-                    check=partial(oracle.out_check, arrs, op, regions, public),
-                )
-            )
-        if cfg.kernel:
-            cands.append(
-                Candidate(
-                    KERNEL_NAMES[op],
-                    "kernel",
-                    "",
-                    level,
-                    nbytes,
-                    kernel_fn,
-                    check=partial(oracle.kernel_check, arrs, op, regions, kernel_fn),
-                )
-            )
+    cands = level_rows(
+        cfg,
+        op,
+        nbytes,
+        (public_fn, public_check),
+        (out_fn, partial(oracle.out_check, arrs, op, regions, public)),
+        (kernel_fn, partial(oracle.kernel_check, arrs, op, regions, kernel_fn)),
+    )
     if (op, key.dtype, n) == ("forward", "float32", MI) and key.threads == cfg.all_threads > 1:
         # the thread-scaling goal is a ratio of thread counts: its 1-thread side also runs
         # here, in the same interleaved rounds as the all-thread row, so both see the
@@ -134,19 +142,8 @@ def _pydropout_rows(
 
 
 def _numpy_rows(cfg: Config, key: GroupKey, arrs: Arrays, nbytes: int) -> List[Candidate]:
-    op, n, p, x, y = key.op, key.n, cfg.p, arrs.x, arrs.y
-    cands: List[Candidate] = []
-    if "multiply" in cfg.peers and op in ("forward", "backward"):
-        cands.append(
-            Candidate(
-                "np.multiply(x, 2.0, out=y)",
-                "peer",
-                "multiply",
-                "",
-                nbytes,
-                partial(np.multiply, x, 2.0, out=y),
-            )
-        )
+    op, n, p, x = key.op, key.n, cfg.p, arrs.x
+    cands = multiply_rows(cfg, arrs, nbytes) if op in ("forward", "backward") else []
     if "numpy" not in cfg.peers:
         return cands
     rng = np.random.default_rng(5)

@@ -14,11 +14,11 @@ from pydropout import _core
 from . import kernel, oracle
 from .config import Config
 from .model import Candidate, GroupKey
-from .names import KERNEL_NAMES, OUT_NAMES, PUBLIC_NAMES
+from .names import PUBLIC_NAMES
 from .oracle import CHECK_OFFSET, CHECK_SEED, CHECK_STREAM, Arrays
 from .peers import Peers, unpacked
 from .plan import channel_regions, check_regions, op_bytes
-from .rows import ceiling
+from .rows import ceiling, level_rows, multiply_rows
 
 # (timed call, timed call with out=, result at the check state given out=, raw kernel)
 Calls = Tuple[
@@ -42,43 +42,18 @@ def build_extra_candidates(
     dest = arrs.y.reshape(arrs.shape4) if op == "channel" else arrs.y  # the out= array
     fn, out_fn, result, kernel_fn = _calls(cfg, op, arrs)
 
+    kernel_row = None
+    if kernel_fn is not None:
+        kernel_row = (kernel_fn, partial(oracle.kernel_check, arrs, op, regions, kernel_fn))
     cands = [ceiling(arrs, op)]
-    for level in cfg.levels:
-        cands.append(
-            Candidate(
-                PUBLIC_NAMES[op],
-                "pydropout",
-                "",
-                level,
-                nbytes,
-                fn,
-                check=partial(oracle.result_check, arrs, op, regions, result),
-            )
-        )
-        if cfg.out_rows:
-            cands.append(
-                Candidate(
-                    OUT_NAMES[op],
-                    "out",
-                    "",
-                    level,
-                    nbytes,
-                    out_fn,
-                    check=partial(oracle.result_out_check, arrs, op, regions, result, dest),
-                )
-            )
-        if cfg.kernel and kernel_fn is not None:
-            cands.append(
-                Candidate(
-                    KERNEL_NAMES[op],
-                    "kernel",
-                    "",
-                    level,
-                    nbytes,
-                    kernel_fn,
-                    check=partial(oracle.kernel_check, arrs, op, regions, kernel_fn),
-                )
-            )
+    cands += level_rows(
+        cfg,
+        op,
+        nbytes,
+        (fn, partial(oracle.result_check, arrs, op, regions, result)),
+        (out_fn, partial(oracle.result_out_check, arrs, op, regions, result, dest)),
+        kernel_row,
+    )
     if op == "backward_state":
         # the backward from the packed mask of the same size, for comparison
         bwd = pd.dropout_backward
@@ -96,6 +71,26 @@ def build_extra_candidates(
     cands += _numpy_rows(cfg, op, arrs, nbytes)
     cands += _torch_rows(cfg, op, arrs, peers, nbytes)
     return cands
+
+
+def _forward_calls(
+    f: Callable[..., Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    p: float,
+    arrs: Arrays,
+    gen: Any,
+    kernel_fn: Optional[Callable[[], Any]],
+    **kw: Any,
+) -> Calls:
+    """The calls of a forward ``f(x, p, **kw, generator=...)``: timed, timed with out=y, at
+    the check state, and the raw kernel."""
+
+    def result(out: Optional[np.ndarray]) -> Any:
+        return f(x, p, generator=arrs.check_gen(), out=out, **kw)
+
+    timed = partial(f, x, p, generator=gen, **kw)
+    return (timed, partial(timed, out=y), result, kernel_fn)
 
 
 def _calls(cfg: Config, op: str, arrs: Arrays) -> Calls:
@@ -118,22 +113,13 @@ def _calls(cfg: Config, op: str, arrs: Arrays) -> Calls:
             partial(_core.forward, x, y, None, code, t, False, s, True, seed, stream, off),
         )
     if op == "alpha":
-        alpha = pd.alpha_dropout
         a_, b_, c_ = kernel.alpha_constants(p, arrs.dt)
-
-        def result(out: Optional[np.ndarray]) -> Any:
-            return alpha(x, p, True, generator=arrs.check_gen(), out=out)
 
         def alpha_kernel() -> None:
             _core.mask(arrs.mask, n, t, False, seed, stream, off)
             _core.alpha_apply(x, y, arrs.mask, code, a_, b_, c_)
 
-        return (
-            partial(alpha, x, p, True, generator=gen),
-            partial(alpha, x, p, True, generator=gen, out=y),
-            result,
-            alpha_kernel,
-        )
+        return _forward_calls(pd.alpha_dropout, x, y, p, arrs, gen, alpha_kernel, training=True)
     if op == "alpha_backward":
         abwd = pd.alpha_dropout_backward
         a_ = kernel.alpha_constants(p, arrs.dt)[0]
@@ -148,47 +134,18 @@ def _calls(cfg: Config, op: str, arrs: Arrays) -> Calls:
             partial(_core.apply, x, y, arrs.mask_in, code, a_, True),
         )
     if op == "gaussian":
-        gauss = pd.gaussian_dropout
-
-        def result(out: Optional[np.ndarray]) -> Any:
-            return gauss(x, p, generator=arrs.check_gen(), out=out)
-
-        return (
-            partial(gauss, x, p, generator=gen),
-            partial(gauss, x, p, generator=gen, out=y),
-            result,
-            partial(_core.gaussian, x, y, code, kernel.gaussian_sigma(p), seed, stream, off),
-        )
+        sigma = kernel.gaussian_sigma(p)
+        gauss_kernel = partial(_core.gaussian, x, y, code, sigma, seed, stream, off)
+        return _forward_calls(pd.gaussian_dropout, x, y, p, arrs, gen, gauss_kernel)
     if op == "channel":
-        d2 = pd.dropout2d
         x4, y4 = x.reshape(arrs.shape4), y.reshape(arrs.shape4)
-
-        def result(out: Optional[np.ndarray]) -> Any:
-            return d2(x4, p, generator=arrs.check_gen(), out=out)
-
-        return (
-            partial(d2, x4, p, generator=gen),
-            partial(d2, x4, p, generator=gen, out=y4),
-            result,
-            None,
-        )
+        return _forward_calls(pd.dropout2d, x4, y4, p, arrs, gen, None)
     raise ValueError(op)
 
 
 def _numpy_rows(cfg: Config, op: str, arrs: Arrays, nbytes: int) -> List[Candidate]:
     x, p, n = arrs.x, cfg.p, arrs.n
-    cands: List[Candidate] = []
-    if "multiply" in cfg.peers:
-        cands.append(
-            Candidate(
-                "np.multiply(x, 2.0, out=y)",
-                "peer",
-                "multiply",
-                "",
-                nbytes,
-                partial(np.multiply, x, 2.0, out=arrs.y),
-            )
-        )
+    cands = multiply_rows(cfg, arrs, nbytes)
     if "numpy" not in cfg.peers:
         return cands
     rng = np.random.default_rng(5)
@@ -312,62 +269,23 @@ def torch_candidates(cfg: Config, key: GroupKey, arrs: Arrays, peers: Peers) -> 
     def functional(g: Any) -> Callable[[Any], Any]:
         return partial(pdt.dropout, p=p, generator=g)
 
-    for level in cfg.levels:
-        cands.append(
-            Candidate(
-                PUBLIC_NAMES["torch_fwd_bwd"],
-                "pydropout",
-                "",
-                level,
-                nbytes,
-                partial(fwd_bwd, torch, module(gen), xt, gt),
-                check=partial(check, module),
-            )
-        )
+    def ours(name: str, kind: str, level: str, make: Callable[..., Any]) -> Candidate:
+        layer = make(gen)
+        run = partial(fwd_bwd, torch, layer, xt, gt)
+        return Candidate(name, kind, "", level, nbytes, run, check=partial(check, make))
+
+    cands += [ours(PUBLIC_NAMES["torch_fwd_bwd"], "pydropout", lv, module) for lv in cfg.levels]
+    state_module = partial(module, save="state")
+    cands.append(ours("pydropout.torch.dropout (functional)", "alt", cfg.default_level, functional))
     cands.append(
-        Candidate(
-            "pydropout.torch.dropout (functional)",
-            "alt",
-            "",
-            cfg.default_level,
-            nbytes,
-            partial(fwd_bwd, torch, functional(gen), xt, gt),
-            check=partial(check, functional),
-        )
-    )
-    cands.append(
-        Candidate(
-            "pydropout.torch.Dropout(save='state')",
-            "alt",
-            "",
-            cfg.default_level,
-            nbytes,
-            partial(fwd_bwd, torch, module(gen, save="state"), xt, gt),
-            check=partial(check, partial(module, save="state")),
-        )
+        ours("pydropout.torch.Dropout(save='state')", "alt", cfg.default_level, state_module)
     )
     if "torch" in cfg.peers:
         # the module first: it is the row the tables compare with
-        cands.append(
-            Candidate(
-                "torch.nn.Dropout",
-                "peer",
-                "torch",
-                "",
-                nbytes,
-                partial(fwd_bwd, torch, torch.nn.Dropout(p), xt, gt),
-                foreign_pool=True,
-            )
-        )
-        cands.append(
-            Candidate(
-                "torch F.dropout (functional)",
-                "peer",
-                "torch",
-                "",
-                nbytes,
-                partial(fwd_bwd, torch, partial(peers.F.dropout, p=p, training=True), xt, gt),
-                foreign_pool=True,
-            )
-        )
+        for name, layer in (
+            ("torch.nn.Dropout", torch.nn.Dropout(p)),
+            ("torch F.dropout (functional)", partial(peers.F.dropout, p=p, training=True)),
+        ):
+            run = partial(fwd_bwd, torch, layer, xt, gt)
+            cands.append(Candidate(name, "peer", "torch", "", nbytes, run, foreign_pool=True))
     return cands

@@ -102,25 +102,23 @@ _LN2_LO = _hex("0x1.a39ef35793c76p-33")
 _TWO_M32 = _hex("0x1p-32")
 _MID = 2147483647.5  # (2**32 - 1) / 2
 
-# numerator and denominator polynomials, constant term first
-# fmt: off
-_A = [_hex(h) for h in (
-    "0x1.b18d91e9eef75p+1", "0x1.0a4888b1a436ep+7", "0x1.ece5d2213c0ccp+10",
-    "0x1.ad1d8cd4ee71dp+13", "0x1.66c3e869b752ap+15", "0x1.06c1c55b78f20p+16",
-    "0x1.052d26b2e45e4p+15", "0x1.39a296f7d925ep+11")]
-_B = [_hex(h) for h in (
-    "0x1.0000000000000p+0", "0x1.5281b386e1ab5p+5", "0x1.5797efdc8b3f7p+9",
-    "0x1.512322e75c89fp+12", "0x1.4b772d5d65266p+14", "0x1.3317caa64f4bep+15",
-    "0x1.c0e457cb1ae76p+14", "0x1.46a7eca984b69p+12")]
-_C = [_hex(h) for h in (
-    "0x1.6c665fde9526ap+0", "0x1.2857748cab19bp+2", "0x1.713f71462256ap+2",
-    "0x1.d2ecb1a3d02c4p+1", "0x1.453cc085375b2p+0", "0x1.ef2abb9b85c37p-3",
-    "0x1.744eb6c45ec67p-6", "0x1.9615ac0b7ace9p-11")]
-_D = [_hex(h) for h in (
-    "0x1.0000000000000p+0", "0x1.06cefbb46a449p+1", "0x1.ad278e6526633p+0",
-    "0x1.61292f23385c9p-1", "0x1.2f5123394f040p-3", "0x1.f207a7eab17bfp-7",
-    "0x1.1f18cbfdf2728p-11", "0x1.20d3f686439e4p-30")]
-# fmt: on
+# the coefficients of the four polynomials of the transform, a row per power of r from the
+# constant term, a column per polynomial: A and B (numerator and denominator) for the
+# centre, C and D for the tails
+_COEFFICIENTS = """
+    0x1.b18d91e9eef75p+1   0x1.0000000000000p+0   0x1.6c665fde9526ap+0   0x1.0000000000000p+0
+    0x1.0a4888b1a436ep+7   0x1.5281b386e1ab5p+5   0x1.2857748cab19bp+2   0x1.06cefbb46a449p+1
+    0x1.ece5d2213c0ccp+10  0x1.5797efdc8b3f7p+9   0x1.713f71462256ap+2   0x1.ad278e6526633p+0
+    0x1.ad1d8cd4ee71dp+13  0x1.512322e75c89fp+12  0x1.d2ecb1a3d02c4p+1   0x1.61292f23385c9p-1
+    0x1.66c3e869b752ap+15  0x1.4b772d5d65266p+14  0x1.453cc085375b2p+0   0x1.2f5123394f040p-3
+    0x1.06c1c55b78f20p+16  0x1.3317caa64f4bep+15  0x1.ef2abb9b85c37p-3   0x1.f207a7eab17bfp-7
+    0x1.052d26b2e45e4p+15  0x1.c0e457cb1ae76p+14  0x1.744eb6c45ec67p-6   0x1.1f18cbfdf2728p-11
+    0x1.39a296f7d925ep+11  0x1.46a7eca984b69p+12  0x1.9615ac0b7ace9p-11  0x1.20d3f686439e4p-30
+"""
+_A, _B, _C, _D = (
+    [_hex(h) for h in column]
+    for column in zip(*(row.split() for row in _COEFFICIENTS.strip().splitlines()))
+)
 # 2 / (2k + 1) for k = 10 down to 1: the series of 2 atanh(s) / s - 2 in powers of s**2
 _ATANH = [2.0 / (2 * k + 1) for k in range(10, 0, -1)]
 

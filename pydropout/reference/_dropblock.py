@@ -8,31 +8,23 @@ from typing import Tuple
 
 import numpy as np
 
-from .._dropblock import DropBlockApi
+from .._dropblock import BlockDraw, DropBlockApi
 from ._backend import NumpyBackend
 from ._philox import stream_words
 
 
-def _block_mask(
-    planes: int,
-    spatial: Tuple[int, ...],
-    b: int,
-    bd: int,
-    t: int,
-    all_seeds: bool,
-    seed: int,
-    stream: int,
-    offset: int,
-) -> Tuple[np.ndarray, int]:
-    sizes = (b,) * len(spatial)  # the block's extent on each spatial axis (bd == b in 3-d)
+def _block_mask(draw: BlockDraw) -> Tuple[np.ndarray, int]:
+    planes, spatial = draw.planes, draw.spatial
+    sizes = (draw.b,) * len(spatial)  # the block's extent on each spatial axis
     seed_shape = (planes,) + tuple(s - k + 1 for s, k in zip(spatial, sizes))
     count = math.prod(seed_shape)
-    if all_seeds:
+    if draw.all_seeds:
         seeds = np.ones(seed_shape, dtype=bool)
-    elif t == 0:
+    elif draw.t == 0:
         seeds = np.zeros(seed_shape, dtype=bool)
     else:
-        seeds = (stream_words(seed, stream, offset, count) < np.uint32(t)).reshape(seed_shape)
+        words = stream_words(draw.seed, draw.stream, draw.offset, count)
+        seeds = (words < np.uint32(draw.t)).reshape(seed_shape)
     dropped = np.zeros((planes,) + tuple(spatial), dtype=bool)
     for shift in np.ndindex(*sizes):  # the block of a seed at i covers i + shift
         window = (slice(None),) + tuple(slice(k, k + n) for k, n in zip(shift, seed_shape[1:]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple, Union, overload
 
 from ._checks import TWO64, state_offset, u64
 
@@ -23,6 +23,29 @@ _State = Tuple[int, int, int]
 def entropy_seed() -> int:
     """A 64-bit seed from the operating system's entropy."""
     return int.from_bytes(os.urandom(8), "little")
+
+
+class _Word:
+    """A readable, writable field of the state (``g.seed``, ``g.stream``, ``g.offset``): an
+    integer in [0, 2**64), read and written under the generator's lock."""
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        self.name, self.slot = name, "_" + name
+
+    @overload
+    def __get__(self, g: None, owner: Any) -> _Word: ...
+    @overload
+    def __get__(self, g: Generator, owner: Any) -> int: ...
+    def __get__(self, g: Optional[Generator], owner: Any) -> Union[int, _Word]:
+        if g is None:
+            return self
+        with g._lock:
+            return getattr(g, self.slot)
+
+    def __set__(self, g: Generator, value: Any) -> None:
+        v = u64(value, self.name)
+        with g._lock:
+            setattr(g, self.slot, v)
 
 
 class Generator:
@@ -52,38 +75,9 @@ class Generator:
         self._offset = u64(offset, "offset")  # [0, 2**64]: 2**64 once the last word is drawn
 
     # -- the state ----------------------------------------------------------------------
-    @property
-    def seed(self) -> int:
-        with self._lock:
-            return self._seed
-
-    @seed.setter
-    def seed(self, value: Any) -> None:
-        v = u64(value, "seed")
-        with self._lock:
-            self._seed = v
-
-    @property
-    def stream(self) -> int:
-        with self._lock:
-            return self._stream
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        v = u64(value, "stream")
-        with self._lock:
-            self._stream = v
-
-    @property
-    def offset(self) -> int:
-        with self._lock:
-            return self._offset
-
-    @offset.setter
-    def offset(self, value: Any) -> None:
-        v = u64(value, "offset")
-        with self._lock:
-            self._offset = v
+    seed = _Word()
+    stream = _Word()
+    offset = _Word()
 
     def get_state(self) -> _State:
         """``(seed, stream, offset)``."""

@@ -22,20 +22,8 @@ from pdbench import cli, config, goals, model, names, oracle, peers, plan, rows,
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "--sizes",
-    "1Ki",
-    "--dtypes",
-    "float32",
-    "--threads",
-    "1",
-    "--rounds",
-    "2",
-    "--min-time",
-    "0.0002",
-    "--budget",
-    "0.05",
-]
+# a run of two short rounds: every row is timed and checked, nothing is measured well
+TINY = "--sizes 1Ki --dtypes float32 --threads 1 --rounds 2 --min-time 0.0002 --budget 0.05".split()
 
 
 def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
@@ -79,41 +67,27 @@ def test_tiny_run_writes_table_json_plot(tmp_path, capsys):
         assert not re.search(r"issue|target|session", text, re.IGNORECASE)
 
 
+def _python(cwd, env, *args, timeout=120):
+    """``python *args`` in ``cwd`` with ``env``, its output captured as text."""
+    import subprocess
+
+    cmd = [sys.executable, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
 def test_the_entry_script_names_itself(tmp_path):
     """`python benchmarks/bench_dropout.py --help` from anywhere: the usage line names
     the real entry; --list prints the groups and runs nothing."""
     import os
-    import subprocess
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run(
-        [sys.executable, str(BENCH / "bench_dropout.py"), "--help"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    entry = BENCH / "bench_dropout.py"
+    run = _python(tmp_path, env, entry, "--help")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("usage: python benchmarks/bench_dropout.py")
     assert "--require-goals" in run.stdout and "target" not in run.stdout
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "bench_dropout.py"),
-            "--list",
-            "--ops",
-            "mask",
-            "--sizes",
-            "1Ki",
-            "--threads",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
+    run = _python(
+        tmp_path, env, entry, "--list", "--ops", "mask", "--sizes", "1Ki", "--threads", "1"
     )
     assert run.returncode == 0 and run.stdout.split("\n")[0] == "mask n=1Ki threads=1"
 
@@ -125,27 +99,9 @@ def test_tiny_run_of_the_extra_ops(tmp_path, capsys):
     """The state backward, the variants and pydropout.torch: every pydropout row checked
     bit for bit, the copy beside it, torch's own op where torch has one."""
     simd, threads = _core.simd_level(), _core.get_num_threads()
-    argv = [
-        "--ops",
-        "extra",
-        "--sizes",
-        "4Ki",
-        "--dtypes",
-        "float32",
-        "--threads",
-        "1",
-        "--simd",
-        simd,
-        "--rounds",
-        "2",
-        "--min-time",
-        "0.0002",
-        "--budget",
-        "0.05",
-        "--no-plot",
-        "--out",
-        str(tmp_path),
-    ]
+    # (a later --sizes replaces TINY's)
+    argv = TINY + ["--ops", "extra", "--sizes", "4Ki", "--simd", simd, "--no-plot"]
+    argv += ["--out", str(tmp_path)]
     assert cli.main(argv) == 0
     assert (_core.simd_level(), _core.get_num_threads()) == (simd, threads)  # restored
     out = capsys.readouterr().out
@@ -209,28 +165,27 @@ def test_extra_ops_in_the_default_plan():
 def _bump(a, i):
     flat = a.reshape(-1)
     flat[i] = flat[i] + 1  # a kept value changes, a dropped +0.0 becomes 1
+    return a
+
+
+def _spoil(monkeypatch, name, spoil):
+    """``pydropout.<name>`` returning ``spoil(its result)``."""
+    real = getattr(pydropout, name)
+    monkeypatch.setattr(pydropout, name, lambda *args, **kwargs: spoil(real(*args, **kwargs)))
+
+
+def _flip_last_bit(m):
+    m[-1] ^= 1
+    return m
 
 
 def _wrong_dropout(monkeypatch):
-    real = pydropout.dropout
-
-    def dropout(x, *args, **kwargs):
-        y = real(x, *args, **kwargs)
-        _bump(y, y.size // 2)  # the thread boundary of a two-way split
-        return y
-
-    monkeypatch.setattr(pydropout, "dropout", dropout)
+    # the thread boundary of a two-way split
+    _spoil(monkeypatch, "dropout", lambda y: _bump(y, y.size // 2))
 
 
 def _wrong_mask(monkeypatch):
-    real = pydropout.dropout_with_mask
-
-    def dropout_with_mask(*args, **kwargs):
-        y, m = real(*args, **kwargs)
-        m[-1] ^= 1
-        return y, m
-
-    monkeypatch.setattr(pydropout, "dropout_with_mask", dropout_with_mask)
+    _spoil(monkeypatch, "dropout_with_mask", lambda ym: (ym[0], _flip_last_bit(ym[1])))
 
 
 def _wrong_apply_kernel(monkeypatch):
@@ -241,6 +196,19 @@ def _wrong_apply_kernel(monkeypatch):
         _bump(y, 3)
 
     monkeypatch.setattr(_core, "apply", apply)
+
+
+def _failing_run(tmp_path, capsys, op, size, *extra):
+    """A run of ``op`` at one SIMD level, no peers: it must fail its correctness checks,
+    each failure naming the reference; returns the failures."""
+    argv = ["--sizes", size, "--dtypes", "float32", "--threads", "2", "--ops", op]
+    argv += ["--simd", _core.simd_level(), "--peers", "none", *extra]
+    argv += ["--rounds", "1", "--min-time", "0", "--no-plot", "--out", str(tmp_path)]
+    assert cli.main(argv) == 1
+    assert "CORRECTNESS CHECKS FAILED" in capsys.readouterr().out
+    failures = json.loads((tmp_path / "results.json").read_text())["check_failures"]
+    assert failures and all("differs from pydropout.reference" in f for f in failures)
+    return failures
 
 
 @pytest.mark.parametrize(
@@ -254,67 +222,30 @@ def _wrong_apply_kernel(monkeypatch):
 )
 def test_a_wrong_kernel_fails_the_run(tmp_path, capsys, monkeypatch, op, size, wrong):
     wrong(monkeypatch)
-    argv = [
-        "--sizes",
-        size,
-        "--dtypes",
-        "float32",
-        "--threads",
-        "2",
-        "--ops",
-        op,
-        "--simd",
-        _core.simd_level(),
-        "--peers",
-        "none",
-        "--rounds",
-        "1",
-        "--min-time",
-        "0",
-        "--no-plot",
-        "--out",
-        str(tmp_path),
-    ]
-    assert cli.main(argv) == 1
-    out = capsys.readouterr().out
-    assert "CORRECTNESS CHECKS FAILED" in out
-    doc = json.loads((tmp_path / "results.json").read_text())
-    assert doc["check_failures"] and all(
-        "differs from pydropout.reference" in f for f in doc["check_failures"]
-    )
+    _failing_run(tmp_path, capsys, op, size)
 
 
 def _wrong_alpha(monkeypatch):
-    real = pydropout.alpha_dropout
+    # the last element: a kept one or the dropped constant
+    _spoil(monkeypatch, "alpha_dropout", lambda y: _bump(y, y.size - 1))
 
-    def alpha_dropout(x, *args, **kwargs):
-        y = real(x, *args, **kwargs)
-        _bump(y, y.size - 1)  # the last element: a kept one or the dropped constant
-        return y
 
-    monkeypatch.setattr(pydropout, "alpha_dropout", alpha_dropout)
+def _last_channel_bumped(y):
+    y[-1, -1] = y[-1, -1] + 1  # the last channel, present in the checked slices
+    return y
 
 
 def _wrong_channel(monkeypatch):
-    real = pydropout.dropout2d
+    _spoil(monkeypatch, "dropout2d", _last_channel_bumped)
 
-    def dropout2d(x, *args, **kwargs):
-        y = real(x, *args, **kwargs)
-        y[-1, -1] = y[-1, -1] + 1  # the last channel, present in the checked slices
-        return y
 
-    monkeypatch.setattr(pydropout, "dropout2d", dropout2d)
+def _one_word_on(st):
+    """A state one word further on: the regenerated mask is shifted by one element."""
+    return pydropout.DropoutState(st.seed, st.stream, st.offset + 1, st.shape, st.p, st.mode)
 
 
 def _wrong_state(monkeypatch):
-    real = pydropout.dropout_with_state
-
-    def dropout_with_state(*args, **kwargs):
-        y, st = real(*args, **kwargs)
-        # a state one word further on: the regenerated mask is shifted by one element
-        return y, pydropout.DropoutState(st.seed, st.stream, st.offset + 1, st.shape, st.p, st.mode)
-
-    monkeypatch.setattr(pydropout, "dropout_with_state", dropout_with_state)
+    _spoil(monkeypatch, "dropout_with_state", lambda ys: (ys[0], _one_word_on(ys[1])))
 
 
 def _wrong_torch_gradient(monkeypatch):
@@ -357,38 +288,11 @@ def _wrong_torch_gradient(monkeypatch):
 )
 def test_a_wrong_variant_fails_the_run(tmp_path, capsys, monkeypatch, op, size, wrong):
     wrong(monkeypatch)
-    argv = [
-        "--sizes",
-        size,
-        "--dtypes",
-        "float32",
-        "--threads",
-        "2",
-        "--ops",
-        op,
-        "--simd",
-        _core.simd_level(),
-        "--peers",
-        "none",
-        "--no-kernel",
-        "--rounds",
-        "1",
-        "--min-time",
-        "0",
-        "--no-plot",
-        "--out",
-        str(tmp_path),
-    ]
-    assert cli.main(argv) == 1
-    assert "CORRECTNESS CHECKS FAILED" in capsys.readouterr().out
-    doc = json.loads((tmp_path / "results.json").read_text())
-    assert doc["check_failures"] and all(
-        "differs from pydropout.reference" in f for f in doc["check_failures"]
-    )
+    failures = _failing_run(tmp_path, capsys, op, size, "--no-kernel")
     public = names.PUBLIC_NAMES[op]
-    assert any(public in f for f in doc["check_failures"])
+    assert any(public in f for f in failures)
     if op == "torch_fwd_bwd":  # the output is right: the gradient's check catches it
-        assert all("gradient differs" in f for f in doc["check_failures"])
+        assert all("gradient differs" in f for f in failures)
 
 
 def test_check_regions_cover_head_tail_and_thread_boundaries():
@@ -751,7 +655,6 @@ def _run_bound(tmp_path, script: str) -> str:
     """Run `script` in a fresh interpreter under OMP_PROC_BIND=close (two threads), with
     this checkout's pydropout and benchmarks/ importable; its standard output."""
     import os
-    import subprocess
 
     if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs Linux and two CPUs")
@@ -763,14 +666,7 @@ def _run_bound(tmp_path, script: str) -> str:
         OMP_NUM_THREADS="2",
         PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]),
     )
-    out = subprocess.run(
-        [sys.executable, str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    out = _python(tmp_path, env, path, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
