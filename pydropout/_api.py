@@ -185,16 +185,17 @@ class Api(VariantsApi, ModernApi):
         """
         if not training:
             return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
+        # the backend's hook of the common case, its general hook, else the pipeline
         if out is None and noise_shape is None and mode == UPSCALE and not inplace:
             fast = self._fast_dropout  # (a local: an attribute load, not a method look-up)
             y = fast(x, p, generator)
-            if y is not None:
-                return y
         elif mode == UPSCALE or mode == DOWNSCALE:
             fast = self._fast_any  # out=, inplace, downscale, a noise shape
             y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, False)
-            if y is not None:
-                return y
+        else:
+            y = None
+        if y is not None:
+            return y
         return self._train(x, p, inplace, mode, noise_shape, generator, out, None)[0]
 
     def dropout_with_mask(
@@ -217,14 +218,13 @@ class Api(VariantsApi, ModernApi):
             With a ``noise_shape`` the mask indexes that shape. Unpack it with
             ``numpy.unpackbits(mask, count=n, bitorder="little")``.
         """
-        if out is None and noise_shape is None and (mode == UPSCALE or mode == DOWNSCALE):
-            fast = self._fast_with_mask
-            r = fast(x, p, generator, mode == UPSCALE)
-            if r is not None:
-                return r
-        elif mode == UPSCALE or mode == DOWNSCALE:
-            fast = self._fast_any  # out=, a noise shape
-            r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
+        if mode == UPSCALE or mode == DOWNSCALE:  # a hook of the backend, else the pipeline
+            if out is None and noise_shape is None:
+                fast = self._fast_with_mask
+                r = fast(x, p, generator, mode == UPSCALE)
+            else:
+                fast = self._fast_any  # out=, a noise shape
+                r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
             if r is not None:
                 return r
         return self._train(x, p, False, mode, noise_shape, generator, out, "mask")
@@ -265,8 +265,8 @@ class Api(VariantsApi, ModernApi):
         """The pipeline's training forward, ``(y, token)`` (the token by ``keep``: None, the
         mask or the state): the calls of :meth:`dropout` and its ``_with_*`` forms that no fast
         hook took, and the in-place forward of the layers."""
-        kw = dict(inplace=inplace, mode=mode, noise_shape=noise_shape, generator=generator)
-        return self.pipeline.dropout_train(x, p, out=out, keep=keep, **kw)
+        args = dict(inplace=inplace, mode=mode, noise_shape=noise_shape, generator=generator)
+        return self.pipeline.dropout_train(x, p, out=out, keep=keep, **args)
 
     def dropout_backward(
         self,
