@@ -261,12 +261,13 @@ class Api(VariantsApi, ModernApi):
         """
         return self._train(x, p, False, mode, noise_shape, generator, out, "state")
 
-    def _train(self, x, p, inplace, mode, noise_shape, generator, out, keep) -> Tuple[Array, Any]:
+    def _train(self, x, p, inplace, mode, shape, gen, out, keep) -> Tuple[Array, Any]:
         """The pipeline's training forward, ``(y, token)`` (the token by ``keep``: None, the
         mask or the state): the calls of :meth:`dropout` and its ``_with_*`` forms that no fast
         hook took, and the in-place forward of the layers."""
-        args = dict(inplace=inplace, mode=mode, noise_shape=noise_shape, generator=generator)
-        return self.pipeline.dropout_train(x, p, out=out, keep=keep, **args)
+        return self.pipeline.dropout_train(
+            x, p, inplace=inplace, mode=mode, noise_shape=shape, generator=gen, out=out, keep=keep
+        )
 
     def dropout_backward(
         self,
