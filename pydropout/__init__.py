@@ -127,64 +127,54 @@ __all__ = [
     "reference",
 ]
 
-# Where each public name lives, loaded on first use (PEP 562), so that
-# ``import pydropout.reference`` works without (and never loads) the compiled core.
-_LAYERS = (
-    "AlphaDropout",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-    "FeatureAlphaDropout",
-    "GaussianDropout",
-)
-_MACHINE = (
-    "Generator",
-    "default_generator",
-    "get_num_threads",
-    "set_num_threads",
-    "simd_level",
-    "supported_simd_levels",
-)
+# Where the public names live, loaded on first use (PEP 562), so that
+# ``import pydropout.reference`` works without (and never loads) the compiled core:
+# ``DropoutState`` and ``reference`` as written here, every other name of ``__all__`` from
+# the first of the homes that has it (the names of the TYPE_CHECKING block above, where
+# each is imported by name; tests/test_architecture.py checks that both agree).
 _WHERE: Dict[str, Tuple[str, str]] = {
     "DropoutState": ("._state", "DropoutState"),
     "reference": (".reference", ""),
 }
-_WHERE.update({n: ("._layers", n) for n in _LAYERS})
-_WHERE.update({n: ("._layers_modern", n) for n in ("DropPath", "GaussianNoise", "Zoneout")})
-_WHERE.update({n: ("._compiled", n) for n in _MACHINE})
-_DROPBLOCK = (
-    "drop_block2d",
-    "drop_block2d_with_mask",
-    "drop_block3d",
-    "drop_block3d_with_mask",
-    "drop_block_backward",
-)
-_WHERE.update({n: ("._dropblock_compiled", "api." + n) for n in _DROPBLOCK})
-_WHERE.update({n: ("._dropblock_layers", n) for n in ("DropBlock2d", "DropBlock3d")})
-_WHERE.update(
-    {n: ("._compiled", "api." + n) for n in __all__ if n not in _WHERE and n != "__version__"}
+_HOMES = (
+    ("._compiled", ""),  # the machine: Generator, default_generator, threads, SIMD levels
+    ("._compiled", "api"),  # the functions
+    ("._dropblock_compiled", "api"),
+    ("._layers", ""),
+    ("._layers_modern", ""),
+    ("._dropblock_layers", ""),
 )
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _WHERE[name]
-    except KeyError:
-        if name == "_core":  # the compiled core, or the installed build of it (_load)
-            module_name, attr = "._load", "core"
-        elif name.startswith("_") and not name.endswith("__"):  # a private module
-            try:
-                return importlib.import_module("." + name, __name__)
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise  # the module exists, something it imports does not
-            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
-        else:
-            raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
+def _resolve(module_name: str, attr: str) -> Any:
     value: Any = importlib.import_module(module_name, __name__)
     for part in attr.split(".") if attr else ():
         value = getattr(value, part)
+    return value
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = _resolve(*_WHERE[name])
+    elif name in __all__:
+        for home in _HOMES:
+            module = _resolve(*home)
+            if hasattr(module, name):
+                value = getattr(module, name)
+                break
+        else:  # pragma: no cover - tests/test_architecture.py finds every public name a home
+            raise AttributeError(f"pydropout.{name} has no home in _HOMES")
+    elif name == "_core":  # the compiled core, or the installed build of it (_load)
+        value = _resolve("._load", "core")
+    elif name.startswith("_") and not name.endswith("__"):  # a private module
+        try:
+            return importlib.import_module("." + name, __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise  # the module exists, something it imports does not
+        raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module 'pydropout' has no attribute {name!r}") from None
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from . import _checks as ck
 from ._api_modern import Array, GeneratorLike, ModernApi
 from ._api_variants import NoiseShape, VariantsApi
-from ._checks import UPSCALE
+from ._checks import DOWNSCALE, UPSCALE
 from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
 
@@ -183,28 +183,20 @@ class Api(VariantsApi, ModernApi):
         >>> pydropout.dropout(x, 0.5, generator=pydropout.Generator(0x0123456789ABCDEF))
         array([ 2.,  4.,  0.,  0., 10.,  0.,  0., 16.], dtype=float32)
         """
-        if training and out is None and noise_shape is None and mode == UPSCALE and not inplace:
-            fast = self._fast_dropout  # (a local: an attribute load, not a method look-up)
-            y = fast(x, p, generator)
-            if y is not None:
-                return y
-        elif training and (mode == UPSCALE or mode == ck.DOWNSCALE):
-            fast = self._fast_any  # out=, inplace, downscale, a noise shape
-            y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, False)
-            if y is not None:
-                return y
         if not training:
             return self.pipeline.dropout_eval(x, p, inplace, mode, noise_shape, generator, out)
-        return self.pipeline.dropout_train(
-            x,
-            p,
-            inplace=inplace,
-            mode=mode,
-            noise_shape=noise_shape,
-            generator=generator,
-            out=out,
-            keep=None,
-        )[0]
+        # the backend's hook of the common case, its general hook, else the pipeline
+        if out is None and noise_shape is None and mode == UPSCALE and not inplace:
+            fast = self._fast_dropout  # (a local: an attribute load, not a method look-up)
+            y = fast(x, p, generator)
+        elif mode == UPSCALE or mode == DOWNSCALE:
+            fast = self._fast_any  # out=, inplace, downscale, a noise shape
+            y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, False)
+        else:
+            y = None
+        if y is not None:
+            return y
+        return self._train(x, p, inplace, mode, noise_shape, generator, out, None)[0]
 
     def dropout_with_mask(
         self,
@@ -226,26 +218,16 @@ class Api(VariantsApi, ModernApi):
             With a ``noise_shape`` the mask indexes that shape. Unpack it with
             ``numpy.unpackbits(mask, count=n, bitorder="little")``.
         """
-        if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
-            fast = self._fast_with_mask
-            r = fast(x, p, generator, mode == UPSCALE)
+        if mode == UPSCALE or mode == DOWNSCALE:  # a hook of the backend, else the pipeline
+            if out is None and noise_shape is None:
+                fast = self._fast_with_mask
+                r = fast(x, p, generator, mode == UPSCALE)
+            else:
+                fast = self._fast_any  # out=, a noise shape
+                r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
             if r is not None:
                 return r
-        elif mode == UPSCALE or mode == ck.DOWNSCALE:
-            fast = self._fast_any
-            r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
-            if r is not None:
-                return r
-        return self.pipeline.dropout_train(
-            x,
-            p,
-            inplace=False,
-            mode=mode,
-            noise_shape=noise_shape,
-            generator=generator,
-            out=out,
-            keep="mask",
-        )
+        return self._train(x, p, False, mode, noise_shape, generator, out, "mask")
 
     def dropout_with_state(
         self,
@@ -277,15 +259,14 @@ class Api(VariantsApi, ModernApi):
         >>> bool(np.array_equal(dx != 0, y != 0))
         True
         """
+        return self._train(x, p, False, mode, noise_shape, generator, out, "state")
+
+    def _train(self, x, p, inplace, mode, shape, gen, out, keep) -> Tuple[Array, Any]:
+        """The pipeline's training forward, ``(y, token)`` (the token by ``keep``: None, the
+        mask or the state): the calls of :meth:`dropout` and its ``_with_*`` forms that no fast
+        hook took, and the in-place forward of the layers."""
         return self.pipeline.dropout_train(
-            x,
-            p,
-            inplace=False,
-            mode=mode,
-            noise_shape=noise_shape,
-            generator=generator,
-            out=out,
-            keep="state",
+            x, p, inplace=inplace, mode=mode, noise_shape=shape, generator=gen, out=out, keep=keep
         )
 
     def dropout_backward(
@@ -308,14 +289,13 @@ class Api(VariantsApi, ModernApi):
         ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
         mask raises TypeError: a backward never draws fresh randomness.
         """
-        if out is None and noise_shape is None and (mode == UPSCALE or mode == ck.DOWNSCALE):
-            fast = self._fast_backward
-            dx = fast(grad, mask, p, mode == UPSCALE)
-            if dx is not None:
-                return dx
-        elif mode == UPSCALE or mode == ck.DOWNSCALE:
-            fast = self._fast_backward_any
-            dx = fast(grad, mask, p, mode == UPSCALE, out, noise_shape)
+        if mode == UPSCALE or mode == DOWNSCALE:
+            if out is None and noise_shape is None:
+                fast = self._fast_backward
+                dx = fast(grad, mask, p, mode == UPSCALE)
+            else:
+                fast = self._fast_backward_any  # out=, a noise shape
+                dx = fast(grad, mask, p, mode == UPSCALE, out, noise_shape)
             if dx is not None:
                 return dx
         return self.pipeline.dropout_backward(
@@ -410,18 +390,10 @@ class Api(VariantsApi, ModernApi):
         >>> bool((right == whole[:, 2:]).all())
         True
         """
+        # where the block sits in the whole and the stream of the whole
+        place = dict(full_shape=full_shape, origin=origin, seed=seed, stream=stream, offset=offset)
         return self.pipeline.dropout_block(
-            x_block,
-            p,
-            full_shape=full_shape,
-            origin=origin,
-            seed=seed,
-            stream=stream,
-            offset=offset,
-            training=training,
-            mode=mode,
-            out=out,
-            return_mask=return_mask,
+            x_block, p, training=training, mode=mode, out=out, return_mask=return_mask, **place
         )
 
     def dropout_block_mask(
@@ -468,34 +440,6 @@ class Api(VariantsApi, ModernApi):
     dropout3d: _ChannelOp = _channel_op(3, "D, H, W", "1, 1, 1")
 
 
-#: the public operators (every backend); ``manual_seed`` and ``effective_p`` are exported
-#: by ``pydropout`` only
-OPERATORS = (
-    "dropout",
-    "dropout_with_mask",
-    "dropout_with_state",
-    "dropout_backward",
-    "dropout_mask",
-    "dropout_block",
-    "dropout_block_mask",
-    "dropout1d",
-    "dropout2d",
-    "dropout3d",
-    "alpha_dropout",
-    "feature_alpha_dropout",
-    "alpha_dropout_with_mask",
-    "alpha_dropout_with_state",
-    "alpha_dropout_backward",
-    "gaussian_dropout",
-    "gaussian_dropout_with_state",
-    "gaussian_dropout_backward",
-    "drop_path",
-    "zoneout",
-    "gaussian_noise",
-    "dropout_apply",
-)
-
-
 def _published(home: str) -> Api:
     module, _, attr = home.partition(":")
     api = getattr(importlib.import_module(module), attr)
@@ -511,5 +455,7 @@ def _plain_signature(f: Callable[..., Any]) -> None:
     setattr(f, "__signature__", plain)  # noqa: B010 (mypy: functions have no such attribute)
 
 
-for _name in OPERATORS + ("effective_p", "manual_seed"):
-    _plain_signature(getattr(Api, _name))
+for _cls in Api.__mro__:  # every public function of Api and its bases
+    for _name, _f in list(vars(_cls).items()):
+        if not _name.startswith("_") and inspect.isfunction(_f):
+            _plain_signature(_f)

@@ -1,7 +1,8 @@
 """The dropout layers over NumPy arrays, each with a backward pass.
 
 They call the public functions of the compiled API (``inplace`` forwards, which no
-``*_with_mask`` function offers, go through the same pipeline directly).
+``*_with_mask`` function offers, go through the same pipeline directly). ``pydropout``
+exports the public ones (its ``__all__`` is the one list of the public names).
 """
 
 from __future__ import annotations
@@ -152,15 +153,8 @@ class Dropout(_Layer):
             self._mode_forward = self.mode
             return y
         if self.inplace:
-            y, token = api.pipeline.dropout_train(
-                x,
-                self.p,
-                inplace=True,
-                mode=self.mode,
-                noise_shape=noise,
-                generator=self.generator,
-                out=None,
-                keep=self.save,
+            y, token = api._train(
+                x, self.p, True, self.mode, noise, self.generator, None, self.save
             )
         else:
             run = api.dropout_with_state if self.save == "state" else api.dropout_with_mask
@@ -340,14 +334,3 @@ class GaussianDropout(_Layer):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-__all__ = [
-    "AlphaDropout",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-    "FeatureAlphaDropout",
-    "GaussianDropout",
-]

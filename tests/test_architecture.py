@@ -149,3 +149,42 @@ def test_importing_the_reference_leaves_the_core_unloaded(block_core):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def _type_checking_names():
+    """``{name: (module, attribute path)}`` of the TYPE_CHECKING block of pydropout/__init__.py:
+    what type checkers are told each public name is."""
+    tree = ast.parse((PKG / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and _is_type_checking(n.test))
+    names = {}
+    for node in block.body:
+        if isinstance(node, ast.ImportFrom):
+            module = "pydropout" + ("." + node.module if node.module else "")
+            for alias in node.names:
+                names[alias.asname or alias.name] = (module, alias.name)
+        elif isinstance(node, ast.Assign):  # name = _alias.attr
+            (target,), value = node.targets, node.value
+            module, attr = names[value.value.id]
+            names[target.id] = (module, f"{attr}.{value.attr}")
+    return names
+
+
+def test_the_lazy_names_are_those_type_checkers_see():
+    """``pydropout.<name>`` at run time (the lazy homes of __init__) is what the TYPE_CHECKING
+    block imports, for every public name."""
+    import importlib
+
+    import pydropout
+
+    told = _type_checking_names()
+    public = set(pydropout.__all__) - {"__version__"}
+    assert public <= set(told), sorted(public - set(told))
+    for name in sorted(public):
+        module, path = told[name]
+        if module == "pydropout":  # a subpackage: ``from . import reference``
+            expected = importlib.import_module(f"{module}.{path}")
+        else:
+            expected = importlib.import_module(module)
+            for part in path.split("."):
+                expected = getattr(expected, part)
+        assert getattr(pydropout, name) == expected, name
