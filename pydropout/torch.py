@@ -66,9 +66,9 @@ from ._checks import (
     check_mode,
     check_noise_shape,
     check_p,
-    check_room,
     check_save,
 )
+from ._torch_common import check_tensor
 from ._torch_dropblock import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
 from ._torch_variants import (
     DropPath,
@@ -110,34 +110,18 @@ __all__ = [
     "zoneout",
 ]
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _EVAL_DTYPES = {
     torch.float16: np.float16,
     torch.float32: np.float32,
     torch.float64: np.float64,
     torch.bfloat16: np.float32,
 }
+_DEVICE_HINT = " (move it with .cpu(), or use torch.nn.functional.dropout on {type})"
 
 
 def _check_tensor(t: Any, name: str = "input") -> None:
     """Device, layout and dtype checks (torch-level, so that compiled graphs trace them)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(
-            f"{name} is on device {t.device}; pydropout.torch runs on CPU tensors only "
-            f"(move it with .cpu(), or use torch.nn.functional.dropout on {t.device.type})"
-        )
-    if t.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
-    if t.dtype not in _FLOATS:
-        raise TypeError(
-            f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}"
-        )
-    if t.dtype == torch.bfloat16 and not torch.compiler.is_compiling() and _ops._bf16() is None:
-        raise TypeError(
-            f"{name} has dtype torch.bfloat16, which needs ml_dtypes (pip install ml_dtypes)"
-        )
+    check_tensor(t, name, device_hint=_DEVICE_HINT, bf16_hint=" (pip install ml_dtypes)")
 
 
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
@@ -145,16 +129,6 @@ def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
     check_mode(mode)
     check_generator(generator)
     return p
-
-
-def _in_transform() -> bool:
-    """Inside torch.func (vmap, grad, jvp) or a compiled graph: the generator's state then
-    travels through the graph as a tensor."""
-    return torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is not None
-
-
-def _resolve_generator(generator: Any) -> Any:
-    return generator if generator is not None else pydropout.default_generator
 
 
 def _forward(
@@ -167,24 +141,9 @@ def _forward(
     keep_state: bool,
     inplace: bool,
 ) -> torch.Tensor:
-    gen = _resolve_generator(generator)
-    if torch.compiler.is_compiling():
-        key = _ops.generator_key(gen)
-        order = _ops._TOKENS[key]
-        state = _ops.gen_read(order, key)
-        y, _, new_state = _ops.dropout_fwd(input, state, p, kind, mode, noise, keep_state)
-        _ops.gen_write(order, new_state, key)
-    elif torch._C._functorch.maybe_current_level() is not None:
-        key = _ops.generator_key(gen)
-        order = _ops._TOKENS[key]
-        state = _ops.gen_read(order, key)
-        y, _, new_state = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
-        _ops.gen_write(order, new_state, key)
-    else:
-        nn = math.prod(noise) if noise is not None else input.numel()
-        check_room(gen, nn)
-        state = _ops.state_tensor(*gen._reserve(nn))
-        y, _, _ = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
+    gen = generator if generator is not None else pydropout.default_generator
+    words = math.prod(noise) if noise is not None else input.numel()
+    y = _ops.run(_ops.DROPOUT, gen, words, (input,), (p, kind, mode, noise, keep_state))
     if inplace:
         return input.copy_(y)
     return y
@@ -326,55 +285,46 @@ def _dropout_nd(
     return _run(input, p, training, inplace, mode, generator, noise, save)
 
 
-def dropout1d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+def _channel_function(name: str, ranks: Tuple[int, int], doc: str) -> Callable[..., torch.Tensor]:
+    """``dropout1d``/``2d``/``3d``: :func:`dropout`'s signature without ``noise_shape``."""
+
+    def function(
+        input, p=0.5, training=True, inplace=False, *, mode=UPSCALE, generator=None, save="mask"
+    ):
+        return _dropout_nd(save, name, ranks, input, p, training, inplace, mode, generator)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    function.__annotations__ = {
+        k: v for k, v in dropout.__annotations__.items() if k != "noise_shape"
+    }
+    return function
+
+
+dropout1d = _channel_function(
+    "dropout1d",
+    (2, 3),
     """Channel dropout of ``(N, C, L)`` or ``(C, L)`` inputs (``torch.nn.functional.dropout1d``).
 
     Whole channels are zeroed: the mask is drawn over ``(N, C, 1)`` (``noise_shape``),
     consuming ``N * C`` words, and broadcast along ``L``. Otherwise as :func:`dropout`.
-    """
-    return _dropout_nd(save, "dropout1d", (2, 3), input, p, training, inplace, mode, generator)
-
-
-def dropout2d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+    """,
+)
+dropout2d = _channel_function(
+    "dropout2d",
+    (3, 4),
     """Channel dropout of ``(N, C, H, W)`` inputs (``torch.nn.functional.dropout2d``).
 
     The mask is drawn over ``(N, C, 1, 1)``. A 3-D input is read as ``(N, C, L)``, as
     torch does today, with torch's warning. Otherwise as :func:`dropout`.
-    """
-    return _dropout_nd(save, "dropout2d", (3, 4), input, p, training, inplace, mode, generator)
-
-
-def dropout3d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+    """,
+)
+dropout3d = _channel_function(
+    "dropout3d",
+    (4, 5),
     """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs
-    (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``."""
-    return _dropout_nd(save, "dropout3d", (4, 5), input, p, training, inplace, mode, generator)
+    (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``.""",
+)
 
 
 def alpha_dropout(
@@ -458,15 +408,8 @@ class _DropoutNd(torch.nn.Module):
         self.save = check_save(save)
 
     def _call(self, function: Callable[..., torch.Tensor], input: torch.Tensor) -> torch.Tensor:
-        return function(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        options = {"mode": self.mode, "generator": self.generator, "save": self.save}
+        return function(input, self.p, self.training, self.inplace, **options)
 
     def extra_repr(self) -> str:
         s = f"p={self.p}, inplace={self.inplace}"
@@ -480,18 +423,10 @@ class _DropoutNd(torch.nn.Module):
 class Dropout(_DropoutNd):
     """``torch.nn.Dropout`` computed by pydropout: see :func:`dropout`.
 
-    Parameters
-    ----------
-    p : float
-        Drop probability in [0, 1].
-    inplace : bool
-        Write into the input.
-    mode : {"upscale_in_train", "downscale_in_infer"}
-        Scaling convention (see :func:`pydropout.dropout`).
-    generator : pydropout.Generator, optional
-        Source of the masks; ``pydropout.default_generator`` when None.
-    save : {"mask", "state"}
-        Keep the packed mask for the backward, or only the generator state.
+    ``p`` is the drop probability in [0, 1], ``inplace`` writes into the input; ``mode``
+    (the scaling convention of :func:`pydropout.dropout`), ``generator`` (the source of the
+    masks, ``pydropout.default_generator`` when None) and ``save`` (what the backward keeps:
+    the packed mask, or only the generator state) are :func:`dropout`'s.
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
