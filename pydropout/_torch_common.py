@@ -8,7 +8,8 @@ operators), and by :mod:`pydropout.torch`, :mod:`pydropout._torch_variants` and
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -83,3 +84,16 @@ def as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     if dtype == torch.bfloat16:
         return torch.from_numpy(np.asarray(a).view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(np.asarray(a))
+
+
+def public(
+    function: Callable[..., Any], name: str, doc: str, like: Callable[..., Any], **annotations: str
+) -> Callable[..., torch.Tensor]:
+    """``function`` named ``name`` with the docstring ``doc``; its annotations are those of the
+    parameters of the same names in ``like``, then ``annotations`` (``return`` among them)."""
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    known = {k: v for k, v in like.__annotations__.items() if k != "return"}
+    params = inspect.signature(function).parameters
+    function.__annotations__ = {**{k: known[k] for k in params if k in known}, **annotations}
+    return function

@@ -27,8 +27,8 @@ import pydropout
 
 from . import _torch_ops as ops
 from ._checks import check_generator, check_p
-from ._dropblock import check_block_size, check_eps
-from ._torch_common import check_tensor
+from ._dropblock import DropBlockApi, check_block_size, check_eps
+from ._torch_common import check_tensor, public
 from ._torch_ops_modern import BLOCK
 
 __all__ = ["DropBlock2d", "DropBlock3d", "drop_block2d", "drop_block3d"]
@@ -36,56 +36,34 @@ __all__ = ["DropBlock2d", "DropBlock3d", "drop_block2d", "drop_block3d"]
 _SHAPES = {4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}
 
 
-def _drop_block(
-    input: torch.Tensor,
-    p: Any,
-    block_size: Any,
-    inplace: Any,
-    eps: Any,
-    training: bool,
-    rank: int,
-    generator: Any,
-) -> torch.Tensor:
-    """The checks of :func:`pydropout.drop_block2d` (its messages, in its order) on the
-    tensor, then the operator."""
-    check_tensor(input)
-    if input.dim() != rank:
-        raise ValueError(
-            f"x must be {rank}-dimensional {_SHAPES[rank]}, got shape {tuple(input.shape)}"
-        )
-    p = check_p(p)
-    b = check_block_size(block_size, tuple(input.shape[2:]))
-    e = check_eps(eps)
-    gen = check_generator(generator, pydropout.default_generator)
-    if not training:
-        return input
-    words = input.shape[0] * input.shape[1] * math.prod([s - b + 1 for s in input.shape[2:]])
-    y = ops.run(BLOCK, gen, words, (input,), (p, b, e, 0))
-    return input.copy_(y) if inplace else y
-
-
 def _function(rank: int, doc: str) -> Callable[..., torch.Tensor]:
-    """``drop_block2d`` (rank 4) or ``drop_block3d`` (rank 5), torchvision's signature."""
+    """``drop_block2d`` (rank 4) or ``drop_block3d`` (rank 5), torchvision's signature: the
+    checks of :func:`pydropout.drop_block2d` (its messages, in its order) on the tensor,
+    then the operator."""
 
     def function(input, p, block_size, inplace=False, eps=1e-06, training=True, *, generator=None):
-        return _drop_block(input, p, block_size, inplace, eps, training, rank, generator)
+        check_tensor(input)
+        if input.dim() != rank:
+            raise ValueError(
+                f"x must be {rank}-dimensional {_SHAPES[rank]}, got shape {tuple(input.shape)}"
+            )
+        p = check_p(p)
+        b = check_block_size(block_size, tuple(input.shape[2:]))
+        e = check_eps(eps)
+        gen = check_generator(generator, pydropout.default_generator)
+        if not training:
+            return input
+        words = input.shape[0] * input.shape[1] * math.prod([s - b + 1 for s in input.shape[2:]])
+        y = ops.run(BLOCK, gen, words, (input,), (p, b, e, 0))
+        return input.copy_(y) if inplace else y
 
-    function.__name__ = function.__qualname__ = f"drop_block{rank - 2}d"
-    function.__doc__ = doc
-    function.__annotations__ = dict(_ANNOTATIONS)
-    return function
+    name = f"drop_block{rank - 2}d"
+    tensor = "torch.Tensor"
+    return public(
+        function, name, doc, DropBlockApi.drop_block2d, input=tensor, **{"return": tensor}
+    )
 
 
-_ANNOTATIONS = {
-    "input": "torch.Tensor",
-    "p": "float",
-    "block_size": "int",
-    "inplace": "bool",
-    "eps": "float",
-    "training": "bool",
-    "generator": "Any",
-    "return": "torch.Tensor",
-}
 drop_block2d = _function(
     4,
     """DropBlock over ``(N, C, H, W)`` (torchvision's ``drop_block2d``): zero
@@ -95,6 +73,8 @@ drop_block2d = _function(
 drop_block3d = _function(
     5, """DropBlock over ``(N, C, D, H, W)`` with cubes (torchvision's ``drop_block3d``)."""
 )
+
+
 # leaves of torch.fx graphs, as torchvision's are
 torch.fx.wrap("drop_block2d")
 torch.fx.wrap("drop_block3d")

@@ -283,8 +283,8 @@ class LinearFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(lin, *args):
-        return lin.op(*args)
+    def forward(spec, *args):
+        return spec.op(*args)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -300,15 +300,10 @@ class LinearFunction(torch.autograd.Function):
         return ctx.lin.op(*_fill(tangents[1 : 1 + ctx.lin.n]), *_unstash(ctx))
 
 
-class DrawFunction(torch.autograd.Function):
-    """A :class:`Draw` in eager mode: the backward applies ``J.T`` with the forward's token,
-    the jvp ``J``."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(spec, *args):
-        return spec.op(*args)
+class DrawFunction(LinearFunction):
+    """A :class:`Draw` in eager mode (``forward(spec, *args)`` is ``spec.op(*args)``, as a
+    :class:`LinearFunction`'s): the backward applies ``J.T`` with the forward's token, the
+    jvp ``J``."""
 
     @staticmethod
     def setup_context(ctx, inputs, output):

@@ -68,7 +68,7 @@ from ._checks import (
     check_p,
     check_save,
 )
-from ._torch_common import check_tensor
+from ._torch_common import check_tensor, public
 from ._torch_dropblock import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
 from ._torch_variants import (
     DropPath,
@@ -259,46 +259,27 @@ _DROPOUT2D_3D_WARNING = (
 )
 
 
-def _dropout_nd(
-    save: Any,
-    name: str,
-    ranks: Tuple[int, int],
-    input: torch.Tensor,
-    p: Any,
-    training: bool,
-    inplace: bool,
-    mode: Any,
-    generator: Any,
-) -> torch.Tensor:
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
-    if input.dim() not in ranks:
-        raise ValueError(
-            f"{name}: expected {_ACCEPTS[name]}, "
-            f"got {input.dim()}-D with shape {tuple(input.shape)}"
-        )
-    if name == "dropout2d" and input.dim() == 3:
-        # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
-        warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=3)
-    batched = input.dim() == ranks[1] or name == "dropout2d"
-    noise = _channel_noise_shape(input.shape, batched)
-    return _run(input, p, training, inplace, mode, generator, noise, save)
-
-
 def _channel_function(name: str, ranks: Tuple[int, int], doc: str) -> Callable[..., torch.Tensor]:
     """``dropout1d``/``2d``/``3d``: :func:`dropout`'s signature without ``noise_shape``."""
 
     def function(
         input, p=0.5, training=True, inplace=False, *, mode=UPSCALE, generator=None, save="mask"
     ):
-        return _dropout_nd(save, name, ranks, input, p, training, inplace, mode, generator)
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+        if input.dim() not in ranks:
+            raise ValueError(
+                f"{name}: expected {_ACCEPTS[name]}, "
+                f"got {input.dim()}-D with shape {tuple(input.shape)}"
+            )
+        if name == "dropout2d" and input.dim() == 3:
+            # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
+            warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=2)
+        batched = input.dim() == ranks[1] or name == "dropout2d"
+        noise = _channel_noise_shape(input.shape, batched)
+        return _run(input, p, training, inplace, mode, generator, noise, save)
 
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = doc
-    function.__annotations__ = {
-        k: v for k, v in dropout.__annotations__.items() if k != "noise_shape"
-    }
-    return function
+    return public(function, name, doc, dropout, **{"return": "torch.Tensor"})
 
 
 dropout1d = _channel_function(
@@ -327,69 +308,76 @@ dropout3d = _channel_function(
 )
 
 
-def alpha_dropout(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = False,
-    inplace: bool = False,
-    *,
-    generator: Optional[pydropout.Generator] = None,
-) -> torch.Tensor:
+def _alpha_function(name: str, doc: str) -> Callable[..., torch.Tensor]:
+    """``alpha_dropout`` and ``feature_alpha_dropout``: torch's signature."""
+    feature = name.startswith("feature")
+
+    def function(input, p=0.5, training=False, inplace=False, *, generator=None):
+        noise = None
+        if feature and isinstance(input, torch.Tensor):
+            if input.dim() < 2 and training:
+                raise ValueError(
+                    "feature_alpha_dropout: expected an input of 2 or more dimensions "
+                    f"(N, C, ...), got shape {tuple(input.shape)}"
+                )
+            noise = _channel_noise_shape(input.shape, True)
+        _check_tensor(input)
+        p = _check_training_args(p, UPSCALE, generator)
+        if not training:
+            return input
+        return _forward(input, p, "alpha", UPSCALE, noise, generator, False, bool(inplace))
+
+    return public(function, name, doc, dropout, **{"return": "torch.Tensor"})
+
+
+alpha_dropout = _alpha_function(
+    "alpha_dropout",
     """Alpha dropout for SELU networks (``torch.nn.functional.alpha_dropout``).
 
     Dropped elements take SELU's negative saturation value and an affine map keeps the mean
     and variance (Klambauer et al. 2017), exactly as :func:`pydropout.alpha_dropout`
     computes it; the backward is ``grad * a`` where kept, ``+0.0`` where dropped. Note
     ``training=False`` by default, as in torch.
-    """
-    return _alpha(input, p, training, inplace, generator, None)
-
-
-def feature_alpha_dropout(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = False,
-    inplace: bool = False,
-    *,
-    generator: Optional[pydropout.Generator] = None,
-) -> torch.Tensor:
+    """,
+)
+feature_alpha_dropout = _alpha_function(
+    "feature_alpha_dropout",
     """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
 
     For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
     ``(N, C, 1, ...)`` and broadcast, as torch does (in evaluation any input is returned
     as it is, as torch does). Otherwise as :func:`alpha_dropout`.
-    """
-    if isinstance(input, torch.Tensor) and input.dim() < 2 and training:
-        raise ValueError(
-            "feature_alpha_dropout: expected an input of 2 or more dimensions "
-            f"(N, C, ...), got shape {tuple(input.shape)}"
-        )
-    noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
-    return _alpha(input, p, training, inplace, generator, noise)
-
-
-def _alpha(
-    input: torch.Tensor,
-    p: Any,
-    training: bool,
-    inplace: bool,
-    generator: Any,
-    noise: Optional[list],
-) -> torch.Tensor:
-    _check_tensor(input)
-    p = _check_training_args(p, UPSCALE, generator)
-    if not training:
-        return input
-    return _forward(input, p, "alpha", UPSCALE, noise, generator, False, bool(inplace))
+    """,
+)
 
 
 # ---------------------------------------------------------------------------------------
 # modules
 
 
-class _DropoutNd(torch.nn.Module):
+class _DropoutBase(torch.nn.Module):
+    """``p``, ``inplace`` and ``generator``, checked (the alpha layers' arguments)."""
+
     __constants__ = ["p", "inplace"]
 
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        generator: Optional[pydropout.Generator] = None,
+    ) -> None:
+        super().__init__()
+        check_p(p)
+        self.p = p
+        self.inplace = inplace
+        self.generator = check_generator(generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class _DropoutNd(_DropoutBase):
     def __init__(
         self,
         p: float = 0.5,
@@ -399,12 +387,10 @@ class _DropoutNd(torch.nn.Module):
         generator: Optional[pydropout.Generator] = None,
         save: str = "mask",
     ) -> None:
-        super().__init__()
         check_p(p)
-        self.p = p
-        self.inplace = inplace
-        self.mode = check_mode(mode)
-        self.generator = check_generator(generator)
+        mode = check_mode(mode)  # the checks in the order of the arguments
+        super().__init__(p, inplace, generator=generator)
+        self.mode = mode
         self.save = check_save(save)
 
     def _call(self, function: Callable[..., torch.Tensor], input: torch.Tensor) -> torch.Tensor:
@@ -412,7 +398,7 @@ class _DropoutNd(torch.nn.Module):
         return function(input, self.p, self.training, self.inplace, **options)
 
     def extra_repr(self) -> str:
-        s = f"p={self.p}, inplace={self.inplace}"
+        s = super().extra_repr()
         if self.mode != UPSCALE:
             s += f", mode={self.mode!r}"
         if self.save != "mask":
@@ -455,34 +441,14 @@ class Dropout3d(_DropoutNd):
         return self._call(dropout3d, input)
 
 
-class _AlphaDropoutBase(torch.nn.Module):
-    __constants__ = ["p", "inplace"]
-
-    def __init__(
-        self,
-        p: float = 0.5,
-        inplace: bool = False,
-        *,
-        generator: Optional[pydropout.Generator] = None,
-    ) -> None:
-        super().__init__()
-        check_p(p)
-        self.p = p
-        self.inplace = inplace
-        self.generator = check_generator(generator)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
-
-
-class AlphaDropout(_AlphaDropoutBase):
+class AlphaDropout(_DropoutBase):
     """``torch.nn.AlphaDropout`` computed by pydropout: see :func:`alpha_dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return alpha_dropout(input, self.p, self.training, self.inplace, generator=self.generator)
 
 
-class FeatureAlphaDropout(_AlphaDropoutBase):
+class FeatureAlphaDropout(_DropoutBase):
     """``torch.nn.FeatureAlphaDropout``: see :func:`feature_alpha_dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ import pydropout
 
 torch = pytest.importorskip("torch")
 pdt = pytest.importorskip("pydropout.torch")
-from pydropout import _torch_ops as ops  # noqa: E402
-from pydropout import _torch_ops_modern as modern  # noqa: E402
+from pydropout import _torch_ops as ops
+from pydropout import _torch_ops_modern as modern
 
 func = torch.func
 
@@ -169,30 +169,22 @@ def test_compiled_training_step_reproduces_eager_without_graph_breaks():
 _DTYPES = [torch.float64, torch.float16] + ([torch.bfloat16] if BFLOAT16 is not None else [])
 
 
+@pytest.mark.parametrize("randomness", ["different", "same"])
 @pytest.mark.parametrize("dtype", _DTYPES, ids=str)
 @pytest.mark.parametrize("name", RANDOM)
-def test_vmap_different_draws_each_entry_as_the_next_call(name, dtype):
+def test_vmap_randomness(name, dtype, randomness):
+    """ "different": entry i gets the words of a call i * n words later (B * n words in all);
+    "same": every entry those of one call (n words)."""
     f, shape, words = OPS[name]
     xb = _input(shape, dtype, batch=(3,))
     g = gen()
-    y = func.vmap(lambda t: f(t, g), randomness="different")(xb)
-    assert g.offset == 3 * words
-    for i in range(3):  # entry i: the words of a call i * n words later
-        assert torch.equal(y[i], f(xb[i], gen(i * words)))
-    moved = func.vmap(lambda t: f(t, gen()), in_dims=1, randomness="different")(xb.movedim(0, 1))
-    assert torch.equal(moved, y)
-
-
-@pytest.mark.parametrize("dtype", _DTYPES, ids=str)
-@pytest.mark.parametrize("name", RANDOM)
-def test_vmap_same_gives_every_entry_one_calls_randomness(name, dtype):
-    f, shape, words = OPS[name]
-    xb = _input(shape, dtype, batch=(3,))
-    g = gen()
-    y = func.vmap(lambda t: f(t, g), randomness="same")(xb)
-    assert g.offset == words
+    y = func.vmap(lambda t: f(t, g), randomness=randomness)(xb)
+    step = words if randomness == "different" else 0
+    assert g.offset == 2 * step + words
     for i in range(3):
-        assert torch.equal(y[i], f(xb[i], gen()))
+        assert torch.equal(y[i], f(xb[i], gen(i * step)))
+    moved = func.vmap(lambda t: f(t, gen()), in_dims=1, randomness=randomness)(xb.movedim(0, 1))
+    assert torch.equal(moved, y)
 
 
 def test_vmap_different_is_one_call_over_the_batch_where_the_shape_allows():
