@@ -10,7 +10,7 @@
 How it works: a CPU tensor is viewed as a NumPy array without a copy
 (``tensor.numpy()``), pydropout's core computes the output and the packed keep mask in one
 pass, and the output array becomes the output tensor, again without a copy. The forward
-runs inside a ``torch.autograd.Function`` that saves only the packed mask, one bit per
+is a ``torch.library`` operator whose autograd saves only the packed mask, one bit per
 element: 8 times less memory than the bool mask torch keeps. The backward applies that
 mask (never a fresh draw) and is itself differentiable, so higher-order gradients work.
 With ``save="state"`` the graph keeps no tensor at all, only the generator state of the

@@ -308,3 +308,65 @@ def _opcheck_cases():
 def test_opcheck(case):
     op, args = _opcheck_cases()[case]
     torch.library.opcheck(op, args)
+
+
+# -- channels_last --------------------------------------------------------------------------
+
+# the ones that take a 4-D input
+CHANNELS_LAST = ["drop_path", "stochastic_depth_batch", "drop_block2d", "zoneout", "gaussian_noise"]
+
+
+@pytest.mark.parametrize("name", CHANNELS_LAST)
+def test_channels_last_keeps_the_layout_and_the_bits_eager_and_compiled(name):
+    f = OPS[name][0]
+    x = _input((2, 3, 6, 7)).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = f(x, gen())
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y, f(x.detach().contiguous(), gen()))  # element i: the i-th in C order
+    (dx,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    assert dx.is_contiguous(memory_format=torch.channels_last)
+    torch._dynamo.reset()
+    gc = gen()  # made outside: the graph reads its state
+    yc = torch.compile(lambda t: f(t, gc), backend="aot_eager", fullgraph=True)(x)
+    (dxc,) = torch.autograd.grad(yc, x, torch.ones_like(yc))
+    assert yc.stride() == y.stride() and torch.equal(yc, y) and torch.equal(dxc, dx)
+
+
+# -- WeightDropout ----------------------------------------------------------------------------
+
+
+def _weight_dropout(offset=0):
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(6, 4, dtype=torch.float64)
+    return pdt.WeightDropout(fc, 0.4, weights=("weight", "bias"), generator=gen(offset))
+
+
+def test_weight_dropout_under_export_and_compile_reproduces_eager():
+    x = _input((3, 6))
+    eager = _weight_dropout()
+    y = eager(x)
+    assert eager.generator.offset == 28  # 24 weights, then 4 biases
+    exported = _weight_dropout()
+    ep = torch.export.export(exported, (x,))
+    exported.generator.offset = 0
+    assert torch.equal(ep.module()(x), y) and exported.generator.offset == 28
+    torch._dynamo.reset()
+    compiled = _weight_dropout()
+    assert torch.equal(torch.compile(compiled, backend="aot_eager", fullgraph=True)(x), y)
+    assert compiled.generator.offset == 28
+
+
+def test_weight_dropout_func_grad_reaches_the_raw_parameters_as_autograd():
+    x = _input((3, 6))
+    wd = _weight_dropout()
+    wd(x).square().sum().backward()
+    expected = {k: v.grad for k, v in wd.module.named_parameters()}
+    wd = _weight_dropout()
+    params = {k: v.detach() for k, v in wd.module.named_parameters()}
+
+    def loss(ps):
+        wd.generator.offset = 0
+        return torch.func.functional_call(wd, ps, (x,)).square().sum()
+
+    got = func.grad(loss)({"module." + k: v for k, v in params.items()})
+    assert all(torch.equal(got["module." + k], expected[k]) for k in expected)
