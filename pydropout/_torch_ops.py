@@ -1,32 +1,46 @@
-"""pydropout's torch operators (``torch.library`` custom ops) and their transforms.
+"""pydropout's torch operators (``torch.library`` custom ops) and the one mechanism that
+gives every one of them torch's transforms.
 
-Two operators carry every layer of :mod:`pydropout.torch`:
+Each random operation of :mod:`pydropout.torch` is a *draw* operator, a pure function of
+its tensors and the generator state ``state`` (int64 ``[seed, stream, offset]``, the bit
+patterns of the unsigned values)::
+
+    op(*tensors, state, *constants) -> (y, token, new_state)
+
+``token`` is what the backward needs: the packed keep mask (uint8, one bit per mask
+element), or the state itself where the operation replays its draw. ``new_state`` is
+``state`` advanced by the words the call consumed; the caller copies it back into the
+generator. Given the token, each operation is linear in its tensors (or affine, as alpha
+dropout): its Jacobian is a *linear* operator ``J(*tangents, token, *constants)`` with an
+adjoint ``J.T`` that takes the same trailing arguments (a diagonal ``J`` is its own).
+A :class:`Draw` names the draw operator and its ``J``; a :class:`Linear` names ``J`` and
+``J.T``. From them this module registers, once for all:
+
+* autograd on every operator (``register_autograd``: the backward is ``J.T``, the backward
+  of ``J`` is ``J.T`` again), which is what compiled graphs use;
+* eager autograd with forward AD (:class:`DrawFunction`, :class:`LinearFunction`: the jvp is
+  ``J`` applied to the tangents, with the primal's token), because dynamo does not trace a
+  ``jvp`` of an ``autograd.Function``;
+* vmap rules with the randomness semantics of the contract's section 7;
+* :func:`run`, the generator plumbing: in eager mode the words are reserved from the
+  generator directly (atomic); under torch.compile, torch.export and torch.func the state
+  enters the graph through ``pydropout::gen_read`` and leaves through ``gen_write``, ordered
+  by a per-generator int64 tensor that ``gen_write`` mutates.
+
+This module holds the dropout operators (``kind`` ``"dropout"`` or ``"alpha"``):
 
 ``pydropout::dropout_fwd(x, state, p, kind, mode, noise, keep_state) -> (y, token, new_state)``
-    a pure function of the input and the generator state ``state`` (int64 ``[seed, stream,
-    offset]``, the bit patterns of the unsigned values). ``token`` is the packed keep mask
-    (uint8, one bit per mask element) or, with ``keep_state``, the state itself (the
-    backward then draws the same mask again). ``new_state`` is ``state`` advanced by the
-    words the call consumed; the caller copies it back into the generator.
+    with ``keep_state`` the token is the state (the backward draws the same mask again);
 ``pydropout::dropout_bwd(grad, token, p, kind, mode, noise) -> dx``
-    the backward: linear and diagonal, so it is its own adjoint and its own tangent map.
+    linear and diagonal, so it is its own adjoint and its own tangent map.
 
-``kind`` is ``"dropout"`` or ``"alpha"``. Two small operators, ``pydropout::gen_read`` and
-``pydropout::gen_write``, move a :class:`pydropout.Generator`'s state into and out of a
-graph (torch.compile, torch.export), ordered by a per-generator int64 tensor that
-``gen_write`` mutates. In eager mode the wrappers reserve the words from the generator
-directly, which is atomic.
-
-Autograd is registered on the operators (``register_autograd``), which is what a compiled
-graph uses; eager calls go through :class:`torch.autograd.Function` subclasses that add
-forward-mode AD (dynamo does not trace a ``jvp`` of an ``autograd.Function``). vmap rules
-implement the randomness semantics of the contract's section 7.
+:mod:`pydropout._torch_ops_modern` holds those of DropBlock, zoneout and Gaussian noise.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -36,8 +50,9 @@ from torch._prims_common import (
 
 import pydropout
 
+from ._checks import check_room
 from ._state import DropoutState
-from ._torch_common import bfloat16
+from ._torch_common import as_tensor, bfloat16, to_numpy
 
 _U64 = 1 << 64
 _I64 = 1 << 63
@@ -47,17 +62,9 @@ RANDOMNESS_ERROR = (
     "'same' or 'different' randomness flags on vmap or perform the randomness operation "
     "out of vmap"
 )
-
+BATCHED_STATE = "pydropout: a batched generator state is not supported under vmap"
 
 _bf16 = bfloat16  # ml_dtypes' bfloat16, or None
-
-
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view (no copy) of a checked CPU tensor (bfloat16 as ml_dtypes.bfloat16)."""
-    t = t.detach()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(_bf16())
-    return t.numpy()
 
 
 def _signed(v: int) -> int:
@@ -72,12 +79,18 @@ def state_tensor(seed: int, stream: int, offset: int) -> torch.Tensor:
     return torch.tensor([_signed(seed), _signed(stream), _signed(offset)], dtype=torch.int64)
 
 
-def _state_ints(state: torch.Tensor) -> Tuple[int, int, int]:
+def state_ints(state: torch.Tensor) -> Tuple[int, int, int]:
     s, st, o = (_unsigned(int(v)) for v in state.tolist())
     return s, st, o
 
 
-def _like(x: torch.Tensor) -> torch.Tensor:
+def generator_at(state: torch.Tensor) -> Any:
+    """A :class:`pydropout.Generator` at the state the tensor holds."""
+    seed, stream, offset = state_ints(state)
+    return pydropout.Generator(seed, stream=stream, offset=offset)
+
+
+def like(x: torch.Tensor) -> torch.Tensor:
     """The output buffer rule (the contract's section 5): the input's strides when it is dense and
     non-overlapping, else C order."""
     if is_non_overlapping_and_dense(x):
@@ -85,91 +98,26 @@ def _like(x: torch.Tensor) -> torch.Tensor:
     return x.new_empty(x.shape)
 
 
-def _noise_words(shape: List[int], noise: Optional[List[int]]) -> int:
-    return math.prod(noise) if noise is not None else math.prod(shape)
-
-
-def _into_layout(y: np.ndarray, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The tensor over ``y``, in the layout :func:`_like` promises (copied if it is not)."""
-    if dtype == torch.bfloat16:
-        t = torch.from_numpy(y.view(np.int16)).view(torch.bfloat16)
-    else:
-        t = torch.from_numpy(y)
-    want = _like(x)
+def into_layout(y: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """The tensor over ``y`` (of ``x``'s dtype), in the layout :func:`like` promises (copied
+    if it is not)."""
+    t = as_tensor(y, x.dtype)
+    want = like(x)
     if t.stride() == want.stride():
         return t
     return want.copy_(t)
 
 
-# ---------------------------------------------------------------------------------------
-# the operators
+def split_mask(mask: np.ndarray, b: int, nn: int) -> np.ndarray:
+    """The packed mask of ``b * nn`` bits as ``b`` packed masks of ``nn`` bits each."""
+    bits = np.unpackbits(mask, bitorder="little")[: b * nn].reshape(b, nn)
+    return np.packbits(bits, axis=1, bitorder="little")
 
 
-@torch.library.custom_op("pydropout::dropout_fwd", mutates_args=())
-def dropout_fwd(
-    x: torch.Tensor,
-    state: torch.Tensor,
-    p: float,
-    kind: str,
-    mode: str,
-    noise: Optional[List[int]],
-    keep_state: bool,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    seed, stream, offset = _state_ints(state)
-    gen = pydropout.Generator(seed, stream=stream, offset=offset)
-    xa = to_numpy(x)
-    ns = tuple(noise) if noise is not None else None
-    if kind == "alpha":
-        ya, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=ns, generator=gen)
-        token = torch.from_numpy(mask)
-    elif keep_state:
-        ya, _ = pydropout.dropout_with_state(xa, p, mode=mode, noise_shape=ns, generator=gen)
-        token = state.clone()
-    else:
-        ya, mask = pydropout.dropout_with_mask(xa, p, mode=mode, noise_shape=ns, generator=gen)
-        token = torch.from_numpy(mask)
-    return _into_layout(ya, x, x.dtype), token, state_tensor(seed, stream, gen.offset)
-
-
-@dropout_fwd.register_fake
-def _(x, state, p, kind, mode, noise, keep_state):
-    nn = _noise_words(list(x.shape), noise)
-    if keep_state and kind != "alpha":
-        token = state.new_empty(3)
-    else:
-        token = x.new_empty(((nn + 7) // 8,), dtype=torch.uint8)
-    return _like(x), token, state.new_empty(3)
-
-
-@torch.library.custom_op("pydropout::dropout_bwd", mutates_args=())
-def dropout_bwd(
-    grad: torch.Tensor,
-    token: torch.Tensor,
-    p: float,
-    kind: str,
-    mode: str,
-    noise: Optional[List[int]],
-) -> torch.Tensor:
-    ga = to_numpy(grad)
-    ns = tuple(noise) if noise is not None else None
-    mask: Any
-    if token.dtype == torch.int64:
-        seed, stream, offset = _state_ints(token)
-        mask = DropoutState(
-            seed, stream, offset, tuple(grad.shape), p, None if kind == "alpha" else mode, ns, kind
-        )
-    else:
-        mask = token.numpy()
-    if kind == "alpha":
-        dx = pydropout.alpha_dropout_backward(ga, mask, p, noise_shape=ns)
-    else:
-        dx = pydropout.dropout_backward(ga, mask, p, mode=mode, noise_shape=ns)
-    return _into_layout(dx, grad, grad.dtype)
-
-
-@dropout_bwd.register_fake
-def _(grad, token, p, kind, mode, noise):
-    return _like(grad)
+def join_mask(masks: np.ndarray, nn: int) -> np.ndarray:
+    """The rows of ``masks`` (packed masks of ``nn`` bits each) as one packed mask."""
+    bits = np.unpackbits(np.ascontiguousarray(masks), axis=1, bitorder="little")[:, :nn]
+    return np.packbits(bits.reshape(-1), bitorder="little")
 
 
 # -- generator state in and out of graphs -------------------------------------------------
@@ -202,9 +150,7 @@ def _(order, key):
 
 @torch.library.custom_op("pydropout::gen_write", mutates_args=("order",))
 def gen_write(order: torch.Tensor, new_state: torch.Tensor, key: int) -> None:
-    gen = _GENERATORS[key]
-    seed, stream, offset = _state_ints(new_state)
-    gen.offset = offset
+    _GENERATORS[key].offset = state_ints(new_state)[2]
     order.copy_(new_state)
 
 
@@ -213,8 +159,82 @@ def _(order, new_state, key):
     return None
 
 
+def _gen_read_vmap(info, in_dims, order, key):
+    return gen_read(order, key), None
+
+
+gen_read.register_vmap(_gen_read_vmap)
+
+
+def in_transform() -> bool:
+    """Inside torch.func (vmap, grad, jvp) or a compiled graph: the generator's state then
+    travels through the graph as a tensor."""
+    return torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is not None
+
+
 # ---------------------------------------------------------------------------------------
-# autograd (the operators' own, used by compiled graphs)
+# the mechanism: linear maps, draws, their autograd, forward AD and vmap
+
+
+class Linear:
+    """An operator linear in its first ``n`` tensor arguments; ``T`` is its adjoint, which
+    takes the same trailing arguments (the token and the constants of a forward)."""
+
+    def __init__(self, op: Any, n: int) -> None:
+        self.op = op
+        self.n = n
+        self.T: Linear = self  # diagonal maps are their own adjoint
+
+
+def adjoints(a: Linear, b: Linear) -> None:
+    a.T, b.T = b, a
+
+
+class Draw:
+    """A random operator ``op(*tensors, state, *constants) -> (y, token, new_state)`` over its
+    first ``n`` arguments; its Jacobian is ``linear(*tangents, *rest(constants, token))``
+    (``linear`` None: the identity)."""
+
+    def __init__(
+        self, op: Any, n: int, linear: Optional[Linear], rest: Callable[..., Tuple[Any, ...]]
+    ) -> None:
+        self.op = op
+        self.n = n
+        self.linear = linear
+        self.rest = rest
+
+
+_SAVED = object()  # the place of a saved tensor among the stashed arguments
+
+
+def _stash(ctx: Any, args: Sequence[Any], forward: bool) -> None:
+    """Keeps ``args`` for the backward (and forward AD): packed masks as saved tensors,
+    generator states (a few integers) and constants as attributes, so that a graph keeps
+    one bit per mask element, or no tensor at all."""
+
+    def saved(a: Any) -> bool:
+        return isinstance(a, torch.Tensor) and a.dtype != torch.int64
+
+    ctx.stashed = tuple(_SAVED if saved(a) else a for a in args)
+    tensors = [a for a in args if saved(a)]
+    ctx.save_for_backward(*tensors)
+    if forward:
+        ctx.save_for_forward(*tensors)
+
+
+def _unstash(ctx: Any) -> Tuple[Any, ...]:
+    it = iter(ctx.saved_tensors)
+    return tuple(next(it) if a is _SAVED else a for a in ctx.stashed)
+
+
+def _as_tuple(t: Any) -> Tuple[Any, ...]:
+    return tuple(t) if isinstance(t, (tuple, list)) else (t,)
+
+
+def _fill(ts: Sequence[Any]) -> Tuple[Any, ...]:
+    """Zeros for the missing ones among gradients or tangents of one shape."""
+    ref = next((t for t in ts if t is not None), None)
+    return tuple(torch.zeros_like(ref) if t is None and ref is not None else t for t in ts)
 
 
 def memory_format(x: torch.Tensor) -> Optional[torch.memory_format]:
@@ -229,136 +249,277 @@ def memory_format(x: torch.Tensor) -> Optional[torch.memory_format]:
     return None
 
 
-def grad_in_layout(ctx: Any, gy: torch.Tensor) -> torch.Tensor:
-    """The incoming gradient in the forward input's channels-last layout, so that the
-    gradient of a channels_last network stays channels_last (a compiled backward writes
-    it so directly)."""
+def _raw(lin: Linear, *args: Any) -> Any:
+    return lin.op(*args)
+
+
+def _linear_backward(ctx: Any, grads: Sequence[Any], call: Callable[..., Any]) -> Tuple[Any, ...]:
+    rest = _unstash(ctx)
+    dx = call(ctx.lin.T, *_fill(grads), *rest)
+    return (*_as_tuple(dx), *(None,) * len(rest))
+
+
+def _draw_setup(ctx: Any, spec: Draw, args: Sequence[Any], output: Any, forward: bool) -> None:
+    ctx.spec = spec
+    ctx.n_args = len(args)
+    # the gradient of a channels_last network stays channels_last (a compiled backward
+    # writes it so directly)
+    ctx.memory_format = memory_format(args[0])
+    if spec.linear is not None:
+        _stash(ctx, spec.rest(args[spec.n + 1 :], output[1]), forward)
+
+
+def _draw_backward(ctx: Any, gy: torch.Tensor, call: Callable[..., Any]) -> Tuple[Any, ...]:
+    spec = ctx.spec
     if ctx.memory_format is not None:
-        return gy.contiguous(memory_format=ctx.memory_format)
-    return gy
+        gy = gy.contiguous(memory_format=ctx.memory_format)
+    dx = (gy,) if spec.linear is None else _as_tuple(call(spec.linear.T, gy, *_unstash(ctx)))
+    return (*dx, *(None,) * (ctx.n_args - spec.n))
 
 
-def _fwd_setup(ctx: Any, inputs: Tuple[Any, ...], output: Tuple[Any, ...]) -> None:
-    _, _, ctx.p, ctx.kind, ctx.mode, ctx.noise, _ = inputs
-    ctx.memory_format = memory_format(inputs[0])
-    token = output[1]
-    if token.dtype == torch.int64:
-        ctx.token = token  # a few integers: the graph keeps no saved tensor
-        ctx.save_for_backward()
-    else:
-        ctx.token = None
-        ctx.save_for_backward(token)
+class LinearFunction(torch.autograd.Function):
+    """A :class:`Linear` in eager mode: its backward is the adjoint, its jvp the map itself."""
 
-
-def _token(ctx: Any) -> torch.Tensor:
-    return ctx.token if ctx.token is not None else ctx.saved_tensors[0]
-
-
-def _fwd_backward(ctx: Any, gy: torch.Tensor, gtoken: Any, gstate: Any):
-    dx = dropout_bwd(grad_in_layout(ctx, gy), _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise)
-    return dx, None, None, None, None, None, None
-
-
-def _bwd_setup(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
-    _, token, ctx.p, ctx.kind, ctx.mode, ctx.noise = inputs
-    ctx.token = None
-    ctx.save_for_backward(token)
-
-
-def _bwd_backward(ctx: Any, gg: torch.Tensor):
-    dgrad = dropout_bwd(gg, ctx.saved_tensors[0], ctx.p, ctx.kind, ctx.mode, ctx.noise)
-    return dgrad, None, None, None, None, None
-
-
-dropout_fwd.register_autograd(_fwd_backward, setup_context=_fwd_setup)
-dropout_bwd.register_autograd(_bwd_backward, setup_context=_bwd_setup)
-
-
-# ---------------------------------------------------------------------------------------
-# eager autograd with forward AD
-
-
-class FwdFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, state, p, kind, mode, noise, keep_state):
-        return dropout_fwd(x, state, p, kind, mode, noise, keep_state)
+    def forward(spec, *args):
+        return spec.op(*args)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _, _, ctx.p, ctx.kind, ctx.mode, ctx.noise, _ = inputs
-        ctx.memory_format = memory_format(inputs[0])
-        token = output[1]
+        ctx.lin = inputs[0]
+        _stash(ctx, inputs[1 + ctx.lin.n :], True)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *_linear_backward(ctx, grads, LinearFunction.apply))
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        return ctx.lin.op(*_fill(tangents[1 : 1 + ctx.lin.n]), *_unstash(ctx))
+
+
+class DrawFunction(LinearFunction):
+    """A :class:`Draw` in eager mode (``forward(spec, *args)`` is ``spec.op(*args)``, as a
+    :class:`LinearFunction`'s): the backward applies ``J.T`` with the forward's token, the
+    jvp ``J``."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _draw_setup(ctx, inputs[0], inputs[1:], output, True)
         ctx.mark_non_differentiable(output[1], output[2])
-        if token.dtype == torch.int64:
-            ctx.token = token
-            ctx.save_for_backward()
-        else:
-            ctx.token = None
-            ctx.save_for_backward(token)
-            ctx.save_for_forward(token)
 
     @staticmethod
     def backward(ctx, gy, gtoken, gstate):
-        dx = BwdFunction.apply(
-            grad_in_layout(ctx, gy), _token(ctx), ctx.p, ctx.kind, ctx.mode, ctx.noise
-        )
-        return dx, None, None, None, None, None, None
+        return (None, *_draw_backward(ctx, gy, LinearFunction.apply))
 
     @staticmethod
-    def jvp(ctx, tx, *_):
-        token = ctx.token if ctx.token is not None else ctx.saved_tensors[0]
-        return dropout_bwd(tx, token, ctx.p, ctx.kind, ctx.mode, ctx.noise), None, None
+    def jvp(ctx, *tangents):
+        spec = ctx.spec
+        ts = _fill(tangents[1 : 1 + spec.n])
+        ty = ts[0].clone() if spec.linear is None else spec.linear.op(*ts, *_unstash(ctx))
+        return ty, None, None
 
 
-class BwdFunction(torch.autograd.Function):
-    generate_vmap_rule = True
+def register_linear(lin: Linear, vmap_args: int = 0) -> None:
+    """The operator's autograd and, with ``vmap_args``, a vmap rule for an operator that
+    works elementwise on its first ``vmap_args`` arguments (a token with leading batch
+    dimensions counts as one)."""
 
-    @staticmethod
-    def forward(grad, token, p, kind, mode, noise):
-        return dropout_bwd(grad, token, p, kind, mode, noise)
+    def setup(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
+        ctx.lin = lin
+        _stash(ctx, inputs[lin.n :], False)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _, token, ctx.p, ctx.kind, ctx.mode, ctx.noise = inputs
-        ctx.save_for_backward(token)
-        ctx.save_for_forward(token)
+    lin.op.register_autograd(lambda ctx, *g: _linear_backward(ctx, g, _raw), setup_context=setup)
+    if vmap_args:
+        lin.op.register_vmap(_front_rule(lin.op, vmap_args))
 
-    @staticmethod
-    def backward(ctx, gg):
-        dgrad = BwdFunction.apply(gg, ctx.saved_tensors[0], ctx.p, ctx.kind, ctx.mode, ctx.noise)
-        return dgrad, None, None, None, None, None
 
-    @staticmethod
-    def jvp(ctx, tg, *_):
-        return dropout_bwd(tg, ctx.saved_tensors[0], ctx.p, ctx.kind, ctx.mode, ctx.noise)
+def register_draw(spec: Draw) -> None:
+    def setup(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
+        _draw_setup(ctx, spec, inputs, output, False)
+
+    spec.op.register_autograd(
+        lambda ctx, gy, *_: _draw_backward(ctx, gy, _raw), setup_context=setup
+    )
+
+
+def _dims(out: Any, d: Optional[int]) -> Any:
+    return tuple(d for _ in out) if isinstance(out, tuple) else d
+
+
+def batch_front(in_dims: Sequence[Optional[int]], args: Sequence[Any]) -> Optional[List[Any]]:
+    """The tensors ``args`` with the vmapped dimension in front (expanded where it is not
+    batched), or None where none is batched."""
+    sizes = [a.shape[d] for a, d in zip(args, in_dims) if d is not None]
+    if not sizes:
+        return None
+    return [
+        a.movedim(d, 0) if d is not None else a.expand(sizes[0], *a.shape)
+        for a, d in zip(args, in_dims)
+    ]
+
+
+def _front_rule(op: Any, m: int) -> Callable[..., Any]:
+    def rule(info: Any, in_dims: Sequence[Optional[int]], *args: Any) -> Any:
+        front = batch_front(in_dims[:m], args[:m])
+        if front is None:
+            out = op(*args)
+            return out, _dims(out, None)
+        out = op(*front, *args[m:])
+        return out, _dims(out, 0)
+
+    return rule
+
+
+def random_front(info: Any, in_dims: Sequence[Optional[int]], args: Sequence[Any], n: int):
+    """The first ``n`` arguments of a draw with the vmapped dimension in front, or None
+    where none is batched; the errors of a batched state and of randomness="error"."""
+    if in_dims[n] is not None:
+        raise ValueError(BATCHED_STATE)
+    front = batch_front(in_dims[:n], args[:n])
+    if front is not None and info.randomness == "error":
+        raise RuntimeError(RANDOMNESS_ERROR)
+    return front
+
+
+def register_batch_vmap(spec: Draw) -> None:
+    """The vmap rule of a draw whose last constant counts the leading batch dimensions of
+    its tensors (the token then has them too) and whose output is its Jacobian applied to
+    its tensors: "different" draws every entry as the next call would (one call over the
+    entries in order), "same" draws one entry's token and applies it to all."""
+    n = spec.n
+    linear = spec.linear
+    assert linear is not None
+
+    def rule(info: Any, in_dims: Sequence[Optional[int]], *args: Any) -> Any:
+        front = random_front(info, in_dims, args, n)
+        if front is None:
+            return spec.op(*args), (None, None, None)
+        state, consts = args[n], args[n + 1 :]
+        if info.randomness == "different":
+            return spec.op(*front, state, *consts[:-1], consts[-1] + 1), (0, 0, None)
+        _, token, new = spec.op(*(t[0] for t in front), state, *consts)
+        rest = spec.rest(consts, token.expand(front[0].shape[0], *token.shape))
+        return (linear.op(*front, *rest), token, new), (0, None, None)
+
+    spec.op.register_vmap(rule)
+
+
+def run(spec: Draw, gen: Any, words: int, tensors: Sequence[torch.Tensor], consts: Sequence[Any]):
+    """``y`` of the draw ``spec`` at ``gen``'s state, which advances by ``words``."""
+    if in_transform():
+        key = generator_key(gen)
+        order = _TOKENS[key]
+        state = gen_read(order, key)
+        if torch.compiler.is_compiling():
+            y, _, new_state = spec.op(*tensors, state, *consts)
+        else:
+            y, _, new_state = DrawFunction.apply(spec, *tensors, state, *consts)
+        gen_write(order, new_state, key)
+        return y
+    check_room(gen, words)
+    state = state_tensor(*gen._reserve(words))
+    return DrawFunction.apply(spec, *tensors, state, *consts)[0]
+
+
+def apply(lin: Linear, *args: Any) -> Any:
+    """The deterministic operator ``lin`` (compiled graphs call it, eager mode through
+    :class:`LinearFunction`)."""
+    if torch.compiler.is_compiling():
+        return lin.op(*args)
+    return LinearFunction.apply(lin, *args)
 
 
 # ---------------------------------------------------------------------------------------
-# vmap (the contract's section 7)
+# the dropout operators
 
 
-def _split_mask(mask: torch.Tensor, b: int, nn: int) -> torch.Tensor:
-    """The packed mask of ``b * nn`` bits as ``b`` packed masks of ``nn`` bits each."""
-    bits = np.unpackbits(mask.numpy(), bitorder="little")[: b * nn].reshape(b, nn)
-    return torch.from_numpy(np.packbits(bits, axis=1, bitorder="little"))
+def _noise_words(shape: Sequence[int], noise: Optional[List[int]]) -> int:
+    return math.prod(noise) if noise is not None else math.prod(shape)
 
 
-def _join_mask(masks: torch.Tensor, nn: int) -> torch.Tensor:
-    bits = np.unpackbits(masks.numpy(), axis=1, bitorder="little")[:, :nn]
-    return torch.from_numpy(np.packbits(bits.reshape(-1), bitorder="little"))
+@torch.library.custom_op("pydropout::dropout_fwd", mutates_args=())
+def dropout_fwd(
+    x: torch.Tensor,
+    state: torch.Tensor,
+    p: float,
+    kind: str,
+    mode: str,
+    noise: Optional[List[int]],
+    keep_state: bool,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = generator_at(state)
+    xa = to_numpy(x)
+    ns = tuple(noise) if noise is not None else None
+    if kind == "alpha":
+        ya, mask = pydropout.alpha_dropout_with_mask(xa, p, noise_shape=ns, generator=gen)
+        token = torch.from_numpy(mask)
+    elif keep_state:
+        ya, _ = pydropout.dropout_with_state(xa, p, mode=mode, noise_shape=ns, generator=gen)
+        token = state.clone()
+    else:
+        ya, mask = pydropout.dropout_with_mask(xa, p, mode=mode, noise_shape=ns, generator=gen)
+        token = torch.from_numpy(mask)
+    return into_layout(ya, x), token, state_tensor(*gen.get_state())
+
+
+@dropout_fwd.register_fake
+def _(x, state, p, kind, mode, noise, keep_state):
+    nn = _noise_words(list(x.shape), noise)
+    if keep_state and kind != "alpha":
+        token = state.new_empty(3)
+    else:
+        token = x.new_empty(((nn + 7) // 8,), dtype=torch.uint8)
+    return like(x), token, state.new_empty(3)
+
+
+@torch.library.custom_op("pydropout::dropout_bwd", mutates_args=())
+def dropout_bwd(
+    grad: torch.Tensor,
+    token: torch.Tensor,
+    p: float,
+    kind: str,
+    mode: str,
+    noise: Optional[List[int]],
+) -> torch.Tensor:
+    ga = to_numpy(grad)
+    ns = tuple(noise) if noise is not None else None
+    mask: Any
+    if token.dtype == torch.int64:
+        seed, stream, offset = state_ints(token)
+        mask = DropoutState(
+            seed, stream, offset, tuple(grad.shape), p, None if kind == "alpha" else mode, ns, kind
+        )
+    else:
+        mask = token.numpy()
+    if kind == "alpha":
+        dx = pydropout.alpha_dropout_backward(ga, mask, p, noise_shape=ns)
+    else:
+        dx = pydropout.dropout_backward(ga, mask, p, mode=mode, noise_shape=ns)
+    return into_layout(dx, grad)
+
+
+@dropout_bwd.register_fake
+def _(grad, token, p, kind, mode, noise):
+    return like(grad)
+
+
+DROPOUT_BWD = Linear(dropout_bwd, 1)
+DROPOUT = Draw(dropout_fwd, 1, DROPOUT_BWD, lambda c, token: (token, *c[:4]))
+register_linear(DROPOUT_BWD)
+register_draw(DROPOUT)
+
+
+# -- vmap (the contract's section 7) ------------------------------------------------------
 
 
 def _fwd_vmap(info, in_dims, x, state, p, kind, mode, noise, keep_state):
-    x_bdim, state_bdim = in_dims[0], in_dims[1]
-    if state_bdim is not None:
-        raise ValueError("pydropout: a batched generator state is not supported under vmap")
-    if x_bdim is None:
+    front = random_front(info, in_dims, (x, state), 1)
+    if front is None:
         return dropout_fwd(x, state, p, kind, mode, noise, keep_state), (None, None, None)
-    if info.randomness == "error":
-        raise RuntimeError(RANDOMNESS_ERROR)
-    xb = x.movedim(x_bdim, 0)
+    xb = front[0]
     b = xb.shape[0]
     inner = list(noise) if noise is not None else list(xb.shape[1:])
     nn = math.prod(inner)
@@ -373,7 +534,7 @@ def _fwd_vmap(info, in_dims, x, state, p, kind, mode, noise, keep_state):
         step[:, 2] = torch.arange(b, dtype=torch.int64) * nn
         tokens = token.unsqueeze(0) + step
     else:
-        tokens = _split_mask(token, b, nn)
+        tokens = torch.from_numpy(split_mask(token.numpy(), b, nn))
     return (y, tokens, new), (0, 0, None)
 
 
@@ -385,12 +546,8 @@ def _bwd_vmap(info, in_dims, grad, token, p, kind, mode, noise):
         gb = grad.movedim(g_bdim, 0)
         inner = list(noise) if noise is not None else list(gb.shape[1:])
         return dropout_bwd(gb, token, p, kind, mode, [1] + inner), 0
-    tb = token.movedim(t_bdim, 0)
+    gb, tb = batch_front(in_dims[:2], (grad, token))
     b = tb.shape[0]
-    if g_bdim is None:
-        gb = grad.unsqueeze(0).expand((b,) + tuple(grad.shape))
-    else:
-        gb = grad.movedim(g_bdim, 0)
     inner = list(noise) if noise is not None else list(gb.shape[1:])
     nn = math.prod(inner)
     if tb.dtype == torch.int64:
@@ -401,13 +558,9 @@ def _bwd_vmap(info, in_dims, grad, token, p, kind, mode, noise):
             outs = [dropout_bwd(gb[i], tb[i], p, kind, mode, noise) for i in range(b)]
             return torch.stack(outs), 0
         return dropout_bwd(gb, first, p, kind, mode, [b] + inner), 0
-    return dropout_bwd(gb, _join_mask(tb.contiguous(), nn), p, kind, mode, [b] + inner), 0
-
-
-def _gen_read_vmap(info, in_dims, order, key):
-    return gen_read(order, key), None
+    joined = torch.from_numpy(join_mask(tb.numpy(), nn))
+    return dropout_bwd(gb, joined, p, kind, mode, [b] + inner), 0
 
 
 dropout_fwd.register_vmap(_fwd_vmap)
 dropout_bwd.register_vmap(_bwd_vmap)
-gen_read.register_vmap(_gen_read_vmap)

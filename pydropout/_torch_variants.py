@@ -10,8 +10,12 @@
   ``WeightDropout(module, p, weights=("weight",), *, generator=None)``: DropConnect on the
   named parameters of ``module``, as AWD-LSTM's ``WeightDrop``.
 
-Each forward runs pydropout's NumPy function on a view of the CPU tensor (no copy) inside a
-``torch.autograd.Function``; the masks come from a :class:`pydropout.Generator`
+Each is a ``torch.library`` operator with torch's transforms (:mod:`pydropout._torch_ops`):
+drop_path and stochastic_depth are dropout with the noise shape ``(N, 1, ..., 1)`` (row
+mode; ``(1, ..., 1)`` in batch mode; ``"downscale_in_infer"`` without ``scale_by_keep``),
+bit for bit as the contract says, WeightDropout drops the parameters with
+:func:`pydropout.torch.dropout`'s operator, and zoneout and Gaussian noise have their own
+(:mod:`pydropout._torch_ops_modern`). The masks come from a :class:`pydropout.Generator`
 (``generator=``, else ``pydropout.default_generator``), so they are the bits of
 ``pydropout.drop_path`` & co. on the same state. Every backward applies the forward's mask
 (never a fresh draw) and is itself differentiable. A dropped sample is exactly ``+0.0``,
@@ -20,17 +24,18 @@ even where the input is NaN or inf (timm and torchvision multiply by zero).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 
 import pydropout
 
 from . import _pipeline_modern as pm
-from ._checks import check_generator, check_p
-from ._compiled import api
-from ._torch_common import as_numpy
+from . import _torch_ops as ops
+from . import _torch_ops_modern as modern
+from ._checks import DOWNSCALE, UPSCALE, check_generator, check_p
+from ._torch_common import check_tensor
 
 __all__ = [
     "DropPath",
@@ -45,76 +50,37 @@ __all__ = [
 ]
 
 
-def _as_numpy(t: Any, name: str = "input") -> np.ndarray:
-    """A NumPy view (no copy) of the CPU tensor ``t``; a clear error for anything else."""
-    return as_numpy(t, name, owner="pydropout", bf16_import_error=True)
+def _check(t: Any, name: str = "input") -> torch.Tensor:
+    """The checks of a tensor argument (the NumPy functions' messages, torch-level)."""
+    return check_tensor(t, name, owner="pydropout", bf16_import_error=True)
 
 
-def _as_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    if dtype == torch.bfloat16:
-        return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(np.asarray(a))
+def _generator(generator: Any) -> Any:
+    return generator if generator is not None else pydropout.default_generator
 
 
-# -- the linear maps of the backward passes (each its own adjoint) ----------------------------
-class _Rows(torch.autograd.Function):
-    """``g -> g`` through the kept rows of a drop_path forward (linear, diagonal)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str, scale: bool
-    ) -> torch.Tensor:
-        ctx.args = (mask, p, mode, scale)
-        ga = _as_numpy(g, "grad")
-        return _as_tensor(
-            pm.drop_path_backward(api.pipeline, ga, mask, p, mode, scale, ga.shape), g.dtype
-        )
-
-    @staticmethod
-    def backward(ctx: Any, gg: torch.Tensor):
-        return (_Rows.apply(gg, *ctx.args),) + (None,) * 4
-
-
-class _Elements(torch.autograd.Function):
-    """``g -> dropout_apply(g, mask, p, mode)``: the keep mask of each element (diagonal)."""
-
-    @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, mask: np.ndarray, p: float, mode: str) -> torch.Tensor:
-        ctx.args = (mask, p, mode)
-        return _as_tensor(
-            pydropout.dropout_apply(_as_numpy(g, "grad"), mask, p, mode=mode), g.dtype
-        )
-
-    @staticmethod
-    def backward(ctx: Any, gg: torch.Tensor):
-        return (_Elements.apply(gg, *ctx.args),) + (None,) * 3
+def _dropout(x: torch.Tensor, p: float, mode: str, noise: Any, generator: Any) -> torch.Tensor:
+    """pydropout.torch's dropout operator over ``x``; ``noise`` the mask's shape, or None."""
+    words = math.prod(noise) if noise is not None else x.numel()
+    return ops.run(
+        ops.DROPOUT, _generator(generator), words, (x,), (p, "dropout", mode, noise, False)
+    )
 
 
 # -- drop_path / stochastic_depth --------------------------------------------------------------
-class _DropPathFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any, x: torch.Tensor, p: float, mode: str, scale: bool, generator: Any
-    ) -> torch.Tensor:
-        y, mask = pm.drop_path_train(api.pipeline, _as_numpy(x), p, mode, scale, generator, None)
-        ctx.args = (mask, p, mode, scale)
-        return _as_tensor(y, x.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor):
-        return (_Rows.apply(g, *ctx.args),) + (None,) * 4
-
-
 def _drop_path(
     x: torch.Tensor, p: Any, training: bool, mode: str, scale: bool, generator: Any
 ) -> torch.Tensor:
-    xa = _as_numpy(x)
+    _check(x)
     p = check_p(p)
-    pm.path_rows(xa.shape, pm.check_path_mode(mode))
+    pm.path_rows(tuple(x.shape), pm.check_path_mode(mode))
     check_generator(generator)
     if not training or p == 0.0:
         return x  # the very tensor, as timm and torchvision return it
-    return _DropPathFunction.apply(x, p, mode, bool(scale), generator)
+    # one word a sample (row) or one for all (batch): dropout over that noise shape
+    lead = x.shape[0] if mode == "row" else 1
+    noise = [lead] + [1] * (x.dim() - 1) if x.dim() else None
+    return _dropout(x, p, UPSCALE if scale else DOWNSCALE, noise, generator)
 
 
 def drop_path(
@@ -189,36 +155,6 @@ class StochasticDepth(torch.nn.Module):
 
 
 # -- zoneout -----------------------------------------------------------------------------------
-class _ZoneoutFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any, prev: torch.Tensor, new: torch.Tensor, p: float, training: bool, generator: Any
-    ) -> torch.Tensor:
-        pa, na = _as_numpy(prev, "prev"), _as_numpy(new, "new")
-        if training:
-            y, mask = pm.zoneout_train(api.pipeline, pa, na, p, generator, None, "mask")
-        else:
-            y, mask = pm.zoneout_eval(api.pipeline, pa, na, p, generator, None), None
-        ctx.args = (mask, p)
-        return _as_tensor(y, prev.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor):
-        mask, p = ctx.args
-        if mask is None:  # evaluation: dtype(p) * prev + dtype(1 - p) * new
-            ga = _as_numpy(g, "grad")
-            dprev = g * _as_tensor(np.array(p).astype(ga.dtype), g.dtype)
-            dnew = g * _as_tensor(np.array(1.0 - p).astype(ga.dtype), g.dtype)
-            return dprev, dnew, None, None, None
-        dnew = _Elements.apply(g, mask, 0.0, "downscale_in_infer")  # g where new was taken
-        taken_prev = np.invert(mask)
-        tail = g.numel() % 8
-        if tail:  # a packed mask keeps its padding bits 0
-            taken_prev[-1] &= (1 << tail) - 1
-        dprev = _Elements.apply(g, taken_prev, 0.0, "downscale_in_infer")
-        return dprev, dnew, None, None, None
-
-
 def zoneout(
     prev: torch.Tensor,
     new: torch.Tensor,
@@ -228,10 +164,26 @@ def zoneout(
     generator: Optional[pydropout.Generator] = None,
 ) -> torch.Tensor:
     """:func:`pydropout.zoneout` on tensors, differentiable in ``prev`` and ``new``."""
-    pm._pair(_as_numpy(prev, "prev"), _as_numpy(new, "new"))
+    _pair(_check(prev, "prev"), _check(new, "new"))
     p = check_p(p)
     check_generator(generator)
-    return _ZoneoutFunction.apply(prev, new, p, bool(training), generator)
+    if not training:
+        return ops.apply(modern.ZONEOUT_EVAL, prev, new, p)
+    return ops.run(modern.ZONEOUT, _generator(generator), prev.numel(), (prev, new), (p, 0))
+
+
+def _pair(prev: torch.Tensor, new: torch.Tensor) -> None:
+    """One shape and one dtype, with the messages of :func:`pydropout.zoneout`."""
+    if new.shape != prev.shape:
+        raise ValueError(
+            f"new has shape {tuple(new.shape)}, prev has {tuple(prev.shape)}: they must match"
+        )
+    if new.dtype != prev.dtype:
+        raise ValueError(f"new has dtype {_name(new)}, prev has {_name(prev)}: they must match")
+
+
+def _name(t: torch.Tensor) -> str:
+    return str(t.dtype).replace("torch.", "")
 
 
 class Zoneout(torch.nn.Module):
@@ -252,17 +204,6 @@ class Zoneout(torch.nn.Module):
 
 
 # -- Gaussian noise ----------------------------------------------------------------------------
-class _NoiseFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, stddev: float, generator: Any) -> torch.Tensor:
-        y = pm.gaussian_noise_train(api.pipeline, _as_numpy(x), stddev, generator, None)
-        return _as_tensor(y, x.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor):
-        return g, None, None  # the noise does not depend on x
-
-
 def gaussian_noise(
     x: torch.Tensor,
     stddev: float,
@@ -271,12 +212,12 @@ def gaussian_noise(
     generator: Optional[pydropout.Generator] = None,
 ) -> torch.Tensor:
     """:func:`pydropout.gaussian_noise` on tensors: ``x + dtype(stddev * z)`` in training."""
-    _as_numpy(x)
+    _check(x)
     stddev = pm.check_stddev(stddev)
     check_generator(generator)
     if not training:
         return x
-    return _NoiseFunction.apply(x, stddev, generator)
+    return ops.run(modern.NOISE, _generator(generator), x.numel(), (x,), (stddev, None))
 
 
 class GaussianNoise(torch.nn.Module):
@@ -295,20 +236,6 @@ class GaussianNoise(torch.nn.Module):
 
 
 # -- DropConnect -------------------------------------------------------------------------------
-class _WeightFunction(torch.autograd.Function):
-    """Dropout of a parameter tensor; the gradient flows back to the raw parameter."""
-
-    @staticmethod
-    def forward(ctx: Any, w: torch.Tensor, p: float, generator: Any) -> torch.Tensor:
-        y, mask = pydropout.dropout_with_mask(_as_numpy(w, "weight"), p, generator=generator)
-        ctx.args = (mask, p, "upscale_in_train")
-        return _as_tensor(y, w.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor):
-        return _Elements.apply(g, *ctx.args), None, None
-
-
 class WeightDropout(torch.nn.Module):
     """DropConnect (Wan et al. 2013) on the named parameters of ``module``, as AWD-LSTM's
     ``WeightDrop``: each training forward drops the raw parameters with a fresh mask
@@ -347,7 +274,7 @@ class WeightDropout(torch.nn.Module):
         """Fresh dropped copies of the named parameters (differentiable in the raw ones)."""
         params = dict(self.module.named_parameters())
         return {
-            name: _WeightFunction.apply(params[name], self.p, self.generator)
+            name: _dropout(_check(params[name], "weight"), self.p, UPSCALE, None, self.generator)
             for name in self.weights
         }
 

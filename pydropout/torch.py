@@ -10,7 +10,7 @@
 How it works: a CPU tensor is viewed as a NumPy array without a copy
 (``tensor.numpy()``), pydropout's core computes the output and the packed keep mask in one
 pass, and the output array becomes the output tensor, again without a copy. The forward
-runs inside a ``torch.autograd.Function`` that saves only the packed mask, one bit per
+is a ``torch.library`` operator whose autograd saves only the packed mask, one bit per
 element: 8 times less memory than the bool mask torch keeps. The backward applies that
 mask (never a fresh draw) and is itself differentiable, so higher-order gradients work.
 With ``save="state"`` the graph keeps no tensor at all, only the generator state of the
@@ -66,9 +66,9 @@ from ._checks import (
     check_mode,
     check_noise_shape,
     check_p,
-    check_room,
     check_save,
 )
+from ._torch_common import check_tensor, public
 from ._torch_dropblock import DropBlock2d, DropBlock3d, drop_block2d, drop_block3d
 from ._torch_variants import (
     DropPath,
@@ -110,34 +110,18 @@ __all__ = [
     "zoneout",
 ]
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _EVAL_DTYPES = {
     torch.float16: np.float16,
     torch.float32: np.float32,
     torch.float64: np.float64,
     torch.bfloat16: np.float32,
 }
+_DEVICE_HINT = " (move it with .cpu(), or use torch.nn.functional.dropout on {type})"
 
 
 def _check_tensor(t: Any, name: str = "input") -> None:
     """Device, layout and dtype checks (torch-level, so that compiled graphs trace them)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(
-            f"{name} is on device {t.device}; pydropout.torch runs on CPU tensors only "
-            f"(move it with .cpu(), or use torch.nn.functional.dropout on {t.device.type})"
-        )
-    if t.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
-    if t.dtype not in _FLOATS:
-        raise TypeError(
-            f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}"
-        )
-    if t.dtype == torch.bfloat16 and not torch.compiler.is_compiling() and _ops._bf16() is None:
-        raise TypeError(
-            f"{name} has dtype torch.bfloat16, which needs ml_dtypes (pip install ml_dtypes)"
-        )
+    check_tensor(t, name, device_hint=_DEVICE_HINT, bf16_hint=" (pip install ml_dtypes)")
 
 
 def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
@@ -145,16 +129,6 @@ def _check_training_args(p: Any, mode: Any, generator: Any) -> float:
     check_mode(mode)
     check_generator(generator)
     return p
-
-
-def _in_transform() -> bool:
-    """Inside torch.func (vmap, grad, jvp) or a compiled graph: the generator's state then
-    travels through the graph as a tensor."""
-    return torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is not None
-
-
-def _resolve_generator(generator: Any) -> Any:
-    return generator if generator is not None else pydropout.default_generator
 
 
 def _forward(
@@ -167,24 +141,9 @@ def _forward(
     keep_state: bool,
     inplace: bool,
 ) -> torch.Tensor:
-    gen = _resolve_generator(generator)
-    if torch.compiler.is_compiling():
-        key = _ops.generator_key(gen)
-        order = _ops._TOKENS[key]
-        state = _ops.gen_read(order, key)
-        y, _, new_state = _ops.dropout_fwd(input, state, p, kind, mode, noise, keep_state)
-        _ops.gen_write(order, new_state, key)
-    elif torch._C._functorch.maybe_current_level() is not None:
-        key = _ops.generator_key(gen)
-        order = _ops._TOKENS[key]
-        state = _ops.gen_read(order, key)
-        y, _, new_state = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
-        _ops.gen_write(order, new_state, key)
-    else:
-        nn = math.prod(noise) if noise is not None else input.numel()
-        check_room(gen, nn)
-        state = _ops.state_tensor(*gen._reserve(nn))
-        y, _, _ = _ops.FwdFunction.apply(input, state, p, kind, mode, noise, keep_state)
+    gen = generator if generator is not None else pydropout.default_generator
+    words = math.prod(noise) if noise is not None else input.numel()
+    y = _ops.run(_ops.DROPOUT, gen, words, (input,), (p, kind, mode, noise, keep_state))
     if inplace:
         return input.copy_(y)
     return y
@@ -300,146 +259,125 @@ _DROPOUT2D_3D_WARNING = (
 )
 
 
-def _dropout_nd(
-    save: Any,
-    name: str,
-    ranks: Tuple[int, int],
-    input: torch.Tensor,
-    p: Any,
-    training: bool,
-    inplace: bool,
-    mode: Any,
-    generator: Any,
-) -> torch.Tensor:
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
-    if input.dim() not in ranks:
-        raise ValueError(
-            f"{name}: expected {_ACCEPTS[name]}, "
-            f"got {input.dim()}-D with shape {tuple(input.shape)}"
-        )
-    if name == "dropout2d" and input.dim() == 3:
-        # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
-        warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=3)
-    batched = input.dim() == ranks[1] or name == "dropout2d"
-    noise = _channel_noise_shape(input.shape, batched)
-    return _run(input, p, training, inplace, mode, generator, noise, save)
+def _channel_function(name: str, ranks: Tuple[int, int], doc: str) -> Callable[..., torch.Tensor]:
+    """``dropout1d``/``2d``/``3d``: :func:`dropout`'s signature without ``noise_shape``."""
+
+    def function(
+        input, p=0.5, training=True, inplace=False, *, mode=UPSCALE, generator=None, save="mask"
+    ):
+        if not isinstance(input, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+        if input.dim() not in ranks:
+            raise ValueError(
+                f"{name}: expected {_ACCEPTS[name]}, "
+                f"got {input.dim()}-D with shape {tuple(input.shape)}"
+            )
+        if name == "dropout2d" and input.dim() == 3:
+            # torch's dropout2d reads a 3-D input as (N, C, L): channels along dimension 1
+            warnings.warn(_DROPOUT2D_3D_WARNING, UserWarning, stacklevel=2)
+        batched = input.dim() == ranks[1] or name == "dropout2d"
+        noise = _channel_noise_shape(input.shape, batched)
+        return _run(input, p, training, inplace, mode, generator, noise, save)
+
+    return public(function, name, doc, dropout, **{"return": "torch.Tensor"})
 
 
-def dropout1d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+dropout1d = _channel_function(
+    "dropout1d",
+    (2, 3),
     """Channel dropout of ``(N, C, L)`` or ``(C, L)`` inputs (``torch.nn.functional.dropout1d``).
 
     Whole channels are zeroed: the mask is drawn over ``(N, C, 1)`` (``noise_shape``),
     consuming ``N * C`` words, and broadcast along ``L``. Otherwise as :func:`dropout`.
-    """
-    return _dropout_nd(save, "dropout1d", (2, 3), input, p, training, inplace, mode, generator)
-
-
-def dropout2d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+    """,
+)
+dropout2d = _channel_function(
+    "dropout2d",
+    (3, 4),
     """Channel dropout of ``(N, C, H, W)`` inputs (``torch.nn.functional.dropout2d``).
 
     The mask is drawn over ``(N, C, 1, 1)``. A 3-D input is read as ``(N, C, L)``, as
     torch does today, with torch's warning. Otherwise as :func:`dropout`.
-    """
-    return _dropout_nd(save, "dropout2d", (3, 4), input, p, training, inplace, mode, generator)
-
-
-def dropout3d(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = True,
-    inplace: bool = False,
-    *,
-    mode: str = UPSCALE,
-    generator: Optional[pydropout.Generator] = None,
-    save: str = "mask",
-) -> torch.Tensor:
+    """,
+)
+dropout3d = _channel_function(
+    "dropout3d",
+    (4, 5),
     """Channel dropout of ``(N, C, D, H, W)`` or ``(C, D, H, W)`` inputs
-    (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``."""
-    return _dropout_nd(save, "dropout3d", (4, 5), input, p, training, inplace, mode, generator)
+    (``torch.nn.functional.dropout3d``): the mask is drawn over ``(N, C, 1, 1, 1)``.""",
+)
 
 
-def alpha_dropout(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = False,
-    inplace: bool = False,
-    *,
-    generator: Optional[pydropout.Generator] = None,
-) -> torch.Tensor:
+def _alpha_function(name: str, doc: str) -> Callable[..., torch.Tensor]:
+    """``alpha_dropout`` and ``feature_alpha_dropout``: torch's signature."""
+    feature = name.startswith("feature")
+
+    def function(input, p=0.5, training=False, inplace=False, *, generator=None):
+        noise = None
+        if feature and isinstance(input, torch.Tensor):
+            if input.dim() < 2 and training:
+                raise ValueError(
+                    "feature_alpha_dropout: expected an input of 2 or more dimensions "
+                    f"(N, C, ...), got shape {tuple(input.shape)}"
+                )
+            noise = _channel_noise_shape(input.shape, True)
+        _check_tensor(input)
+        p = _check_training_args(p, UPSCALE, generator)
+        if not training:
+            return input
+        return _forward(input, p, "alpha", UPSCALE, noise, generator, False, bool(inplace))
+
+    return public(function, name, doc, dropout, **{"return": "torch.Tensor"})
+
+
+alpha_dropout = _alpha_function(
+    "alpha_dropout",
     """Alpha dropout for SELU networks (``torch.nn.functional.alpha_dropout``).
 
     Dropped elements take SELU's negative saturation value and an affine map keeps the mean
     and variance (Klambauer et al. 2017), exactly as :func:`pydropout.alpha_dropout`
     computes it; the backward is ``grad * a`` where kept, ``+0.0`` where dropped. Note
     ``training=False`` by default, as in torch.
-    """
-    return _alpha(input, p, training, inplace, generator, None)
-
-
-def feature_alpha_dropout(
-    input: torch.Tensor,
-    p: float = 0.5,
-    training: bool = False,
-    inplace: bool = False,
-    *,
-    generator: Optional[pydropout.Generator] = None,
-) -> torch.Tensor:
+    """,
+)
+feature_alpha_dropout = _alpha_function(
+    "feature_alpha_dropout",
     """Alpha dropout of whole channels (``torch.nn.functional.feature_alpha_dropout``).
 
     For inputs of 2 or more dimensions ``(N, C, ...)``: the mask is drawn over
     ``(N, C, 1, ...)`` and broadcast, as torch does (in evaluation any input is returned
     as it is, as torch does). Otherwise as :func:`alpha_dropout`.
-    """
-    if isinstance(input, torch.Tensor) and input.dim() < 2 and training:
-        raise ValueError(
-            "feature_alpha_dropout: expected an input of 2 or more dimensions "
-            f"(N, C, ...), got shape {tuple(input.shape)}"
-        )
-    noise = _channel_noise_shape(input.shape, True) if isinstance(input, torch.Tensor) else None
-    return _alpha(input, p, training, inplace, generator, noise)
-
-
-def _alpha(
-    input: torch.Tensor,
-    p: Any,
-    training: bool,
-    inplace: bool,
-    generator: Any,
-    noise: Optional[list],
-) -> torch.Tensor:
-    _check_tensor(input)
-    p = _check_training_args(p, UPSCALE, generator)
-    if not training:
-        return input
-    return _forward(input, p, "alpha", UPSCALE, noise, generator, False, bool(inplace))
+    """,
+)
 
 
 # ---------------------------------------------------------------------------------------
 # modules
 
 
-class _DropoutNd(torch.nn.Module):
+class _DropoutBase(torch.nn.Module):
+    """``p``, ``inplace`` and ``generator``, checked (the alpha layers' arguments)."""
+
     __constants__ = ["p", "inplace"]
 
+    def __init__(
+        self,
+        p: float = 0.5,
+        inplace: bool = False,
+        *,
+        generator: Optional[pydropout.Generator] = None,
+    ) -> None:
+        super().__init__()
+        check_p(p)
+        self.p = p
+        self.inplace = inplace
+        self.generator = check_generator(generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class _DropoutNd(_DropoutBase):
     def __init__(
         self,
         p: float = 0.5,
@@ -449,27 +387,18 @@ class _DropoutNd(torch.nn.Module):
         generator: Optional[pydropout.Generator] = None,
         save: str = "mask",
     ) -> None:
-        super().__init__()
         check_p(p)
-        self.p = p
-        self.inplace = inplace
-        self.mode = check_mode(mode)
-        self.generator = check_generator(generator)
+        mode = check_mode(mode)  # the checks in the order of the arguments
+        super().__init__(p, inplace, generator=generator)
+        self.mode = mode
         self.save = check_save(save)
 
     def _call(self, function: Callable[..., torch.Tensor], input: torch.Tensor) -> torch.Tensor:
-        return function(
-            input,
-            self.p,
-            self.training,
-            self.inplace,
-            mode=self.mode,
-            generator=self.generator,
-            save=self.save,
-        )
+        options = {"mode": self.mode, "generator": self.generator, "save": self.save}
+        return function(input, self.p, self.training, self.inplace, **options)
 
     def extra_repr(self) -> str:
-        s = f"p={self.p}, inplace={self.inplace}"
+        s = super().extra_repr()
         if self.mode != UPSCALE:
             s += f", mode={self.mode!r}"
         if self.save != "mask":
@@ -480,18 +409,10 @@ class _DropoutNd(torch.nn.Module):
 class Dropout(_DropoutNd):
     """``torch.nn.Dropout`` computed by pydropout: see :func:`dropout`.
 
-    Parameters
-    ----------
-    p : float
-        Drop probability in [0, 1].
-    inplace : bool
-        Write into the input.
-    mode : {"upscale_in_train", "downscale_in_infer"}
-        Scaling convention (see :func:`pydropout.dropout`).
-    generator : pydropout.Generator, optional
-        Source of the masks; ``pydropout.default_generator`` when None.
-    save : {"mask", "state"}
-        Keep the packed mask for the backward, or only the generator state.
+    ``p`` is the drop probability in [0, 1], ``inplace`` writes into the input; ``mode``
+    (the scaling convention of :func:`pydropout.dropout`), ``generator`` (the source of the
+    masks, ``pydropout.default_generator`` when None) and ``save`` (what the backward keeps:
+    the packed mask, or only the generator state) are :func:`dropout`'s.
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -520,34 +441,14 @@ class Dropout3d(_DropoutNd):
         return self._call(dropout3d, input)
 
 
-class _AlphaDropoutBase(torch.nn.Module):
-    __constants__ = ["p", "inplace"]
-
-    def __init__(
-        self,
-        p: float = 0.5,
-        inplace: bool = False,
-        *,
-        generator: Optional[pydropout.Generator] = None,
-    ) -> None:
-        super().__init__()
-        check_p(p)
-        self.p = p
-        self.inplace = inplace
-        self.generator = check_generator(generator)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
-
-
-class AlphaDropout(_AlphaDropoutBase):
+class AlphaDropout(_DropoutBase):
     """``torch.nn.AlphaDropout`` computed by pydropout: see :func:`alpha_dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return alpha_dropout(input, self.p, self.training, self.inplace, generator=self.generator)
 
 
-class FeatureAlphaDropout(_AlphaDropoutBase):
+class FeatureAlphaDropout(_DropoutBase):
     """``torch.nn.FeatureAlphaDropout``: see :func:`feature_alpha_dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:

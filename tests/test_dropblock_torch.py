@@ -24,6 +24,15 @@ from pydropout.torch import (
 )
 
 
+def _ones_and_layer(seed, dim, p, block_size, inplace):
+    """test_ops.py's input (batch 5, 3 channels, sides 11) and layer, with a generator of
+    the seed in place of torch.manual_seed."""
+    gen = pydropout.Generator(seed)
+    x = torch.ones(size=(5, 3) + (11,) * dim)
+    cls = DropBlock2d if dim == 2 else DropBlock3d
+    return x, cls(p=p, block_size=block_size, inplace=inplace, generator=gen)
+
+
 # Ported from pytorch/vision test/test_ops.py, class TestDropBlock.test_drop_block
 # (torchvision.ops.DropBlock2d/3d replaced by pydropout's; torch.manual_seed by a
 # pydropout.Generator seeded the same).
@@ -33,20 +42,9 @@ from pydropout.torch import (
 @pytest.mark.parametrize("block_size", [5, 11])
 @pytest.mark.parametrize("inplace", [True, False])
 def test_drop_block(seed, dim, p, block_size, inplace):
-    gen = pydropout.Generator(seed)
-    batch_size = 5
-    channels = 3
-    height = 11
-    width = height
-    depth = height
-    if dim == 2:
-        x = torch.ones(size=(batch_size, channels, height, width))
-        layer = DropBlock2d(p=p, block_size=block_size, inplace=inplace, generator=gen)
-        feature_size = height * width
-    elif dim == 3:
-        x = torch.ones(size=(batch_size, channels, depth, height, width))
-        layer = DropBlock3d(p=p, block_size=block_size, inplace=inplace, generator=gen)
-        feature_size = depth * height * width
+    batch_size, channels, height = 5, 3, 11
+    x, layer = _ones_and_layer(seed, dim, p, block_size, inplace)
+    feature_size = height**dim
     layer.__repr__()
 
     out = layer(x)
@@ -64,18 +62,7 @@ def test_drop_block(seed, dim, p, block_size, inplace):
 @pytest.mark.parametrize("block_size", [3])
 @pytest.mark.parametrize("inplace", [False])
 def test_drop_block_random(seed, dim, p, block_size, inplace):
-    gen = pydropout.Generator(seed)
-    batch_size = 5
-    channels = 3
-    height = 11
-    width = height
-    depth = height
-    if dim == 2:
-        x = torch.ones(size=(batch_size, channels, height, width))
-        layer = DropBlock2d(p=p, block_size=block_size, inplace=inplace, generator=gen)
-    elif dim == 3:
-        x = torch.ones(size=(batch_size, channels, depth, height, width))
-        layer = DropBlock3d(p=p, block_size=block_size, inplace=inplace, generator=gen)
+    x, layer = _ones_and_layer(seed, dim, p, block_size, inplace)
 
     trials = 250
     num_samples = 0

@@ -215,3 +215,27 @@ def test_compiled_channels_last_block_reproduces_eager(save):
         got = step(torch.compile(model, backend="inductor", fullgraph=True))
     assert g.offset == off
     assert torch.equal(eager[0], got[0]) and torch.equal(eager[1], got[1])
+
+
+# -- the operators themselves ---------------------------------------------------------------
+
+_FWD_CASES = {
+    "mask": (0.4, "dropout", "upscale_in_train", None, False),
+    "state": (0.4, "dropout", "upscale_in_train", None, True),
+    "noise_downscale": (0.4, "dropout", "downscale_in_infer", [4, 3, 1], False),
+    "alpha_noise": (0.4, "alpha", "upscale_in_train", [4, 3, 1], False),
+}
+
+
+@pytest.mark.parametrize("case", list(_FWD_CASES))
+def test_opcheck_dropout_operators(case):
+    from pydropout import _torch_ops as ops
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    constants = _FWD_CASES[case]
+    args = (x, ops.state_tensor(SEED, 0, 0), *constants)
+    torch.library.opcheck(ops.dropout_fwd, args)
+    token = ops.dropout_fwd(*args)[1]
+    torch.library.opcheck(ops.dropout_bwd, (grad, token, *constants[:4]))

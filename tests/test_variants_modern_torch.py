@@ -13,6 +13,8 @@ from helpers import assert_same_bits
 
 import pydropout as pd
 from pydropout import _torch_variants as tv
+from pydropout import torch as pdt
+from pydropout._torch_common import as_numpy
 
 
 def gen(seed=0):
@@ -109,16 +111,16 @@ def test_timm_drop_path_behaviour():
 @pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16, torch.float32, torch.float64))
 def test_torch_bits_equal_numpy(dtype):
     x = torch.randn(9, 4, 3).to(dtype)
-    xa = tv._as_numpy(x)
+    xa = as_numpy(x)
     y = tv.drop_path(x, 0.4, True, generator=gen(5))
-    assert_same_bits(tv._as_numpy(y), pd.drop_path(xa, 0.4, generator=gen(5)))
+    assert_same_bits(as_numpy(y), pd.drop_path(xa, 0.4, generator=gen(5)))
     y = tv.stochastic_depth(x, 0.4, "batch", generator=gen(5))
-    assert_same_bits(tv._as_numpy(y), pd.drop_path(xa, 0.4, mode="batch", generator=gen(5)))
+    assert_same_bits(as_numpy(y), pd.drop_path(xa, 0.4, mode="batch", generator=gen(5)))
     other = torch.randn(9, 4, 3).to(dtype)
     z = tv.Zoneout(0.3, generator=gen(6))(x, other)
-    assert_same_bits(tv._as_numpy(z), pd.zoneout(xa, tv._as_numpy(other), 0.3, generator=gen(6)))
+    assert_same_bits(as_numpy(z), pd.zoneout(xa, as_numpy(other), 0.3, generator=gen(6)))
     n = tv.GaussianNoise(0.5, generator=gen(7))(x)
-    assert_same_bits(tv._as_numpy(n), pd.gaussian_noise(xa, 0.5, generator=gen(7)))
+    assert_same_bits(as_numpy(n), pd.gaussian_noise(xa, 0.5, generator=gen(7)))
 
 
 # -- gradients ---------------------------------------------------------------------------------
@@ -186,8 +188,8 @@ def test_weight_dropout_gradcheck_reaches_the_raw_parameter(case):
 
     def f(w):
         # the same mask at every evaluation: a fresh generator of one seed, and the dropped
-        # weight computed from `w` through the wrapper's own function
-        dropped = tv._WeightFunction.apply(w, wrapped.p, gen(11))
+        # weight computed from `w` through the operator the wrapper uses
+        dropped = pdt.dropout(w, wrapped.p, generator=gen(11))
         return _output(torch.func.functional_call(module, {name: dropped}, (x,)))
 
     w = dict(module.named_parameters())[name].detach().clone().requires_grad_()
