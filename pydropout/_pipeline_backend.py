@@ -140,3 +140,32 @@ class Backend(Protocol):
     ) -> None: ...
 
     # block element idx draws word offset + ravel_multi_index(origin + idx, full_shape)
+
+    # permuted layouts (the contract's section 5): x and y in memory order, the C order of
+    # ``x.transpose(order)`` for the logical array x; the words and masks over logical C order
+    def forward_permuted(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        t: int,
+        drop_all: bool,
+        s: float,
+        apply: bool,
+        seed: int,
+        stream: int,
+        offset: int,
+        order: Shape,
+    ) -> None: ...  # forward, logical element i drawing word offset + i
+    def apply_permuted(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mask: Optional[np.ndarray],
+        s: float,
+        apply: bool,
+        order: Shape,
+    ) -> None: ...  # apply, the bit of an element at its logical position
+    def permute_mask(
+        self, mask: np.ndarray, shape: Shape, order: Shape
+    ) -> np.ndarray: ...  # the mask over logical ``shape`` re-packed over its axes in ``order``
