@@ -4,18 +4,22 @@
 //   bits) are the same in both orders, only their places differ;
 // - otherwise: 64 x 64 tiles of bits are transposed between that axis (contiguous in the
 //   logical mask) and the memory axes inside it (contiguous in memory order).
-// The data passes draw (or read) the logical bits of a unit of a few thousand elements,
-// transpose them into a small buffer and run the tier's apply kernel over the unit in
-// memory order: the mask in memory order never exists whole. Threads own whole units, and
-// whole destination bytes of a mask, so no two of them ever write the same byte.
+// The forward pass draws the logical bits of a unit of a few thousand elements, transposes
+// them into a small buffer and runs the tier's apply kernel over the unit in memory order
+// (the mask in memory order never exists whole) when a unit's elements are contiguous in
+// memory; otherwise, and for an apply from a given mask, the mask is re-packed in memory
+// order first and the contiguous kernels run over memory order. Threads own whole units,
+// and whole destination bytes of a mask, so no two of them ever write the same byte.
 #include "permuted.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "../dispatch/dispatch.hpp"
 #include "broadcast.hpp"
+#include "buffers.hpp"
 #include "parallel.hpp"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -25,10 +29,8 @@
 namespace pydropout {
 namespace {
 
-// Work of one mask bit, and of one element of a pass that draws no word, relative to a
-// forward pass over one element.
+// Work of one mask bit relative to a forward pass over one element.
 constexpr double kBitCost = 0.05;
-constexpr double kApplyCost = 0.25;
 // Elements of one unit of a data pass (its buffer of bits stays in L1) and rows of its
 // band (a logical run drawn in one kernel call).
 constexpr uint64_t kUnitElements = 32768;
@@ -248,8 +250,8 @@ void transpose_tiles(const uint8_t* src, uint64_t nbytes, uint8_t* dst, const Ax
   });
 }
 
-// One data pass over a permuted layout: the tier's kernels, the words to draw (draw) or
-// the logical mask to read (bits), and the logical mask to write (mask, when drawing).
+// One forward pass over a permuted layout: the tier's kernels, the words to draw and the
+// logical mask to write (nullptr: none).
 struct Pass {
   const char* x;
   char* y;
@@ -259,11 +261,9 @@ struct Pass {
   ApplyFn apply;
   ForwardFn forward;
   MaskFn draw_bits;
-  const Draw* draw;  // nullptr: read `bits`
+  const Draw* draw;
   Keys keys;
   uint8_t* mask;
-  const uint8_t* bits;
-  uint64_t nbytes;
 };
 
 // Rows of `len` elements, each one logical run: row r of memory order is the run at
@@ -273,36 +273,22 @@ void pass_rows(const Pass& P, const Axes& a) {
   const uint64_t len = a.ext[a.k - 1];
   uint64_t rows = 1;
   for (int i = 0; i < a.k - 1; ++i) rows *= a.ext[i];
-  const double cost = static_cast<double>(len) * (P.draw ? 1.0 : kApplyCost);
+  const auto cost = static_cast<double>(len);
   const auto start = [&](uint64_t r) { return std::min(rows, r); };
   for_units(rows, cost, start, [&](uint64_t r0, uint64_t r1) {
-    uint64_t local[64];  // 4096 bits of a run that does not begin a byte
     Odometer from(a.k - 1, a.ext, a.stride, r0);
     for (uint64_t r = r0; r < r1; ++r, from.next()) {
-      const char* xr = P.x + r * len * P.es;
-      char* yr = P.y + r * len * P.es;
-      if (P.draw) {
-        P.forward(xr, yr, P.mask ? P.mask + from.off / 8 : nullptr, len, P.keys,
-                  P.draw->offset + from.off, P.draw->threshold, P.scale, P.stream);
-      } else if (from.off % 8 == 0) {
-        P.apply(xr, yr, P.bits + from.off / 8, len, P.scale, P.stream);
-      } else {
-        for (uint64_t o = 0; o < len; o += 4096) {
-          const uint64_t m = std::min<uint64_t>(4096, len - o);
-          for (uint64_t q = 0; q * 64 < m; ++q)
-            local[q] = load_bits(P.bits, P.nbytes, from.off + o + 64 * q);
-          P.apply(xr + o * P.es, yr + o * P.es, reinterpret_cast<const uint8_t*>(local), m, P.scale,
-                  P.stream);
-        }
-      }
+      P.forward(P.x + r * len * P.es, P.y + r * len * P.es,
+                P.mask ? P.mask + from.off / 8 : nullptr, len, P.keys, P.draw->offset + from.off,
+                P.draw->threshold, P.scale, P.stream);
     }
   });
 }
 
 // The tiled case (transpose_tiles' names): a unit is one outer index s, a band of up to
 // kBandRows rows and a span of inner positions. Its bits, drawn per position (one logical
-// run of the band's rows) or read from the logical mask, are transposed into `mem` in
-// memory order, then the apply kernel runs over the unit's elements.
+// run of the band's rows), are transposed into `mem` in memory order, then the apply
+// kernel runs over the unit's elements.
 void pass_tiles(const Pass& P, const Axes& a) {
   const int p = a.inner;
   const uint64_t rows = a.ext[p];
@@ -317,7 +303,7 @@ void pass_tiles(const Pass& P, const Axes& a) {
   const uint64_t spans = (width + span - 1) / span;
   const bool whole = span == width;  // a unit's elements are contiguous
   const uint64_t units = outer * spans * bands;
-  const double cost = static_cast<double>(band_rows * span) * (P.draw ? 1.0 : kApplyCost);
+  const auto cost = static_cast<double>(band_rows * span);
   const auto start = [&](uint64_t u) { return std::min(units, u); };
   for_units(units, cost, start, [&](uint64_t u0, uint64_t u1) {
     alignas(64) uint64_t runs[64][kBandRows / 64];  // the drawn bits of 64 positions
@@ -338,25 +324,18 @@ void pass_tiles(const Pass& P, const Axes& a) {
       for (uint64_t j0 = jb; j0 < je; j0 += 64) {
         const auto nj = static_cast<unsigned>(std::min<uint64_t>(64, je - j0));
         for (unsigned j = 0; j < nj; ++j, at.next()) inner_off[j] = at.off;
-        if (P.draw) {
-          for (unsigned j = 0; j < nj; ++j) {
-            const uint64_t off = from + inner_off[j];
-            auto* run = reinterpret_cast<uint8_t*>(runs[j]);
-            P.draw_bits(run, nl, P.keys, P.draw->offset + off, P.draw->threshold);
-            if (P.mask) std::memcpy(P.mask + off / 8, run, nl / 8);  // whole bytes (caller)
-            // the unit's input while the words are computed: the apply below then finds it
-            // in cache instead of waiting on memory after the draws
-            for (unsigned q = 0; q < ahead && fetch < fetch_end; ++q, fetch += 64)
-              __builtin_prefetch(fetch, 0, 3);
-          }
-        } else {  // the next band's bits of these positions (the next unit's, mostly)
-          for (unsigned j = 0; j < nj; ++j)
-            __builtin_prefetch(P.bits + (from + inner_off[j] + band_rows) / 8, 0, 3);
+        for (unsigned j = 0; j < nj; ++j) {
+          const uint64_t off = from + inner_off[j];
+          auto* run = reinterpret_cast<uint8_t*>(runs[j]);
+          P.draw_bits(run, nl, P.keys, P.draw->offset + off, P.draw->threshold);
+          if (P.mask) std::memcpy(P.mask + off / 8, run, nl / 8);  // whole bytes (caller)
+          // the unit's input while the words are computed: the apply below then finds it
+          // in cache instead of waiting on memory after the draws
+          for (unsigned q = 0; q < ahead && fetch < fetch_end; ++q, fetch += 64)
+            __builtin_prefetch(fetch, 0, 3);
         }
         for (uint64_t lt = 0; lt < nl; lt += 64) {
-          for (unsigned j = 0; j < nj; ++j)
-            tile[j] =
-                P.draw ? runs[j][lt / 64] : load_bits(P.bits, P.nbytes, from + inner_off[j] + lt);
+          for (unsigned j = 0; j < nj; ++j) tile[j] = runs[j][lt / 64];
           std::fill(tile + nj, tile + 64, uint64_t{0});
           transpose64(tile);
           const uint64_t rl = std::min<uint64_t>(64, nl - lt);
@@ -404,9 +383,30 @@ Pass make_pass(DType dt, const void* x, void* y, uint64_t n, const Scale& s) {
               t.mask,
               nullptr,
               Keys{},
-              nullptr,
-              nullptr,
-              (n + 7) / 8};
+              nullptr};
+}
+
+// A recycled buffer (buffers.hpp) for a mask in memory order.
+struct MemoryMask {
+  uint64_t nbytes;
+  uint8_t* bits;
+  explicit MemoryMask(uint64_t nb)
+      : nbytes(nb), bits(static_cast<uint8_t*>(buffer_alloc(static_cast<size_t>(nb)))) {
+    if (!bits) throw std::bad_alloc();
+  }
+  ~MemoryMask() { buffer_free(bits, static_cast<size_t>(nbytes)); }
+  MemoryMask(const MemoryMask&) = delete;
+  MemoryMask& operator=(const MemoryMask&) = delete;
+};
+
+// Whether the fused pass suits the axes: rows that are runs (the logical innermost axis
+// innermost in memory), or tiles whose units are contiguous in memory (pass_tiles' whole).
+bool fused_tiles(const Axes& a) {
+  if (a.inner == a.k - 1) return true;
+  uint64_t width = 1;
+  for (int i = a.inner + 1; i < a.k; ++i) width *= a.ext[i];
+  const uint64_t band_rows = std::min(a.ext[a.inner], kBandRows);
+  return std::min(width, std::max<uint64_t>(64, kUnitElements / band_rows / 64 * 64)) == width;
 }
 
 }  // namespace
@@ -436,9 +436,11 @@ void dropout_apply_permuted(DType dt, const void* x, void* y, const uint8_t* mas
     dropout_apply(dt, x, y, mask, n, s);
     return;
   }
-  Pass P = make_pass(dt, x, y, n, s);
-  P.bits = mask;
-  run_pass(P, a);
+  // the mask re-packed in memory order (an eighth of a float32 array's bytes: the data
+  // pass over memory order then runs at the contiguous apply's speed)
+  MemoryMask mem((n + 7) / 8);
+  permute_mask(mask, mem.bits, shape, order, ndim);
+  dropout_apply(dt, x, y, mem.bits, n, s);
 }
 
 void dropout_forward_permuted(DType dt, const void* x, void* y, uint8_t* mask,
@@ -452,13 +454,18 @@ void dropout_forward_permuted(DType dt, const void* x, void* y, uint8_t* mask,
     return;
   }
   const uint64_t run = a.ext[a.inner];  // the logical runs: one kernel call each
-  if (run < 64 || (mask && run % 8 != 0)) {
-    // short runs, or runs whose drawn bits share bytes of the mask: draw the logical mask
-    // in one pass (the caller's, else a buffer), then read it
-    std::vector<uint8_t> own(mask ? 0 : (n + 7) / 8);
-    uint8_t* bits = mask ? mask : own.data();
-    dropout_mask(bits, n, d);
-    dropout_apply_permuted(dt, x, y, bits, shape, order, ndim, s);
+  if (run < 64 || (mask && run % 8 != 0) || !fused_tiles(a)) {
+    // short runs, runs whose drawn bits share bytes of the mask, or units whose rows lie
+    // far apart in memory: draw the logical mask in one pass (the caller's, else a
+    // buffer), then re-pack and apply it
+    if (mask) {
+      dropout_mask(mask, n, d);
+      dropout_apply_permuted(dt, x, y, mask, shape, order, ndim, s);
+      return;
+    }
+    MemoryMask own((n + 7) / 8);
+    dropout_mask(own.bits, n, d);
+    dropout_apply_permuted(dt, x, y, own.bits, shape, order, ndim, s);
     return;
   }
   Pass P = make_pass(dt, x, y, n, s);
