@@ -195,41 +195,10 @@ class CompiledBackend:
         layout = _blocks.Layout(shape, full_shape, origin)
         _blocks.block_mask(mask, t, drop_all, layout, seed, stream, offset)
 
-    # -- permuted layouts: one pass over memory order, the words in logical order ------------
-    @staticmethod
-    def forward_permuted(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        t: int,
-        drop_all: bool,
-        s: float,
-        apply: bool,
-        seed: int,
-        stream: int,
-        offset: int,
-        order: Tuple[int, ...],
-    ) -> None:
-        _core.forward_permuted(
-            x, y, mask, _code(x.dtype), list(order), t, drop_all, s, apply, seed, stream, offset
-        )
-
-    @staticmethod
-    def apply_permuted(
-        x: np.ndarray,
-        y: np.ndarray,
-        mask: Optional[np.ndarray],
-        s: float,
-        apply: bool,
-        order: Tuple[int, ...],
-    ) -> None:
-        _core.apply_permuted(x, y, mask, _code(x.dtype), list(order), s, apply)
-
-    @staticmethod
-    def permute_mask(
-        mask: np.ndarray, shape: Tuple[int, ...], order: Tuple[int, ...]
-    ) -> np.ndarray:
-        return _core.permute_mask(mask, list(shape), list(order))
+    # -- permuted layouts: x and y in memory order, the words and masks in logical order ---
+    forward_permuted = staticmethod(_coded(_core.forward_permuted, 3))
+    apply_permuted = staticmethod(_coded(_core.apply_permuted, 3))
+    permute_mask = staticmethod(_core.permute_mask)
 
 
 api: Api = Api(CompiledBackend(), home=f"{__name__}:api")

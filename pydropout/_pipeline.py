@@ -141,7 +141,7 @@ class Pipeline:
                 backend.forward(xc, y, mask, t, drop_all, s, apply, seed, stream, offset)
             else:
                 backend.forward_permuted(
-                    xc, y, mask, t, drop_all, s, apply, seed, stream, offset, order
+                    xc, y, mask, order, t, drop_all, s, apply, seed, stream, offset
                 )
             return
         if mask is None:
@@ -175,7 +175,7 @@ class Pipeline:
         if noise is not None:  # the mask of the noise shape, read through it
             self.backend.apply_noise(xc, y, *self._memory_noise(mask, noise, order), s, apply)
         elif order is not None:
-            self.backend.apply_permuted(xc, y, mask, s, apply, order)
+            self.backend.apply_permuted(xc, y, mask, order, s, apply)
         else:
             self.backend.apply(xc, y, mask, s, apply)
 

@@ -148,6 +148,7 @@ class Backend(Protocol):
         x: np.ndarray,
         y: np.ndarray,
         mask: Optional[np.ndarray],
+        order: Shape,
         t: int,
         drop_all: bool,
         s: float,
@@ -155,16 +156,15 @@ class Backend(Protocol):
         seed: int,
         stream: int,
         offset: int,
-        order: Shape,
     ) -> None: ...  # forward, logical element i drawing word offset + i
     def apply_permuted(
         self,
         x: np.ndarray,
         y: np.ndarray,
         mask: Optional[np.ndarray],
+        order: Shape,
         s: float,
         apply: bool,
-        order: Shape,
     ) -> None: ...  # apply, the bit of an element at its logical position
     def permute_mask(
         self, mask: np.ndarray, shape: Shape, order: Shape

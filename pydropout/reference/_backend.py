@@ -229,15 +229,15 @@ class NumpyBackend:
 
     # -- permuted layouts: x and y in memory order, words and masks in logical order ------
     def forward_permuted(
-        self, x, y, mask, t, drop_all, s, apply, seed, stream, offset, order: Sequence[int]
+        self, x, y, mask, order: Sequence[int], t, drop_all, s, apply, seed, stream, offset
     ) -> None:
         """``forward`` over ``x``, the memory-order (C order) buffer of a logical array
         whose axes lie in ``order``: logical element i draws word offset + i."""
         bits = mask if mask is not None else np.empty((x.size + 7) // 8, np.uint8)
         self.mask(bits, x.size, t, drop_all, seed, stream, offset)
-        self.apply_permuted(x, y, bits, s, apply, order)
+        self.apply_permuted(x, y, bits, order, s, apply)
 
-    def apply_permuted(self, x, y, mask, s, apply, order: Sequence[int]) -> None:
+    def apply_permuted(self, x, y, mask, order: Sequence[int], s, apply) -> None:
         """``apply`` over a memory-order buffer, ``mask`` over logical C order."""
         if mask is not None:
             logical = [0] * len(order)
