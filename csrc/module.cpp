@@ -12,6 +12,7 @@ PYBIND11_MODULE(_core, m, pybind11::mod_gil_not_used()) {
   pydropout::register_variants(m);
   pydropout::register_modern(m);
   pydropout::register_dropblock(m);
+  pydropout::register_permuted(m);
   pydropout::register_arrays(m);
   pydropout::register_runtime(m);
 }

@@ -153,6 +153,11 @@ class CompiledBackend:
     def block_mask(mask, t, drop_all, shape, full_shape, origin, *key) -> None:
         _blocks.block_mask(mask, t, drop_all, _blocks.Layout(shape, full_shape, origin), *key)
 
+    # -- permuted layouts: x and y in memory order, the words and masks in logical order ---
+    forward_permuted = staticmethod(_coded(_core.forward_permuted, 3))
+    apply_permuted = staticmethod(_coded(_core.apply_permuted, 3))
+    permute_mask = staticmethod(_core.permute_mask)
+
 
 api: Api = Api(CompiledBackend(), home=f"{__name__}:api")
 

@@ -231,5 +231,36 @@ def get_num_threads() -> int: ...
 def set_num_threads(n: int, /) -> None: ...
 def build_info() -> Dict[str, Any]: ...
 
+# permuted layouts: x and y in memory order (C order over the logical shape's axes taken
+# in ``order``), the words and the masks over logical C order
+def forward_permuted(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: _OptMask,
+    dtype_code: int,
+    order: Sequence[int],
+    threshold: int,
+    drop_all: bool,
+    scale: float,
+    apply_scale: bool,
+    seed: int,
+    stream: int,
+    offset: int,
+    /,
+) -> None: ...
+def apply_permuted(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: _OptMask,
+    dtype_code: int,
+    order: Sequence[int],
+    scale: float,
+    apply_scale: bool,
+    /,
+) -> None: ...
+def permute_mask(
+    mask: _Mask, shape: Sequence[int], order: Sequence[int], /
+) -> NDArray[np.uint8]: ...
+
 # functions added to the extension before their stubs are: typed as Any
 def __getattr__(name: str) -> Any: ...

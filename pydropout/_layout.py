@@ -41,10 +41,3 @@ def memory_order(a: np.ndarray) -> Optional[Shape]:
 
 def _inverse(order: Shape) -> Shape:
     return tuple(int(i) for i in np.argsort(order))
-
-
-def permute_bits(mask: np.ndarray, n: int, shape: Shape, order: Shape) -> np.ndarray:
-    """The packed mask over logical C order of ``shape`` re-packed in the C order of
-    ``shape`` transposed by ``order`` (the memory order of a permuted layout)."""
-    bits = np.unpackbits(mask, count=n, bitorder="little").reshape(shape)
-    return np.packbits(bits.transpose(order), bitorder="little")

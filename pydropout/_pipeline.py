@@ -27,11 +27,11 @@ import numpy as np
 
 from . import _checks as ck
 from ._checks import UPSCALE
-from ._layout import _direct, _inverse, memory_order, permute_bits
+from ._layout import _direct, _inverse, memory_order
 from ._pipeline_backend import Backend, Key, Shape
 from ._state import DropoutState, check_state, resolve_noise
 
-__all__ = ["Backend", "Key", "Pipeline", "Shape", "memory_order", "permute_bits"]
+__all__ = ["Backend", "Key", "Pipeline", "Shape", "memory_order"]
 
 
 def _identity(x: Any, xa: np.ndarray, out: Optional[np.ndarray]) -> np.ndarray:
@@ -83,18 +83,20 @@ class Pipeline:
         backend = self.backend
         final = out if out is not None else (x if inplace else None)
         order = memory_order(xa)
-        if order is not None and kernel.__name__ in _PERMUTING:
-            # a permuted layout (channels_last, Fortran order): the kernel runs over memory
-            # order with the mask re-packed from logical C order (words never move)
-            return self._execute_permuted(xa, final, order, gen, words, kernel, *args)
-        xc = backend.contiguous(xa)
-        if final is not None and _direct(final, xc):
-            y = final
-        else:
-            y = backend.empty(xa.shape, xc.dtype, xc)
+        perm = order if kernel.__name__ in _PERMUTING else None
+        # a permuted layout (channels_last, Fortran order): the kernel runs over memory order
+        # (the transposed views), the words and masks staying in logical C order
+        src = xa.transpose(perm) if perm is not None else xa
+        target = final.transpose(perm) if perm is not None and final is not None else final
+        xc = backend.contiguous(src)  # a view of a permuted layout unless unaligned/non-native
+        direct = target is not None and _direct(target, xc)
+        y = target if target is not None and direct else backend.empty(src.shape, xc.dtype, xc)
         key = gen._reserve(words) if gen is not None else None
-        kernel(xc, y, key, *args)
-        if final is None and order is not None:
+        kernel(xc, y, key, *args, **({"order": perm} if perm is not None else {}))
+        if perm is not None:
+            # the input's layout
+            y = final if final is not None and direct else y.transpose(_inverse(perm))
+        elif final is None and order is not None:
             final = np.empty_like(xa, order="K")  # a new array keeps the input's layout
         if final is not None and y is not final:
             np.copyto(final, y)
@@ -112,29 +114,6 @@ class Pipeline:
         """:meth:`execute` of a kernel that reserves no words (a backward, a block), never
         in place: the result alone."""
         return self.execute(x, xa, out, False, None, 0, kernel, *args)[0]
-
-    def _execute_permuted(
-        self,
-        xa: np.ndarray,
-        final: Optional[np.ndarray],
-        order: Shape,
-        gen: Any,
-        words: int,
-        kernel: Callable[..., None],
-        *args: Any,
-    ) -> Tuple[np.ndarray, Key]:
-        backend = self.backend
-        xp = backend.contiguous(xa.transpose(order))  # a view unless unaligned/non-native
-        fp = final.transpose(order) if final is not None else None
-        direct = fp is not None and _direct(fp, xp)
-        yp = fp if fp is not None and direct else backend.empty(xp.shape, xp.dtype, xp)
-        key = gen._reserve(words) if gen is not None else None
-        kernel(xp, yp, key, *args, order=order)
-        if final is None:
-            return yp.transpose(_inverse(order)), key
-        if not direct:
-            np.copyto(final, yp.transpose(_inverse(order)))
-        return final, key
 
     # -- step 5: the kernels -----------------------------------------------------------------
     def _kernel_dropout(
@@ -157,36 +136,29 @@ class Pipeline:
         permuted layout; ``mask`` and the words stay in logical C order."""
         backend = self.backend
         seed, stream, offset = _words(key, state)
-        if noise is None and order is None:
-            backend.forward(xc, y, mask, t, drop_all, s, apply, seed, stream, offset)
+        if noise is None:
+            if order is None:
+                backend.forward(xc, y, mask, t, drop_all, s, apply, seed, stream, offset)
+            else:
+                backend.forward_permuted(
+                    xc, y, mask, order, t, drop_all, s, apply, seed, stream, offset
+                )
             return
-        nn = math.prod(noise) if noise is not None else xc.size
         if mask is None:
-            mask = np.empty(ck.mask_nbytes(nn), np.uint8)
-        backend.mask(mask, nn, t, drop_all, seed, stream, offset)
-        if order is None and noise is not None:
-            # the mask of the noise shape, read through it (never a full-size mask)
-            backend.apply_noise(xc, y, mask, noise, s, apply and not drop_all)
-            return
-        full = self._full_mask(mask, nn, noise, xc.shape, order)
-        backend.apply(xc, y, full, s, apply and not drop_all)
+            mask = np.empty(ck.mask_nbytes(math.prod(noise)), np.uint8)
+        backend.mask(mask, math.prod(noise), t, drop_all, seed, stream, offset)
+        # the mask of the noise shape, read through it (never a full-size mask)
+        mask, noise = self._memory_noise(mask, noise, order)
+        backend.apply_noise(xc, y, mask, noise, s, apply and not drop_all)
 
-    def _full_mask(
-        self,
-        mask: np.ndarray,
-        nn: int,
-        noise: Optional[Shape],
-        shape: Shape,
-        order: Optional[Shape],
-    ) -> np.ndarray:
-        """The packed mask over every element of ``shape`` (in memory order with ``order``,
-        ``shape`` then being the transposed shape) from the mask over ``noise``."""
-        if order is not None:
-            inv = _inverse(order)
-            logical = noise if noise is not None else tuple(shape[i] for i in inv)
-            mask = permute_bits(mask, nn, logical, order)
-            noise = tuple(noise[i] for i in order) if noise is not None else None
-        return mask if noise is None else self.backend.broadcast_mask(mask, noise, shape)
+    def _memory_noise(
+        self, mask: np.ndarray, noise: Shape, order: Optional[Shape]
+    ) -> Tuple[np.ndarray, Shape]:
+        """The mask over ``noise`` and ``noise`` itself in memory order with ``order`` (a
+        small re-pack: the noise shape's elements only)."""
+        if order is None:
+            return mask, noise
+        return self.backend.permute_mask(mask, noise, order), tuple(noise[i] for i in order)
 
     def _kernel_apply(
         self,
@@ -200,14 +172,12 @@ class Pipeline:
         order: Optional[Shape] = None,
     ) -> None:
         """y = bit ? (apply ? x * s : x) : +0, the bits those of ``mask`` over ``noise``."""
-        if order is None:
-            if noise is None:
-                self.backend.apply(xc, y, mask, s, apply)
-            else:  # the mask of the noise shape, read through it (never a full-size mask)
-                self.backend.apply_noise(xc, y, mask, noise, s, apply)
-            return
-        nn = math.prod(noise) if noise is not None else xc.size
-        self.backend.apply(xc, y, self._full_mask(mask, nn, noise, xc.shape, order), s, apply)
+        if noise is not None:  # the mask of the noise shape, read through it
+            self.backend.apply_noise(xc, y, *self._memory_noise(mask, noise, order), s, apply)
+        elif order is not None:
+            self.backend.apply_permuted(xc, y, mask, order, s, apply)
+        else:
+            self.backend.apply(xc, y, mask, s, apply)
 
     def _kernel_alpha(
         self,
@@ -232,12 +202,12 @@ class Pipeline:
         if p == 0.0:
             backend.apply(xc, y, None, 1.0, False)  # everything kept: y = x exactly
             return
-        if order is None:
-            assert noise is not None
-            backend.alpha_noise(xc, y, mask, noise, a, b, c)
+        if noise is not None:
+            backend.alpha_noise(xc, y, *self._memory_noise(mask, noise, order), a, b, c)
             return
-        full = self._full_mask(mask, nn, noise, xc.shape, order)
-        backend.alpha_apply(xc, y, full, a, b, c)
+        assert order is not None
+        logical = tuple(xc.shape[i] for i in _inverse(order))
+        backend.alpha_apply(xc, y, backend.permute_mask(mask, logical, order), a, b, c)
 
     def _kernel_gaussian(
         self, xc: np.ndarray, y: np.ndarray, key: Key, sigma: float, state: Any = None

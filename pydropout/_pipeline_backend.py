@@ -25,7 +25,7 @@ class Backend(Protocol):
     The kernels' parameters are named, not annotated, and each name has one type:
     ``x``, ``y``, ``prev``, ``new``: arrays; ``mask``, ``keep``: packed masks (a kernel's
     ``mask`` may be None: no bits written, or every element kept); ``noise``, ``shape``,
-    ``full_shape``, ``origin``: tuples of ints; ``t``, ``n``, ``rows``, ``seed``,
+    ``full_shape``, ``origin``, ``order``: tuples of ints; ``t``, ``n``, ``rows``, ``seed``,
     ``stream``, ``offset``: ints; ``drop_all``, ``apply``: bools; ``s``, ``a``, ``b``,
     ``c``, ``sigma``, ``stddev``: floats. The implementations state them the same way.
     """
@@ -71,3 +71,14 @@ class Backend(Protocol):
     def block_mask(
         self, mask, t, drop_all, shape, full_shape, origin, seed, stream, offset, /
     ) -> None: ...
+
+    # permuted layouts (the contract's section 5): x and y in memory order, the C order of
+    # ``x.transpose(order)`` for the logical array x; the words and masks over logical C order
+    # forward, logical element i drawing word offset + i
+    def forward_permuted(
+        self, x, y, mask, order, t, drop_all, s, apply, seed, stream, offset, /
+    ) -> None: ...
+    # apply, the bit of an element at its logical position
+    def apply_permuted(self, x, y, mask, order, s, apply, /) -> None: ...
+    # the mask over logical ``shape`` re-packed over its axes in ``order``
+    def permute_mask(self, mask, shape, order, /) -> np.ndarray: ...

@@ -114,3 +114,50 @@ def test_torch_memory_formats(fmt, shape):
     assert torch.equal(y, pdt.dropout(perm.contiguous(), 0.5, generator=gen()))
     gapped = x[:, :, ::2]
     assert pdt.dropout(gapped, 0.5).is_contiguous()
+
+
+# shapes large enough for every path of the compiled permuted kernels: the fused tiles
+# (channels_last), wide units (Fortran order, a 3-D permutation), rows (the innermost axis
+# innermost in memory too), runs that do not begin a byte and runs under 64 elements
+_PERMUTED = [
+    ((2, 72, 16, 8), (0, 2, 3, 1)),  # channels_last, whole-byte runs
+    ((3, 64, 9, 7), (0, 2, 3, 1)),  # channels_last, runs of 63 bits
+    ((3, 5, 40, 70), (3, 2, 1, 0)),  # Fortran order, runs of 70 bits
+    ((16, 130, 67), (1, 2, 0)),  # a 3-D permutation, units far apart in memory
+    ((2, 3, 8, 12, 16), (0, 2, 3, 4, 1)),  # channels_last_3d
+    ((6, 4, 96, 24), (0, 2, 1, 3)),  # rows
+    ((5, 3, 7, 100), (2, 0, 1, 3)),  # rows of 100 bits
+]
+
+
+@pytest.mark.parametrize("shape, order", _PERMUTED, ids=[str(o) for _, o in _PERMUTED])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_permuted_layouts_match_the_reference(shape, order, dtype):
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    v = np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+    noise = shape[:2] + (1,) * (len(shape) - 2)
+
+    def calls(api, a):
+        y, m = api.dropout_with_mask(a, 0.3, generator=api.Generator(SEED))
+        yn, mn = api.dropout_with_mask(a, 0.3, noise_shape=noise, generator=api.Generator(SEED))
+        ya, ma = api.alpha_dropout_with_mask(a, 0.3, generator=api.Generator(SEED))
+        return [
+            y,
+            m,
+            api.dropout(a, 0.3, generator=api.Generator(SEED)),
+            api.dropout_backward(a, m, 0.3),
+            yn,
+            mn,
+            api.dropout_backward(a, mn, 0.3, noise_shape=noise),
+            ya,
+            ma,
+            api.alpha_dropout_backward(a, ma, 0.3),
+        ]
+
+    core, ref, flat = calls(pd, v), calls(pd.reference, v), calls(pd, x)
+    for a, b, c in zip(core, ref, flat):
+        bits = np.ascontiguousarray(a).view(np.uint8)  # every bit (+0.0 and -0.0 differ)
+        np.testing.assert_array_equal(bits, np.ascontiguousarray(b).view(np.uint8))
+        np.testing.assert_array_equal(bits, np.ascontiguousarray(c).view(np.uint8))
+        if a.ndim > 1:
+            assert _same_order(a, v)

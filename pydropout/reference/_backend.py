@@ -226,3 +226,29 @@ class NumpyBackend:
             t, drop_all, tuple(shape), full_shape, origin, seed, stream, offset
         ):
             mask[lo // 8 : (hi + 7) // 8] = _bits.pack(keep)
+
+    # -- permuted layouts: x and y in memory order, words and masks in logical order ------
+    def forward_permuted(
+        self, x, y, mask, order: Sequence[int], t, drop_all, s, apply, seed, stream, offset
+    ) -> None:
+        """``forward`` over ``x``, the memory-order (C order) buffer of a logical array
+        whose axes lie in ``order``: logical element i draws word offset + i."""
+        bits = mask if mask is not None else np.empty((x.size + 7) // 8, np.uint8)
+        self.mask(bits, x.size, t, drop_all, seed, stream, offset)
+        self.apply_permuted(x, y, bits, order, s, apply)
+
+    def apply_permuted(self, x, y, mask, order: Sequence[int], s, apply) -> None:
+        """``apply`` over a memory-order buffer, ``mask`` over logical C order."""
+        if mask is not None:
+            logical = [0] * len(order)
+            for k, d in enumerate(order):
+                logical[d] = x.shape[k]
+            mask = self.permute_mask(mask, tuple(logical), order)
+        self.apply(x, y, mask, s, apply)
+
+    @staticmethod
+    def permute_mask(mask, shape: Sequence[int], order: Sequence[int]) -> np.ndarray:
+        """The mask over the C order of ``shape`` re-packed over the C order of its axes
+        taken in ``order`` (the memory order of a permuted layout)."""
+        bits = np.unpackbits(mask, count=math.prod(shape), bitorder="little").reshape(shape)
+        return np.packbits(bits.transpose(tuple(order)), bitorder="little")
