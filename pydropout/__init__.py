@@ -45,8 +45,10 @@ if TYPE_CHECKING:
     alpha_dropout_with_state = _api.alpha_dropout_with_state
     drop_block2d = _dropblock_api.drop_block2d
     drop_block2d_with_mask = _dropblock_api.drop_block2d_with_mask
+    drop_block2d_with_state = _dropblock_api.drop_block2d_with_state
     drop_block3d = _dropblock_api.drop_block3d
     drop_block3d_with_mask = _dropblock_api.drop_block3d_with_mask
+    drop_block3d_with_state = _dropblock_api.drop_block3d_with_state
     drop_block_backward = _dropblock_api.drop_block_backward
     dropout = _api.dropout
     dropout1d = _api.dropout1d
@@ -95,8 +97,10 @@ __all__ = [
     "alpha_dropout_with_state",
     "drop_block2d",
     "drop_block2d_with_mask",
+    "drop_block2d_with_state",
     "drop_block3d",
     "drop_block3d_with_mask",
+    "drop_block3d_with_state",
     "drop_block_backward",
     "dropout",
     "dropout1d",

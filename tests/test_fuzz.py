@@ -1300,6 +1300,8 @@ FORWARDS = {
     "drop_block3d": ["x", "p", "block_size", "inplace", "eps", "training", "generator"],
     "drop_block2d_with_mask": ["x", "p", "block_size", "inplace", "eps", "generator"],
     "drop_block3d_with_mask": ["x", "p", "block_size", "inplace", "eps", "generator"],
+    "drop_block2d_with_state": ["x", "p", "block_size", "inplace", "eps", "generator"],
+    "drop_block3d_with_state": ["x", "p", "block_size", "inplace", "eps", "generator"],
     "drop_block_backward": ["x", "mask:drop_block2d_with_mask", "eps", "out"],
 }
 # DropBlock's block_size and eps: valid and invalid values

@@ -152,34 +152,6 @@ static inline void alpha64(const T* x, T* y, uint64_t bits, typename Arith<T>::C
   }
 }
 
-template <class T>
-static void alpha_entry(const void* xv, void* yv, const uint8_t* mask, uint64_t n, double a,
-                        double b, double c) {
-  using A = Arith<T>;
-  using C = typename A::C;
-  const T* x = static_cast<const T*>(xv);
-  T* y = static_cast<T*>(yv);
-  const C av = static_cast<C>(a), bv = static_cast<C>(b);  // exact: values of the dtype
-  const T cv = A::store(static_cast<C>(c));
-  for (uint64_t i = 0; i < n; i += 64) {  // i % 64 == 0: whole mask bytes
-    const uint64_t count = n - i < 64 ? n - i : 64;
-    uint64_t bits = ~uint64_t{0};
-    if (mask) {
-      bits = 0;
-      std::memcpy(&bits, mask + i / 8, (count + 7) / 8);  // little-endian: bit j, element j
-    }
-    if (count == 64) {
-      alpha64<T>(x + i, y + i, bits, av, bv, cv);
-      continue;
-    }
-    for (uint64_t j = 0; j < count; ++j) {  // tail
-      const C prod = A::load(A::store(A::load(x[i + j]) * av));
-      const T kept = A::store(prod + bv);
-      y[i + j] = ((bits >> j) & 1u) ? kept : cv;
-    }
-  }
-}
-
 // ---- Gaussian dropout: y = x * dtype(1 + sigma * z(word)) ----------------------------------
 template <class T>
 static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& keys, uint64_t word0,
@@ -198,6 +170,6 @@ static void gaussian_entry(const void* xv, void* yv, uint64_t n, const Keys& key
 #pragma GCC pop_options
 #endif
 
-#include "alpha-inl.hpp"  // the fused and streaming alpha passes (after the pop: see above)
+#include "alpha-inl.hpp"  // alpha's passes (after the pop: see above)
 
 #define PYDROPOUT_VARIANTS_INL 1  // table-inl.hpp fills the variants' entries too

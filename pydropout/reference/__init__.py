@@ -58,6 +58,10 @@ drop_block2d_with_mask, drop_block3d_with_mask, drop_block_backward = (
     _dropblock_api.drop_block3d_with_mask,
     _dropblock_api.drop_block_backward,
 )
+drop_block2d_with_state, drop_block3d_with_state = (
+    _dropblock_api.drop_block2d_with_state,
+    _dropblock_api.drop_block3d_with_state,
+)
 gaussian_dropout, gaussian_dropout_with_state, gaussian_dropout_backward = (
     _api.gaussian_dropout,
     _api.gaussian_dropout_with_state,
@@ -92,8 +96,10 @@ __all__ = [
     "feature_alpha_dropout",
     "drop_block2d",
     "drop_block2d_with_mask",
+    "drop_block2d_with_state",
     "drop_block3d",
     "drop_block3d_with_mask",
+    "drop_block3d_with_state",
     "drop_block_backward",
     "gaussian_dropout",
     "gaussian_dropout_with_state",
