@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from numpy.typing import ArrayLike
 
 from . import _checks as ck
-from ._api_modern import Array, GeneratorLike, ModernApi
-from ._api_variants import NoiseShape, VariantsApi
+from . import _pipeline_modern as pm
+from ._api_blocks import Array, BlocksApi, GeneratorLike, NoiseShape, ShapeLike
 from ._checks import DOWNSCALE, UPSCALE
 from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
+from ._twins import annotated, twin
 
 _TWO32 = 4294967296.0
 
-ShapeLike = Union[int, Sequence[int]]
 
 _CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability ``p``.
 
@@ -50,20 +50,15 @@ def _no_fast(*args: Any) -> None:
     return None
 
 
-class _ChannelOp(Protocol):
-    """The signature of ``Api.dropout1d``, ``dropout2d`` and ``dropout3d`` (bound)."""
-
-    def __call__(
-        self,
-        x: ArrayLike,
-        p: float = 0.5,
-        training: bool = True,
-        inplace: bool = False,
-        *,
-        channels_last: bool = False,
-        generator: GeneratorLike = None,
-        out: Optional[Array] = None,
-    ) -> Array: ...
+_CHANNEL_PARAMETERS = {
+    "x": "ArrayLike",
+    "p": "float",
+    "training": "bool",
+    "inplace": "bool",
+    "channels_last": "bool",
+    "generator": "GeneratorLike",
+    "out": "Optional[Array]",
+}
 
 
 def _channel_op(spatial: int, sp: str, ones: str) -> Callable[..., Array]:
@@ -83,16 +78,14 @@ def _channel_op(spatial: int, sp: str, ones: str) -> Callable[..., Array]:
     ):
         return self._channel(x, p, training, inplace, spatial, channels_last, generator, out, name)
 
-    op.__name__ = name
-    op.__qualname__ = f"Api.{name}"
-    op.__doc__ = _CHANNEL_DOC.format(k=spatial, sp=sp, ones=ones)
-    return op
+    doc = _CHANNEL_DOC.format(k=spatial, sp=sp, ones=ones)
+    return annotated(op, "Api", name, doc, _CHANNEL_PARAMETERS, "Array")
 
 
-class Api(VariantsApi, ModernApi):
-    """The public functions over one backend (see the module docstring); alpha and Gaussian
-    dropout come from :class:`~pydropout._api_variants.VariantsApi`, the variants of
-    modern networks from :class:`~pydropout._api_modern.ModernApi`."""
+class Api(BlocksApi):
+    """The public functions over one backend (see the module docstring); the blocks' come
+    from :class:`~pydropout._api_blocks.BlocksApi` and DropBlock's from
+    :class:`~pydropout._dropblock.DropBlockApi` (bound beside it)."""
 
     def __init__(self, backend: Backend, home: Optional[str] = None):
         self.home = home  # "module:attribute" where this instance is published
@@ -229,16 +222,12 @@ class Api(VariantsApi, ModernApi):
                 return r
         return self._train(x, p, False, mode, noise_shape, generator, out, "mask")
 
-    def dropout_with_state(
-        self,
-        x: ArrayLike,
-        p: float = 0.5,
-        *,
-        mode: str = UPSCALE,
-        noise_shape: NoiseShape = None,
-        generator: GeneratorLike = None,
-        out: Optional[Array] = None,
-    ) -> Tuple[Array, DropoutState]:
+    dropout_with_state: Callable[..., Tuple[Array, DropoutState]] = twin(
+        dropout_with_mask,
+        lambda self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None: (
+            self._train(x, p, False, mode, noise_shape, generator, out, "state")
+        ),
+        "dropout_with_state",
         """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
 
         The state is the generator state the call started from plus its shape, ``p``, mode and
@@ -258,8 +247,9 @@ class Api(VariantsApi, ModernApi):
         >>> dx = pydropout.dropout_backward(np.ones_like(x), state, 0.5)
         >>> bool(np.array_equal(dx != 0, y != 0))
         True
-        """
-        return self._train(x, p, False, mode, noise_shape, generator, out, "state")
+        """,
+        "Tuple[Array, DropoutState]",
+    )
 
     def _train(self, x, p, inplace, mode, shape, gen, out, keep) -> Tuple[Array, Any]:
         """The pipeline's training forward, ``(y, token)`` (the token by ``keep``: None, the
@@ -302,6 +292,24 @@ class Api(VariantsApi, ModernApi):
             grad, mask, p, mode=mode, noise_shape=noise_shape, out=out
         )
 
+    dropout_apply: Callable[..., Array] = twin(
+        dropout_backward,
+        lambda self, x, mask_or_state, p, *, mode=UPSCALE, noise_shape=None, out=None: (
+            self.pipeline.dropout_backward(
+                x, mask_or_state, p, mode=mode, noise_shape=noise_shape, out=out, name="x"
+            )
+        ),
+        "dropout_apply",
+        """The dropout forward with a given mask (or :class:`DropoutState`) instead of a draw.
+
+        Bit for bit ``dropout_backward(x, mask_or_state, p, mode=mode,
+        noise_shape=noise_shape)``: kept elements ``x * dtype(1 / (1 - p))`` (``x`` in
+        ``"downscale_in_infer"``), dropped ones ``+0.0``. Consumes nothing: the same mask
+        applied at every time step gives locked (variational) RNN dropout, and a mask keyed
+        by a sample's index gives Monte Carlo dropout that does not depend on the batch.
+        """,
+    )
+
     def dropout_mask(self, shape: ShapeLike, p: float, *, generator: GeneratorLike = None) -> Array:
         """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
         return self.pipeline.dropout_mask(shape, p, generator=generator)
@@ -317,104 +325,6 @@ class Api(VariantsApi, ModernApi):
         """Reseed ``pydropout.default_generator``: seed ``seed``, stream 0, offset 0."""
         self.default_generator.set_state((seed, 0, 0))
         return self.default_generator
-
-    # -- blocks ----------------------------------------------------------------------------
-    def dropout_block(
-        self,
-        x_block: ArrayLike,
-        p: float,
-        *,
-        full_shape: Sequence[int],
-        origin: Sequence[int],
-        seed: int,
-        stream: int = 0,
-        offset: int = 0,
-        training: bool = True,
-        mode: str = UPSCALE,
-        out: Optional[Array] = None,
-        return_mask: bool = False,
-    ) -> Union[Array, Tuple[Array, Array]]:
-        """Dropout of one block of a larger logical array, keyed by its place in the whole.
-
-        Block element ``idx`` draws word ``offset + ravel_multi_index(origin + idx,
-        full_shape)`` of the stream ``(seed, stream)``. Cutting an array into blocks in any
-        way and dropping each block with this function gives exactly
-        ``pydropout.dropout(full, p, generator=Generator(seed, stream=stream, offset=offset))``,
-        whichever machine computes which block. The full array never needs to exist.
-
-        Parameters
-        ----------
-        x_block : array_like of float16, float32, float64 (or ml_dtypes.bfloat16)
-            The block, with as many dimensions as ``full_shape``; any memory layout.
-        p : float
-            Drop probability in [0, 1] (the keep rule of :func:`pydropout.dropout`).
-        full_shape : tuple of int
-            Shape of the logical array the block belongs to.
-        origin : tuple of int
-            Index in the full array of the block's first element; the block must fit:
-            ``origin[i] + x_block.shape[i] <= full_shape[i]``.
-        seed, stream, offset : int
-            Generator state of the whole array, each in [0, 2**64); ``offset +
-            prod(full_shape)`` must not pass 2**64. Take them from
-            ``generator._reserve(prod(full_shape))`` or ``generator.get_state()`` (then
-            advance the generator yourself) so that later calls draw fresh words.
-        training : bool
-            Evaluation mode draws nothing, exactly as :func:`pydropout.dropout`.
-        mode : {"upscale_in_train", "downscale_in_infer"}
-            Scaling convention (see :func:`pydropout.dropout`).
-        out : ndarray, optional
-            Destination with the block's shape and dtype.
-        return_mask : bool
-            Also return the block's packed keep mask (bit ``i`` is block element ``i`` in
-            C order), as :func:`pydropout.dropout_with_mask` does for a whole array.
-
-        Returns
-        -------
-        numpy.ndarray, or (numpy.ndarray, numpy.ndarray) with ``return_mask=True``
-
-        Raises
-        ------
-        TypeError
-            An unsupported dtype; a non-integer seed, stream, offset, origin or full_shape.
-        ValueError
-            ``p`` outside [0, 1], an unknown mode, a block whose rank differs from
-            ``full_shape``'s or that does not fit at ``origin``, a seed/stream/offset outside
-            [0, 2**64) or an offset whose words would pass 2**64, a bad ``out``.
-
-        Examples
-        --------
-        >>> import numpy as np, pydropout
-        >>> x = np.arange(1, 13, dtype=np.float32).reshape(3, 4)
-        >>> whole = pydropout.dropout(x, 0.5, generator=pydropout.Generator(7))
-        >>> right = pydropout.dropout_block(x[:, 2:], 0.5, full_shape=(3, 4), origin=(0, 2), seed=7)
-        >>> bool((right == whole[:, 2:]).all())
-        True
-        """
-        # where the block sits in the whole and the stream of the whole
-        place = dict(full_shape=full_shape, origin=origin, seed=seed, stream=stream, offset=offset)
-        return self.pipeline.dropout_block(
-            x_block, p, training=training, mode=mode, out=out, return_mask=return_mask, **place
-        )
-
-    def dropout_block_mask(
-        self,
-        shape: ShapeLike,
-        p: float,
-        *,
-        full_shape: Sequence[int],
-        origin: Sequence[int],
-        seed: int,
-        stream: int = 0,
-        offset: int = 0,
-    ) -> Array:
-        """Only the packed keep mask of a block of ``shape`` at ``origin`` of ``full_shape``.
-
-        The bits :func:`dropout_block` would keep (bit ``i`` is block element ``i`` in C order;
-        ``ceil(prod(shape) / 8)`` bytes), as :func:`pydropout.dropout_mask` is for a whole array.
-        """
-        return self.pipeline.dropout_block_mask(
-            shape, p, full_shape=full_shape, origin=origin, seed=seed, stream=stream, offset=offset
-        )
 
     # -- channel dropout -------------------------------------------------------------------
     def _channel(
@@ -435,9 +345,233 @@ class Api(VariantsApi, ModernApi):
             x, p, training, inplace, noise_shape=noise, generator=generator, out=out
         )
 
-    dropout1d: _ChannelOp = _channel_op(1, "L", "1")
-    dropout2d: _ChannelOp = _channel_op(2, "H, W", "1, 1")
-    dropout3d: _ChannelOp = _channel_op(3, "D, H, W", "1, 1, 1")
+    dropout1d: Callable[..., Array] = _channel_op(1, "L", "1")
+    dropout2d: Callable[..., Array] = _channel_op(2, "H, W", "1, 1")
+    dropout3d: Callable[..., Array] = _channel_op(3, "D, H, W", "1, 1, 1")
+
+    # -- alpha dropout ---------------------------------------------------------------------
+    def alpha_dropout(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = False,
+        inplace: bool = False,
+        *,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Alpha dropout (Klambauer et al. 2017), for SELU networks: keeps mean and variance.
+
+        Element ``i`` is kept when its word is ``>= floor(p * 2**32)``, as in :func:`dropout`.
+        With torch's constants (``ALPHA = 1.7580993408473766``, alpha' = -ALPHA), computed in
+        float64 and rounded to the dtype (16-bit types via float32)::
+
+            a = 1 / sqrt((ALPHA**2 * p + 1) * (1 - p))
+            b = ALPHA * a * p
+            kept:    (x * a) + b        two correctly rounded operations in the dtype
+            dropped: c = b - ALPHA * a  (= a * alpha' + b), whatever x holds (a select)
+
+        ``training`` defaults to False, as in torch; evaluation returns ``x`` itself.
+        ``p == 0`` returns a copy of ``x``, ``p == 1`` all ``+0.0``; both still consume
+        ``x.size`` words (``prod(noise_shape)`` with a noise shape). Backward:
+        :func:`alpha_dropout_backward`.
+        """
+        if not training:
+            return self.pipeline.variant_eval(x, p, inplace, out, noise_shape, generator)
+        return self.pipeline.alpha_train(
+            x, p, inplace=inplace, noise_shape=noise_shape, generator=generator, out=out, keep=None
+        )[0]
+
+    def feature_alpha_dropout(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = False,
+        inplace: bool = False,
+        *,
+        channels_last: bool = False,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Alpha dropout of whole channels, as ``torch.nn.functional.feature_alpha_dropout``.
+
+        ``x`` is ``(N, C, ...)`` with at least two dimensions (``(N, ..., C)`` with
+        ``channels_last``); the mask is drawn over ``(N, C, 1, ...)`` and every element of a
+        dropped channel becomes the constant ``c`` of :func:`alpha_dropout`.
+        """
+        noise = ck.feature_noise_shape(ck.as_float_array(x).shape, bool(channels_last))
+        return self.alpha_dropout(
+            x, p, training, inplace, noise_shape=noise, generator=generator, out=out
+        )
+
+    def alpha_dropout_with_mask(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        *,
+        noise_shape: NoiseShape = None,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, Array]:
+        """Training-mode :func:`alpha_dropout` that also returns the packed keep mask."""
+        return self._alpha(x, p, noise_shape, generator, out, "mask")
+
+    def _alpha(self, x, p, shape, gen, out, keep) -> Tuple[Array, Any]:
+        """The training forward of the ``_with_*`` forms: ``(y, mask or state)``."""
+        return self.pipeline.alpha_train(
+            x, p, inplace=False, noise_shape=shape, generator=gen, out=out, keep=keep
+        )
+
+    alpha_dropout_with_state: Callable[..., Tuple[Array, DropoutState]] = twin(
+        alpha_dropout_with_mask,
+        lambda self, x, p=0.5, *, noise_shape=None, generator=None, out=None: self._alpha(
+            x, p, noise_shape, generator, out, "state"
+        ),
+        "alpha_dropout_with_state",
+        """Training-mode :func:`alpha_dropout` that returns a :class:`DropoutState` for the backward.""",
+        "Tuple[Array, DropoutState]",
+    )
+
+    def alpha_dropout_backward(
+        self,
+        grad: ArrayLike,
+        mask: Union[Array, DropoutState],
+        p: float,
+        *,
+        noise_shape: NoiseShape = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Gradient of alpha dropout: ``grad * a`` where kept, ``+0.0`` where dropped.
+
+        ``mask`` is the packed mask of the forward pass or its :class:`DropoutState`
+        (the keep decisions are drawn again; bit-identical). ``a`` is the dtype's
+        constant of :func:`alpha_dropout`.
+        """
+        return self.pipeline.alpha_backward(grad, mask, p, noise_shape=noise_shape, out=out)
+
+    # -- Gaussian dropout ------------------------------------------------------------------
+    def gaussian_dropout(
+        self,
+        x: ArrayLike,
+        p: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Gaussian dropout (Srivastava et al. 2014, section 10; Keras GaussianDropout).
+
+        Multiplies every element by noise from N(1, p / (1 - p)): element ``i`` draws word
+        ``w = word(seed, stream, offset + i)`` (so a call consumes ``x.size`` words, as
+        :func:`dropout` does), ``z`` is the standard normal quantile of
+        ``u = (w + 0.5) / 2**32`` (:func:`pydropout.reference.normal_from_words`: Wichura's
+        AS241 with a logarithm made of + - * /, ``|z| <= 6.338``), the noise is
+        ``dtype(1 + sigma * z)`` with ``sigma = sqrt(p / (1 - p))`` (float64, then rounded to
+        the dtype; 16-bit types via float32) and ``y = x * noise`` in the dtype. The compiled
+        core and the reference agree bit for bit.
+
+        ``p`` must be in [0, 1): at ``p == 1`` the variance is infinite (ValueError).
+        ``p == 0`` gives noise 1 (``y == x``). Evaluation returns ``x`` itself. The backward,
+        :func:`gaussian_dropout_backward`, redraws the same noise from the state of
+        :func:`gaussian_dropout_with_state`; nothing is stored.
+        """
+        if not training:
+            return self.pipeline.variant_eval(
+                x, p, False, out, None, generator, ck.check_gaussian_p
+            )
+        return self.pipeline.gaussian_train(x, p, generator=generator, out=out)[0]
+
+    def gaussian_dropout_with_state(
+        self,
+        x: ArrayLike,
+        p: float,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Tuple[Array, DropoutState]:
+        """Training-mode :func:`gaussian_dropout` that returns ``(y, DropoutState)``."""
+        return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
+
+    def gaussian_dropout_backward(
+        self, grad: ArrayLike, state: DropoutState, p: float, *, out: Optional[Array] = None
+    ) -> Array:
+        """Gradient of Gaussian dropout: ``grad * noise``, the noise drawn again from ``state``."""
+        return self.pipeline.gaussian_backward(grad, state, p, out=out)
+
+    # -- the variants of modern networks (docs/CONTRACT.md section 6) -------------------
+    def drop_path(
+        self,
+        x: ArrayLike,
+        p: float = 0.5,
+        training: bool = True,
+        *,
+        mode: str = "row",
+        scale_by_keep: bool = True,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Stochastic depth (DropPath): drop whole samples of a residual branch.
+
+        ``mode="row"``: sample ``j`` (index on axis 0) draws word ``offset + j``, so a call
+        consumes ``x.shape[0]`` words (``x`` needs at least one dimension);
+        ``mode="batch"``: one word for the whole array. A sample is kept iff its word is
+        ``>= floor(p * 2**32)`` (``p == 1`` drops all); kept samples are
+        ``x * dtype(1 / (1 - p))`` with ``scale_by_keep=True`` and ``x`` unchanged with
+        ``False``; dropped ones are ``+0.0``. With ``scale_by_keep=True`` and
+        ``mode="row"`` this is bit for bit ``dropout(x, p, noise_shape=(N, 1, ..., 1))``.
+        Evaluation returns ``x`` itself. timm's ``drop_path`` and torchvision's
+        ``stochastic_depth`` compute this; no per-element mask is ever made.
+        """
+        if not training:
+            return pm.drop_path_eval(self.pipeline, x, p, mode, generator, out)
+        return pm.drop_path_train(self.pipeline, x, p, mode, scale_by_keep, generator, out)[0]
+
+    def zoneout(
+        self,
+        prev: ArrayLike,
+        new: ArrayLike,
+        p: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Zoneout (Krueger et al. 2017): each element keeps its previous value with
+        probability ``p``.
+
+        ``prev`` and ``new`` have one shape and dtype. Element ``i`` draws word
+        ``offset + i`` and is ``prev[i]`` iff that word is ``< floor(p * 2**32)``
+        (``p == 1``: every element), else ``new[i]``; a call consumes ``prev.size`` words.
+        Evaluation gives ``dtype(p) * prev + dtype(1 - p) * new``, three correctly rounded
+        operations in the dtype, as a new array. The layer :class:`pydropout.Zoneout` has
+        the backward.
+        """
+        if not training:
+            return pm.zoneout_eval(self.pipeline, prev, new, p, generator, out)
+        return pm.zoneout_train(self.pipeline, prev, new, p, generator, out, None)[0]
+
+    def gaussian_noise(
+        self,
+        x: ArrayLike,
+        stddev: float,
+        training: bool = True,
+        *,
+        generator: GeneratorLike = None,
+        out: Optional[Array] = None,
+    ) -> Array:
+        """Additive Gaussian noise (Keras ``GaussianNoise``): ``y = x + dtype(stddev * z)``.
+
+        Element ``i`` draws word ``offset + i``; ``z`` is its standard normal deviate
+        (:func:`pydropout.reference.normal_from_words`, Gaussian dropout's), the product is
+        computed in float64 and rounded once to the dtype (16-bit types via float32) and
+        the sum is one operation in the dtype. ``stddev`` is a finite real ``>= 0``
+        (ValueError otherwise). A call consumes ``x.size`` words; evaluation returns ``x``
+        itself. The gradient with respect to ``x`` is ``grad`` itself.
+        """
+        if not training:
+            return pm.gaussian_noise_eval(self.pipeline, x, stddev, generator, out)
+        return pm.gaussian_noise_train(self.pipeline, x, stddev, generator, out)
 
 
 def _published(home: str) -> Api:

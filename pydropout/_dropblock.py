@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Callable, NamedTuple, Optional, Protocol, Tuple, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _checks as ck
 from ._state import DropoutState, check_state
+from ._twins import annotated
 
 _TWO32 = 4294967296.0
 
@@ -180,52 +181,20 @@ class DropBlockState(DropoutState):
 BlockMask = Callable[[BlockDraw], Tuple[np.ndarray, int]]
 
 
-class _DropBlockOp(Protocol):
-    """The signature of ``drop_block2d`` and ``drop_block3d`` (bound)."""
-
-    def __call__(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        training: bool = True,
-        *,
-        generator: Any = None,
-    ) -> np.ndarray: ...
+# the annotations of the public functions' parameters (their ``def``s are made below)
+_PARAMETERS = {
+    "x": "Any",
+    "p": "float",
+    "block_size": "int",
+    "inplace": "bool",
+    "eps": "float",
+    "training": "bool",
+    "generator": "Any",
+}
 
 
-_R = TypeVar("_R", covariant=True)
-
-
-class _TrainOp(Protocol[_R]):
-    """The signature of ``drop_block2d_with_mask``, ``drop_block2d_with_state`` and their
-    3-d twins (bound): the training forward and what its backward needs."""
-
-    def __call__(
-        self,
-        x: Any,
-        p: float,
-        block_size: int,
-        inplace: bool = False,
-        eps: float = 1e-6,
-        *,
-        generator: Any = None,
-    ) -> _R: ...
-
-
-def _named(op: Any, protocol: Any, name: str, doc: str, returns: Optional[str] = None) -> Any:
-    """``op`` published as ``DropBlockApi.<name>``, with ``doc`` and the annotations of
-    ``protocol.__call__`` (so ``inspect.signature`` shows the signature the protocol types;
-    ``returns`` in place of a generic return type)."""
-    op.__name__ = name
-    op.__qualname__ = f"DropBlockApi.{name}"
-    op.__doc__ = doc
-    op.__annotations__ = dict(protocol.__call__.__annotations__)
-    if returns is not None:
-        op.__annotations__["return"] = returns
-    return op
+def _named(op: Any, name: str, doc: str, returns: str) -> Any:
+    return annotated(op, "DropBlockApi", name, doc, _PARAMETERS, returns)
 
 
 def _drop_op(rank: int, doc: str) -> Any:
@@ -237,7 +206,7 @@ def _drop_op(rank: int, doc: str) -> Any:
         xa = self._check(x, p, block_size, inplace, eps, rank, generator)[0]
         return x if isinstance(x, np.ndarray) else xa
 
-    return _named(op, _DropBlockOp, f"drop_block{rank - 2}d", doc)
+    return _named(op, f"drop_block{rank - 2}d", doc, "np.ndarray")
 
 
 def _train_op(rank: int, keep: str, doc: str) -> Any:
@@ -250,9 +219,7 @@ def _train_op(rank: int, keep: str, doc: str) -> Any:
         return result[0], result[pick]
 
     kept = "np.ndarray" if keep == "mask" else "DropBlockState"
-    return _named(
-        op, _TrainOp, f"drop_block{rank - 2}d_with_{keep}", doc, f"Tuple[np.ndarray, {kept}]"
-    )
+    return _named(op, f"drop_block{rank - 2}d_with_{keep}", doc, f"Tuple[np.ndarray, {kept}]")
 
 
 _DROP_2D_DOC = """DropBlock over ``(N, C, H, W)``: zero ``block_size``-squares around random seeds.
@@ -306,19 +273,19 @@ class DropBlockApi:
         return y, mask, DropBlockState(seed, stream, offset, xa.shape, p, b)
 
     # -- the public functions --------------------------------------------------------------------
-    drop_block2d: _DropBlockOp = _drop_op(4, _DROP_2D_DOC)
-    drop_block3d: _DropBlockOp = _drop_op(
+    drop_block2d: Callable[..., np.ndarray] = _drop_op(4, _DROP_2D_DOC)
+    drop_block3d: Callable[..., np.ndarray] = _drop_op(
         5, """DropBlock over ``(N, C, D, H, W)`` with ``block_size``-cubes (see drop_block2d)."""
     )
-    drop_block2d_with_mask: _TrainOp[Tuple[np.ndarray, np.ndarray]] = _train_op(
+    drop_block2d_with_mask: Callable[..., Tuple[np.ndarray, np.ndarray]] = _train_op(
         4,
         "mask",
         "Training-mode ``drop_block2d`` and its packed keep mask over ``x`` (the contract's section 3).",
     )
-    drop_block3d_with_mask: _TrainOp[Tuple[np.ndarray, np.ndarray]] = _train_op(
+    drop_block3d_with_mask: Callable[..., Tuple[np.ndarray, np.ndarray]] = _train_op(
         5, "mask", "Training-mode ``drop_block3d`` and its packed keep mask over ``x``."
     )
-    drop_block2d_with_state: _TrainOp[Tuple[np.ndarray, DropBlockState]] = _train_op(
+    drop_block2d_with_state: Callable[..., Tuple[np.ndarray, DropBlockState]] = _train_op(
         4,
         "state",
         """Training-mode ``drop_block2d`` and its :class:`DropBlockState`: the generator
@@ -326,7 +293,7 @@ class DropBlockApi:
         :func:`drop_block_backward` draws the same seeds again (no mask is kept). The
         result has the bits of ``drop_block2d_with_mask``.""",
     )
-    drop_block3d_with_state: _TrainOp[Tuple[np.ndarray, DropBlockState]] = _train_op(
+    drop_block3d_with_state: Callable[..., Tuple[np.ndarray, DropBlockState]] = _train_op(
         5, "state", "Training-mode ``drop_block3d`` and its :class:`DropBlockState`."
     )
 

@@ -115,6 +115,14 @@ class Pipeline:
         in place: the result alone."""
         return self.execute(x, xa, out, False, None, 0, kernel, *args)[0]
 
+    def _redraw(self, grad, ga, out, p, s, apply, state) -> np.ndarray:
+        """A backward from a :class:`DropoutState`: the forward's keep bits drawn again."""
+        t, drop_all = self._keep_rule(p)
+        kernel = self._kernel_dropout
+        return self._replay(
+            grad, ga, out, kernel, None, t, drop_all, s, apply, state.noise_shape, state
+        )
+
     # -- step 5: the kernels -----------------------------------------------------------------
     def _kernel_dropout(
         self,
@@ -228,17 +236,8 @@ class Pipeline:
         drop_all = p == 1.0
         return (0 if drop_all else self.backend.threshold(p)), drop_all
 
-    def _check_dropout(
-        self,
-        x: Any,
-        p: Any,
-        inplace: Any,
-        mode: Any,
-        noise_shape: Any,
-        generator: Any,
-        out: Any,
-        name: str = "x",
-    ):
+    def _check_dropout(self, x, p, inplace, mode, noise_shape, generator, out, name="x"):
+        """Step 1 of plain dropout: ``(array, p, mode, inplace, noise shape, generator)``."""
         xa = ck.as_float_array(x, name)
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
@@ -322,21 +321,8 @@ class Pipeline:
                 resolve_noise(ck.check_noise_shape(noise_shape, ga.shape), mask.noise_shape)
             if out is not None:
                 ck.check_out(out, ga.shape, ga.dtype)
-            t, drop_all = self._keep_rule(p)
             s = self.backend.scale(p, ga.dtype) if apply else 1.0
-            return self._replay(
-                grad,
-                ga,
-                out,
-                self._kernel_dropout,
-                None,
-                t,
-                drop_all,
-                s,
-                apply,
-                mask.noise_shape,
-                mask,
-            )
+            return self._redraw(grad, ga, out, p, s, apply, mask)
         noise = ck.check_noise_shape(noise_shape, ga.shape)
         mask = ck.check_mask(mask, ga.size if noise is None else math.prod(noise), out)
         if out is not None:
@@ -359,72 +345,44 @@ class Pipeline:
         return mask
 
     # -- blocks ------------------------------------------------------------------------------
+    def _place(self, dims: Shape, place: Any, name: str) -> Tuple[Any, ...]:
+        """The checked place of a block: ``(full, origin, seed, stream, offset)`` from
+        ``place = (full_shape, origin, seed, stream, offset)``."""
+        full_shape, origin, seed, stream, offset = place
+        full, org = ck.check_block(dims, full_shape, origin, name)
+        return (full, org) + ck.check_block_words(full, math.prod(full), seed, stream, offset)
+
     def dropout_block(
-        self,
-        x_block: Any,
-        p: Any,
-        *,
-        full_shape: Any,
-        origin: Any,
-        seed: Any,
-        stream: Any,
-        offset: Any,
-        training: Any,
-        mode: Any,
-        out: Any,
-        return_mask: Any,
+        self, x_block: Any, p: Any, place: Any, training: Any, mode: Any, out: Any, ret_mask: Any
     ) -> Any:
+        """:func:`pydropout.dropout_block`, its place ``(full_shape, origin, seed, stream,
+        offset)``."""
         xa = ck.as_float_array(x_block, "x_block")
         p = ck.check_p(p)
         mode = ck.check_mode(mode)
-        full, org = ck.check_block(xa.shape, full_shape, origin, "x_block")
-        seed, stream, offset = ck.check_block_words(full, math.prod(full), seed, stream, offset)
+        where = self._place(xa.shape, place, "x_block")
         if out is not None:
             ck.check_out(out, xa.shape, xa.dtype)
         if not training:
-            if return_mask:
+            if ret_mask:
                 raise ValueError("return_mask=True needs training=True: evaluation draws no mask")
             return self._scale_eval(x_block, xa, p, mode, out)
-        mask = np.empty(ck.mask_nbytes(xa.size), np.uint8) if return_mask else None
+        mask = np.empty(ck.mask_nbytes(xa.size), np.uint8) if ret_mask else None
         t, drop_all = self._keep_rule(p)
         apply = mode == UPSCALE
         s = self.backend.scale(p, xa.dtype) if apply else 1.0
-        y = self._replay(
-            x_block,
-            xa,
-            out,
-            self._kernel_block,
-            mask,
-            t,
-            drop_all,
-            s,
-            apply,
-            full,
-            org,
-            seed,
-            stream,
-            offset,
-        )
-        return (y, mask) if return_mask else y
+        kernel = self._kernel_block
+        y = self._replay(x_block, xa, out, kernel, mask, t, drop_all, s, apply, *where)
+        return (y, mask) if ret_mask else y
 
-    def dropout_block_mask(
-        self,
-        shape: Any,
-        p: Any,
-        *,
-        full_shape: Any,
-        origin: Any,
-        seed: Any,
-        stream: Any,
-        offset: Any,
-    ) -> np.ndarray:
+    def dropout_block_mask(self, shape: Any, p: Any, place: Any) -> np.ndarray:
+        """:func:`pydropout.dropout_block_mask`, its place as :meth:`dropout_block`'s."""
         dims = ck.check_shape(shape)
         p = ck.check_p(p)
-        full, org = ck.check_block(dims, full_shape, origin, "shape")
-        seed, stream, offset = ck.check_block_words(full, math.prod(full), seed, stream, offset)
+        where = self._place(dims, place, "shape")
         mask = np.empty(ck.mask_nbytes(math.prod(dims)), np.uint8)
         t, drop_all = self._keep_rule(p)
-        self.backend.block_mask(mask, t, drop_all, dims, full, org, seed, stream, offset)
+        self.backend.block_mask(mask, t, drop_all, dims, *where)
         return mask
 
     # -- the variants ------------------------------------------------------------------------
@@ -491,20 +449,7 @@ class Pipeline:
             ck.check_out(out, ga.shape, ga.dtype)
         a = self.backend.alpha_constants(p, ga.dtype)[0]
         if state is not None:
-            t, drop_all = self._keep_rule(p)
-            return self._replay(
-                grad,
-                ga,
-                out,
-                self._kernel_dropout,
-                None,
-                t,
-                drop_all,
-                a,
-                True,
-                state.noise_shape,
-                state,
-            )
+            return self._redraw(grad, ga, out, p, a, True, state)
         if p == 1.0:
             mask = np.zeros_like(mask)  # nothing survives p == 1
         return self._replay(grad, ga, out, self._kernel_apply, mask, noise, a, True)

@@ -79,19 +79,19 @@ PYDROPOUT_LANES256(float, __m256, lanes32, ps)
 PYDROPOUT_LANES256(double, __m256d, lanes64, pd)
 #undef PYDROPOUT_LANES256
 
-// float16 and bfloat16: 8 elements a vector, multiplied in float32 and rounded back
-struct Lanes16 {
-  static constexpr int kLanes = 8;
-  static inline __m256 set1(float s) { return _mm256_set1_ps(s); }
-  static inline __m128i load(const void* p) {
-    return _mm_loadu_si128(static_cast<const __m128i*>(p));
-  }
-  static inline __m128i keep(__m128i a, uint64_t bits) { return _mm_and_si128(a, lanes16(bits)); }
-  template <bool kStream>
-  static inline void store(void* p, __m128i v) {
-    avx2::store<kStream>(p, v);
-  }
-};
+// float16 and bfloat16 (lanes16-inl.hpp): 8 elements a vector, multiplied in float32
+using Bits16 = __m128i;
+using Scale16 = __m256;
+static inline Bits16 load16(const void* p) {
+  return _mm_loadu_si128(static_cast<const Bits16*>(p));
+}
+static inline Bits16 and16(Bits16 a, Bits16 b) { return _mm_and_si128(a, b); }
+static inline Scale16 set1_f32(float s) { return _mm256_set1_ps(s); }
+template <bool kStream>
+static inline void store16(void* p, Bits16 v) {
+  avx2::store<kStream>(p, v);
+}
+#include "lanes16-inl.hpp"
 template <>
 struct Lanes<Half> : Lanes16 {
   static inline __m128i scale(__m128i x_f16x8, __m256 s_f32x8) {

@@ -60,19 +60,17 @@ PYDROPOUT_LANES128(float, float32x4_t, lanes32, f32, u32)
 PYDROPOUT_LANES128(double, float64x2_t, lanes64, f64, u64)
 #undef PYDROPOUT_LANES128
 
-// float16 and bfloat16: 8 elements a vector, multiplied in float32 and rounded back
-struct Lanes16 {
-  static constexpr int kLanes = 8;
-  static inline float32x4_t set1(float s) { return vdupq_n_f32(s); }
-  static inline uint16x8_t load(const void* p) {
-    return vld1q_u16(static_cast<const uint16_t*>(p));
-  }
-  static inline uint16x8_t keep(uint16x8_t a, uint64_t bits) { return vandq_u16(a, lanes16(bits)); }
-  template <bool kStream>
-  static inline void store(void* p, uint16x8_t v) {
-    vst1q_u16(static_cast<uint16_t*>(p), v);
-  }
-};
+// float16 and bfloat16 (lanes16-inl.hpp): 8 elements a vector, multiplied in float32
+using Bits16 = uint16x8_t;
+using Scale16 = float32x4_t;  // the scale, applied to each half
+static inline Bits16 load16(const void* p) { return vld1q_u16(static_cast<const uint16_t*>(p)); }
+static inline Bits16 and16(Bits16 a, Bits16 b) { return vandq_u16(a, b); }
+static inline Scale16 set1_f32(float s) { return vdupq_n_f32(s); }
+template <bool kStream>
+static inline void store16(void* p, Bits16 v) {
+  vst1q_u16(static_cast<uint16_t*>(p), v);
+}
+#include "lanes16-inl.hpp"
 template <>
 struct Lanes<Half> : Lanes16 {
   static inline uint16x8_t scale(uint16x8_t x_f16x8, float32x4_t s_f32x4) {
