@@ -71,7 +71,8 @@ struct ApplyStep {
 
 // the first `count` (< 64) elements of a window, through a zero-padded buffer
 template <class T, class Step>
-static inline void step_partial(const Step& step, const T* x, T* y, uint64_t count, uint64_t bits) {
+[[gnu::always_inline]] static inline void step_partial(const Step& step, const T* x, T* y,
+                                                       uint64_t count, uint64_t bits) {
   alignas(64) T in[64];
   alignas(64) T out[64];
   std::memset(in, 0, sizeof(in));
