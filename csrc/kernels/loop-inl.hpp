@@ -116,7 +116,9 @@ struct GroupBits {
   GroupBits(const typename Ops::Ctx& c, uint32_t t, uint64_t first_block, uint64_t groups)
       : ctx(c), threshold(t), block(first_block), left(groups) {}
 
-  uint64_t next() {
+  // always inlined: out of line, LTO returns the refilled buffer through the stack, and the
+  // wide reload of narrow stores stalls the forward loop
+  [[gnu::always_inline]] uint64_t next() {
     if (pos < have) return buf[pos++];
     if (left >= static_cast<uint64_t>(Ops::kGroups)) {
       uint64_t made[Ops::kGroups];  // a local: the object itself never escapes
