@@ -56,28 +56,17 @@ static inline __m128i lanes16(uint64_t byte) {
   return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
 }
 
-// The data step's vectors (lanes-inl.hpp). float32 and float64 differ only in the lane count,
-// the lane masks and the intrinsics' suffix: a multiply, then an AND with the lane masks.
-template <class T>
-struct Lanes;
-#define PYDROPOUT_LANES256(T, V, LANES, SFX)                           \
-  template <>                                                          \
-  struct Lanes<T> {                                                    \
-    static constexpr int kLanes = 32 / sizeof(T);                      \
-    static inline V set1(T s) { return _mm256_set1_##SFX(s); }         \
-    static inline V load(const T* p) { return _mm256_loadu_##SFX(p); } \
-    static inline V scale(V a, V s) { return _mm256_mul_##SFX(a, s); } \
-    static inline V keep(V a, uint64_t bits) {                         \
-      return _mm256_and_##SFX(a, _mm256_castsi256_##SFX(LANES(bits))); \
-    }                                                                  \
-    template <bool kStream>                                            \
-    static inline void store(T* p, V v) {                              \
-      avx2::store<kStream>(p, v);                                      \
-    }                                                                  \
-  };
-PYDROPOUT_LANES256(float, __m256, lanes32, ps)
-PYDROPOUT_LANES256(double, __m256d, lanes64, pd)
-#undef PYDROPOUT_LANES256
+// The data step's vectors (lanes-inl.hpp). float32 and float64: a multiply, then an AND with
+// the lane masks.
+#include "lanes-inl.hpp"
+static inline __m256 keep_ps(__m256 a, uint64_t bits) {
+  return _mm256_and_ps(a, _mm256_castsi256_ps(lanes32(bits)));
+}
+static inline __m256d keep_pd(__m256d a, uint64_t bits) {
+  return _mm256_and_pd(a, _mm256_castsi256_pd(lanes64(bits)));
+}
+PYDROPOUT_LANES(avx2, float, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_mul_ps, keep_ps)
+PYDROPOUT_LANES(avx2, double, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_mul_pd, keep_pd)
 
 // float16 and bfloat16 (lanes16-inl.hpp): 8 elements a vector, multiplied in float32
 using Bits16 = __m128i;
@@ -118,8 +107,6 @@ struct Lanes<BFloat16> : Lanes16 {
     return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
   }
 };
-
-#include "lanes-inl.hpp"
 
 struct Ops : LaneOps<Ops> {
   // Per-call key material: the round keys broadcast once into vectors, so the rounds

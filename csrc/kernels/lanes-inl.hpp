@@ -1,9 +1,27 @@
 // lanes-inl.hpp: apply64 for the tiers whose data step is, vector by vector, a load, the
 // multiply by the scale where kScale, and an AND with the keep bits' lane masks, dropped lanes
 // becoming +0.0 (AVX2, NEON). No include guard: included inside such a tier's namespace and
-// target region, after its Lanes<T> for each dtype:
+// target region, before the tier's Lanes<T> for each dtype, which LaneOps reads:
 //   Lanes<T>::kLanes, load(p), set1(s), scale(v, s_v) (the product rounded to the dtype),
 //   keep(v, bits) (lanes j with bit j of bits clear made +0.0), store<kStream>(p, v)
+// PYDROPOUT_LANES writes Lanes<T> for float32 and float64 from the tier's names: SET1, LOAD
+// and MUL (intrinsics), KEEP(v, bits) and TIER::store<kStream>(p, v) (the tier's functions).
+
+template <class T>
+struct Lanes;
+#define PYDROPOUT_LANES(TIER, T, V, SET1, LOAD, MUL, KEEP)             \
+  template <>                                                          \
+  struct Lanes<T> {                                                    \
+    static constexpr int kLanes = sizeof(V) / sizeof(T);               \
+    static inline V set1(T s) { return SET1(s); }                      \
+    static inline V load(const T* p) { return LOAD(p); }               \
+    static inline V scale(V a, V s) { return MUL(a, s); }              \
+    static inline V keep(V a, uint64_t bits) { return KEEP(a, bits); } \
+    template <bool kStream>                                            \
+    static inline void store(T* p, V v) {                              \
+      TIER::store<kStream>(p, v);                                      \
+    }                                                                  \
+  };
 
 template <class Self>
 struct LaneOps : OpsDefaults<Self> {

@@ -36,29 +36,25 @@ static inline uint16x8_t lanes16(uint64_t byte) {
   return vtstq_u16(vdupq_n_u16(static_cast<uint16_t>(byte & 0xff)), sel);
 }
 
-// The data step's vectors (lanes-inl.hpp); AdvSIMD has no non-temporal vector store
-// intrinsic: kStream is accepted and ignored. float32 and float64 differ only in the lane
-// count, the lane masks and the intrinsics' suffix: a multiply, then an AND with the lane masks.
-template <class T>
-struct Lanes;
-#define PYDROPOUT_LANES128(T, V, LANES, F, U)                                             \
-  template <>                                                                             \
-  struct Lanes<T> {                                                                       \
-    static constexpr int kLanes = 16 / sizeof(T);                                         \
-    static inline V set1(T s) { return vdupq_n_##F(s); }                                  \
-    static inline V load(const T* p) { return vld1q_##F(p); }                             \
-    static inline V scale(V a, V s) { return vmulq_##F(a, s); }                           \
-    static inline V keep(V a, uint64_t bits) {                                            \
-      return vreinterpretq_##F##_##U(vandq_##U(vreinterpretq_##U##_##F(a), LANES(bits))); \
-    }                                                                                     \
-    template <bool kStream>                                                               \
-    static inline void store(T* p, V v) {                                                 \
-      vst1q_##F(p, v);                                                                    \
-    }                                                                                     \
-  };
-PYDROPOUT_LANES128(float, float32x4_t, lanes32, f32, u32)
-PYDROPOUT_LANES128(double, float64x2_t, lanes64, f64, u64)
-#undef PYDROPOUT_LANES128
+// The data step's vectors (lanes-inl.hpp). float32 and float64: a multiply, then an AND with
+// the lane masks. AdvSIMD has no non-temporal vector store intrinsic: kStream is ignored.
+#include "lanes-inl.hpp"
+template <bool kStream>
+static inline void store(float* p, float32x4_t v) {
+  vst1q_f32(p, v);
+}
+template <bool kStream>
+static inline void store(double* p, float64x2_t v) {
+  vst1q_f64(p, v);
+}
+static inline float32x4_t keep_f32(float32x4_t a, uint64_t bits) {
+  return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), lanes32(bits)));
+}
+static inline float64x2_t keep_f64(float64x2_t a, uint64_t bits) {
+  return vreinterpretq_f64_u64(vandq_u64(vreinterpretq_u64_f64(a), lanes64(bits)));
+}
+PYDROPOUT_LANES(neon, float, float32x4_t, vdupq_n_f32, vld1q_f32, vmulq_f32, keep_f32)
+PYDROPOUT_LANES(neon, double, float64x2_t, vdupq_n_f64, vld1q_f64, vmulq_f64, keep_f64)
 
 // float16 and bfloat16 (lanes16-inl.hpp): 8 elements a vector, multiplied in float32
 using Bits16 = uint16x8_t;
@@ -100,8 +96,6 @@ struct Lanes<BFloat16> : Lanes16 {
     return vmovn_high_u32(vmovn_u32(plo), phi);
   }
 };
-
-#include "lanes-inl.hpp"
 
 struct Ops : LaneOps<Ops> {
   static inline void mulhilo(uint32x4_t a, uint32_t m, uint32x4_t& hi, uint32x4_t& lo) {
