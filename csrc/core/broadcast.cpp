@@ -129,11 +129,24 @@ void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, c
   }
 }
 
+// Bits of a run of one bit at least kDirect long, in kPiece pieces: all set, all clear.
+constexpr uint64_t kDirect = 256;
+struct ConstantBits {
+  uint8_t ones[kPiece / 8], zeros[kPiece / 8];
+  ConstantBits() {
+    std::memset(ones, 0xff, sizeof(ones));
+    std::memset(zeros, 0, sizeof(zeros));
+  }
+};
+const ConstantBits kConstant;
+
 // kernel(x + i, y + i, bits, len, stream) over the runs of mask bits of the layout, walk()
-// over threads (element ranges 64-element aligned). Runs of one bit are laid out as bits too,
-// in pieces of kPiece elements that end on 64-byte boundaries of y: one kernel call a piece,
-// not a run, and no partial window (plain stores) inside a chunk's output.
-template <class Kernel>
+// over threads (element ranges 64-element aligned). Short runs of one bit are laid out as
+// bits too, in pieces of kPiece elements that end on 64-byte boundaries of y: one kernel call
+// a piece, not a run, and no partial window (plain stores) inside a chunk's output. A run of
+// one bit at least kDirect long goes to the kernel with constant bits, or, dropped where
+// kZeroDropped (the kernel writes +0 there), is zero-filled without reading x.
+template <bool kZeroDropped, class Kernel>
 void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const NoiseLayout& lay,
                   uint64_t n, const Kernel& kernel) {
   const size_t es = dtype_size(dt);
@@ -152,6 +165,17 @@ void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const N
             lay, mask, b, e,
             [&](uint64_t i, uint64_t len, uint64_t bit) {
               const bool v = bit_at(mask, bit);
+              if (len >= kDirect) {  // whole: no bits laid out
+                if (have) run(start, have, buf);
+                have = 0;
+                if (kZeroDropped && !v) {
+                  std::memset(static_cast<char*>(y) + i * es, 0, len * es);
+                  return;
+                }
+                for (uint64_t o = 0; o < len; o += kPiece)
+                  run(i + o, std::min(kPiece, len - o), v ? kConstant.ones : kConstant.zeros);
+                return;
+              }
               while (len) {
                 if (have == 0) {  // a new piece at i, to the next boundary
                   start = i;
@@ -205,19 +229,18 @@ NoiseLayout::NoiseLayout(const uint64_t* shape, const uint64_t* noise, int nd) {
 void dropout_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                          const NoiseLayout& lay, uint64_t n, const Scale& s) {
   const ApplyFn apply = active_kernels().apply[static_cast<int>(dt)];
-  walk_threads(dt, x, y, mask, lay, n,
-               [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len, bool stream) {
-                 apply(xi, yi, bits, len, s, stream);
-               });
+  walk_threads<true>(dt, x, y, mask, lay, n,
+                     [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len, bool stream) {
+                       apply(xi, yi, bits, len, s, stream);
+                     });
 }
 
 void alpha_apply_noise(DType dt, const void* x, void* y, const uint8_t* mask,
                        const NoiseLayout& lay, uint64_t n, double a, double b, double c) {
   const AlphaFn alpha = active_kernels().alpha[static_cast<int>(dt)];
-  walk_threads(dt, x, y, mask, lay, n,
-               [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len, bool stream) {
-                 alpha(xi, yi, bits, len, a, b, c, stream);
-               });
+  walk_threads<false>(dt, x, y, mask, lay, n,
+                      [&](const void* xi, void* yi, const uint8_t* bits, uint64_t len,
+                          bool stream) { alpha(xi, yi, bits, len, a, b, c, stream); });
 }
 
 void alpha_forward(DType dt, const void* x, void* y, uint8_t* mask, uint64_t n, const Draw& d,
