@@ -143,9 +143,11 @@ const ConstantBits kConstant;
 // kernel(x + i, y + i, bits, len, stream) over the runs of mask bits of the layout, walk()
 // over threads (element ranges 64-element aligned). Short runs of one bit are laid out as
 // bits too, in pieces of kPiece elements that end on 64-byte boundaries of y: one kernel call
-// a piece, not a run, and no partial window (plain stores) inside a chunk's output. A run of
-// one bit at least kDirect long goes to the kernel with constant bits, or, dropped where
-// kZeroDropped (the kernel writes +0 there), is zero-filled without reading x.
+// a piece, not a run, and no partial window (plain stores) inside a chunk's output. Where y
+// stays in cache (no streaming), a run of one bit at least kDirect long goes to the kernel
+// whole with constant bits, or, dropped where kZeroDropped (the kernel writes +0 there), is
+// zero-filled without reading x. A streamed y keeps its pieces: a kernel call a run would
+// fence its non-temporal stores once a run.
 template <bool kZeroDropped, class Kernel>
 void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const NoiseLayout& lay,
                   uint64_t n, const Kernel& kernel) {
@@ -165,7 +167,7 @@ void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const N
             lay, mask, b, e,
             [&](uint64_t i, uint64_t len, uint64_t bit) {
               const bool v = bit_at(mask, bit);
-              if (len >= kDirect) {  // whole: no bits laid out
+              if (len >= kDirect && !stream) {  // whole: no bits laid out
                 if (have) run(start, have, buf);
                 have = 0;
                 if (kZeroDropped && !v) {
