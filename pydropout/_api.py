@@ -103,6 +103,7 @@ class Api(BlocksApi):
         self._fast_backward_any: Callable[..., Any] = getattr(
             backend, "backward_any_fast", _no_fast
         )
+        self._fast_block = getattr(backend, "block_fast", _no_fast)
 
     def __repr__(self) -> str:
         return f"<pydropout API over {type(self.backend).__name__}>"

@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import UPSCALE
+from ._checks import DOWNSCALE, UPSCALE
 
 Array = np.ndarray
 #: a ``pydropout.Generator`` or a ``pydropout.reference.Generator`` (see ``_checks``)
@@ -24,6 +24,8 @@ class BlocksApi:
     """dropout_block and dropout_block_mask over ``self.pipeline``."""
 
     pipeline: Any
+    #: the backend's hook for a block of few, long runs (None for anything else)
+    _fast_block: Any
 
     def dropout_block(
         self,
@@ -96,6 +98,13 @@ class BlocksApi:
         >>> bool((right == whole[:, 2:]).all())
         True
         """
+        if out is None and training is True and (return_mask is True or return_mask is False):
+            if mode == UPSCALE or mode == DOWNSCALE:
+                fast = self._fast_block
+                r = fast(x_block, p, full_shape, origin, seed, stream, offset, mode == UPSCALE,
+                         return_mask, True)  # fmt: skip
+                if r is not None:
+                    return r
         place = (full_shape, origin, seed, stream, offset)  # the block's place in the whole
         return self.pipeline.dropout_block(x_block, p, place, training, mode, out, return_mask)
 
@@ -115,5 +124,9 @@ class BlocksApi:
         The bits :func:`dropout_block` would keep (bit ``i`` is block element ``i`` in C order;
         ``ceil(prod(shape) / 8)`` bytes), as :func:`pydropout.dropout_mask` is for a whole array.
         """
+        fast = self._fast_block
+        r = fast(shape, p, full_shape, origin, seed, stream, offset, True, True, False)
+        if r is not None:
+            return r
         place = (full_shape, origin, seed, stream, offset)
         return self.pipeline.dropout_block_mask(shape, p, place)

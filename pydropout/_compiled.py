@@ -88,6 +88,8 @@ class CompiledBackend:
     # the calls with out=, inplace, the downscale mode or a noise shape
     dropout_any_fast = staticmethod(_core.dropout_any_fast)
     backward_any_fast = staticmethod(_core.backward_any_fast)
+    # a block of few, long runs of words (dropout_block, dropout_block_mask)
+    block_fast = staticmethod(_core.block_fast)
 
     threshold = staticmethod(_spec.threshold)
     scale = staticmethod(_spec.scale)

@@ -139,6 +139,19 @@ def dropout_any_fast(
 def backward_any_fast(
     grad: object, mask: object, p: object, upscale: bool, out: object, noise_shape: object, /
 ) -> Optional[np.ndarray]: ...
+def block_fast(
+    x_or_shape: object,
+    p: object,
+    full_shape: object,
+    origin: object,
+    seed: object,
+    stream: object,
+    offset: object,
+    upscale: bool,
+    with_mask: bool,
+    data: bool,
+    /,
+) -> Union[None, np.ndarray, Tuple[np.ndarray, np.ndarray]]: ...
 def gaussian(
     x: np.ndarray,
     y: np.ndarray,

@@ -140,3 +140,45 @@ def test_streamed_outputs(dtype):
                     x, 0.3, channels_last=True, generator=pydropout.Generator(8)
                 )
                 assert_same_bits(y, ed, f"dropout2d {level} {threads}")
+
+
+# (block shape, full shape, origin): one run, whole rows, long runs under partial axes,
+# short runs (the Python plans), odd lengths
+BLOCKS = [
+    ((2, 8, 8, 8), (2, 8, 8, 8), (0, 0, 0, 0)),
+    ((3, 200), (9, 200), (4, 0)),
+    ((2, 3, 100), (5, 6, 130), (1, 2, 17)),
+    ((4, 70), (4, 301), (0, 99)),
+    ((3, 5, 7), (6, 9, 11), (1, 2, 3)),
+    ((1, 1, 1), (2, 2, 2), (1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,full,origin", BLOCKS)
+def test_block_hook(level, threads, dtype, shape, full, origin):
+    x = _x(shape, dtype)
+    core = pydropout._core
+    with forced_simd(level), forced_threads(threads):
+        for p in (0.0, 0.3, 1.0):
+            for mode in MODES:
+                key = dict(full_shape=full, origin=origin, seed=11, stream=2, offset=5)
+                y, m = pydropout.dropout_block(x, p, mode=mode, return_mask=True, **key)
+                ry, rm = ref.dropout_block(x, p, mode=mode, return_mask=True, **key)
+                assert_same_bits(y, ry)
+                np.testing.assert_array_equal(m, rm)
+                np.testing.assert_array_equal(pydropout.dropout_block_mask(shape, p, **key), rm)
+                # the hook serves the blocks of few, long runs, and only those
+                fast = core.block_fast(x, p, full, origin, 11, 2, 5, mode == MODES[0], True, True)
+                j = len(shape) - 1  # runs: the axes from j on, merged
+                while j > 0 and shape[j] == full[j]:
+                    j -= 1
+                runs = int(np.prod(shape[:j]))
+                long_runs = runs == 1 or np.prod(shape) // runs >= 64
+                served = long_runs and np.dtype(dtype).name != "bfloat16"  # not bfloat16
+                assert (fast is not None) == served
+                if fast is not None:
+                    assert_same_bits(fast[0], ry)
+                    np.testing.assert_array_equal(fast[1], rm)

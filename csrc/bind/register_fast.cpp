@@ -143,6 +143,122 @@ NoiseLayout layout_of(const py::array& x, const std::vector<uint64_t>& noise) {
   return NoiseLayout(shape.data(), noise.data(), static_cast<int>(shape.size()));
 }
 
+// A tuple or list of Python ints >= 0 (at most kMaxDims of them), into v
+bool fast_dims(py::handle h, std::vector<uint64_t>& v) {
+  PyObject* o = h.ptr();
+  if (!PyTuple_Check(o) && !PyList_Check(o)) return false;
+  const Py_ssize_t k = PySequence_Fast_GET_SIZE(o);
+  if (k > kMaxDims) return false;
+  v.resize(static_cast<size_t>(k));
+  for (Py_ssize_t i = 0; i < k; ++i) {
+    PyObject* e = PySequence_Fast_GET_ITEM(o, i);
+    if (!PyLong_CheckExact(e)) return false;
+    int overflow = 0;
+    const long long d = PyLong_AsLongLongAndOverflow(e, &overflow);
+    if (overflow || d < 0) return false;
+    v[static_cast<size_t>(i)] = static_cast<uint64_t>(d);
+  }
+  return true;
+}
+
+// A Python int in [0, 2**64)
+bool fast_u64(py::handle h, uint64_t& v) {
+  if (!PyLong_CheckExact(h.ptr())) return false;
+  v = PyLong_AsUnsignedLongLong(h.ptr());
+  if (v == ~0ull && PyErr_Occurred()) {
+    PyErr_Clear();
+    return false;
+  }
+  return true;
+}
+
+// A block of `shape` at `org` of `full` whose words start at `offset`, as runs of words:
+// the trailing axes the block spans whole merge with the partial one before them into runs
+// of `len` consecutive words, one a multi-index of the axes above. False when the block
+// does not fit, is empty, passes 2**64 words, or has many short runs (the Python plans).
+bool block_runs(const std::vector<uint64_t>& shape, const std::vector<uint64_t>& full,
+                const std::vector<uint64_t>& org, uint64_t offset, std::vector<uint64_t>& starts,
+                uint64_t& len) {
+  const size_t nd = shape.size();
+  if (nd == 0 || full.size() != nd || org.size() != nd) return false;
+  uint64_t n = 1, nfull = 1;
+  for (size_t d = 0; d < nd; ++d) {
+    if (org[d] > full[d] || shape[d] > full[d] - org[d]) return false;
+    n *= shape[d];  // <= nfull: no overflow once nfull has none
+    if (__builtin_mul_overflow(nfull, full[d], &nfull)) return false;
+  }
+  if (n == 0 || offset > ~0ull - (nfull - 1)) return false;  // offset + nfull <= 2**64
+  size_t j = nd - 1;
+  while (j > 0 && shape[j] == full[j]) --j;
+  uint64_t runs = 1;
+  for (size_t d = 0; d < j; ++d) runs *= shape[d];
+  len = n / runs;
+  if (runs > 1 && len < 64) return false;
+  std::vector<uint64_t> st(nd, 1), idx(j, 0);
+  for (size_t d = nd - 1; d > 0; --d) st[d - 1] = st[d] * full[d];
+  uint64_t cur = offset;
+  for (size_t d = 0; d < nd; ++d) cur += org[d] * st[d];
+  starts.resize(runs);
+  for (uint64_t r = 0; r < runs; ++r) {
+    starts[r] = cur;
+    for (size_t d = j; d-- > 0;) {  // the next multi-index of the axes above the runs
+      cur += st[d];
+      if (++idx[d] < shape[d]) break;
+      cur -= shape[d] * st[d];
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
+// dropout_block / dropout_block_mask (data false: xh is the block's shape): the block's
+// words as runs, drawn by the fused forward (or mask) kernel in one call
+py::object block_fast(py::handle xh, py::handle ph, py::handle fullh, py::handle orgh,
+                      py::handle seedh, py::handle streamh, py::handle offh, bool upscale,
+                      bool with_mask, bool data) {
+  FastArgs a;
+  std::vector<uint64_t> shape, full, org, starts;
+  uint64_t seed = 0, stream = 0, offset = 0, len = 0;
+  if (data) {
+    if (!fast_array(xh, a)) return py::none();
+    shape = dims_of(a.x);
+  } else if (!fast_dims(xh, shape)) {
+    return py::none();
+  }
+  if (!fast_p(ph, a.p) || !fast_dims(fullh, full) || !fast_dims(orgh, org) ||
+      !fast_u64(seedh, seed) || !fast_u64(streamh, stream) || !fast_u64(offh, offset) ||
+      !block_runs(shape, full, org, offset, starts, len))
+    return py::none();
+  const uint64_t n = starts.size() * len;
+  py::array y;
+  if (data)
+    y = empty_array(a.x.dtype(), std::vector<py::ssize_t>(a.x.shape(), a.x.shape() + a.x.ndim()),
+                    a.x.data());
+  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)) : 0);
+  const bool drop_all = a.p == 1.0;
+  const Draw d{seed, stream, 0, drop_all ? 0u : threshold_for(a.p), drop_all};
+  const Scale s = train_scale(a.dt, a.p, upscale);
+  const void* src = data ? a.x.data() : nullptr;
+  void* dst = data ? y.mutable_data() : nullptr;
+  uint8_t* mp = with_mask ? mask.mutable_data() : nullptr;
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] {
+    const uint64_t runs = starts.size();
+    if (d.drop_all || d.threshold == 0) {  // no word decides anything: one call
+      if (data)
+        dropout_forward(dt, src, dst, mp, n, d, s);
+      else
+        dropout_mask(mp, n, d);
+    } else if (data) {
+      dropout_forward_runs(dt, src, dst, mp, runs, len, starts.data(), d, s);
+    } else {
+      dropout_mask_runs(mp, runs, len, starts.data(), d);
+    }
+  });
+  if (!data) return std::move(mask);
+  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  return std::move(y);
+}
 }  // namespace
 
 void register_fast(py::module_& m) {
@@ -182,6 +298,9 @@ void register_fast(py::module_& m) {
     maybe_nogil(info.n, [&] { alpha_forward(info.dt, src, dst, mp, info.n, d, a, b, c); });
   });
 
+  // block_fast(x or shape, p, full_shape, origin, seed, stream, offset, upscale, with_mask,
+  //   data) -> y, (y, mask), or the mask alone (data false); training mode
+  m.def("block_fast", &block_fast);
   // dropout_any_fast(x, p, gen, out, inplace, upscale, noise_shape, with_mask)
   //   -> y, or (y, mask) with with_mask; training mode.
   m.def("dropout_any_fast",
