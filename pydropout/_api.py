@@ -16,6 +16,7 @@ import importlib
 import inspect
 from typing import Any, Callable, Optional, Tuple, Union
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _checks as ck
@@ -104,6 +105,11 @@ class Api(BlocksApi):
             backend, "backward_any_fast", _no_fast
         )
         self._fast_block = getattr(backend, "block_fast", _no_fast)
+        self._fast_redraw: Callable[..., Any] = getattr(backend, "redraw_fast", _no_fast)
+        self._fast_alpha: Callable[..., Any] = getattr(backend, "alpha_any_fast", _no_fast)
+        self._fast_alpha_backward: Callable[..., Any] = getattr(
+            backend, "alpha_backward_fast", _no_fast
+        )
 
     def __repr__(self) -> str:
         return f"<pydropout API over {type(self.backend).__name__}>"
@@ -281,7 +287,12 @@ class Api(BlocksApi):
         mask raises TypeError: a backward never draws fresh randomness.
         """
         if mode == UPSCALE or mode == DOWNSCALE:
-            if out is None and noise_shape is None:
+            if type(mask) is DropoutState:  # the forward's words drawn again
+                dx = None
+                if out is None and noise_shape is None:
+                    fast = self._fast_redraw
+                    dx = fast(grad, mask._fields, p, mode == UPSCALE, False)
+            elif out is None and noise_shape is None:
                 fast = self._fast_backward
                 dx = fast(grad, mask, p, mode == UPSCALE)
             else:
@@ -380,6 +391,10 @@ class Api(BlocksApi):
         """
         if not training:
             return self.pipeline.variant_eval(x, p, inplace, out, noise_shape, generator)
+        fast = self._fast_alpha
+        y = fast(x, p, generator, out, inplace, noise_shape, False)
+        if y is not None:
+            return y
         return self.pipeline.alpha_train(
             x, p, inplace=inplace, noise_shape=noise_shape, generator=generator, out=out, keep=None
         )[0]
@@ -401,7 +416,8 @@ class Api(BlocksApi):
         ``channels_last``); the mask is drawn over ``(N, C, 1, ...)`` and every element of a
         dropped channel becomes the constant ``c`` of :func:`alpha_dropout`.
         """
-        noise = ck.feature_noise_shape(ck.as_float_array(x).shape, bool(channels_last))
+        xa = x if type(x) is np.ndarray else ck.as_float_array(x)  # (its shape)
+        noise = ck.feature_noise_shape(xa.shape, bool(channels_last))
         return self.alpha_dropout(
             x, p, training, inplace, noise_shape=noise, generator=generator, out=out
         )
@@ -449,6 +465,15 @@ class Api(BlocksApi):
         (the keep decisions are drawn again; bit-identical). ``a`` is the dtype's
         constant of :func:`alpha_dropout`.
         """
+        if type(mask) is DropoutState:
+            if out is None and noise_shape is None:
+                dx = self._fast_redraw(grad, mask._fields, p, True, True)
+                if dx is not None:
+                    return dx
+        else:
+            dx = self._fast_alpha_backward(grad, mask, p, out, noise_shape)
+            if dx is not None:
+                return dx
         return self.pipeline.alpha_backward(grad, mask, p, noise_shape=noise_shape, out=out)
 
     # -- Gaussian dropout ------------------------------------------------------------------

@@ -90,6 +90,10 @@ class CompiledBackend:
     backward_any_fast = staticmethod(_core.backward_any_fast)
     # a block of few, long runs of words (dropout_block, dropout_block_mask)
     block_fast = staticmethod(_core.block_fast)
+    # a backward from a DropoutState; alpha dropout's forward and backward from a mask
+    redraw_fast = staticmethod(_core.redraw_fast)
+    alpha_any_fast = staticmethod(_core.alpha_any_fast)
+    alpha_backward_fast = staticmethod(_core.alpha_backward_fast)
 
     threshold = staticmethod(_spec.threshold)
     scale = staticmethod(_spec.scale)

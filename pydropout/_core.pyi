@@ -152,6 +152,22 @@ def block_fast(
     data: bool,
     /,
 ) -> Union[None, np.ndarray, Tuple[np.ndarray, np.ndarray]]: ...
+def redraw_fast(
+    grad: object, fields: object, p: object, upscale: bool, alpha: bool, /
+) -> Optional[np.ndarray]: ...
+def alpha_any_fast(
+    x: object,
+    p: object,
+    generator: object,
+    out: object,
+    inplace: object,
+    noise_shape: object,
+    with_mask: bool,
+    /,
+) -> Union[None, np.ndarray, Tuple[np.ndarray, np.ndarray]]: ...
+def alpha_backward_fast(
+    grad: object, mask: object, p: object, out: object, noise_shape: object, /
+) -> Optional[np.ndarray]: ...
 def gaussian(
     x: np.ndarray,
     y: np.ndarray,

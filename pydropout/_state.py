@@ -42,6 +42,7 @@ class DropoutState:
     """
 
     __slots__ = ("_fields",)
+    _fields: Tuple[Any, ...]  # (seed, stream, offset, shape, p, mode, noise_shape, kind)
 
     def __init__(
         self, seed, stream, offset, shape, p, mode=UPSCALE, noise_shape=None, kind="dropout"

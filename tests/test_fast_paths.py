@@ -182,3 +182,51 @@ def test_block_hook(level, threads, dtype, shape, full, origin):
                 if fast is not None:
                     assert_same_bits(fast[0], ry)
                     np.testing.assert_array_equal(fast[1], rm)
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7,), (2, 8, 8, 8), (3, 5, 257), (2, 3, 20000)])
+def test_state_and_alpha_hooks(level, threads, dtype, shape):
+    """Backwards from a DropoutState, alpha dropout and its backward from a mask: the C++
+    hooks (and the pipeline where they decline) give the reference's bits."""
+    x = _x(shape, dtype)
+    x.flat[::29] = np.inf
+    x.flat[::31] = np.nan
+    core = pydropout._core
+    native = np.dtype(dtype).name != "bfloat16"
+    with forced_simd(level), forced_threads(threads):
+        for p in (0.0, 0.3, 1.0):
+
+            def g():
+                return dict(generator=pydropout.Generator(9))
+
+            assert_same_bits(
+                pydropout.alpha_dropout(x, p, True, **g()), ref.alpha_dropout(x, p, True, **g())
+            )
+            if len(shape) >= 2:
+                for cl in (False, True):
+                    assert_same_bits(
+                        pydropout.feature_alpha_dropout(x, p, True, channels_last=cl, **g()),
+                        ref.feature_alpha_dropout(x, p, True, channels_last=cl, **g()),
+                    )
+            _, am = ref.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
+            _, ast = pydropout.alpha_dropout_with_state(x, p, generator=pydropout.Generator(4))
+            want = ref.alpha_dropout_backward(x, am, p)
+            assert_same_bits(pydropout.alpha_dropout_backward(x, am, p), want)
+            assert_same_bits(pydropout.alpha_dropout_backward(x, ast, p), want)
+            served = core.redraw_fast(x, ast._fields, p, True, True) is not None
+            assert served == (native and p < 1.0)
+            for mode in MODES:
+                _, m = ref.dropout_with_mask(x, p, mode=mode, generator=pydropout.Generator(5))
+                _, st = pydropout.dropout_with_state(
+                    x, p, mode=mode, generator=pydropout.Generator(5)
+                )
+                want = ref.dropout_backward(x, m, p, mode=mode)
+                assert_same_bits(pydropout.dropout_backward(x, st, p, mode=mode), want)
+                served = core.redraw_fast(x, st._fields, p, mode == MODES[0], False)
+                assert (served is not None) == native
+                # a state of the other mode or kind is declined (the pipeline raises)
+                assert core.redraw_fast(x, st._fields, p, mode != MODES[0], False) is None
+                assert core.redraw_fast(x, st._fields, p, True, True) is None

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "../core/dropout.hpp"
@@ -81,6 +82,23 @@ inline Draw reserve_draw(Generator& gen, uint64_t nn, double p) {
 // What a kept element becomes: x * dtype(1 / (1 - p)) in upscale_in_train (p < 1), else x.
 inline Scale train_scale(DType dt, double p, bool upscale) {
   return Scale{upscale, upscale && p != 1.0 ? scale_for(dt, 1.0 / (1.0 - p)) : 1.0};
+}
+
+// Alpha dropout's constants (a, b, c) for 0 < p < 1, as the Python layer computes them: in
+// float64, a = 1 / sqrt((ALPHA^2 p + 1)(1 - p)), b = (ALPHA a) p, c = b - ALPHA a, each
+// rounded to the dtype (float16 via float32)
+struct AlphaConstants {
+  double a, b, c;
+};
+inline AlphaConstants alpha_constants_for(DType dt, double p) {
+  constexpr double kAlpha = 1.7580993408473766;
+  const double a = 1.0 / std::sqrt((kAlpha * kAlpha * p + 1.0) * (1.0 - p));
+  const double alpha_a = kAlpha * a;
+  const double b = alpha_a * p;
+  const auto round = [dt](double v) {
+    return dt == DType::f16 ? scale_for(dt, static_cast<float>(v)) : scale_for(dt, v);
+  };
+  return AlphaConstants{round(a), round(b), round(b - alpha_a)};
 }
 
 // A packed mask of nn bits for a backward hook: a C-contiguous 1-d uint8 array of the right

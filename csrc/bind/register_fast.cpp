@@ -259,6 +259,117 @@ py::object block_fast(py::handle xh, py::handle ph, py::handle fullh, py::handle
   if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
   return std::move(y);
 }
+
+// The backward of plain dropout (kept: grad * dtype(1 / (1 - p)) where upscale) or of alpha
+// dropout (kept: grad * a) from a packed mask; dropped +0.
+py::object fast_backward(py::handle gh, py::handle mh, py::handle ph, py::handle outh,
+                         py::handle nh, bool upscale, bool alpha) {
+  FastArgs a;
+  py::array mask;
+  if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0) return py::none();
+  std::vector<uint64_t> shape, noise;
+  bool has = false;
+  if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  if (!fast_mask(mh, has ? product(noise) : n, mask)) return py::none();
+  py::array y;
+  if (!fast_dest(a, outh, false, y)) return py::none();
+  if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
+                                  static_cast<size_t>(mask.nbytes())))
+    return py::none();
+  const Scale s =
+      alpha ? Scale{true, alpha_constants_for(a.dt, a.p).a} : train_scale(a.dt, a.p, upscale);
+  const void* src = a.x.data();
+  const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
+  void* dst = y.mutable_data();
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] {
+    if (!has) {
+      dropout_apply(dt, src, dst, mp, n, s);
+      return;
+    }
+    const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+    dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+  });
+  return std::move(y);
+}
+
+// Training-mode alpha dropout for 0 < p < 1 (the draw and the select fused without a noise
+// shape; with one, the noise mask drawn, then read through its broadcast)
+py::object fast_alpha(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
+                      py::handle nh, bool with_mask) {
+  FastArgs a;
+  if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+  if (a.p == 0.0 || a.p == 1.0) return py::none();
+  std::vector<uint64_t> shape, noise;
+  bool has = false;
+  if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+  py::array y;
+  if (!fast_dest(a, outh, inplace, y)) return py::none();
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  const uint64_t nn = has ? product(noise) : n;
+  const uint64_t mbytes = nn / 8 + (nn % 8 != 0);
+  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(mbytes) : 0);
+  std::vector<uint8_t> tmp(with_mask ? 0 : mbytes);
+  const Draw d = reserve_draw(*a.gen, nn, a.p);
+  const AlphaConstants k = alpha_constants_for(a.dt, a.p);
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  uint8_t* mp = with_mask ? mask.mutable_data() : tmp.data();
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] {
+    if (!has) {
+      alpha_forward(dt, src, dst, mp, n, d, k.a, k.b, k.c);
+      return;
+    }
+    dropout_mask(mp, nn, d);
+    const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
+    alpha_apply_noise(dt, src, dst, mp, lay, n, k.a, k.b, k.c);
+  });
+  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  return std::move(y);
+}
+
+// A DropoutState's fields: (seed, stream, offset, shape, p, mode, noise_shape, kind)
+py::object redraw_fast(py::handle gh, py::handle fh, py::handle ph, bool upscale, bool alpha) {
+  FastArgs a;
+  if (!fast_array(gh, a) || !fast_p(ph, a.p) || !PyTuple_Check(fh.ptr()) ||
+      PyTuple_GET_SIZE(fh.ptr()) != 8)
+    return py::none();
+  PyObject* f = fh.ptr();
+  const auto item = [f](int i) { return py::handle(PyTuple_GET_ITEM(f, i)); };
+  uint64_t seed = 0, stream = 0, offset = 0;
+  std::vector<uint64_t> shape;
+  if (!fast_u64(item(0), seed) || !fast_u64(item(1), stream) || !fast_u64(item(2), offset) ||
+      !fast_dims(item(3), shape) || shape != dims_of(a.x) || !item(6).is_none())
+    return py::none();
+  PyObject* sp = item(4).ptr();  // the forward's p: the same float
+  if (!PyFloat_CheckExact(sp) || PyFloat_AS_DOUBLE(sp) != a.p) return py::none();
+  PyObject* mode = item(5).ptr();
+  PyObject* kind = item(7).ptr();
+  if (!PyUnicode_Check(kind) ||
+      PyUnicode_CompareWithASCIIString(kind, alpha ? "alpha" : "dropout") != 0)
+    return py::none();
+  if (alpha) {
+    if (mode != Py_None || a.p == 1.0) return py::none();
+  } else if (!PyUnicode_Check(mode) ||
+             PyUnicode_CompareWithASCIIString(
+                 mode, upscale ? "upscale_in_train" : "downscale_in_infer") != 0) {
+    return py::none();
+  }
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  std::vector<py::ssize_t> dims(a.x.shape(), a.x.shape() + a.x.ndim());
+  py::array y = empty_array(a.x.dtype(), dims, a.x.data());
+  const bool drop_all = a.p == 1.0;
+  const Draw d{seed, stream, offset, drop_all ? 0u : threshold_for(a.p), drop_all};
+  const Scale s =
+      alpha ? Scale{true, alpha_constants_for(a.dt, a.p).a} : train_scale(a.dt, a.p, upscale);
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  const DType dt = a.dt;
+  maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
+  return std::move(y);
+}
 }  // namespace
 
 void register_fast(py::module_& m) {
@@ -312,35 +423,22 @@ void register_fast(py::module_& m) {
   // backward_any_fast(grad, mask, p, upscale, out, noise_shape) -> dx (p < 1)
   m.def("backward_any_fast",
         [](py::handle gh, py::handle mh, py::handle ph, bool upscale, py::handle outh,
-           py::handle nh) -> py::object {
-          FastArgs a;
-          py::array mask;
-          if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0) return py::none();
-          std::vector<uint64_t> shape, noise;
-          bool has = false;
-          if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
-          const uint64_t n = static_cast<uint64_t>(a.x.size());
-          if (!fast_mask(mh, has ? product(noise) : n, mask)) return py::none();
-          py::array y;
-          if (!fast_dest(a, outh, false, y)) return py::none();
-          if (!outh.is_none() && overlaps(y.data(), static_cast<size_t>(y.nbytes()), mask.data(),
-                                          static_cast<size_t>(mask.nbytes())))
-            return py::none();
-          const Scale s = train_scale(a.dt, a.p, upscale);
-          const void* src = a.x.data();
-          const uint8_t* mp = static_cast<const uint8_t*>(mask.data());
-          void* dst = y.mutable_data();
-          const DType dt = a.dt;
-          maybe_nogil(n, [&] {
-            if (!has) {
-              dropout_apply(dt, src, dst, mp, n, s);
-              return;
-            }
-            const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
-            dropout_apply_noise(dt, src, dst, mp, lay, n, s);
-          });
-          return std::move(y);
+           py::handle nh) { return fast_backward(gh, mh, ph, outh, nh, upscale, false); });
+  // alpha_backward_fast(grad, mask, p, out, noise_shape) -> dx = grad * a where kept (p < 1)
+  m.def("alpha_backward_fast",
+        [](py::handle gh, py::handle mh, py::handle ph, py::handle outh, py::handle nh) {
+          return fast_backward(gh, mh, ph, outh, nh, true, true);
         });
+  // alpha_any_fast(x, p, gen, out, inplace, noise_shape, with_mask) -> y or (y, mask)
+  m.def("alpha_any_fast",
+        [](py::handle xh, py::handle ph, py::handle gh, py::handle outh, py::handle inplace,
+           py::handle nh, bool with_mask) -> py::object {
+          if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
+          return fast_alpha(xh, ph, gh, outh, inplace.ptr() == Py_True, nh, with_mask);
+        });
+  // redraw_fast(grad, state_fields, p, upscale, alpha) -> dx: a backward from a DropoutState
+  // (its fields tuple) of plain (alpha false) or alpha dropout, with no noise shape
+  m.def("redraw_fast", &redraw_fast);
 }
 
 }  // namespace pydropout
