@@ -22,65 +22,18 @@ from numpy.typing import ArrayLike
 from . import _checks as ck
 from . import _pipeline_modern as pm
 from ._api_blocks import Array, BlocksApi, GeneratorLike, NoiseShape, ShapeLike
+from ._api_channels import channel_op
 from ._checks import DOWNSCALE, UPSCALE
 from ._pipeline import Backend, Pipeline
 from ._state import DropoutState
-from ._twins import annotated, twin
+from ._twins import twin
 
 _TWO32 = 4294967296.0
-
-
-_CHANNEL_DOC = """Channel dropout ({k}-d): zero whole channels with probability ``p``.
-
-    Like ``torch.nn.functional.dropout{k}d``: ``x`` is ``(N, C, {sp})`` or, without a
-    batch, ``(C, {sp})``; with ``channels_last=True`` ``(N, {sp}, C)`` or ``({sp}, C)``
-    (Keras SpatialDropout, MLX). The mask is drawn over the noise shape ``(N, C, {ones})``
-    (``(C, {ones})`` unbatched), consuming ``N * C`` words, so each channel is kept and
-    scaled by ``dtype(1 / (1 - p))`` or zeroed as a whole. An unbatched input gives the
-    result of the batched one with ``N = 1``. Any other rank raises ValueError (torch
-    warns instead, and reads a 3-D input of ``dropout2d`` as ``(N, C, L)``).
-
-    This is ``pydropout.dropout(x, p, training, inplace, noise_shape=...)``; evaluation
-    returns ``x`` itself. The backward is ``dropout_backward(grad, mask, p,
-    noise_shape=(N, C, {ones}))`` or use :class:`Dropout{k}d`.
-    """
 
 
 def _no_fast(*args: Any) -> None:
     """The fast hook of a backend that has none: every call runs the pipeline."""
     return None
-
-
-_CHANNEL_PARAMETERS = {
-    "x": "ArrayLike",
-    "p": "float",
-    "training": "bool",
-    "inplace": "bool",
-    "channels_last": "bool",
-    "generator": "GeneratorLike",
-    "out": "Optional[Array]",
-}
-
-
-def _channel_op(spatial: int, sp: str, ones: str) -> Callable[..., Array]:
-    """``Api.dropout{spatial}d``: the channel dropout over ``spatial`` dimensions."""
-    name = f"dropout{spatial}d"
-
-    def op(
-        self,
-        x,
-        p=0.5,
-        training=True,
-        inplace=False,
-        *,
-        channels_last=False,
-        generator=None,
-        out=None,
-    ):
-        return self._channel(x, p, training, inplace, spatial, channels_last, generator, out, name)
-
-    doc = _CHANNEL_DOC.format(k=spatial, sp=sp, ones=ones)
-    return annotated(op, "Api", name, doc, _CHANNEL_PARAMETERS, "Array")
 
 
 class Api(BlocksApi):
@@ -357,9 +310,9 @@ class Api(BlocksApi):
             x, p, training, inplace, noise_shape=noise, generator=generator, out=out
         )
 
-    dropout1d: Callable[..., Array] = _channel_op(1, "L", "1")
-    dropout2d: Callable[..., Array] = _channel_op(2, "H, W", "1, 1")
-    dropout3d: Callable[..., Array] = _channel_op(3, "D, H, W", "1, 1, 1")
+    dropout1d: Callable[..., Array] = channel_op(1, "L", "1")
+    dropout2d: Callable[..., Array] = channel_op(2, "H, W", "1, 1")
+    dropout3d: Callable[..., Array] = channel_op(3, "D, H, W", "1, 1, 1")
 
     # -- alpha dropout ---------------------------------------------------------------------
     def alpha_dropout(
