@@ -60,6 +60,10 @@ class Api(BlocksApi):
         self._fast_block = getattr(backend, "block_fast", _no_fast)
         self._fast_redraw: Callable[..., Any] = getattr(backend, "redraw_fast", _no_fast)
         self._fast_alpha: Callable[..., Any] = getattr(backend, "alpha_any_fast", _no_fast)
+        self._fast_gaussian: Callable[..., Any] = getattr(backend, "gaussian_fast", _no_fast)
+        self._fast_gaussian_backward: Callable[..., Any] = getattr(
+            backend, "gaussian_backward_fast", _no_fast
+        )
         self._fast_alpha_backward: Callable[..., Any] = getattr(
             backend, "alpha_backward_fast", _no_fast
         )
@@ -459,6 +463,9 @@ class Api(BlocksApi):
             return self.pipeline.variant_eval(
                 x, p, False, out, None, generator, ck.check_gaussian_p
             )
+        y = self._fast_gaussian(x, p, generator, out, False)
+        if y is not None:
+            return y
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)[0]
 
     def gaussian_dropout_with_state(
@@ -470,12 +477,20 @@ class Api(BlocksApi):
         out: Optional[Array] = None,
     ) -> Tuple[Array, DropoutState]:
         """Training-mode :func:`gaussian_dropout` that returns ``(y, DropoutState)``."""
+        r = self._fast_gaussian(x, p, generator, out, True)
+        if r is not None:
+            y, seed, stream, offset = r
+            return y, DropoutState(seed, stream, offset, y.shape, p, None, None, "gaussian")
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
 
     def gaussian_dropout_backward(
         self, grad: ArrayLike, state: DropoutState, p: float, *, out: Optional[Array] = None
     ) -> Array:
         """Gradient of Gaussian dropout: ``grad * noise``, the noise drawn again from ``state``."""
+        if type(state) is DropoutState and out is None:
+            dx = self._fast_gaussian_backward(grad, state._fields, p)
+            if dx is not None:
+                return dx
         return self.pipeline.gaussian_backward(grad, state, p, out=out)
 
     # -- the variants of modern networks (docs/CONTRACT.md section 6) -------------------

@@ -94,6 +94,8 @@ class CompiledBackend:
     redraw_fast = staticmethod(_core.redraw_fast)
     alpha_any_fast = staticmethod(_core.alpha_any_fast)
     alpha_backward_fast = staticmethod(_core.alpha_backward_fast)
+    gaussian_fast = staticmethod(_core.gaussian_fast)
+    gaussian_backward_fast = staticmethod(_core.gaussian_backward_fast)
 
     threshold = staticmethod(_spec.threshold)
     scale = staticmethod(_spec.scale)

@@ -168,6 +168,10 @@ def alpha_any_fast(
 def alpha_backward_fast(
     grad: object, mask: object, p: object, out: object, noise_shape: object, /
 ) -> Optional[np.ndarray]: ...
+def gaussian_fast(
+    x: object, p: object, generator: object, out: object, with_key: bool, /
+) -> Union[None, np.ndarray, Tuple[np.ndarray, int, int, int]]: ...
+def gaussian_backward_fast(grad: object, fields: object, p: object, /) -> Optional[np.ndarray]: ...
 def gaussian(
     x: np.ndarray,
     y: np.ndarray,

@@ -211,6 +211,20 @@ def test_state_and_alpha_hooks(level, threads, dtype, shape):
                         pydropout.feature_alpha_dropout(x, p, True, channels_last=cl, **g()),
                         ref.feature_alpha_dropout(x, p, True, channels_last=cl, **g()),
                     )
+            if p < 1.0:  # Gaussian dropout: forward, its state, the backward from it
+                assert_same_bits(
+                    pydropout.gaussian_dropout(x, p, **g()), ref.gaussian_dropout(x, p, **g())
+                )
+                y, gst = pydropout.gaussian_dropout_with_state(x, p, **g())
+                ry, rst = ref.gaussian_dropout_with_state(x, p, **g())
+                assert_same_bits(y, ry)
+                assert gst == rst
+                assert_same_bits(
+                    pydropout.gaussian_dropout_backward(x, gst, p),
+                    ref.gaussian_dropout_backward(x, rst, p),
+                )
+                served = core.gaussian_backward_fast(x, gst._fields, p) is not None
+                assert served == native
             _, am = ref.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
             _, ast = pydropout.alpha_dropout_with_state(x, p, generator=pydropout.Generator(4))
             want = ref.alpha_dropout_backward(x, am, p)

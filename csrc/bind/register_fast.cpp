@@ -6,11 +6,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "../core/broadcast.hpp"
 #include "../core/dropout.hpp"
+#include "../core/variants.hpp"
 #include "arrays.hpp"
 #include "fast_args.hpp"
 #include "generator.hpp"
@@ -370,6 +372,54 @@ py::object redraw_fast(py::handle gh, py::handle fh, py::handle ph, bool upscale
   maybe_nogil(n, [&] { dropout_forward(dt, src, dst, nullptr, n, d, s); });
   return std::move(y);
 }
+
+// Gaussian dropout for 0 <= p < 1: y = x * dtype(1 + sigma z), word offset + i for element
+// i; with_key: (y, seed, stream, offset) of the words drawn
+py::object gaussian_fast(py::handle xh, py::handle ph, py::handle gh, py::handle outh,
+                         bool with_key) {
+  FastArgs a;
+  if (!fast_array(xh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !fast_generator(gh, a.gen))
+    return py::none();
+  py::array y;
+  if (!fast_dest(a, outh, false, y)) return py::none();
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  const Draw d = reserve_draw(*a.gen, n, a.p);
+  const double sigma = std::sqrt(a.p / (1.0 - a.p));
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  const DType dt = a.dt;
+  maybe_nogil(8 * n, [&] { gaussian_forward(dt, src, dst, n, d.seed, d.stream, d.offset, sigma); });
+  if (with_key) return py::make_tuple(std::move(y), d.seed, d.stream, d.offset);
+  return std::move(y);
+}
+
+// The backward of Gaussian dropout from its DropoutState's fields: the same noise, drawn again
+py::object gaussian_backward_fast(py::handle gh, py::handle fh, py::handle ph) {
+  FastArgs a;
+  if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !PyTuple_Check(fh.ptr()) ||
+      PyTuple_GET_SIZE(fh.ptr()) != 8)
+    return py::none();
+  PyObject* f = fh.ptr();
+  const auto item = [f](int i) { return py::handle(PyTuple_GET_ITEM(f, i)); };
+  uint64_t seed = 0, stream = 0, offset = 0;
+  std::vector<uint64_t> shape;
+  PyObject* sp = item(4).ptr();
+  PyObject* kind = item(7).ptr();
+  if (!fast_u64(item(0), seed) || !fast_u64(item(1), stream) || !fast_u64(item(2), offset) ||
+      !fast_dims(item(3), shape) || shape != dims_of(a.x) || !PyFloat_CheckExact(sp) ||
+      PyFloat_AS_DOUBLE(sp) != a.p || !PyUnicode_Check(kind) ||
+      PyUnicode_CompareWithASCIIString(kind, "gaussian") != 0)
+    return py::none();
+  const uint64_t n = static_cast<uint64_t>(a.x.size());
+  std::vector<py::ssize_t> dims(a.x.shape(), a.x.shape() + a.x.ndim());
+  py::array y = empty_array(a.x.dtype(), dims, a.x.data());
+  const double sigma = std::sqrt(a.p / (1.0 - a.p));
+  const void* src = a.x.data();
+  void* dst = y.mutable_data();
+  const DType dt = a.dt;
+  maybe_nogil(8 * n, [&] { gaussian_forward(dt, src, dst, n, seed, stream, offset, sigma); });
+  return std::move(y);
+}
 }  // namespace
 
 void register_fast(py::module_& m) {
@@ -439,6 +489,10 @@ void register_fast(py::module_& m) {
   // redraw_fast(grad, state_fields, p, upscale, alpha) -> dx: a backward from a DropoutState
   // (its fields tuple) of plain (alpha false) or alpha dropout, with no noise shape
   m.def("redraw_fast", &redraw_fast);
+  // gaussian_fast(x, p, gen, out, with_key) -> y, or (y, seed, stream, offset) with with_key
+  m.def("gaussian_fast", &gaussian_fast);
+  // gaussian_backward_fast(grad, state_fields, p) -> dx
+  m.def("gaussian_backward_fast", &gaussian_backward_fast);
 }
 
 }  // namespace pydropout
