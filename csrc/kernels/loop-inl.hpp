@@ -215,6 +215,10 @@ static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
       else
         bits = load_mask_bits(mask, n, i, 64);
     }
+    if (Ops::kPrefetchBytes) {  // a hint only: past the end of x it faults nothing
+      for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(x + i) + Ops::kPrefetchBytes + l, 0, 3);
+    }
     step.template window<kStream>(x + i, y + i, bits);
   }
   if (i < n) {  // tail
