@@ -90,7 +90,11 @@ class Pipeline:
         target = final.transpose(perm) if perm is not None and final is not None else final
         xc = backend.contiguous(src)  # a view of a permuted layout unless unaligned/non-native
         direct = target is not None and _direct(target, xc)
-        y = target if target is not None and direct else backend.empty(src.shape, xc.dtype, xc)
+        # a new output starts at the input's offset within a cache line, except a permuted
+        # layout's drawing pass, whose rows run across the logical axis: it streams its
+        # stores only from a 64-byte aligned output
+        like = None if perm is not None and words else xc
+        y = target if target is not None and direct else backend.empty(src.shape, xc.dtype, like)
         key = gen._reserve(words) if gen is not None else None
         kernel(xc, y, key, *args, **({"order": perm} if perm is not None else {}))
         if perm is not None:

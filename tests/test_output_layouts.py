@@ -161,3 +161,44 @@ def test_permuted_layouts_match_the_reference(shape, order, dtype):
         np.testing.assert_array_equal(bits, np.ascontiguousarray(c).view(np.uint8))
         if a.ndim > 1:
             assert _same_order(a, v)
+
+
+# channels_last and the layouts like it (the logical innermost axis second innermost in
+# memory) whose drawing pass runs rows of memory across the logical axis: 16 columns or more
+# (exactly 16, a partial last vector, more than one chunk of 256 columns), rows that end a
+# block row early, rows a multiple of 4 but not of 8 (a mask then shares bytes between
+# columns: a thread takes whole samples), many small samples, and word offsets off a Philox
+# block or odd rows (which take the transposing pass)
+_COLUMNS = [
+    (2, 16, 8, 8),
+    (2, 17, 6, 4),
+    (1, 40, 5, 7),
+    (3, 64, 16, 16),
+    (1, 300, 4, 6),
+    (3, 24, 7, 7),
+    (2, 32, 9, 11),
+    (40, 16, 2, 2),
+    (3, 24, 14, 14),
+    (1, 20, 2, 10),
+]
+
+
+@pytest.mark.parametrize("shape", _COLUMNS, ids=[str(s) for s in _COLUMNS])
+@pytest.mark.parametrize("offset", [0, 4, 8, 6])
+def test_columns_pass_matches_the_reference(shape, offset, isa, threads):
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    v = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for api in (pd, pd.reference):
+        assert api.Generator(SEED, offset=offset).offset == offset
+    for mode in ("upscale_in_train", "downscale_in_infer"):  # scaled, and kept as they are
+
+        def calls(api, a):
+            g = api.Generator(SEED, offset=offset)
+            y, m = api.dropout_with_mask(a, 0.3, mode=mode, generator=g)
+            return [y, m, api.dropout(a, 0.3, mode=mode, generator=g)]
+
+        core, ref = calls(pd, v), calls(pd.reference, v)
+        for a, b in zip(core, ref):
+            bits = np.ascontiguousarray(a).view(np.uint8)
+            np.testing.assert_array_equal(bits, np.ascontiguousarray(b).view(np.uint8))
+        assert core[0].strides == v.strides and core[2].strides == v.strides

@@ -355,6 +355,58 @@ void pass_tiles(const Pass& P, const Axes& a) {
   });
 }
 
+// How the tier's columns kernel (kernels.hpp forward_cols) takes the axes: the logical
+// innermost axis second innermost in memory, so that memory is rows (that axis) of cols
+// elements, at least 16 columns (a vector's worth) and every word offset of a block row a
+// multiple of 4. A mask's bytes must belong to one thread each: bands of rows do where every
+// column's bits start and end on bytes; else whole slabs of one outer index whose bits are
+// one range that does (only the last two axes swapped, as channels_last); else none.
+enum class ColsSplit { none, rows, slabs };
+
+ColsSplit cols_split(const Axes& a, const Draw& d, bool with_mask, ForwardColsFn f) {
+  if (!f || a.k < 2 || a.inner != a.k - 2 || a.ext[a.k - 1] < 16) return ColsSplit::none;
+  const uint64_t rows = a.ext[a.inner], cols = a.ext[a.k - 1], ld = a.stride[a.k - 1];
+  if (d.offset % 4 != 0 || ld % 4 != 0) return ColsSplit::none;
+  bool bytes = ld % 8 == 0 && rows % 8 == 0;
+  for (int i = 0; i < a.inner; ++i) {
+    if (a.stride[i] % 4 != 0) return ColsSplit::none;
+    bytes = bytes && a.stride[i] % 8 == 0;
+  }
+  if (!with_mask || bytes) return ColsSplit::rows;
+  const bool swapped =
+      ld == rows &&
+      (a.k == 2 || (a.k == 3 && a.stride[0] == rows * cols && (rows * cols) % 8 == 0));
+  return swapped ? ColsSplit::slabs : ColsSplit::none;
+}
+
+// The columns kernel over units of kColsRows rows of one outer index each (split rows), or
+// of a whole outer index (split slabs).
+void pass_cols(const Pass& P, const Axes& a, ForwardColsFn f, ColsSplit split) {
+  constexpr uint64_t kColsRows = 256;
+  const int p = a.inner;
+  const uint64_t rows = a.ext[p], cols = a.ext[p + 1], ld = a.stride[p + 1];
+  uint64_t outer = 1;
+  for (int i = 0; i < p; ++i) outer *= a.ext[i];
+  const uint64_t band = split == ColsSplit::rows ? kColsRows : rows;
+  const uint64_t blocks = (rows + band - 1) / band;
+  const uint64_t units = outer * blocks;
+  // streamed stores need every row on a 64-byte boundary
+  const bool stream =
+      P.stream && (cols * P.es) % 64 == 0 && reinterpret_cast<uintptr_t>(P.y) % 64 == 0;
+  const auto cost = static_cast<double>(band * cols);
+  const auto start = [&](uint64_t u) { return std::min(units, u); };
+  for_units(units, cost, start, [&](uint64_t u0, uint64_t u1) {
+    for (uint64_t u = u0; u < u1; ++u) {
+      const uint64_t o = u / blocks, r0 = u % blocks * band;
+      const uint64_t nr = std::min(band, rows - r0);
+      const uint64_t from = Odometer(p, a.ext, a.stride, o).off + r0;  // element (r0, 0)
+      const uint64_t at = (o * rows + r0) * cols * P.es;
+      f(P.x + at, P.y + at, P.mask, from, nr, cols, ld, P.keys, P.draw->offset + from,
+        P.draw->threshold, P.scale, stream);
+    }
+  });
+}
+
 void run_pass(const Pass& P, const Axes& a) {
   if (a.inner == a.k - 1)
     pass_rows(P, a);
@@ -451,6 +503,16 @@ void dropout_forward_permuted(DType dt, const void* x, void* y, uint8_t* mask,
   if (n == 0) return;
   if (a.k <= 1 || d.drop_all || d.threshold == 0) {  // no word compared, or the same order
     dropout_forward(dt, x, y, mask, n, d, s);
+    return;
+  }
+  const ForwardColsFn cols = active_kernels().forward_cols[static_cast<int>(dt)];
+  const ColsSplit split = cols_split(a, d, mask != nullptr, cols);
+  if (split != ColsSplit::none) {  // rows of memory across the logical runs: no transposition
+    Pass P = make_pass(dt, x, y, n, s);
+    P.draw = &d;
+    P.keys = make_keys(d.seed, d.stream);
+    P.mask = mask;
+    pass_cols(P, a, cols, split);
     return;
   }
   const uint64_t run = a.ext[a.inner];  // the logical runs: one kernel call each

@@ -35,6 +35,7 @@ struct Ops : DataOps {
 };
 
 #include "loop-inl.hpp"
+#include "cols512-inl.hpp"    // channels_last's forward without a bit transposition
 #include "normal512-inl.hpp"  // the normal transform for variants-inl.hpp
 #include "variants-inl.hpp"
 
@@ -46,6 +47,9 @@ PYDROPOUT_TARGET_POP
 namespace pydropout {
 namespace avx512 {
 #include "table-inl.hpp"
-void fill(Kernels& t) { fill_table(t); }
+void fill(Kernels& t) {
+  fill_table(t);
+  t.forward_cols[static_cast<int>(DType::f32)] = &forward_cols_entry_f32;
+}
 }  // namespace avx512
 }  // namespace pydropout
