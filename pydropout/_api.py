@@ -349,7 +349,7 @@ class Api(BlocksApi):
         if not training:
             return self.pipeline.variant_eval(x, p, inplace, out, noise_shape, generator)
         fast = self._fast_alpha
-        y = fast(x, p, generator, out, inplace, noise_shape, False)
+        y = fast(x, p, generator, out, inplace, noise_shape, 0)
         if y is not None:
             return y
         return self.pipeline.alpha_train(
@@ -393,6 +393,12 @@ class Api(BlocksApi):
 
     def _alpha(self, x, p, shape, gen, out, keep) -> Tuple[Array, Any]:
         """The training forward of the ``_with_*`` forms: ``(y, mask or state)``."""
+        r = self._fast_alpha(x, p, gen, out, False, shape, 1 if keep == "mask" else 2)
+        if r is not None:
+            if keep == "mask":
+                return r[0], r[1]
+            y, seed, stream, offset = r
+            return y, DropoutState(seed, stream, offset, y.shape, float(p), None, None, "alpha")
         return self.pipeline.alpha_train(
             x, p, inplace=False, noise_shape=shape, generator=gen, out=out, keep=keep
         )
@@ -480,7 +486,7 @@ class Api(BlocksApi):
         r = self._fast_gaussian(x, p, generator, out, True)
         if r is not None:
             y, seed, stream, offset = r
-            return y, DropoutState(seed, stream, offset, y.shape, p, None, None, "gaussian")
+            return y, DropoutState(seed, stream, offset, y.shape, float(p), None, None, "gaussian")
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
 
     def gaussian_dropout_backward(

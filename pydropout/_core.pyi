@@ -162,9 +162,9 @@ def alpha_any_fast(
     out: object,
     inplace: object,
     noise_shape: object,
-    with_mask: bool,
+    keep: int,
     /,
-) -> Union[None, np.ndarray, Tuple[np.ndarray, np.ndarray]]: ...
+) -> Union[None, np.ndarray, Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, int, int, int]]: ...
 def alpha_backward_fast(
     grad: object, mask: object, p: object, out: object, noise_shape: object, /
 ) -> Optional[np.ndarray]: ...

@@ -225,8 +225,16 @@ def test_state_and_alpha_hooks(level, threads, dtype, shape):
                 )
                 served = core.gaussian_backward_fast(x, gst._fields, p) is not None
                 assert served == native
-            _, am = ref.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
-            _, ast = pydropout.alpha_dropout_with_state(x, p, generator=pydropout.Generator(4))
+            ay, am = ref.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
+            cy, cm = pydropout.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
+            assert_same_bits(cy, ay)
+            np.testing.assert_array_equal(cm, am)
+            sy, ast = pydropout.alpha_dropout_with_state(x, p, generator=pydropout.Generator(4))
+            ry, rst = ref.alpha_dropout_with_state(x, p, generator=pydropout.Generator(4))
+            assert_same_bits(sy, ay)
+            assert ast == rst and type(ast.p) is float
+            served = core.alpha_any_fast(x, p, pydropout.Generator(4), None, False, None, 2)
+            assert (served is not None) == (native and 0.0 < p < 1.0)
             want = ref.alpha_dropout_backward(x, am, p)
             assert_same_bits(pydropout.alpha_dropout_backward(x, am, p), want)
             assert_same_bits(pydropout.alpha_dropout_backward(x, ast, p), want)

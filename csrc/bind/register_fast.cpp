@@ -298,14 +298,17 @@ py::object fast_backward(py::handle gh, py::handle mh, py::handle ph, py::handle
 
 // Training-mode alpha dropout for 0 < p < 1 (the draw and the select fused without a noise
 // shape; with one, the noise mask drawn, then read through its broadcast)
+// keep: 0 the output alone, 1 with its mask, 2 with its key (no noise shape), for a
+// DropoutState built in Python
 py::object fast_alpha(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
-                      py::handle nh, bool with_mask) {
+                      py::handle nh, int keep) {
+  const bool with_mask = keep == 1;
   FastArgs a;
   if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
   if (a.p == 0.0 || a.p == 1.0) return py::none();
   std::vector<uint64_t> shape, noise;
   bool has = false;
-  if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+  if (!fast_noise(nh, a.x, shape, noise, has) || (keep == 2 && has)) return py::none();
   py::array y;
   if (!fast_dest(a, outh, inplace, y)) return py::none();
   const uint64_t n = static_cast<uint64_t>(a.x.size());
@@ -329,6 +332,7 @@ py::object fast_alpha(py::handle xh, py::handle ph, py::handle gh, py::handle ou
     alpha_apply_noise(dt, src, dst, mp, lay, n, k.a, k.b, k.c);
   });
   if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  if (keep == 2) return py::make_tuple(std::move(y), d.seed, d.stream, d.offset);
   return std::move(y);
 }
 
@@ -479,12 +483,13 @@ void register_fast(py::module_& m) {
         [](py::handle gh, py::handle mh, py::handle ph, py::handle outh, py::handle nh) {
           return fast_backward(gh, mh, ph, outh, nh, true, true);
         });
-  // alpha_any_fast(x, p, gen, out, inplace, noise_shape, with_mask) -> y or (y, mask)
+  // alpha_any_fast(x, p, gen, out, inplace, noise_shape, keep) -> y (keep 0), (y, mask)
+  // (keep 1) or (y, seed, stream, offset) (keep 2, no noise shape)
   m.def("alpha_any_fast",
         [](py::handle xh, py::handle ph, py::handle gh, py::handle outh, py::handle inplace,
-           py::handle nh, bool with_mask) -> py::object {
+           py::handle nh, int keep) -> py::object {
           if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
-          return fast_alpha(xh, ph, gh, outh, inplace.ptr() == Py_True, nh, with_mask);
+          return fast_alpha(xh, ph, gh, outh, inplace.ptr() == Py_True, nh, keep);
         });
   // redraw_fast(grad, state_fields, p, upscale, alpha) -> dx: a backward from a DropoutState
   // (its fields tuple) of plain (alpha false) or alpha dropout, with no noise shape
