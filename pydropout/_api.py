@@ -148,7 +148,7 @@ class Api(BlocksApi):
             y = fast(x, p, generator)
         elif mode == UPSCALE or mode == DOWNSCALE:
             fast = self._fast_any  # out=, inplace, downscale, a noise shape
-            y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, False)
+            y = fast(x, p, generator, out, inplace, mode == UPSCALE, noise_shape, 0)
         else:
             y = None
         if y is not None:
@@ -181,15 +181,27 @@ class Api(BlocksApi):
                 r = fast(x, p, generator, mode == UPSCALE)
             else:
                 fast = self._fast_any  # out=, a noise shape
-                r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, True)
+                r = fast(x, p, generator, out, False, mode == UPSCALE, noise_shape, 1)
             if r is not None:
                 return r
         return self._train(x, p, False, mode, noise_shape, generator, out, "mask")
 
+    def _state_train(self, x, p, mode, noise_shape, generator, out) -> Tuple[Array, Any]:
+        """:func:`dropout_with_state`: the backend's hook (then the state is built here), else
+        the pipeline."""
+        if mode == UPSCALE or mode == DOWNSCALE:
+            r = self._fast_any(x, p, generator, out, False, mode == UPSCALE, noise_shape, 2)
+            if r is not None:
+                y, seed, stream, offset = r
+                return y, DropoutState._trusted(
+                    seed, stream, offset, y.shape, float(p), mode, None, "dropout"
+                )
+        return self._train(x, p, False, mode, noise_shape, generator, out, "state")
+
     dropout_with_state: Callable[..., Tuple[Array, DropoutState]] = twin(
         dropout_with_mask,
         lambda self, x, p=0.5, *, mode=UPSCALE, noise_shape=None, generator=None, out=None: (
-            self._train(x, p, False, mode, noise_shape, generator, out, "state")
+            self._state_train(x, p, mode, noise_shape, generator, out)
         ),
         "dropout_with_state",
         """Training-mode :func:`dropout` that returns a :class:`DropoutState` instead of a mask.
@@ -398,7 +410,9 @@ class Api(BlocksApi):
             if keep == "mask":
                 return r[0], r[1]
             y, seed, stream, offset = r
-            return y, DropoutState(seed, stream, offset, y.shape, float(p), None, None, "alpha")
+            return y, DropoutState._trusted(
+                seed, stream, offset, y.shape, float(p), None, None, "alpha"
+            )
         return self.pipeline.alpha_train(
             x, p, inplace=False, noise_shape=shape, generator=gen, out=out, keep=keep
         )
@@ -486,7 +500,9 @@ class Api(BlocksApi):
         r = self._fast_gaussian(x, p, generator, out, True)
         if r is not None:
             y, seed, stream, offset = r
-            return y, DropoutState(seed, stream, offset, y.shape, float(p), None, None, "gaussian")
+            return y, DropoutState._trusted(
+                seed, stream, offset, y.shape, float(p), None, None, "gaussian"
+            )
         return self.pipeline.gaussian_train(x, p, generator=generator, out=out)
 
     def gaussian_dropout_backward(

@@ -133,7 +133,7 @@ def dropout_any_fast(
     inplace: object,
     upscale: bool,
     noise_shape: object,
-    with_mask: bool,
+    keep: int,
     /,
 ) -> Any: ...
 def backward_any_fast(

@@ -79,6 +79,16 @@ class DropoutState:
             self, "_fields", (seed, stream, offset, shape, p, mode, noise_shape, kind)
         )
 
+    @classmethod
+    def _trusted(cls, seed, stream, offset, shape, p, mode, noise_shape, kind) -> DropoutState:
+        """A state of fields a forward call has just produced (ints, a shape tuple, a float p,
+        no noise shape): what ``__init__`` would check already holds."""
+        state = object.__new__(cls)
+        object.__setattr__(
+            state, "_fields", (seed, stream, offset, shape, p, mode, noise_shape, kind)
+        )
+        return state
+
     # -- read-only fields --------------------------------------------------------------
     seed = property(lambda self: self._fields[0])
     stream = property(lambda self: self._fields[1])

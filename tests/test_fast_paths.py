@@ -245,6 +245,12 @@ def test_state_and_alpha_hooks(level, threads, dtype, shape):
                 _, st = pydropout.dropout_with_state(
                     x, p, mode=mode, generator=pydropout.Generator(5)
                 )
+                _, rst = ref.dropout_with_state(x, p, mode=mode, generator=pydropout.Generator(5))
+                assert st == rst and type(st.p) is float
+                hooked = core.dropout_any_fast(
+                    x, p, pydropout.Generator(5), None, False, mode == MODES[0], None, 2
+                )
+                assert (hooked is not None) == native
                 want = ref.dropout_backward(x, m, p, mode=mode)
                 assert_same_bits(pydropout.dropout_backward(x, st, p, mode=mode), want)
                 served = core.redraw_fast(x, st._fields, p, mode == MODES[0], False)

@@ -165,11 +165,15 @@ def candidates(op: str, shape: Tuple[int, ...], torch: Any) -> Dict[str, Fn]:
     def np_gauss() -> Any:
         return x * (np.float32(1) + np.float32(SIGMA) * rng.standard_normal(shape, np.float32))
 
+    def np_inplace() -> Any:  # y grows by 1 / (1 - p) a call: inf after enough rounds
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.multiply(y, np_keep() * s, out=y)
+
     nc = (shape[0], shape[1])
     numpy_peer: Dict[str, Fn] = {
         "dropout": np_dropout,
         "dropout(out=)": lambda: np.multiply(np_keep(), x * s, out=y),
-        "dropout(inplace)": lambda: np.multiply(y, np_keep() * s, out=y),
+        "dropout(inplace)": np_inplace,
         "dropout(downscale)": lambda: np.where(np_keep(), x, np.float32(0)),
         "dropout_with_mask": np_mask,
         "dropout_with_state": np_dropout,

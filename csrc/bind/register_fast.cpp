@@ -96,13 +96,16 @@ uint64_t product(const std::vector<uint64_t>& v) {
   return p;
 }
 
+// keep: 0 the output alone, 1 with its mask, 2 with its key (no noise shape), for a
+// DropoutState built in Python
 py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
-                      bool upscale, py::handle nh, bool with_mask) {
+                      bool upscale, py::handle nh, int keep) {
+  const bool with_mask = keep == 1;
   FastArgs a;
   if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
   std::vector<uint64_t> shape, noise;
   bool has = false;
-  if (!fast_noise(nh, a.x, shape, noise, has)) return py::none();
+  if (!fast_noise(nh, a.x, shape, noise, has) || (keep == 2 && has)) return py::none();
   py::array y;
   if (!fast_dest(a, outh, inplace, y)) return py::none();
   const uint64_t n = static_cast<uint64_t>(a.x.size());
@@ -126,6 +129,7 @@ py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle ou
     dropout_apply_noise(dt, src, dst, mp, lay, n, s);
   });
   if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
+  if (keep == 2) return py::make_tuple(std::move(y), d.seed, d.stream, d.offset);
   return std::move(y);
 }
 
@@ -466,13 +470,13 @@ void register_fast(py::module_& m) {
   // block_fast(x or shape, p, full_shape, origin, seed, stream, offset, upscale, with_mask,
   //   data) -> y, (y, mask), or the mask alone (data false); training mode
   m.def("block_fast", &block_fast);
-  // dropout_any_fast(x, p, gen, out, inplace, upscale, noise_shape, with_mask)
-  //   -> y, or (y, mask) with with_mask; training mode.
+  // dropout_any_fast(x, p, gen, out, inplace, upscale, noise_shape, keep) -> y (keep 0),
+  //   (y, mask) (keep 1) or (y, seed, stream, offset) (keep 2, no noise shape); training mode
   m.def("dropout_any_fast",
         [](py::handle xh, py::handle ph, py::handle gh, py::handle outh, py::handle inplace,
-           bool upscale, py::handle nh, bool with_mask) -> py::object {
+           bool upscale, py::handle nh, int keep) -> py::object {
           if (inplace.ptr() != Py_True && inplace.ptr() != Py_False) return py::none();
-          return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, with_mask);
+          return fast_train(xh, ph, gh, outh, inplace.ptr() == Py_True, upscale, nh, keep);
         });
   // backward_any_fast(grad, mask, p, upscale, out, noise_shape) -> dx (p < 1)
   m.def("backward_any_fast",
