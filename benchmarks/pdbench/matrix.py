@@ -76,6 +76,7 @@ def interleaved(cands: Dict[str, Fn], rounds: int, budget: float) -> Dict[str, f
         for k, f in cands.items():
             b = batch[k]
             time.sleep(SETTLE)
+            f()  # untimed: the first call after a rest finds cold caches and idle cores
             t0 = time.perf_counter()
             for _ in range(b):
                 f()
