@@ -239,3 +239,44 @@ def test_opcheck_dropout_operators(case):
     torch.library.opcheck(ops.dropout_fwd, args)
     token = ops.dropout_fwd(*args)[1]
     torch.library.opcheck(ops.dropout_bwd, (grad, token, *constants[:4]))
+
+
+# channel dropout inside a compiled graph (between ops that inductor fuses): the same bits
+# as eager for every value (signed zeros, infinities, NaN), mode, layout and rank
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mode", ["upscale_in_train", "downscale_in_infer"])
+def test_compiled_channel_dropout_gives_eager_bits(backend, dtype, mode):
+    shapes = {pdt.dropout1d: (3, 5, 7), pdt.dropout2d: (2, 6, 4, 5), pdt.dropout3d: (2, 3, 2, 3, 4)}
+    for fn, shape in shapes.items():
+        x = torch.randn(shape, dtype=dtype)
+        x.view(-1)[::7] = float("inf")
+        x.view(-1)[3::11] = float("nan")
+        x.view(-1)[5::13] = -0.0
+        layouts = [x]
+        if x.dim() == 4:
+            layouts.append(x.contiguous(memory_format=torch.channels_last))
+        for xl in layouts:
+            for p in (0.0, 0.4, 1.0):
+                g = gen(3)
+
+                def f(t, p=p, fn=fn, g=g):
+                    return fn(torch.relu(t) - t * 1.5, p, generator=g, mode=mode)
+
+                xe = xl.clone().requires_grad_()
+                ye = f(xe)
+                (ge,) = torch.autograd.grad(ye, xe, torch.ones_like(ye))
+                words = g.offset
+                g.offset = 0
+                torch._dynamo.reset()
+                xc = xl.clone().requires_grad_()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    yc = torch.compile(f, backend=backend, fullgraph=True)(xc)
+                    (gc,) = torch.autograd.grad(yc, xc, torch.ones_like(yc))
+                assert g.offset == words
+                for a, b in ((ye, yc), (ge, gc)):
+                    assert a.shape == b.shape
+                    ia = a.detach().contiguous().view(-1).view(torch.int8)
+                    ib = b.detach().contiguous().view(-1).view(torch.int8)
+                    assert torch.equal(ia, ib), (fn.__name__, p, xl.stride())
