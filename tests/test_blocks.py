@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import DTYPES, MODES, SEED, SIMD_LEVELS
+from helpers import DTYPES, MODES, SEED, SIMD_LEVELS, THREAD_COUNTS, forced_simd, forced_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,6 +141,30 @@ def test_simd_levels_agree(level):
         check_tiling(pydropout.dropout_block, x, 0.7, [[0, 13, 40], [0, 1, 33, 70]])
     finally:
         _core._set_simd(before)
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("threads", THREAD_COUNTS)
+@pytest.mark.parametrize(
+    "block, full, origin",
+    [
+        ((2, 7, 30001), (4, 9, 30001), (1, 1, 0)),  # 14 runs of an odd length
+        ((3, 40000), (3, 40000), (0, 0)),  # one run
+        ((2, 3, 20008), (3, 5, 20008), (1, 2, 0)),  # 6 runs of whole bytes
+    ],
+)
+def test_few_long_runs_split_over_threads(level, threads, block, full, origin):
+    """A block of a few long runs is cut inside its runs among the threads: the same bits
+    (outputs and masks, runs that end mid-byte included) as the reference."""
+    x = np.random.default_rng(8).standard_normal(block).astype(np.float32)
+    kw = dict(full_shape=full, origin=origin, seed=SEED, offset=5)
+    with forced_simd(level), forced_threads(threads):
+        y, m = pydropout.dropout_block(x, 0.3, return_mask=True, **kw)
+        m2 = pydropout.dropout_block_mask(block, 0.3, **kw)
+    ry, rm = reference.dropout_block(x, 0.3, return_mask=True, **kw)
+    np.testing.assert_array_equal(y.view(np.uint32), ry.view(np.uint32))
+    np.testing.assert_array_equal(m, rm)
+    np.testing.assert_array_equal(m2, rm)
 
 
 @pytest.mark.parametrize("fn", FUNCS)

@@ -110,19 +110,36 @@ void or_bits(uint8_t* dst, uint64_t at, const uint8_t* src, uint64_t nbits) {
   }
 }
 
-// Runs in parallel over chunks of whole multiples of 8 runs, so that no two threads ever
-// write the same mask byte.
-template <class Fn>
-void for_runs(uint64_t runs, uint64_t len, const Fn& fn) {
-  const uint64_t octets = (runs + 7) / 8;
-  // 64 units per octet of runs; a run costs its elements plus about one extra group
-  const double cost = static_cast<double>(len + 64) / 8.0;
+// The runs laid end to end (run r: elements [r * len, r * len + len), words word_starts[r] +
+// j) in 64-element aligned chunks over the threads, so that a few long runs use them all and
+// no two threads write the same mask byte. Per chunk: piece(i, count, word, bits) for each
+// piece of a run in it, `bits` where its mask bits go: the mask itself (at element i) where
+// the piece starts and ends on bytes, else a zeroed buffer whose bits are OR-ed into the
+// mask after (the chunk's mask bytes are zeroed first); nullptr without a mask.
+template <class Piece>
+void for_pieces(uint64_t runs, uint64_t len, const uint64_t* word_starts, uint8_t* mask,
+                double cost, const Piece& piece) {
+  const uint64_t n = runs * len;
+  const bool byte_runs = len % 8 == 0;
   parallel_chunks(
-      octets * 64,
+      n,
       [&](uint64_t b, uint64_t e) {
-        const uint64_t r0 = b / 64 * 8;
-        const uint64_t r1 = std::min(runs, e / 64 * 8);
-        if (r0 < r1) fn(r0, r1);
+        std::vector<uint8_t> tmp(mask && !byte_runs ? (std::min(len, e - b) + 7) / 8 : 0);
+        if (mask && !byte_runs) std::memset(mask + b / 8, 0, (e + 7) / 8 - b / 8);
+        for (uint64_t i = b; i < e;) {
+          const uint64_t r = i / len, o = i % len;
+          const uint64_t count = std::min(len - o, e - i);
+          if (!mask) {
+            piece(i, count, word_starts[r] + o, nullptr);
+          } else if (i % 8 == 0 && count % 8 == 0) {
+            piece(i, count, word_starts[r] + o, mask + i / 8);
+          } else {
+            std::fill(tmp.begin(), tmp.end(), uint8_t{0});
+            piece(i, count, word_starts[r] + o, tmp.data());
+            or_bits(mask, i, tmp.data(), count);
+          }
+          i += count;
+        }
       },
       cost);
 }
@@ -136,26 +153,11 @@ void dropout_forward_runs(DType dt, const void* x, void* y, uint8_t* mask, uint6
   const size_t es = dtype_size(dt);
   const Keys keys = make_keys(d.seed, d.stream);
   const ForwardFn fwd = active_kernels().forward[static_cast<int>(dt)];
-  const bool byte_runs = len % 8 == 0;
-  for_runs(runs, len, [&](uint64_t r0, uint64_t r1) {
-    std::vector<uint8_t> tmp(mask && !byte_runs ? (len + 7) / 8 : 0);
-    if (mask && !byte_runs) {  // this chunk's bytes, zeroed before bits are OR-ed in
-      const uint64_t first = r0 * len / 8, last = (r1 * len + 7) / 8;
-      std::memset(mask + first, 0, last - first);
-    }
-    for (uint64_t r = r0; r < r1; ++r) {
-      const char* xr = static_cast<const char*>(x) + r * len * es;
-      char* yr = static_cast<char*>(y) + r * len * es;
-      if (!mask) {
-        fwd(xr, yr, nullptr, len, keys, word_starts[r], d.threshold, s, false);
-      } else if (byte_runs) {
-        fwd(xr, yr, mask + r * len / 8, len, keys, word_starts[r], d.threshold, s, false);
-      } else {
-        fwd(xr, yr, tmp.data(), len, keys, word_starts[r], d.threshold, s, false);
-        or_bits(mask, r * len, tmp.data(), len);
-      }
-    }
-  });
+  for_pieces(runs, len, word_starts, mask, 1.0,
+             [&](uint64_t i, uint64_t count, uint64_t word, uint8_t* bits) {
+               fwd(static_cast<const char*>(x) + i * es, static_cast<char*>(y) + i * es, bits,
+                   count, keys, word, d.threshold, s, false);
+             });
 }
 
 void dropout_mask_runs(uint8_t* mask, uint64_t runs, uint64_t len, const uint64_t* word_starts,
@@ -163,22 +165,10 @@ void dropout_mask_runs(uint8_t* mask, uint64_t runs, uint64_t len, const uint64_
   if (runs == 0 || len == 0) return;
   const Keys keys = make_keys(d.seed, d.stream);
   const MaskFn fn = active_kernels().mask;
-  const bool byte_runs = len % 8 == 0;
-  for_runs(runs, len, [&](uint64_t r0, uint64_t r1) {
-    std::vector<uint8_t> tmp(byte_runs ? 0 : (len + 7) / 8);
-    if (!byte_runs) {
-      const uint64_t first = r0 * len / 8, last = (r1 * len + 7) / 8;
-      std::memset(mask + first, 0, last - first);
-    }
-    for (uint64_t r = r0; r < r1; ++r) {
-      if (byte_runs) {
-        fn(mask + r * len / 8, len, keys, word_starts[r], d.threshold);
-      } else {
-        fn(tmp.data(), len, keys, word_starts[r], d.threshold);
-        or_bits(mask, r * len, tmp.data(), len);
-      }
-    }
-  });
+  for_pieces(runs, len, word_starts, mask, 1.0,
+             [&](uint64_t, uint64_t count, uint64_t word, uint8_t* bits) {
+               fn(bits, count, keys, word, d.threshold);
+             });
 }
 
 }  // namespace pydropout
