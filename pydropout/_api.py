@@ -61,6 +61,7 @@ class Api(BlocksApi):
         self._fast_redraw: Callable[..., Any] = getattr(backend, "redraw_fast", _no_fast)
         self._fast_alpha: Callable[..., Any] = getattr(backend, "alpha_any_fast", _no_fast)
         self._fast_gaussian: Callable[..., Any] = getattr(backend, "gaussian_fast", _no_fast)
+        self._fast_mask: Callable[..., Any] = getattr(backend, "mask_fast", _no_fast)
         self._fast_gaussian_backward: Callable[..., Any] = getattr(
             backend, "gaussian_backward_fast", _no_fast
         )
@@ -293,6 +294,9 @@ class Api(BlocksApi):
 
     def dropout_mask(self, shape: ShapeLike, p: float, *, generator: GeneratorLike = None) -> Array:
         """Only the packed keep mask of ``prod(shape)`` elements (consumes that many words)."""
+        mask = self._fast_mask(shape, p, generator)
+        if mask is not None:
+            return mask
         return self.pipeline.dropout_mask(shape, p, generator=generator)
 
     def effective_p(self, p: float) -> float:

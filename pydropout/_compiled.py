@@ -95,6 +95,7 @@ class CompiledBackend:
     alpha_any_fast = staticmethod(_core.alpha_any_fast)
     alpha_backward_fast = staticmethod(_core.alpha_backward_fast)
     gaussian_fast = staticmethod(_core.gaussian_fast)
+    mask_fast = staticmethod(_core.mask_fast)
     gaussian_backward_fast = staticmethod(_core.gaussian_backward_fast)
 
     threshold = staticmethod(_spec.threshold)

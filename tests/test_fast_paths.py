@@ -258,3 +258,18 @@ def test_state_and_alpha_hooks(level, threads, dtype, shape):
                 # a state of the other mode or kind is declined (the pipeline raises)
                 assert core.redraw_fast(x, st._fields, p, mode != MODES[0], False) is None
                 assert core.redraw_fast(x, st._fields, p, True, True) is None
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 5, 7), [64, 33], (1 << 17,)])
+def test_mask_hook(level, threads, shape):
+    """dropout_mask through the C++ hook: the reference's bits and words, at every p."""
+    with forced_simd(level), forced_threads(threads):
+        for p in (0.0, 0.3, 1.0):
+            g, rg = pydropout.Generator(9, offset=3), ref.Generator(9, offset=3)
+            served = pydropout._core.mask_fast(shape, p, pydropout.Generator(9))
+            assert served is not None
+            m = pydropout.dropout_mask(shape, p, generator=g)
+            np.testing.assert_array_equal(m, ref.dropout_mask(shape, p, generator=rg))
+            assert g.offset == rg.offset

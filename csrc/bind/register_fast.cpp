@@ -340,6 +340,24 @@ py::object fast_alpha(py::handle xh, py::handle ph, py::handle gh, py::handle ou
   return std::move(y);
 }
 
+// The packed keep mask of prod(shape) elements from the generator's words
+py::object mask_fast(py::handle sh, py::handle ph, py::handle gh) {
+  std::vector<uint64_t> dims;
+  double p = 0.0;
+  Generator* gen = nullptr;
+  if (!fast_dims(sh, dims) || !fast_p(ph, p) || !fast_generator(gh, gen)) return py::none();
+  uint64_t n = 1;
+  for (const uint64_t d : dims) {
+    if (d != 0 && n > ~uint64_t{0} / d) return py::none();
+    n *= d;
+  }
+  py::array_t<uint8_t> mask(static_cast<py::ssize_t>(n / 8 + (n % 8 != 0)));
+  const Draw d = reserve_draw(*gen, n, p);
+  uint8_t* mp = mask.mutable_data();
+  maybe_nogil(n, [&] { dropout_mask(mp, n, d); });
+  return std::move(mask);
+}
+
 // A DropoutState's fields: (seed, stream, offset, shape, p, mode, noise_shape, kind)
 py::object redraw_fast(py::handle gh, py::handle fh, py::handle ph, bool upscale, bool alpha) {
   FastArgs a;
@@ -502,6 +520,8 @@ void register_fast(py::module_& m) {
   m.def("gaussian_fast", &gaussian_fast);
   // gaussian_backward_fast(grad, state_fields, p) -> dx
   m.def("gaussian_backward_fast", &gaussian_backward_fast);
+  // mask_fast(shape, p, gen) -> the packed mask (dropout_mask)
+  m.def("mask_fast", &mask_fast);
 }
 
 }  // namespace pydropout
