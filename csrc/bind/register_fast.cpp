@@ -96,13 +96,18 @@ uint64_t product(const std::vector<uint64_t>& v) {
   return p;
 }
 
-// keep: 0 the output alone, 1 with its mask, 2 with its key (no noise shape), for a
-// DropoutState built in Python
-py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
-                      bool upscale, py::handle nh, int keep) {
+// The frame of a training forward with an optional noise shape: checks, destination, the
+// mask (returned, or a buffer where the pass needs one: always when `own_mask`, else with a
+// noise shape) and the reserved words; pass(dt, src, dst, mask, n, nn, draw, layout or
+// nullptr) runs without the GIL for large arrays. keep: 0 the output alone, 1 with its mask,
+// 2 with its key (no noise shape), for a DropoutState built in Python.
+template <class Pass>
+py::object fast_forward(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
+                        py::handle nh, int keep, bool own_mask, const Pass& pass) {
   const bool with_mask = keep == 1;
   FastArgs a;
   if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
+  if (own_mask && (a.p == 0.0 || a.p == 1.0)) return py::none();
   std::vector<uint64_t> shape, noise;
   bool has = false;
   if (!fast_noise(nh, a.x, shape, noise, has) || (keep == 2 && has)) return py::none();
@@ -112,25 +117,39 @@ py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle ou
   const uint64_t nn = has ? product(noise) : n;
   const uint64_t mbytes = nn / 8 + (nn % 8 != 0);
   py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(mbytes) : 0);
-  std::vector<uint8_t> tmp(has && !with_mask ? mbytes : 0);
+  std::vector<uint8_t> tmp(!with_mask && (has || own_mask) ? mbytes : 0);
   const Draw d = reserve_draw(*a.gen, nn, a.p);
-  const Scale s = train_scale(a.dt, a.p, upscale);
   const void* src = a.x.data();
   void* dst = y.mutable_data();
-  uint8_t* mp = with_mask ? mask.mutable_data() : (has ? tmp.data() : nullptr);
+  uint8_t* mp = with_mask ? mask.mutable_data() : (tmp.empty() ? nullptr : tmp.data());
   const DType dt = a.dt;
+  const double p = a.p;
   maybe_nogil(n, [&] {
     if (!has) {
-      dropout_forward(dt, src, dst, mp, n, d, s);
+      pass(dt, p, src, dst, mp, n, nn, d, nullptr);
       return;
     }
-    dropout_mask(mp, nn, d);
     const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
-    dropout_apply_noise(dt, src, dst, mp, lay, n, s);
+    pass(dt, p, src, dst, mp, n, nn, d, &lay);
   });
   if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
   if (keep == 2) return py::make_tuple(std::move(y), d.seed, d.stream, d.offset);
   return std::move(y);
+}
+
+py::object fast_train(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
+                      bool upscale, py::handle nh, int keep) {
+  return fast_forward(xh, ph, gh, outh, inplace, nh, keep, false,
+                      [upscale](DType dt, double p, const void* src, void* dst, uint8_t* mp,
+                                uint64_t n, uint64_t nn, const Draw& d, const NoiseLayout* lay) {
+                        const Scale s = train_scale(dt, p, upscale);
+                        if (!lay) {
+                          dropout_forward(dt, src, dst, mp, n, d, s);
+                          return;
+                        }
+                        dropout_mask(mp, nn, d);
+                        dropout_apply_noise(dt, src, dst, mp, *lay, n, s);
+                      });
 }
 
 std::vector<uint64_t> dims_of(const py::array& x) {
@@ -301,43 +320,20 @@ py::object fast_backward(py::handle gh, py::handle mh, py::handle ph, py::handle
 }
 
 // Training-mode alpha dropout for 0 < p < 1 (the draw and the select fused without a noise
-// shape; with one, the noise mask drawn, then read through its broadcast)
-// keep: 0 the output alone, 1 with its mask, 2 with its key (no noise shape), for a
-// DropoutState built in Python
+// shape; with one, the noise mask drawn, then read through its broadcast); keep as above
 py::object fast_alpha(py::handle xh, py::handle ph, py::handle gh, py::handle outh, bool inplace,
                       py::handle nh, int keep) {
-  const bool with_mask = keep == 1;
-  FastArgs a;
-  if (!fast_array(xh, a) || !fast_p(ph, a.p) || !fast_generator(gh, a.gen)) return py::none();
-  if (a.p == 0.0 || a.p == 1.0) return py::none();
-  std::vector<uint64_t> shape, noise;
-  bool has = false;
-  if (!fast_noise(nh, a.x, shape, noise, has) || (keep == 2 && has)) return py::none();
-  py::array y;
-  if (!fast_dest(a, outh, inplace, y)) return py::none();
-  const uint64_t n = static_cast<uint64_t>(a.x.size());
-  const uint64_t nn = has ? product(noise) : n;
-  const uint64_t mbytes = nn / 8 + (nn % 8 != 0);
-  py::array_t<uint8_t> mask(with_mask ? static_cast<py::ssize_t>(mbytes) : 0);
-  std::vector<uint8_t> tmp(with_mask ? 0 : mbytes);
-  const Draw d = reserve_draw(*a.gen, nn, a.p);
-  const AlphaConstants k = alpha_constants_for(a.dt, a.p);
-  const void* src = a.x.data();
-  void* dst = y.mutable_data();
-  uint8_t* mp = with_mask ? mask.mutable_data() : tmp.data();
-  const DType dt = a.dt;
-  maybe_nogil(n, [&] {
-    if (!has) {
-      alpha_forward(dt, src, dst, mp, n, d, k.a, k.b, k.c);
-      return;
-    }
-    dropout_mask(mp, nn, d);
-    const NoiseLayout lay(shape.data(), noise.data(), static_cast<int>(shape.size()));
-    alpha_apply_noise(dt, src, dst, mp, lay, n, k.a, k.b, k.c);
-  });
-  if (with_mask) return py::make_tuple(std::move(y), std::move(mask));
-  if (keep == 2) return py::make_tuple(std::move(y), d.seed, d.stream, d.offset);
-  return std::move(y);
+  return fast_forward(xh, ph, gh, outh, inplace, nh, keep, true,
+                      [](DType dt, double p, const void* src, void* dst, uint8_t* mp, uint64_t n,
+                         uint64_t nn, const Draw& d, const NoiseLayout* lay) {
+                        const AlphaConstants k = alpha_constants_for(dt, p);
+                        if (!lay) {
+                          alpha_forward(dt, src, dst, mp, n, d, k.a, k.b, k.c);
+                          return;
+                        }
+                        dropout_mask(mp, nn, d);
+                        alpha_apply_noise(dt, src, dst, mp, *lay, n, k.a, k.b, k.c);
+                      });
 }
 
 // The packed keep mask of prod(shape) elements from the generator's words
@@ -358,26 +354,29 @@ py::object mask_fast(py::handle sh, py::handle ph, py::handle gh) {
   return std::move(mask);
 }
 
-// A DropoutState's fields: (seed, stream, offset, shape, p, mode, noise_shape, kind)
-py::object redraw_fast(py::handle gh, py::handle fh, py::handle ph, bool upscale, bool alpha) {
-  FastArgs a;
-  if (!fast_array(gh, a) || !fast_p(ph, a.p) || !PyTuple_Check(fh.ptr()) ||
-      PyTuple_GET_SIZE(fh.ptr()) != 8)
-    return py::none();
+// A DropoutState's fields (seed, stream, offset, shape, p, mode, noise_shape, kind) of a
+// state for x's shape, no noise shape, the same float p and the given kind: its key out
+bool fast_state(py::handle fh, const FastArgs& a, const char* kind, uint64_t& seed,
+                uint64_t& stream, uint64_t& offset) {
+  if (!PyTuple_Check(fh.ptr()) || PyTuple_GET_SIZE(fh.ptr()) != 8) return false;
   PyObject* f = fh.ptr();
   const auto item = [f](int i) { return py::handle(PyTuple_GET_ITEM(f, i)); };
-  uint64_t seed = 0, stream = 0, offset = 0;
   std::vector<uint64_t> shape;
-  if (!fast_u64(item(0), seed) || !fast_u64(item(1), stream) || !fast_u64(item(2), offset) ||
-      !fast_dims(item(3), shape) || shape != dims_of(a.x) || !item(6).is_none())
-    return py::none();
   PyObject* sp = item(4).ptr();  // the forward's p: the same float
-  if (!PyFloat_CheckExact(sp) || PyFloat_AS_DOUBLE(sp) != a.p) return py::none();
-  PyObject* mode = item(5).ptr();
-  PyObject* kind = item(7).ptr();
-  if (!PyUnicode_Check(kind) ||
-      PyUnicode_CompareWithASCIIString(kind, alpha ? "alpha" : "dropout") != 0)
+  PyObject* k = item(7).ptr();
+  return fast_u64(item(0), seed) && fast_u64(item(1), stream) && fast_u64(item(2), offset) &&
+         fast_dims(item(3), shape) && shape == dims_of(a.x) && item(6).is_none() &&
+         PyFloat_CheckExact(sp) && PyFloat_AS_DOUBLE(sp) == a.p && PyUnicode_Check(k) &&
+         PyUnicode_CompareWithASCIIString(k, kind) == 0;
+}
+
+py::object redraw_fast(py::handle gh, py::handle fh, py::handle ph, bool upscale, bool alpha) {
+  FastArgs a;
+  uint64_t seed = 0, stream = 0, offset = 0;
+  if (!fast_array(gh, a) || !fast_p(ph, a.p) ||
+      !fast_state(fh, a, alpha ? "alpha" : "dropout", seed, stream, offset))
     return py::none();
+  PyObject* mode = PyTuple_GET_ITEM(fh.ptr(), 5);
   if (alpha) {
     if (mode != Py_None || a.p == 1.0) return py::none();
   } else if (!PyUnicode_Check(mode) ||
@@ -422,19 +421,9 @@ py::object gaussian_fast(py::handle xh, py::handle ph, py::handle gh, py::handle
 // The backward of Gaussian dropout from its DropoutState's fields: the same noise, drawn again
 py::object gaussian_backward_fast(py::handle gh, py::handle fh, py::handle ph) {
   FastArgs a;
-  if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 || !PyTuple_Check(fh.ptr()) ||
-      PyTuple_GET_SIZE(fh.ptr()) != 8)
-    return py::none();
-  PyObject* f = fh.ptr();
-  const auto item = [f](int i) { return py::handle(PyTuple_GET_ITEM(f, i)); };
   uint64_t seed = 0, stream = 0, offset = 0;
-  std::vector<uint64_t> shape;
-  PyObject* sp = item(4).ptr();
-  PyObject* kind = item(7).ptr();
-  if (!fast_u64(item(0), seed) || !fast_u64(item(1), stream) || !fast_u64(item(2), offset) ||
-      !fast_dims(item(3), shape) || shape != dims_of(a.x) || !PyFloat_CheckExact(sp) ||
-      PyFloat_AS_DOUBLE(sp) != a.p || !PyUnicode_Check(kind) ||
-      PyUnicode_CompareWithASCIIString(kind, "gaussian") != 0)
+  if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 ||
+      !fast_state(fh, a, "gaussian", seed, stream, offset))
     return py::none();
   const uint64_t n = static_cast<uint64_t>(a.x.size());
   std::vector<py::ssize_t> dims(a.x.shape(), a.x.shape() + a.x.ndim());
