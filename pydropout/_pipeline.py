@@ -93,7 +93,7 @@ class Pipeline:
         # a new output starts at the input's offset within a cache line, except a permuted
         # layout's drawing pass, whose rows run across the logical axis: it streams its
         # stores only from a 64-byte aligned output
-        like = None if perm is not None and words else xc
+        like = None if perm is not None and kernel.__name__ == "_kernel_dropout" else xc
         y = target if target is not None and direct else backend.empty(src.shape, xc.dtype, like)
         key = gen._reserve(words) if gen is not None else None
         kernel(xc, y, key, *args, **({"order": perm} if perm is not None else {}))

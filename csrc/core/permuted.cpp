@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../dispatch/dispatch.hpp"
+#include "bits.hpp"
 #include "broadcast.hpp"
 #include "buffers.hpp"
 #include "parallel.hpp"
@@ -112,27 +113,6 @@ inline uint64_t load_bits(const uint8_t* src, uint64_t nbytes, uint64_t pos) {
     if (at + 8 < nbytes) hi = src[at + 8];
   }
   return sh ? (lo >> sh) | (hi << (64 - sh)) : lo;
-}
-
-// The low `nbits` (1 .. 64) of v at bit `pos` of dst. Bytes the bits cover whole are
-// stored; a partly covered byte is OR-ed into (the caller has zeroed it). No other byte
-// is touched.
-inline void store_bits(uint8_t* dst, uint64_t pos, uint64_t v, unsigned nbits) {
-  if (nbits < 64) v &= (uint64_t{1} << nbits) - 1;
-  const unsigned sh = static_cast<unsigned>(pos & 7);
-  uint8_t* d = dst + (pos >> 3);
-  if (sh == 0 && nbits % 8 == 0) {  // whole bytes: the fast case of byte-aligned layouts
-    std::memcpy(d, &v, nbits / 8);
-    return;
-  }
-  const unsigned end = sh + nbits;
-  for (unsigned i = 0; 8 * i < end; ++i) {
-    const auto b = static_cast<uint8_t>(i == 0 ? v << sh : v >> (8 * i - sh));
-    if (8 * i >= sh && 8 * i + 8 <= end)
-      d[i] = b;
-    else
-      d[i] |= b;
-  }
 }
 
 // a[r] bit c becomes a[c] bit r: six rounds of swapping blocks across the diagonal.
@@ -401,6 +381,9 @@ void pass_cols(const Pass& P, const Axes& a, ForwardColsFn f, ColsSplit split) {
       const uint64_t nr = std::min(band, rows - r0);
       const uint64_t from = Odometer(p, a.ext, a.stride, o).off + r0;  // element (r0, 0)
       const uint64_t at = (o * rows + r0) * cols * P.es;
+      // a slab's columns share bytes: its whole range of bits zeroed, then OR-ed into
+      if (P.mask && split == ColsSplit::slabs)
+        std::memset(P.mask + from / 8, 0, (nr * cols + 7) / 8);
       f(P.x + at, P.y + at, P.mask, from, nr, cols, ld, P.keys, P.draw->offset + from,
         P.draw->threshold, P.scale, stream);
     }

@@ -42,8 +42,9 @@ using GaussianAddFn = void (*)(const void* x, void* y, uint64_t n, const Keys& k
 // forward_cols: the forward pass over a rows x cols block in memory whose element (r, c)
 // draws word word0 + r + c * ld (a permuted layout whose logical innermost axis runs down
 // the columns: channels_last), word0 % 4 == 0 and ld % 4 == 0; its mask bit (mask nullptr:
-// none) is bit mbit + r + c * ld of mask, and bits of bytes it shares outside the block are
-// kept. Only where a tier has it (nullptr elsewhere: core/permuted.cpp transposes bits).
+// none) is bit mbit + r + c * ld of mask, OR-ed into a byte it covers only partly (the caller
+// zeroes those). Only where a tier has it (nullptr elsewhere: core/permuted.cpp transposes
+// bits).
 using ForwardColsFn = void (*)(const void* x, void* y, uint8_t* mask, uint64_t mbit, uint64_t rows,
                                uint64_t cols, uint64_t ld, const Keys& keys, uint64_t word0,
                                uint32_t threshold, const Scale& scale, bool stream);

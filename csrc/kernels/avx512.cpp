@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../core/bits.hpp"
 #include "../core/convert.hpp"
 #include "../core/normal.hpp"
 #include "../core/philox.hpp"

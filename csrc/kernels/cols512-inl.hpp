@@ -2,7 +2,7 @@
 // innermost axis (channels_last: a row of memory is the channels of one position, and each
 // channel's logical run goes down a column), on AVX-512, float32. No include guard: included
 // by avx512.cpp inside its namespace and target region, after keep512-inl.hpp,
-// stores-inl.hpp and loop-inl.hpp.
+// stores-inl.hpp and loop-inl.hpp (and core/bits.hpp outside them).
 //
 // Element (r, c) of the rows x cols block at x draws word word0 + r + c * ld. With word0 and
 // ld multiples of 4 (the caller checks), rows r .. r + 3 of a column are one Philox block,
@@ -11,28 +11,9 @@
 // gives the keep bits of row r + l over those 16 columns in memory order, so the data pass
 // needs no transposition. The logical mask (when given) is the transposition of those bits:
 // each column's 64 rows are one word of its run.
-// Element (r, c)'s mask bit (when mask is given) is bit mbit + r + c * ld of mask; bytes it
-// shares with bits outside the block keep those (the caller gives a thread whole bytes).
-
-// Bits [pos, pos + n) of dst (n <= 64) from the low n bits of w; the other bits of the bytes
-// it touches are kept (another column's, written by the same thread).
-static inline void put_bits(uint8_t* dst, uint64_t pos, uint64_t w, uint64_t n) {
-  const unsigned sh = static_cast<unsigned>(pos % 8);
-  uint8_t* d = dst + pos / 8;
-  if (sh == 0 && n % 8 == 0) {  // whole bytes
-    std::memcpy(d, &w, n / 8);
-    return;
-  }
-  const uint64_t end = sh + n;  // bits from bit 0 of d[0], at most 71
-  for (uint64_t b = 0; 8 * b < end; ++b) {
-    const uint64_t first = 8 * b;  // d[b] holds bits first .. first + 7 of (w << sh)
-    const uint64_t lo = first < sh ? sh - first : 0;        // its low bits not written
-    const uint64_t hi = end - first < 8 ? end - first : 8;  // its bits up to this one are
-    const uint64_t v = first >= sh ? w >> (first - sh) : w << (sh - first);
-    const auto m = static_cast<uint8_t>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-    d[b] = static_cast<uint8_t>((d[b] & ~m) | (static_cast<uint8_t>(v) & m));
-  }
-}
+// Element (r, c)'s mask bit (when mask is given) is bit mbit + r + c * ld of mask, stored by
+// core/bits.hpp's store_bits: a byte it only partly covers is OR-ed into (the caller zeroes
+// such bytes and gives a thread whole bytes).
 
 // The block is walked in chunks of 64 rows and up to kChunkCols columns, 8 rows at a time
 // across the chunk's columns, so that loads and stores go along memory.
@@ -107,7 +88,6 @@ static void forward_cols_f32(const float* x, float* y, uint8_t* mask, uint64_t m
         }
       }
       if (mask) {  // column c's bits of rows r0 .. r0 + nr: 64 rows a word
-        const uint64_t valid = nr == 64 ? ~uint64_t{0} : (uint64_t{1} << nr) - 1;
         for (uint64_t c0 = cb; c0 < ce; c0 += 16) {
           const uint16_t* kp = kept[(c0 - cb) / 16];
           const __m512i k_lo = _mm512_load_si512(kp);
@@ -116,9 +96,8 @@ static void forward_cols_f32(const float* x, float* y, uint8_t* mask, uint64_t m
           for (uint64_t j = 0; j < nc; ++j) {
             const __m512i bit = _mm512_set1_epi16(static_cast<short>(1u << j));
             const uint64_t w = (static_cast<uint64_t>(_mm512_test_epi16_mask(k_lo, bit)) |
-                                (static_cast<uint64_t>(_mm512_test_epi16_mask(k_hi, bit)) << 32)) &
-                               valid;
-            put_bits(mask, mbit + (c0 + j) * ld + r0, w, nr);
+                                (static_cast<uint64_t>(_mm512_test_epi16_mask(k_hi, bit)) << 32));
+            store_bits(mask, mbit + (c0 + j) * ld + r0, w, static_cast<unsigned>(nr));
           }
         }
       }
