@@ -7,6 +7,9 @@ thread count, with its limit.
 4. dropout float32 at 1 Mi: all threads at least 1.80x faster than 1 thread
 5. at the AVX2 level, forward + mask float32 16 Mi within 1.30x of the copy
 6. a 1 Ki dropout call within 3x of ``np.multiply(x, 2.0, out=y)`` (the call overhead)
+7. where a pass is bound by computing the words (float16, and float32 at the AVX2 level),
+   dropout within 1.10x of dropout_mask (the words alone), at 1 Mi on 1 thread and at
+   16 Mi on all threads
 """
 
 from __future__ import annotations
@@ -155,6 +158,48 @@ def _call_overhead(ix: _Index) -> Goal:
     return goal
 
 
+FLOOR_LIMIT = 1.10
+
+
+def floor_cases(best: str) -> List[tuple]:
+    """(dtype, SIMD level) of the compute-bound forward passes the floor goal covers."""
+    cases = [("float16", best)]
+    if "avx2" in _core.supported_simd_levels():
+        cases += [("float32", "avx2"), ("float16", "avx2")]
+    return list(dict.fromkeys(cases))
+
+
+def _floor(ix: _Index) -> Goal:
+    """Goal 7: the forward over the words alone, where the words' compute bounds a pass."""
+    goal = Goal(
+        "7",
+        "compute-bound forward (float16; float32 at AVX2) vs dropout_mask, 1Mi 1 thread and "
+        f"16Mi {ix.T} threads",
+        f"<= {FLOOR_LIMIT:.2f}x",
+    )
+    parts, worst, missing = [], None, []
+    for dtype, level in floor_cases(ix.best):
+        for n, threads in ((MI, 1), (16 * MI, ix.T)):
+            c = ix.row("forward", dtype, n, threads, level=level)
+            m = ix.words_alone(n, threads, level)
+            where = f"{dtype} [{level}] {'1Mi' if n == MI else '16Mi'} t={threads}"
+            if c is None or m is None:
+                missing.append(where)
+                continue
+            r = c.best / m.best
+            worst = r if worst is None else max(worst, r)
+            parts.append(f"{where} {r:.3f}")
+    if worst is None:
+        goal.detail = "not measured (" + "; ".join(missing) + ")"
+        return goal
+    goal.value = worst
+    goal.passed = worst <= FLOOR_LIMIT
+    goal.detail = "; ".join(parts) + (
+        " (not measured: " + "; ".join(missing) + ")" if missing else ""
+    )
+    return goal
+
+
 def evaluate_goals(cfg: Config, results: List[GroupResult]) -> List[Goal]:
     ix = _Index(cfg, results)
     T, best = ix.T, ix.best
@@ -200,6 +245,7 @@ def evaluate_goals(cfg: Config, results: List[GroupResult]) -> List[Goal]:
     else:
         out.append(Goal("5", "AVX2 level", "<= 1.30x copy", detail="no AVX2 on this CPU"))
     out.append(_call_overhead(ix))
+    out.append(_floor(ix))
     return out
 
 

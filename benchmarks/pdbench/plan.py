@@ -26,8 +26,8 @@ CHECK_SLICE = 64 * KI  # elements per compared slice (a multiple of 8: whole mas
 
 
 def quick_plan(cfg: Config) -> List[GroupKey]:
-    """What the performance goals need, plus the mask alone (the cost of the words: the
-    floor under the goals on the forward), plus the mask-free backward beside the copy."""
+    """What the performance goals need: among them the mask alone (the cost of the words,
+    the floor under the forward) and the mask-free backward beside the copy."""
     T = cfg.all_threads
     raw = [
         ("forward", "float32", KI, T),
@@ -36,6 +36,8 @@ def quick_plan(cfg: Config) -> List[GroupKey]:
         ("mask", NO_DTYPE, MI, 1),
         ("mask", NO_DTYPE, 16 * MI, T),
     ]
+    raw += [("forward", "float16", MI, 1), ("forward", "float16", 16 * MI, T)]
+    raw += [("forward", "float32", 16 * MI, T)]
     raw += [("forward_mask", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward_state", "float32", 16 * MI, T)]

@@ -2,9 +2,11 @@
 // Philox runs on 64-bit lanes that hold two words each (4 blocks per pair of vectors, five
 // interleaved sets), vpmuludq for the 32x32->64 products; a small table puts the compare
 // bits in element order.
-// AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits are
-// expanded back to lane masks with a broadcast, an AND and a compare; dropped lanes
-// are AND-ed to +0.0. The variants: variants-inl.hpp, vectorised for AVX2.
+// AVX2 has no unsigned compare: word >= t is max(word, t) == word. Keep bits become lane
+// masks again through tables; dropped lanes are AND-ed to +0.0. Dropout's forward does its
+// data step inside the rounds (keep_with, loop-inl.hpp's RoundWork): AVX2's Philox fills the
+// vector ports, so a data step after the rounds adds its whole cost to theirs, one inside
+// them little (docs/DESIGN.md). The variants: variants-inl.hpp, vectorised for AVX2.
 // Scalar spec: core/philox.hpp and scalar.cpp.
 #include <immintrin.h>
 
@@ -40,20 +42,34 @@ struct SpreadTable {
 constexpr SpreadTable kSpreadTable{};
 static const uint16_t* const kSpread = kSpreadTable.v;
 
-// lane masks from keep bits (8, 4 and 8 of them)
+// Lane masks from keep bits (8, 4 and 8 of them), read from tables: one load per vector
+// instead of a broadcast, an AND and a compare on the vector ports the Philox rounds need.
+// l32[b] is the mask of 8 32-bit lanes of byte b (8 KiB), l64[q] that of 4 64-bit lanes of
+// nibble q, l16[b] that of 8 16-bit lanes of byte b (4 KiB).
+struct LaneTables {
+  alignas(64) uint32_t l32[256][8];
+  alignas(64) uint64_t l64[16][4];
+  alignas(64) uint16_t l16[256][8];
+  constexpr LaneTables() : l32(), l64(), l16() {
+    for (int b = 0; b < 256; ++b)
+      for (int j = 0; j < 8; ++j) {
+        l32[b][j] = (b >> j & 1) ? 0xFFFFFFFFu : 0u;
+        l16[b][j] = (b >> j & 1) ? 0xFFFF : 0;
+      }
+    for (int q = 0; q < 16; ++q)
+      for (int j = 0; j < 4; ++j) l64[q][j] = (q >> j & 1) ? ~uint64_t{0} : 0;
+  }
+};
+alignas(64) constexpr LaneTables kLaneTables{};
+
 static inline __m256i lanes32(uint64_t byte) {
-  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(byte & 0xff)), sel),
-                            sel);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneTables.l32[byte & 0xff]));
 }
 static inline __m256i lanes64(uint64_t nibble) {
-  const __m256i sel = _mm256_setr_epi64x(1, 2, 4, 8);
-  return _mm256_cmpeq_epi64(
-      _mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(nibble & 0xf)), sel), sel);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneTables.l64[nibble & 0xf]));
 }
 static inline __m128i lanes16(uint64_t byte) {
-  const __m128i sel = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
-  return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16(static_cast<short>(byte & 0xff)), sel), sel);
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(kLaneTables.l16[byte & 0xff]));
 }
 
 // The data step's vectors (lanes-inl.hpp). float32 and float64: a multiply, then an AND with
@@ -137,9 +153,12 @@ struct Ops : LaneOps<Ops> {
   // of four: more sets fit in the 16 registers, and their chains keep the pipes busy.
   // kSets sets of 4 consecutive blocks (set s, lane j: block + 4s + j) run interleaved.
   // Returns 16 keep bits per set in out[s] (bit 4j + l: word l of block 4s + j).
-  template <int kSets>
+  // Beside the rounds, work.round(t) after round t: nothing (NoWork), or a share of the
+  // forward's data step (keep_with).
+  template <int kSets, class Work = NoWork>
   __attribute__((noinline)) static void keep_sets(const Ctx& ctx, uint64_t block,
-                                                  uint32_t threshold, uint16_t* out) {
+                                                  uint32_t threshold, uint16_t* out,
+                                                  const Work work = Work{}) {
     const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0);
     const __m256i m1 = _mm256_set1_epi64x(kPhiloxM1);
     const __m256i high = _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ull));
@@ -167,6 +186,7 @@ struct Ops : LaneOps<Ops> {
         a[s] = _mm256_shuffle_epi32(ta, 0xB1);
         b[s] = _mm256_shuffle_epi32(tb, 0xB1);
       }
+      work.round(t);
     }
     // AVX2 has no unsigned compare: word >= t is max(word, t) == word. Integer
     // threshold: every ISA decides identically. movemask puts words 0, 1 (2, 3) of block
@@ -199,6 +219,26 @@ struct Ops : LaneOps<Ops> {
     uint16_t q[4 * kGroups];
     for (int c = 0; c < 4 * kGroups / kSets; ++c)
       keep_sets<kSets>(ctx, block + 4 * kSets * static_cast<uint64_t>(c), threshold, q + kSets * c);
+    for (int g = 0; g < kGroups; ++g) out[g] = group_bits(q + 4 * g);
+  }
+
+  // The forward's data step inside the rounds (loop-inl.hpp's RoundWork): 8 elements in
+  // each of a keep_sets call's 10 rounds, 80 a call, the kGroups windows of 64 in four calls.
+  template <class T>
+  static constexpr bool fuses_forward() {
+    return true;
+  }
+  static constexpr int kFuseElems = 8;
+  static constexpr int kFuseRounds = 10;
+  static_assert(4 * kGroups / kSets * kFuseRounds * kFuseElems == 64 * kGroups,
+                "a run's windows, in the rounds of keep()");
+  template <class Work>
+  static inline void keep_with(const Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out,
+                               const Work& work) {
+    uint16_t q[4 * kGroups];
+    for (int c = 0; c < 4 * kGroups / kSets; ++c)
+      keep_sets<kSets>(ctx, block + 4 * kSets * static_cast<uint64_t>(c), threshold, q + kSets * c,
+                       work.advanced(kFuseRounds * kFuseElems * c));
     for (int g = 0; g < kGroups; ++g) out[g] = group_bits(q + 4 * g);
   }
 

@@ -25,14 +25,20 @@ struct Lanes;
 
 template <class Self>
 struct LaneOps : OpsDefaults<Self> {
-  template <bool kScale, bool kStream, class T, class S>
-  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+  // y[j] = bit j ? x[j] (* s) : +0 for j < kElems (a multiple of the lane count)
+  template <int kElems, bool kScale, bool kStream, class T, class S>
+  static inline void apply_n(const T* x, T* y, uint64_t bits, S s) {
     using L = Lanes<T>;
+    static_assert(kElems % L::kLanes == 0, "whole vectors");
     const auto s_v = L::set1(s);
-    for (int v = 0; v < 64 / L::kLanes; ++v) {
+    for (int v = 0; v < kElems / L::kLanes; ++v) {
       auto x_v = L::load(x + L::kLanes * v);
       if (kScale) x_v = L::scale(x_v, s_v);
       L::template store<kStream>(y + L::kLanes * v, L::keep(x_v, bits >> (L::kLanes * v)));
     }
+  }
+  template <bool kScale, bool kStream, class T, class S>
+  static inline void apply64(const T* x, T* y, uint64_t bits, S s) {
+    apply_n<64, kScale, kStream>(x, y, bits, s);
   }
 };

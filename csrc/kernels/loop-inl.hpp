@@ -11,6 +11,9 @@
 //   Ops::stream_fence() -> orders streaming stores (*: none)
 //   Ops::kPrefetchBytes -> how far ahead of each forward window to prefetch the input
 //     (*: 0, none)
+//   Ops::fuses_forward<T>() -> whether dropout's forward of T does its data step inside the
+//     Philox rounds (*: false); where true, also Ops::keep_with, kFuseElems, kFuseRounds and
+//     apply_n (RoundWork below)
 // apply64's kStream asks for non-temporal stores; the loops then start their windows on
 // 64-byte boundaries of y.
 
@@ -67,7 +70,54 @@ struct ApplyStep {
   void window(const T* x, T* y, uint64_t bits) const {
     Ops::template apply64<kScale, kStream>(x, y, bits, s);
   }
+  // Ops::keep(ctx, block, threshold, out) with the windows of kGroups x 64 elements at x, y
+  // done inside its rounds (RoundWork), their keep bits in bits[]
+  template <bool kStream, class O = Ops>  // O: a dependent name, looked up only where used
+  void fused(const typename O::Ctx& ctx, uint64_t block, uint32_t threshold, uint64_t* out,
+             const T* x, T* y, const uint64_t* bits) const;
 };
+
+// Where a tier's fuses_forward<T>() is true, its keep_with(ctx, block, threshold, out, work) makes
+// the kGroups groups of keep(), calling work.round(t) after each round t of each pass of its
+// Philox (a pass: a call of the rounds over some of the groups), and work.advanced(e) gives the
+// work of the pass that starts e elements on. Round t < Ops::kFuseRounds of a pass writes
+// elements [kFuseElems t, kFuseElems t + kFuseElems) of its windows through
+// Ops::apply_n<kFuseElems>, their keep bits read from bytes (element e: bit e % 8 of byte
+// e / 8). The data step and the rounds then share the vector ports in one stream of
+// instructions instead of taking turns, which the out-of-order window cannot do over the
+// length of a Philox pass.
+template <class T, bool kScale, bool kStream, class O = Ops>
+struct RoundWork {
+  static constexpr int kElems = O::kFuseElems;
+  static_assert(kElems % 8 == 0 && kElems <= 64, "whole bytes of keep bits");
+  static_assert(O::kPrefetchBytes == 0, "no software prefetch inside the rounds");
+  const T* x;
+  T* y;
+  const uint8_t* bytes;
+  typename ScaleOf<T>::type s;
+  RoundWork advanced(int e) const { return {x + e, y + e, bytes + e / 8, s}; }
+  [[gnu::always_inline]] inline void round(int t) const {
+    if (t >= O::kFuseRounds) return;
+    uint64_t bits = 0;
+    std::memcpy(&bits, bytes + kElems / 8 * t, kElems / 8);
+    O::template apply_n<kElems, kScale, kStream>(x + kElems * t, y + kElems * t, bits, s);
+  }
+};
+
+template <class T, bool kScale>
+template <bool kStream, class O>
+void ApplyStep<T, kScale>::fused(const typename O::Ctx& ctx, uint64_t block, uint32_t threshold,
+                                 uint64_t* out, const T* x, T* y, const uint64_t* bits) const {
+  O::keep_with(ctx, block, threshold, out,
+               RoundWork<T, kScale, kStream, O>{x, y, reinterpret_cast<const uint8_t*>(bits), s});
+}
+// whether a step's windows run inside the rounds: ApplyStep's, where the tier's
+// fuses_forward<T>() says so
+template <class Step>
+struct Fusable : std::false_type {};
+template <class T, bool kScale>
+struct Fusable<ApplyStep<T, kScale>>
+    : std::integral_constant<bool, Ops::template fuses_forward<T>()> {};
 
 // the first `count` (< 64) elements of a window, through a zero-padded buffer
 template <class T, class Step>
@@ -135,7 +185,35 @@ struct GroupBits {
     left -= left != 0;
     return bits;
   }
+
+  // whether the next kGroups groups can be made at once, with nothing buffered
+  bool can_take_all() const { return pos >= have && left >= static_cast<uint64_t>(Ops::kGroups); }
+  // the next kGroups groups into made[] (after can_take_all())
+  [[gnu::always_inline]] void take_all(uint64_t* made) {
+    Ops::keep(ctx, block, threshold, made);
+    skip_all();
+  }
+  // past the next kGroups groups, made by the caller (Ops::keep_with from `block`)
+  void skip_all() {
+    block += 16 * static_cast<uint64_t>(Ops::kGroups);
+    left -= static_cast<uint64_t>(Ops::kGroups);
+  }
 };
+
+// bits [sh, sh + 64) of the 128-bit (hi : lo), sh < 64, without a branch on sh == 0
+static inline uint64_t funnel(uint64_t lo, uint64_t hi, unsigned sh) {
+  return (lo >> sh) | ((hi << 1) << (63 - sh));
+}
+
+// The tier's software prefetch of the input ahead of a window at x, where it has one: a hint
+// only, which past the end of x faults nothing.
+template <class T>
+[[gnu::always_inline]] static inline void prefetch_window(const T* x) {
+  if (Ops::kPrefetchBytes) {
+    for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
+      __builtin_prefetch(reinterpret_cast<const char*>(x) + Ops::kPrefetchBytes + l, 0, 3);
+  }
+}
 
 // Elements before the first 64-byte boundary of y: streaming stores start there.
 template <class T>
@@ -167,7 +245,59 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
   if (kData && e0) {  // head: elements [0, e0), all in group 0
     step_partial<T>(step, x, y, e0, (cur >> r) & lanes_between(0, e0));
   }
+  // The middle: runs of kRun whole windows, each run's groups made by one keep call, with
+  // none of the edges' checks. Windows m .. m + kRun - 1 take groups m + 1 .. m + kRun, all
+  // of them among the call's groups exactly when kRun are still to be made. Where the tier
+  // can (Fusable), a run's data step runs inside the rounds that make the next run's groups;
+  // elsewhere it follows the rounds of its own.
+  constexpr uint64_t kRun = static_cast<uint64_t>(Ops::kGroups);
+  const auto run_ready = [&](uint64_t m) {
+    return src.can_take_all() && (kData ? e0 : 0) + 64 * (m + kRun) <= n && 64 * (m + kRun) <= n;
+  };
+  // Windows one at a time up to the first run (the groups made with the first are used
+  // first), then the runs, then the rest one at a time.
   for (uint64_t m = 0;; ++m) {
+    if (run_ready(m)) {
+      uint64_t made[Ops::kGroups];
+      uint64_t bits[Ops::kGroups];   // the data bits of windows m .. m + kRun - 1
+      const auto take_run = [&]() {  // their mask words stored; cur is group m + kRun after
+        for (uint64_t w = 0; w < kRun; ++w) {
+          if (kMask) {
+            const uint64_t word = funnel(cur, made[w], r);
+            std::memcpy(mask + 8 * (m + w), &word, 8);
+          }
+          bits[w] = funnel(cur, made[w], sh);
+          cur = made[w];
+        }
+      };
+      const auto data_run = [&]() {
+        for (uint64_t w = 0; w < kRun; ++w) {
+          const uint64_t start = e0 + 64 * (m + w);
+          prefetch_window(x + start);
+          step.template window<kStream>(x + start, y + start, bits[w]);
+        }
+      };
+      if constexpr (kData && Fusable<Step>::value) {
+        src.take_all(made);
+        take_run();
+        while (run_ready(m + kRun)) {
+          step.template fused<kStream>(holder.ctx, src.block, threshold, made, x + e0 + 64 * m,
+                                       y + e0 + 64 * m, bits);
+          src.skip_all();
+          m += kRun;
+          take_run();
+        }
+        data_run();
+        m += kRun;
+      } else {
+        do {
+          src.take_all(made);
+          take_run();
+          if (kData) data_run();
+          m += kRun;
+        } while (run_ready(m));
+      }
+    }
     const uint64_t first = 64 * m;
     const bool mask_window = kMask && first < n;
     const bool data_window = kData && e0 + first < n;
@@ -183,12 +313,8 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
       const uint64_t start = e0 + first;
       uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
       if (n - start >= 64) {
-        if (Ops::kPrefetchBytes) {  // a hint only: past the end of x it faults nothing
-          for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
-            __builtin_prefetch(reinterpret_cast<const char*>(x + start) + Ops::kPrefetchBytes + l,
-                               0, 3);
-        }
-        step.template window<kStream>(x + start, y + start, bits);  // main loop
+        prefetch_window(x + start);
+        step.template window<kStream>(x + start, y + start, bits);
       } else {
         step_partial<T>(step, x + start, y + start, n - start,
                         bits & lanes_between(0, n - start));  // tail
@@ -215,10 +341,7 @@ static inline void apply_loop(const T* x, T* y, const uint8_t* mask, uint64_t n,
       else
         bits = load_mask_bits(mask, n, i, 64);
     }
-    if (Ops::kPrefetchBytes) {  // a hint only: past the end of x it faults nothing
-      for (unsigned l = 0; l < 64 * sizeof(T); l += 64)
-        __builtin_prefetch(reinterpret_cast<const char*>(x + i) + Ops::kPrefetchBytes + l, 0, 3);
-    }
+    prefetch_window(x + i);
     step.template window<kStream>(x + i, y + i, bits);
   }
   if (i < n) {  // tail

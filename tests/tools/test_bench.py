@@ -402,6 +402,48 @@ def test_goals_state_the_floor_the_words_alone_set():
     }
 
 
+def test_floor_goal_compares_each_compute_bound_forward_with_the_words_alone():
+    cfg = config.make_config([])
+    cfg.default_level, cfg.all_threads = "avx512", 2
+    MI = names.MI
+    avx2 = "avx2" in _core.supported_simd_levels()
+
+    def group(op, dtype, n, threads, t512, t2):
+        g = _result(op, dtype, n, threads, {"pydropout": t512})
+        g.cands += _result(op, dtype, n, threads, {"pydropout": t2}, level="avx2").cands
+        return g
+
+    res = [
+        group("mask", names.NO_DTYPE, MI, 1, 1.0, 2.0),
+        group("mask", names.NO_DTYPE, 16 * MI, 2, 8.0, 16.0),
+        group("forward", "float16", MI, 1, 1.08, 2.1),
+        group("forward", "float16", 16 * MI, 2, 8.4, 17.0),
+        group("forward", "float32", MI, 1, 1.5, 2.1),  # float32 at avx512: not a floor case
+        group("forward", "float32", 16 * MI, 2, 20.0, 17.6),
+    ]
+    t7 = {t.ident: t for t in goals.evaluate_goals(cfg, res)}["7"]
+    assert goals.floor_cases("avx512")[0] == ("float16", "avx512")
+    if avx2:
+        # the worst case: float32 at the AVX2 level, 16 Mi (17.6 / 16)
+        assert t7.value == pytest.approx(1.10) and t7.status() == "PASS"
+        assert "float32 [avx2] 16Mi t=2 1.100" in t7.detail
+        assert "float16 [avx2] 1Mi t=1 1.050" in t7.detail
+        res[3].cands[1].samples = [17.8, 20.0]  # float16 at AVX2, 16 Mi: 1.1125
+        t7 = {t.ident: t for t in goals.evaluate_goals(cfg, res)}["7"]
+        assert t7.value == pytest.approx(1.1125) and t7.status() == "FAIL"
+    else:
+        assert t7.value == pytest.approx(1.08) and t7.status() == "PASS"
+    # without the mask groups it measures nothing
+    t7 = {t.ident: t for t in goals.evaluate_goals(cfg, res[2:])}["7"]
+    assert t7.status() == "n/a" and "not measured" in t7.detail
+    # --quick times every row the goal reads
+    qkeys = {(k.op, k.dtype, k.n, k.threads) for k in plan.plan(config.make_config(["--quick"]))}
+    T = config.make_config(["--quick"]).all_threads
+    for dtype in ("float16", "float32"):
+        assert ("forward", dtype, 16 * MI, T) in qkeys
+    assert ("forward", "float16", MI, 1) in qkeys and ("forward", "float32", MI, 1) in qkeys
+
+
 def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_PROC_BIND", "close")
     monkeypatch.delenv("PYDROPOUT_SIMD", raising=False)
