@@ -44,9 +44,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch._prims_common import (
     is_non_overlapping_and_dense_or_false as is_non_overlapping_and_dense,
 )
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 import pydropout
 
@@ -98,14 +100,34 @@ def like(x: torch.Tensor) -> torch.Tensor:
     return x.new_empty(x.shape)
 
 
+def _like_strides(shape: Tuple[int, ...], strides: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The strides of :func:`like` for a tensor of concrete ``shape`` and ``strides`` with
+    elements: its own where it is non-overlapping and dense (size-1 dimensions aside, the
+    strides sorted are the running products of the sizes), else C order's."""
+    expected = 1
+    for st, sz in sorted((st, sz) for sz, st in zip(shape, strides) if sz != 1):
+        if st != expected:
+            break
+        expected *= sz
+    else:
+        return strides
+    out, acc = [], 1
+    for sz in reversed(shape):
+        out.append(acc)
+        acc *= max(sz, 1)
+    return tuple(reversed(out))
+
+
 def into_layout(y: np.ndarray, x: torch.Tensor) -> torch.Tensor:
     """The tensor over ``y`` (of ``x``'s dtype), in the layout :func:`like` promises (copied
     if it is not)."""
     t = as_tensor(y, x.dtype)
-    want = like(x)
-    if t.stride() == want.stride():
+    if x.numel() and t.stride() == _like_strides(tuple(x.shape), tuple(x.stride())):
         return t
-    return want.copy_(t)
+    out = like(x)
+    if t.stride() == out.stride():
+        return t
+    return out.copy_(t)
 
 
 def split_mask(mask: np.ndarray, b: int, nn: int) -> np.ndarray:
@@ -124,6 +146,39 @@ def join_mask(masks: np.ndarray, nn: int) -> np.ndarray:
 
 _GENERATORS: Dict[int, Any] = {}
 _TOKENS: Dict[int, torch.Tensor] = {}
+_EAGER: Dict[Any, Callable[..., Any]] = {}  # operator -> its Python implementation
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def custom_op(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """``torch.library.custom_op(name, mutates_args=())``, keeping the decorated function as
+    the operator's implementation for plain eager mode (:func:`plain_eager`)."""
+
+    def register(fn: Callable[..., Any]) -> Any:
+        op = torch.library.custom_op(name, fn, mutates_args=())
+        _EAGER[op] = fn
+        return op
+
+    return register
+
+
+def plain_eager(tensors: Sequence[Any]) -> bool:
+    """Whether the operators may run their Python implementations directly on ``tensors``:
+    plain CPU tensors (no subclass, no forward-AD tangent, no batching wrapper), no torch
+    function or dispatch mode, no transform and no tracing. The bits and words are those of the dispatched operator; what is skipped
+    is the dispatch of a Python custom op (tens of microseconds a call)."""
+    if torch._C._len_torch_function_stack() or is_in_torch_dispatch_mode():
+        return False
+    if in_transform() or torch.jit.is_tracing():  # in_transform: a backward under vmap
+        return False
+    return all(_plain(t) for t in tensors if isinstance(t, torch.Tensor))
+
+
+def _plain(t: torch.Tensor) -> bool:
+    if type(t) not in _PLAIN or fwAD.unpack_dual(t).tangent is not None:
+        return False
+    ft = torch._C._functorch  # wrappers of torch.func and of the older vmap of gradcheck
+    return not (ft.is_functorch_wrapped_tensor(t) or ft.is_legacy_batchedtensor(t))
 
 
 @torch.compiler.assume_constant_result
@@ -322,6 +377,33 @@ class DrawFunction(LinearFunction):
         return ty, None, None
 
 
+def _eager_linear(lin: Linear, *args: Any) -> Any:
+    """``lin`` in an eager backward: its implementation directly where nothing records the
+    call (no double backward, plain tensors), else :class:`LinearFunction`."""
+    impl = _EAGER.get(lin.op)
+    if impl is None or torch.is_grad_enabled() or not plain_eager(args):
+        return LinearFunction.apply(lin, *args)
+    return impl(*args)
+
+
+class EagerDraw(torch.autograd.Function):
+    """A :class:`Draw` in plain eager mode (:func:`plain_eager`): ``forward(spec, impl, *args)``
+    calls the operator's implementation ``impl`` itself; the backward is
+    :class:`DrawFunction`'s. No jvp: forward AD, like every transform, takes
+    :class:`DrawFunction`."""
+
+    @staticmethod
+    def forward(ctx, spec, impl, *args):
+        out = impl(*args)
+        _draw_setup(ctx, spec, args, out, False)
+        ctx.mark_non_differentiable(out[1], out[2])
+        return out
+
+    @staticmethod
+    def backward(ctx, gy, gtoken, gstate):
+        return (None, None, *_draw_backward(ctx, gy, _eager_linear))
+
+
 def register_linear(lin: Linear, vmap_args: int = 0) -> None:
     """The operator's autograd and, with ``vmap_args``, a vmap rule for an operator that
     works elementwise on its first ``vmap_args`` arguments (a token with leading batch
@@ -420,7 +502,13 @@ def run(spec: Draw, gen: Any, words: int, tensors: Sequence[torch.Tensor], const
         gen_write(order, new_state, key)
         return y
     check_room(gen, words)
+    impl = _EAGER.get(spec.op)
+    fast = impl is not None and plain_eager(tensors)
     state = state_tensor(*gen._reserve(words))
+    if impl is not None and fast:
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return EagerDraw.apply(spec, impl, *tensors, state, *consts)[0]
+        return impl(*tensors, state, *consts)[0]  # nothing to differentiate
     return DrawFunction.apply(spec, *tensors, state, *consts)[0]
 
 
@@ -440,7 +528,7 @@ def _noise_words(shape: Sequence[int], noise: Optional[List[int]]) -> int:
     return math.prod(noise) if noise is not None else math.prod(shape)
 
 
-@torch.library.custom_op("pydropout::dropout_fwd", mutates_args=())
+@custom_op("pydropout::dropout_fwd")
 def dropout_fwd(
     x: torch.Tensor,
     state: torch.Tensor,
@@ -475,7 +563,7 @@ def _(x, state, p, kind, mode, noise, keep_state):
     return like(x), token, state.new_empty(3)
 
 
-@torch.library.custom_op("pydropout::dropout_bwd", mutates_args=())
+@custom_op("pydropout::dropout_bwd")
 def dropout_bwd(
     grad: torch.Tensor,
     token: torch.Tensor,

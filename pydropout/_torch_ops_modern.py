@@ -38,6 +38,7 @@ from ._torch_ops import (
     Draw,
     Linear,
     adjoints,
+    custom_op,
     generator_at,
     into_layout,
     join_mask,
@@ -80,7 +81,7 @@ def _seed_words(shape: Tuple[int, ...], b: int) -> int:
     return shape[0] * shape[1] * math.prod(s - b + 1 for s in shape[2:])
 
 
-@torch.library.custom_op("pydropout::block_fwd", mutates_args=())
+@custom_op("pydropout::block_fwd")
 def block_fwd(
     x: torch.Tensor, state: torch.Tensor, p: float, block_size: int, eps: float, batch: int
 ) -> Tensors:
@@ -103,7 +104,7 @@ def _(x, state, p, block_size, eps, batch):
     return like(x), _mask_like(x, batch, math.prod(x.shape[batch:])), state.new_empty(3)
 
 
-@torch.library.custom_op("pydropout::block_bwd", mutates_args=())
+@custom_op("pydropout::block_bwd")
 def block_bwd(grad: torch.Tensor, token: torch.Tensor, eps: float) -> torch.Tensor:
     ga = to_numpy(grad)
     if token.dim() == 1:
@@ -128,7 +129,7 @@ BLOCK = Draw(block_fwd, 1, BLOCK_BWD, lambda c, token: (token, c[2]))
 # -- zoneout ---------------------------------------------------------------------------------
 
 
-@torch.library.custom_op("pydropout::zoneout_fwd", mutates_args=())
+@custom_op("pydropout::zoneout_fwd")
 def zoneout_fwd(
     prev: torch.Tensor, new: torch.Tensor, state: torch.Tensor, p: float, batch: int
 ) -> Tensors:
@@ -152,7 +153,7 @@ def _bits(token: torch.Tensor, shape: Tuple[int, ...]) -> Tuple[int, np.ndarray]
     return bits, _flat_mask(token, bits)
 
 
-@torch.library.custom_op("pydropout::zoneout_split", mutates_args=())
+@custom_op("pydropout::zoneout_split")
 def zoneout_split(grad: torch.Tensor, token: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     ga = to_numpy(grad)
     _, mask = _bits(token, tuple(grad.shape))
@@ -165,7 +166,7 @@ def _(grad, token):
     return like(grad), like(grad)
 
 
-@torch.library.custom_op("pydropout::zoneout_mix", mutates_args=())
+@custom_op("pydropout::zoneout_mix")
 def zoneout_mix(prev: torch.Tensor, new: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
     _, mask = _bits(token, tuple(prev.shape))
     took_new = np.unpackbits(mask, count=prev.numel(), bitorder="little").astype(bool)
@@ -178,7 +179,7 @@ def _(prev, new, token):
     return like(prev)
 
 
-@torch.library.custom_op("pydropout::zoneout_eval", mutates_args=())
+@custom_op("pydropout::zoneout_eval")
 def zoneout_eval(prev: torch.Tensor, new: torch.Tensor, p: float) -> torch.Tensor:
     y = pm.zoneout_eval(api.pipeline, to_numpy(prev), to_numpy(new), p, None, None)
     return into_layout(y, prev)
@@ -189,7 +190,7 @@ def _(prev, new, p):
     return like(prev)
 
 
-@torch.library.custom_op("pydropout::zoneout_eval_bwd", mutates_args=())
+@custom_op("pydropout::zoneout_eval_bwd")
 def zoneout_eval_bwd(grad: torch.Tensor, p: float) -> Tuple[torch.Tensor, torch.Tensor]:
     ga = to_numpy(grad)
     dprev, dnew = pm.zoneout_backward(api.pipeline, ga, None, p, ga.shape)
@@ -212,7 +213,7 @@ adjoints(ZONEOUT_EVAL, Linear(zoneout_eval_bwd, 1))
 # -- Gaussian noise --------------------------------------------------------------------------
 
 
-@torch.library.custom_op("pydropout::noise_fwd", mutates_args=())
+@custom_op("pydropout::noise_fwd")
 def noise_fwd(
     x: torch.Tensor, state: torch.Tensor, stddev: float, noise: Optional[List[int]]
 ) -> Tensors:
