@@ -43,7 +43,9 @@ void* buffer_alloc(size_t nbytes) {
   {
     Cache& c = cache();
     std::lock_guard<std::mutex> g(c.lock);
-    for (size_t i = 0; i < c.blocks.size(); ++i) {
+    // the most recently freed block of the size first: its lines are the likeliest to
+    // still be in the caches
+    for (size_t i = c.blocks.size(); i-- > 0;) {
       if (c.blocks[i].size == size) {
         void* p = c.blocks[i].p;
         c.bytes -= size;
