@@ -305,13 +305,13 @@ static inline void forward_loop(const T* x, T* y, uint8_t* mask, uint64_t n, con
     uint64_t next = 0;
     if (first + 64 - r < n) next = src.next();  // group m + 1 is needed
     if (mask_window) {
-      uint64_t bits = r ? (cur >> r) | (next << (64 - r)) : cur;
+      uint64_t bits = funnel(cur, next, r);
       if (n - first < 64) bits &= lanes_between(0, n - first);
       store_mask_word(mask, m, n, bits);
     }
     if (data_window) {
       const uint64_t start = e0 + first;
-      uint64_t bits = sh ? (cur >> sh) | (next << (64 - sh)) : cur;
+      const uint64_t bits = funnel(cur, next, sh);
       if (n - start >= 64) {
         prefetch_window(x + start);
         step.template window<kStream>(x + start, y + start, bits);
