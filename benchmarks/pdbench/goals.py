@@ -165,7 +165,7 @@ def floor_cases(best: str) -> List[tuple]:
     """(dtype, SIMD level) of the compute-bound forward passes the floor goal covers."""
     cases = [("float16", best)]
     if "avx2" in _core.supported_simd_levels():
-        cases += [("float32", "avx2"), ("float16", "avx2")]
+        cases += [("float32", "avx2"), ("float16", "avx2"), ("float64", "avx2")]
     return list(dict.fromkeys(cases))
 
 
@@ -173,7 +173,7 @@ def _floor(ix: _Index) -> Goal:
     """Goal 7: the forward over the words alone, where the words' compute bounds a pass."""
     goal = Goal(
         "7",
-        "compute-bound forward (float16; float32 at AVX2) vs dropout_mask, 1Mi 1 thread and "
+        "compute-bound forward (float16; every dtype at AVX2) vs dropout_mask, 1Mi 1 thread and "
         f"16Mi {ix.T} threads",
         f"<= {FLOOR_LIMIT:.2f}x",
     )

@@ -36,8 +36,9 @@ def quick_plan(cfg: Config) -> List[GroupKey]:
         ("mask", NO_DTYPE, MI, 1),
         ("mask", NO_DTYPE, 16 * MI, T),
     ]
-    raw += [("forward", "float16", MI, 1), ("forward", "float16", 16 * MI, T)]
-    raw += [("forward", "float32", 16 * MI, T)]
+    # the floor's cases (goals.floor_cases): float16, and every dtype at the AVX2 level
+    raw += [("forward", d, MI, 1) for d in ("float16", "float64")]
+    raw += [("forward", d, 16 * MI, T) for d in ("float16", "float32", "float64")]
     raw += [("forward_mask", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward", d, 16 * MI, T) for d in DTYPES]
     raw += [("backward_state", "float32", 16 * MI, T)]

@@ -420,6 +420,8 @@ def test_floor_goal_compares_each_compute_bound_forward_with_the_words_alone():
         group("forward", "float16", 16 * MI, 2, 8.4, 17.0),
         group("forward", "float32", MI, 1, 1.5, 2.1),  # float32 at avx512: not a floor case
         group("forward", "float32", 16 * MI, 2, 20.0, 17.6),
+        group("forward", "float64", MI, 1, 3.0, 2.0),  # float64 at avx512: not a floor case
+        group("forward", "float64", 16 * MI, 2, 30.0, 16.8),
     ]
     t7 = {t.ident: t for t in goals.evaluate_goals(cfg, res)}["7"]
     assert goals.floor_cases("avx512")[0] == ("float16", "avx512")
@@ -428,6 +430,7 @@ def test_floor_goal_compares_each_compute_bound_forward_with_the_words_alone():
         assert t7.value == pytest.approx(1.10) and t7.status() == "PASS"
         assert "float32 [avx2] 16Mi t=2 1.100" in t7.detail
         assert "float16 [avx2] 1Mi t=1 1.050" in t7.detail
+        assert "float64 [avx2] 16Mi t=2 1.050" in t7.detail and "float64 [avx512]" not in t7.detail
         res[3].cands[1].samples = [17.8, 20.0]  # float16 at AVX2, 16 Mi: 1.1125
         t7 = {t.ident: t for t in goals.evaluate_goals(cfg, res)}["7"]
         assert t7.value == pytest.approx(1.1125) and t7.status() == "FAIL"
@@ -439,9 +442,8 @@ def test_floor_goal_compares_each_compute_bound_forward_with_the_words_alone():
     # --quick times every row the goal reads
     qkeys = {(k.op, k.dtype, k.n, k.threads) for k in plan.plan(config.make_config(["--quick"]))}
     T = config.make_config(["--quick"]).all_threads
-    for dtype in ("float16", "float32"):
-        assert ("forward", dtype, 16 * MI, T) in qkeys
-    assert ("forward", "float16", MI, 1) in qkeys and ("forward", "float32", MI, 1) in qkeys
+    for dtype in ("float16", "float32", "float64"):
+        assert ("forward", dtype, 16 * MI, T) in qkeys and ("forward", dtype, MI, 1) in qkeys
 
 
 def test_readme_command_names_the_environment_it_ran_with(tmp_path, monkeypatch):
