@@ -569,3 +569,44 @@ def test_noise_shape(xshape, noise, simd, num_threads):
             assert_same_bits(mask, mask_ref, what + " mask")
             dx = pydropout.dropout_backward(x, mask_ref, p, mode=mode, noise_shape=noise)
             assert_same_bits(dx, dx_ref, what + " backward")
+
+
+# Short runs of one bit (channels first, planes of 1 to 33 elements), short runs of bits
+# under a broadcast dimension (channels last: the repeated tile), and runs that a piece
+# boundary cuts: written into out= at every alignment from 0 to 7 elements, where the pieces
+# end at other places of the runs.
+SHORT_RUN_CASES = [  # (x shape, noise shape)
+    ((128, 128, 4), (128, 128, 1)),
+    ((64, 40, 16), (64, 40, 1)),
+    ((300, 7, 5), (300, 7, 1)),
+    ((9, 2000, 3), (9, 2000, 1)),
+    ((70, 33), (70, 1)),
+    ((8, 12, 33), (8, 1, 33)),
+    ((40, 16, 16), (40, 1, 16)),
+    ((6, 50, 7), (6, 1, 7)),
+    ((3, 5, 9, 100), (3, 1, 1, 100)),
+]
+
+
+@pytest.mark.parametrize("xshape, noise", SHORT_RUN_CASES)
+def test_noise_shape_short_runs_into_every_alignment(xshape, noise, simd, num_threads):
+    k = SHORT_RUN_CASES.index((xshape, noise))
+    dtype = [np.float16, np.float32, np.float64][k % 3]
+    x = make_x(xshape, dtype, np.random.default_rng(100 + k))
+    p, state = PS[k % len(PS)], STATES[k % len(STATES)]
+    y_ref = ref.dropout(x, p, noise_shape=noise, generator=gen(state))
+    a_ref = ref.alpha_dropout(x, p, True, noise_shape=noise, generator=gen(state))
+    for level, threads in COMBOS[k % 2 :: 2]:
+        with simd(level), num_threads(threads):
+            for shift in range(8):
+                what = f"{xshape} {noise} {np.dtype(dtype).name} isa={level} t={threads} +{shift}"
+                buf = np.full(x.size + 8, 7, dtype)
+                out = buf[shift : shift + x.size].reshape(xshape)
+                y = pydropout.dropout(x, p, noise_shape=noise, generator=gen(state), out=out)
+                assert y is out
+                assert_same_bits(y, y_ref, what)
+                assert (buf[:shift] == 7).all() and (buf[shift + x.size :] == 7).all()
+                a = pydropout.alpha_dropout(
+                    x, p, True, noise_shape=noise, generator=gen(state), out=out
+                )
+                assert_same_bits(a, a_ref, what + " alpha")

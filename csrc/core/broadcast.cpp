@@ -59,24 +59,50 @@ void bit_run(const uint8_t* mask, uint64_t first, uint64_t i, uint64_t len, cons
   }
 }
 
-// bits [at, at + len) of buf set to v: bit by bit up to a byte, then whole bytes
-void set_bits(uint8_t* buf, uint64_t at, uint64_t len, bool v) {
-  const auto put = [&](uint64_t k) {
-    const unsigned bit = 1u << (k % 8);
-    buf[k / 8] = static_cast<uint8_t>(v ? buf[k / 8] | bit : buf[k / 8] & ~bit);
-  };
-  for (; len && at % 8; ++at, --len) put(at);
-  std::memset(buf + at / 8, v ? 0xff : 0x00, len / 8);
-  for (uint64_t k = at + len / 8 * 8; k < at + len; ++k) put(k);
-}
+// The bits of a piece, laid out run by run (walk_threads): a run of one bit is OR-ed into a
+// register and a word is stored once full, so short runs make no chain of read-modify-writes
+// through memory. Little-endian: bit k of bits() is bit k % 64 of word k / 64.
+struct PieceBits {
+  uint64_t words[kPiece / 64];
+  uint64_t have = 0;  // bits laid out
+  uint64_t acc = 0;   // bits [have / 64 * 64, have), not stored yet
+  const uint8_t* bits() {
+    if (have % 64) words[have / 64] = acc;
+    return reinterpret_cast<const uint8_t*>(words);
+  }
+  void clear() { have = acc = 0; }
+};
 
 constexpr uint64_t kTileBits = 32768;  // the longest repeating bit pattern built
 
+// The tile of a run of L noise bits from `first`: bit k of the period bits (a multiple of lcm,
+// lcm = lcm(L, 64)) is noise bit first + k % L. The L bits are realigned into row once
+// (whole words, zero above L), OR-ed in at each multiple of L below lcm a word at a time, and
+// the lcm bits repeated in whole words. Little-endian: bit k is bit k % 64 of word k / 64.
+void lay_out_tile(const uint8_t* mask, uint64_t first, uint64_t L, uint64_t lcm, uint64_t period,
+                  uint64_t* row, uint64_t* tile) {
+  const uint64_t rw = (L + 63) / 64, lw = lcm / 64;
+  std::memset(row, 0, rw * 8);
+  realign(mask, first, L, reinterpret_cast<uint8_t*>(row));
+  if (L % 64) row[rw - 1] &= (uint64_t{1} << (L % 64)) - 1;  // realign's last byte may hold more
+  std::memset(tile, 0, lw * 8);
+  for (uint64_t o = 0; o < lcm; o += L) {
+    const uint64_t w0 = o / 64;
+    const unsigned sh = static_cast<unsigned>(o % 64);
+    for (uint64_t i = 0; i < rw; ++i) {
+      if (w0 + i < lw) tile[w0 + i] |= row[i] << sh;
+      if (sh && w0 + i + 1 < lw) tile[w0 + i + 1] |= row[i] >> (64 - sh);
+    }
+  }
+  for (uint64_t at = lw; at < period / 64; at += lw) std::memcpy(tile + at, tile, lw * 8);
+}
+
 // Walk elements [b, e) of the layout in C order. A broadcast innermost dimension gives runs
-// of one bit: one(i, len, bit). An innermost run of noise bits gives many(i, len, bits) with
-// bit 0 of `bits` the bit of element i. A short such run under a broadcast dimension (the
-// channels-last layouts) repeats its bits: they are laid out once in a tile of
-// lcm(run, 64) bits, and the repeats read the tile.
+// of one bit: one(i, len, count, bit, step), count runs of len from element i whose bits are
+// bit, bit + step, ... (the runs to the end of the dimension above them, in one call). An innermost
+// run of noise bits gives many(i, len, bits) with bit 0 of `bits` the bit of element i. A short
+// such run under a broadcast dimension (the channels-last layouts) repeats its bits: they are laid
+// out once in a tile of lcm(run, 64) bits, and the repeats read the tile.
 template <class One, class Many>
 void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, const One& one,
           const Many& many) {
@@ -85,46 +111,73 @@ void walk(const NoiseLayout& lay, const uint8_t* mask, uint64_t b, uint64_t e, c
   const bool inner_full = lay.full[nd - 1];
   const uint64_t lcm = inner_full ? L / std::gcd<uint64_t>(L, 64) * 64 : 0;  // lcm(L, 64)
   const bool tiled = inner_full && nd >= 2 && L < 4096 && lcm <= kTileBits;
-  // the tile: whole repeats of lcm bits, at least kPiece of them (fewer kernel calls)
-  const uint64_t period = tiled ? lcm * std::max<uint64_t>(1, kPiece / lcm) : 0;
   // a tiled walk's runs are whole broadcast repeats: extent[nd - 2] runs of L
   const uint64_t R = tiled ? L * lay.extent[nd - 2] : L;
+  // the tile: whole repeats of lcm bits, as many as a run reads, up to kPiece bits (fewer
+  // kernel calls); each run lays its tile out anew, so no more than it reads
+  const uint64_t reps = std::min((R + lcm - 1) / std::max<uint64_t>(lcm, 1),
+                                 std::max<uint64_t>(1, kPiece / std::max<uint64_t>(lcm, 1)));
+  const uint64_t period = tiled ? lcm * reps : 0;
   const int outer = tiled ? nd - 2 : nd - 1;  // dimensions above a run
-  std::vector<uint8_t> tile(tiled ? period / 8 : 0);
-  uint64_t tile_base = ~uint64_t{0};  // the noise index the tile holds
-  uint64_t run = b / R, off = b % R;
-  while (b < e) {
-    uint64_t rem = run, nbase = 0;  // noise index of the run's first element
+  std::vector<uint64_t> tile(tiled ? period / 64 : 0);
+  std::vector<uint64_t> row(tiled ? (L + 63) / 64 : 0);  // the L noise bits of a run
+  uint64_t tile_base = ~uint64_t{0};                     // the noise index the tile holds
+  // the first run's coordinates in the dimensions above it, and its noise index; the runs
+  // after it step them as an odometer (no division a run)
+  uint64_t coord[kMaxDims] = {};
+  uint64_t off = b % R, nbase = 0;  // nbase: noise index of the run's first element
+  {
+    uint64_t rem = b / R;
     for (int d = outer - 1; d >= 0; --d) {
-      const uint64_t c = rem % lay.extent[d];
+      coord[d] = rem % lay.extent[d];
       rem /= lay.extent[d];
-      nbase += c * lay.nstride[d];
+      nbase += coord[d] * lay.nstride[d];
     }
+  }
+  const auto next_run = [&]() {
+    for (int d = outer - 1; d >= 0; --d) {
+      if (++coord[d] < lay.extent[d]) {
+        nbase += lay.nstride[d];
+        return;
+      }
+      coord[d] = 0;
+      nbase -= (lay.extent[d] - 1) * lay.nstride[d];
+    }
+  };
+  while (b < e) {
     const uint64_t len = std::min(R - off, e - b);
     if (!inner_full) {
-      one(b, len, nbase);
+      // whole runs to the end of the innermost dimension above them go in one call
+      const int d = outer - 1;
+      const uint64_t count =
+          off == 0 && d >= 0 ? std::min(lay.extent[d] - coord[d], (e - b) / R) : 0;
+      if (count > 1) {
+        one(b, R, count, nbase, lay.nstride[d]);
+        b += count * R;
+        coord[d] += count - 1;
+        nbase += (count - 1) * lay.nstride[d];
+        next_run();
+        continue;
+      }
+      one(b, len, 1, nbase, 0);
     } else if (!tiled) {
       bit_run(mask, nbase + off, b, len, many);
     } else {
       if (tile_base != nbase) {  // bit k of the tile: noise bit nbase + k % L
-        std::fill(tile.begin(), tile.end(), 0);
-        for (uint64_t k = 0; k < lcm; ++k)
-          if (bit_at(mask, nbase + k % L)) tile[k / 8] |= static_cast<uint8_t>(1u << (k % 8));
-        for (uint64_t at = lcm / 8; at < period / 8; at += lcm / 8)  // whole bytes
-          std::memcpy(tile.data() + at, tile.data(), lcm / 8);
+        lay_out_tile(mask, nbase, L, lcm, period, row.data(), tile.data());
         tile_base = nbase;
       }
       uint64_t i = b, left = len, phase = off % period;
       while (left) {
         const uint64_t k = std::min(period - phase, left);
-        bit_run(tile.data(), phase, i, k, many);
+        bit_run(reinterpret_cast<const uint8_t*>(tile.data()), phase, i, k, many);
         i += k;
         left -= k;
         phase = 0;
       }
     }
     b += len;
-    ++run;
+    next_run();
     off = 0;
   }
 }
@@ -160,42 +213,64 @@ void walk_threads(DType dt, const void* x, void* y, const uint8_t* mask, const N
   parallel_chunks(
       n,
       [&](uint64_t b, uint64_t e) {
-        uint8_t buf[kPiece / 8];
-        uint64_t start = b, end = b;  // the piece: elements [start, end) laid out in buf
-        uint64_t have = 0;            // of which these are set
+        PieceBits piece;              // the bits of elements [start, start + piece.have)
+        uint64_t start = b, end = b;  // the piece: elements [start, end)
+        const auto flush = [&]() {
+          if (piece.have) run(start, piece.have, piece.bits());
+          piece.clear();
+        };
         walk(
             lay, mask, b, e,
-            [&](uint64_t i, uint64_t len, uint64_t bit) {
-              const bool v = bit_at(mask, bit);
-              if (len >= kDirect && !stream) {  // whole: no bits laid out
-                if (have) run(start, have, buf);
-                have = 0;
-                if (kZeroDropped && !v) {
-                  std::memset(static_cast<char*>(y) + i * es, 0, len * es);
-                  return;
+            [&](uint64_t i, uint64_t len, uint64_t count, uint64_t bit, uint64_t step) {
+              if (len >= kDirect && !stream) {  // each run whole: no bits laid out
+                flush();
+                for (uint64_t c = 0; c < count; ++c, i += len, bit += step) {
+                  const bool v = bit_at(mask, bit);
+                  if (kZeroDropped && !v) {
+                    std::memset(static_cast<char*>(y) + i * es, 0, len * es);
+                    continue;
+                  }
+                  for (uint64_t o = 0; o < len; o += kPiece)
+                    run(i + o, std::min(kPiece, len - o), v ? kConstant.ones : kConstant.zeros);
                 }
-                for (uint64_t o = 0; o < len; o += kPiece)
-                  run(i + o, std::min(kPiece, len - o), v ? kConstant.ones : kConstant.zeros);
                 return;
               }
-              while (len) {
-                if (have == 0) {  // a new piece at i, to the next boundary
-                  start = i;
-                  end = i + kPiece - (i + kPiece - head % kPiece) % kPiece;
-                }
-                const uint64_t k = std::min(len, end - start - have);
-                set_bits(buf, have, k, v);
-                have += k;
-                i += k;
-                len -= k;
-                if (start + have == end) {
-                  run(start, have, buf);
-                  have = 0;
+              // the piece's state in locals, which no store through its words can alias
+              uint64_t have = piece.have, acc = piece.acc;
+              for (uint64_t c = 0; c < count; ++c, bit += step) {
+                const uint64_t fill = bit_at(mask, bit) ? ~uint64_t{0} : 0;
+                for (uint64_t left = len; left;) {
+                  if (have == 0) {  // a new piece at i, to the next boundary
+                    start = i;
+                    end = i + kPiece - (i + kPiece - head % kPiece) % kPiece;
+                  }
+                  uint64_t k = std::min(left, end - start - have);
+                  i += k;
+                  left -= k;
+                  while (k) {  // k bits of fill
+                    const unsigned sh = static_cast<unsigned>(have % 64);
+                    const uint64_t t = std::min<uint64_t>(k, 64 - sh);
+                    acc |= (t == 64 ? fill : fill & ((uint64_t{1} << t) - 1)) << sh;
+                    have += t;
+                    k -= t;
+                    if (have % 64 == 0) {
+                      piece.words[have / 64 - 1] = acc;
+                      acc = 0;
+                    }
+                  }
+                  if (start + have == end) {
+                    piece.have = have;
+                    piece.acc = acc;
+                    flush();
+                    have = acc = 0;
+                  }
                 }
               }
+              piece.have = have;
+              piece.acc = acc;
             },
             run);
-        if (have) run(start, have, buf);
+        flush();
       },
       kMemoryCost);
 }
