@@ -1,6 +1,7 @@
 """Time the public calls whose cost the fast paths set, with their peers, in one process.
 
-    PYTHONPATH=DIR python benchmarks/calls.py [--rows out,channel,alpha,gaussian] [--reps 7]
+    PYTHONPATH=DIR python benchmarks/calls.py [--rows out,channel,planes,alpha,gaussian]
+                                            [--reps 7]
 
 Run it once with the package to compare on PYTHONPATH (e.g. a copy of main's) and once
 without, alternating, and compare the ratios. Each time is the minimum over `reps` rounds of
@@ -114,6 +115,39 @@ def rows_channel(reps):
             show(f"channel {size} {nt}t", best(c, reps), "copy")
 
 
+# channel dropout over small planes (runs of one noise bit shorter than a SIMD window): 64 Ki
+# and 1 Mi elements, channels first and channels last, beside torch's function of that rank
+PLANES = {
+    "1d L=4": ((128, 128, 4), "dropout1d"),
+    "1d L=16": ((256, 16, 16), "dropout1d"),
+    "2d 4x4": ((64, 64, 4, 4), "dropout2d"),
+    "3d 2x2x4": ((32, 128, 2, 2, 4), "dropout3d"),
+}
+
+
+def rows_planes(reps):
+    for label, (shape, fn) in PLANES.items():
+        for scale in (1, 16):  # 64 Ki and 1 Mi elements: a larger batch
+            shp = (shape[0] * scale, *shape[1:])
+            x = RNG.random(shp).astype(np.float32)
+            xt = torch.from_numpy(x) if torch is not None else None
+            g = pydropout.Generator(1)
+            f = getattr(pydropout, fn)
+            y = np.empty_like(x)
+            for nt in (1, 2):
+                threads(nt)
+                c = {
+                    fn: lambda: f(x, 0.5, generator=g),
+                    "cl": lambda: f(x, 0.5, channels_last=True, generator=g),
+                    "copy": lambda: pydropout._core.copy(x, y),
+                }
+                if xt is not None:
+                    tf = getattr(F, fn)
+                    c["torch"] = lambda: tf(xt, 0.5)
+                size = "64Ki" if scale == 1 else "1Mi"
+                show(f"planes {label} {size} {nt}t", best(c, reps), fn)
+
+
 def rows_alpha(reps):
     for size, nt in (("1Mi", 1), ("16Mi", 2)):
         threads(nt)
@@ -153,7 +187,7 @@ def rows_gaussian(reps):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default="out,channel,alpha,gaussian")
+    ap.add_argument("--rows", default="out,channel,planes,alpha,gaussian")
     ap.add_argument("--reps", type=int, default=7)
     a = ap.parse_args()
     print(f"pydropout from {pydropout.__file__}, simd {pydropout.simd_level()}")
