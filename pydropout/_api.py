@@ -513,8 +513,8 @@ class Api(BlocksApi):
         self, grad: ArrayLike, state: DropoutState, p: float, *, out: Optional[Array] = None
     ) -> Array:
         """Gradient of Gaussian dropout: ``grad * noise``, the noise drawn again from ``state``."""
-        if type(state) is DropoutState and out is None:
-            dx = self._fast_gaussian_backward(grad, state._fields, p)
+        if type(state) is DropoutState:
+            dx = self._fast_gaussian_backward(grad, state._fields, p, out)
             if dx is not None:
                 return dx
         return self.pipeline.gaussian_backward(grad, state, p, out=out)

@@ -223,8 +223,21 @@ def test_state_and_alpha_hooks(level, threads, dtype, shape):
                     pydropout.gaussian_dropout_backward(x, gst, p),
                     ref.gaussian_dropout_backward(x, rst, p),
                 )
-                served = core.gaussian_backward_fast(x, gst._fields, p) is not None
+                served = core.gaussian_backward_fast(x, gst._fields, p, None) is not None
                 assert served == native
+                # into out=: the hook's destination (a C-contiguous array, or the gradient
+                # itself) and the pipeline's (a strided view), the same bits as a new array
+                want = ref.gaussian_dropout_backward(x, rst, p)
+                out = np.full_like(x, 5)
+                assert pydropout.gaussian_dropout_backward(x, gst, p, out=out) is out
+                assert_same_bits(out, want)
+                wide = np.full((*x.shape[:-1], 2 * x.shape[-1]), 5, x.dtype)
+                view = wide[..., ::2]
+                assert pydropout.gaussian_dropout_backward(x, gst, p, out=view) is view
+                assert_same_bits(view, want)
+                xc = x.copy()
+                assert pydropout.gaussian_dropout_backward(xc, gst, p, out=xc) is xc
+                assert_same_bits(xc, want)
             ay, am = ref.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
             cy, cm = pydropout.alpha_dropout_with_mask(x, p, generator=pydropout.Generator(4))
             assert_same_bits(cy, ay)

@@ -419,15 +419,15 @@ py::object gaussian_fast(py::handle xh, py::handle ph, py::handle gh, py::handle
 }
 
 // The backward of Gaussian dropout from its DropoutState's fields: the same noise, drawn again
-py::object gaussian_backward_fast(py::handle gh, py::handle fh, py::handle ph) {
+py::object gaussian_backward_fast(py::handle gh, py::handle fh, py::handle ph, py::handle outh) {
   FastArgs a;
   uint64_t seed = 0, stream = 0, offset = 0;
   if (!fast_array(gh, a) || !fast_p(ph, a.p) || a.p == 1.0 ||
       !fast_state(fh, a, "gaussian", seed, stream, offset))
     return py::none();
   const uint64_t n = static_cast<uint64_t>(a.x.size());
-  std::vector<py::ssize_t> dims(a.x.shape(), a.x.shape() + a.x.ndim());
-  py::array y = empty_array(a.x.dtype(), dims, a.x.data());
+  py::array y;
+  if (!fast_dest(a, outh, false, y)) return py::none();
   const double sigma = std::sqrt(a.p / (1.0 - a.p));
   const void* src = a.x.data();
   void* dst = y.mutable_data();
@@ -507,7 +507,7 @@ void register_fast(py::module_& m) {
   m.def("redraw_fast", &redraw_fast);
   // gaussian_fast(x, p, gen, out, with_key) -> y, or (y, seed, stream, offset) with with_key
   m.def("gaussian_fast", &gaussian_fast);
-  // gaussian_backward_fast(grad, state_fields, p) -> dx
+  // gaussian_backward_fast(grad, state_fields, p, out) -> dx (into out where not None)
   m.def("gaussian_backward_fast", &gaussian_backward_fast);
   // mask_fast(shape, p, gen) -> the packed mask (dropout_mask)
   m.def("mask_fast", &mask_fast);
