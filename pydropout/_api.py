@@ -256,13 +256,8 @@ class Api(BlocksApi):
         ValueError and ``noise_shape`` may be left out. A :class:`Generator` in place of the
         mask raises TypeError: a backward never draws fresh randomness.
         """
-        if mode == UPSCALE or mode == DOWNSCALE:
-            if type(mask) is DropoutState:  # the forward's words drawn again
-                dx = None
-                if out is None and noise_shape is None:
-                    fast = self._fast_redraw
-                    dx = fast(grad, mask._fields, p, mode == UPSCALE, False)
-            elif out is None and noise_shape is None:
+        if type(mask) is not DropoutState and (mode == UPSCALE or mode == DOWNSCALE):
+            if out is None and noise_shape is None:  # the common case's own hook
                 fast = self._fast_backward
                 dx = fast(grad, mask, p, mode == UPSCALE)
             else:
@@ -270,16 +265,28 @@ class Api(BlocksApi):
                 dx = fast(grad, mask, p, mode == UPSCALE, out, noise_shape)
             if dx is not None:
                 return dx
+        return self._apply_mask(grad, mask, p, mode, noise_shape, out, "grad")
+
+    def _apply_mask(self, x, mask, p, mode, noise_shape, out, name):
+        """A mask (or a state's words drawn again) applied to ``x``: the general hooks, else
+        the pipeline, whose errors name the array ``name``."""
+        if mode == UPSCALE or mode == DOWNSCALE:
+            if type(mask) is DropoutState:  # the forward's words drawn again
+                dx = None
+                if out is None and noise_shape is None:
+                    dx = self._fast_redraw(x, mask._fields, p, mode == UPSCALE, False)
+            else:  # out=, a noise shape
+                dx = self._fast_backward_any(x, mask, p, mode == UPSCALE, out, noise_shape)
+            if dx is not None:
+                return dx
         return self.pipeline.dropout_backward(
-            grad, mask, p, mode=mode, noise_shape=noise_shape, out=out
+            x, mask, p, mode=mode, noise_shape=noise_shape, out=out, name=name
         )
 
     dropout_apply: Callable[..., Array] = twin(
         dropout_backward,
         lambda self, x, mask_or_state, p, *, mode=UPSCALE, noise_shape=None, out=None: (
-            self.pipeline.dropout_backward(
-                x, mask_or_state, p, mode=mode, noise_shape=noise_shape, out=out, name="x"
-            )
+            self._apply_mask(x, mask_or_state, p, mode, noise_shape, out, "x")
         ),
         "dropout_apply",
         """The dropout forward with a given mask (or :class:`DropoutState`) instead of a draw.

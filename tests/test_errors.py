@@ -393,3 +393,20 @@ def test_threads_and_simd_errors():
         with pytest.raises(ValueError, match="not supported by this CPU"):
             _core._set_simd(name)
     assert pydropout.simd_level() == level
+
+
+@pytest.mark.parametrize("fn, name", [("dropout_apply", "x"), ("dropout_backward", "grad")])
+def test_apply_and_backward_name_their_array(fn, name):
+    """dropout_apply shares dropout_backward's hooks; its errors still name its own array."""
+    f = getattr(pydropout, fn)
+    x = np.ones(4, np.float32)
+    m = pydropout.dropout_mask((4,), 0.5, generator=pydropout.Generator(1))
+    _, st = pydropout.dropout_with_state(x, 0.5, generator=pydropout.Generator(1))
+    for mask in (m, st):
+        with pytest.raises(TypeError, match=rf"^{name} must have dtype"):
+            f(np.arange(4), mask, 0.5)
+        with pytest.raises(ValueError, match=r"^out has shape \(3,\)"):
+            f(x, mask, 0.5, out=np.ones(3, np.float32))
+        out = np.empty_like(x)
+        assert f(x, mask, 0.5, out=out) is out
+        np.testing.assert_array_equal(out, pydropout.dropout_backward(x, m, 0.5))
